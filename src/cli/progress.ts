@@ -1,0 +1,36 @@
+import cliProgress from 'cli-progress'
+
+export interface Progress {
+  tick(payload?: Record<string, string | number>): void
+  stop(): void
+}
+
+/**
+ * A progress bar on stderr, only when stderr is a terminal (pipes and logs stay clean).
+ * `total` may be unknown for streamed input; the bar then counts up.
+ */
+export function progress(label: string, total: number | undefined, stream: NodeJS.WriteStream = process.stderr): Progress {
+  if (!stream.isTTY) return {tick() {}, stop() {}}
+  const bar = new cliProgress.SingleBar(
+    {
+      stream,
+      format: total
+        ? `${label} {bar} {value}/{total} {percentage}% | {detail} | ETA {eta_formatted}`
+        : `${label} {value} | {detail}`,
+      hideCursor: true,
+      clearOnComplete: false,
+    },
+    cliProgress.Presets.shades_classic,
+  )
+  bar.start(total ?? 0, 0, {detail: ''})
+  let done = 0
+  return {
+    tick(payload) {
+      done++
+      bar.update(done, {detail: '', ...payload})
+    },
+    stop() {
+      bar.stop()
+    },
+  }
+}

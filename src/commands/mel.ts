@@ -1,0 +1,110 @@
+import os from 'node:os'
+import {stat} from 'node:fs/promises'
+import {Args, Flags} from '@oclif/core'
+import {VipantCommand} from '../cli/base-command.js'
+import {progress} from '../cli/progress.js'
+import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.js'
+import {openTableOutput} from '../lib/arrow/output.js'
+import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
+import {melStage, melStageSchema} from '../lib/audio/mel-stage.js'
+import {indexTableInput} from '../lib/data/index-table.js'
+import type {DatasetName} from '../lib/data/index-row.js'
+import {DATASETS, detectDataset} from '../lib/data/ingest.js'
+import {UserError} from '../lib/util/errors.js'
+
+export default class Mel extends VipantCommand {
+  static override summary = 'Kaldi log-mel features, exactly as VIP-ANT computed them'
+  static override description = `Adds a "mel" column: a (max-len, 128) float32 log-mel per clip, computed like the original (torchaudio.compliance.kaldi.fbank at the file's native sample rate, 25 ms Hanning windows every 10 ms, 128 bins from 20 Hz to Nyquist), centre-cropped to max-len frames plus 50 ms, padded with 0 in the log domain, then normalised with VIP-ANT's (mean, std). Every other column passes through; rows keep their order.
+
+INPUT is an index table (a file, "-", or stdin when piped), or directly a dataset directory, folder or media files, which are indexed as "vipant fetch" would. WAV is decoded in-process; other formats (mp3, flac, ogg, m4a, video) through ffmpeg. A clip that cannot be decoded becomes a row with status "error" and the reason.`
+
+  static override examples = [
+    '<%= config.bin %> fetch esc50 ~/data/ESC-50 | <%= config.bin %> mel -o esc50-mel.arrow',
+    '<%= config.bin %> mel ~/data/UrbanSound8K -o us8k-mel.arrow',
+    '<%= config.bin %> mel clip1.wav clip2.mp3 --max-len 500 -o mine.arrow',
+    '<%= config.bin %> mel index.arrow --max-len 1800 --workers 2 -o clotho18s.arrow',
+  ]
+
+  static override strict = false
+  static override args = {input: Args.string({description: 'index table, dataset directory, or media files (default: stdin)'})}
+
+  static override flags = {
+    output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
+    'max-len': Flags.integer({description: 'frames per clip (10 ms each)', default: DEFAULT_MEL.maxLen, min: 1}),
+    crop: Flags.string({description: 'waveform crop for clips longer than max-len', options: ['center', 'random', 'none'], default: DEFAULT_MEL.crop}),
+    seed: Flags.integer({description: 'seed for --crop random', default: DEFAULT_MEL.seed}),
+    normalize: Flags.boolean({description: 'normalise with --norms (--no-normalize keeps raw log-mels)', default: true, allowNo: true}),
+    norms: Flags.string({description: 'normalisation "mean,std"', default: DEFAULT_MEL.norms!.join(',')}),
+    'zero-mean': Flags.boolean({description: 'subtract the waveform mean before fbank (zero_mean_wf)', default: DEFAULT_MEL.zeroMean, allowNo: true}),
+    workers: Flags.integer({description: 'worker threads (default: all cores)', default: os.availableParallelism(), min: 1}),
+    'batch-size': Flags.integer({description: 'rows per output batch', default: 16, min: 1}),
+    dataset: Flags.string({description: 'layout of a directory INPUT (default: detected)', options: Object.keys(DATASETS)}),
+    strict: Flags.boolean({description: 'fail on the first clip that is missing or cannot be decoded'}),
+  }
+
+  async run(): Promise<void> {
+    const {argv, flags} = await this.parse(Mel)
+    const config: MelConfig = {
+      maxLen: flags['max-len'],
+      crop: flags.crop as MelConfig['crop'],
+      seed: flags.seed,
+      zeroMean: flags['zero-mean'],
+      norms: flags.normalize ? parseNorms(flags.norms) : null,
+    }
+    const input = await this.openInput(argv as string[], flags.dataset as DatasetName | undefined)
+    const options = {config, workers: flags.workers, strict: flags.strict, batchSize: flags['batch-size']}
+    const schema = melStageSchema(input.schema, options, this.version)
+    const output = openTableOutput(schema, flags.output)
+
+    const counts = {ok: 0, missing: 0, error: 0, seconds: 0}
+    const bar = progress('mel', undefined)
+    const started = performance.now()
+    try {
+      const onClip = (e: {status: 'ok' | 'missing' | 'error'; duration: number; id: string}) => {
+        counts[e.status]++
+        counts.seconds += e.duration
+        bar.tick({detail: `${counts.seconds.toFixed(0)} s of audio, ${counts.error} errors`})
+      }
+      for await (const batch of melStage(input, schema, {...options, onClip})) await output.write(batch)
+      await output.close()
+    } catch (error) {
+      await output.abort()
+      throw error
+    } finally {
+      bar.stop()
+    }
+    const wall = (performance.now() - started) / 1000
+    const total = counts.ok + counts.missing + counts.error
+    process.stderr.write(
+      `mel: ${total} clips (${counts.ok} ok, ${counts.missing} missing, ${counts.error} errors), ` +
+        `${counts.seconds.toFixed(1)} s of audio in ${wall.toFixed(1)} s (${(counts.seconds / wall).toFixed(0)}x realtime), ` +
+        `peak memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB\n`,
+    )
+  }
+
+  private async openInput(paths: string[], dataset: DatasetName | undefined): Promise<TableInput> {
+    if (paths.length === 0 || (paths.length === 1 && paths[0] === '-')) return openTableInput(paths[0])
+    if (paths.length === 1 && (await isArrowPath(paths[0]))) return openTableInput(paths[0])
+    const sources = await Promise.all(
+      paths.map(async (p) => {
+        const info = await stat(p).catch(() => {
+          throw new UserError(`${p}: no such file or directory`)
+        })
+        if (!info.isDirectory()) {
+          if (await isArrowPath(p)) throw new UserError(`${p}: one Arrow table at a time (merge tables with vipant concat)`)
+          return {dataset: 'folder' as DatasetName, dir: p}
+        }
+        return {dataset: dataset ?? detectDataset(p) ?? 'folder', dir: p}
+      }),
+    )
+    return indexTableInput(sources, {}, this.version)
+  }
+}
+
+function parseNorms(text: string): [number, number] {
+  const parts = text.split(',').map(Number)
+  if (parts.length !== 2 || parts.some((x) => !Number.isFinite(x)) || parts[1] === 0) {
+    throw new UserError(`--norms: expected "mean,std" with std != 0, got "${text}"`)
+  }
+  return [parts[0], parts[1]]
+}

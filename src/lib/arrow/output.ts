@@ -1,0 +1,90 @@
+import {createWriteStream} from 'node:fs'
+import {rename, rm} from 'node:fs/promises'
+import {once} from 'node:events'
+import path from 'node:path'
+import {RecordBatch, RecordBatchFileWriter, RecordBatchStreamWriter, type Schema} from 'apache-arrow'
+import {UserError} from '../util/errors.js'
+
+export interface TableOutput {
+  /** Where rows go, for messages: the path, or "stdout". */
+  target: string
+  write(batch: RecordBatch): Promise<void>
+  /** Completes the table; a file appears under its name only now. */
+  close(): Promise<void>
+  /** Drops a partial output: nothing is left under the target name. */
+  abort(): Promise<void>
+}
+
+export const TTY_HINT = 'refusing to write binary Arrow to a terminal: pipe into another vipant command or use -o FILE'
+
+/**
+ * Writes a table to `path`, or to stdout when no path (or "-") is given. A file ending in `.arrow`
+ * or `.feather` gets the IPC file format (random access), anything else and stdout the IPC stream
+ * format. Files are written under a temporary name and renamed when complete.
+ */
+export function openTableOutput(schema: Schema, outPath: string | undefined, stdout: NodeJS.WriteStream = process.stdout): TableOutput {
+  if (outPath === undefined || outPath === '-') {
+    if (stdout.isTTY) throw new UserError(TTY_HINT)
+    return sinkOutput(schema, stdout, 'stdout', new RecordBatchStreamWriter(), async () => {})
+  }
+  const temp = path.join(path.dirname(outPath), `.${path.basename(outPath)}.${process.pid}.tmp`)
+  const file = createWriteStream(temp)
+  const writer = /\.(arrow|feather)$/i.test(outPath) ? new RecordBatchFileWriter() : new RecordBatchStreamWriter()
+  const output = sinkOutput(schema, file, outPath, writer, async (ok) => {
+    if (!file.closed) {
+      file.end()
+      await once(file, 'close')
+    }
+    if (ok) await rename(temp, outPath)
+    else await rm(temp, {force: true})
+  })
+  return output
+}
+
+function sinkOutput(
+  schema: Schema,
+  sink: NodeJS.WritableStream & {writableNeedDrain: boolean},
+  target: string,
+  writer: RecordBatchStreamWriter | RecordBatchFileWriter,
+  finish: (ok: boolean) => Promise<void>,
+): TableOutput {
+  let failure: Error | undefined
+  sink.on('error', (error: NodeJS.ErrnoException) => {
+    failure = error.code === 'EPIPE' ? new UserError(`${target}: the reading side closed the pipe`, 141) : new UserError(`${target}: ${error.message}`)
+  })
+  writer.reset(undefined, schema)
+  // apache-arrow's writer queues bytes without backpressure; this pump hands them to the sink at its pace.
+  const pump = (async () => {
+    for await (const chunk of writer) {
+      if (failure) break
+      if (!sink.write(chunk)) await Promise.race([once(sink, 'drain'), once(sink, 'error')]).catch(() => {})
+    }
+  })()
+  const settle = async () => {
+    await new Promise((resolve) => setImmediate(resolve))
+    while (sink.writableNeedDrain && !failure) await Promise.race([once(sink, 'drain'), once(sink, 'error')]).catch(() => {})
+    if (failure) throw failure
+  }
+  return {
+    target,
+    async write(batch) {
+      // The writer silently ends the stream on a batch whose schema differs (even in metadata).
+      writer.write(batch.schema === schema ? batch : new RecordBatch(schema, batch.data))
+      await settle()
+    },
+    async close() {
+      writer.close()
+      await pump
+      if (failure) {
+        await finish(false)
+        throw failure
+      }
+      await finish(true)
+    },
+    async abort() {
+      writer.abort()
+      await pump.catch(() => {})
+      await finish(false)
+    },
+  }
+}

@@ -1,0 +1,80 @@
+import {Field, FixedSizeList, Float32, List, makeData, type Data, type Vector, makeVector} from 'apache-arrow'
+
+/**
+ * Tensor columns (docs/arrow.md): a row holds one float32 tensor, flattened row-major.
+ * A fully known shape is stored as FixedSizeList<Float32>; a shape whose first axis varies (written -1)
+ * as List<Float32>. Either way the field metadata carries `shape` (JSON) so any reader can restore it.
+ */
+export type TensorShape = readonly number[]
+
+export type TensorType = FixedSizeList<Float32> | List<Float32>
+
+export function tensorField(name: string, shape: TensorShape, metadata: Record<string, string> = {}): Field<TensorType> {
+  if (shape.slice(1).some((d) => d < 1) || !(shape[0] === -1 || shape[0] >= 1)) {
+    throw new Error(`tensor ${name}: shape ${JSON.stringify(shape)} may only leave its first axis free (-1)`)
+  }
+  const item = new Field('item', new Float32(), false)
+  const type = shape[0] === -1 ? new List(item) : new FixedSizeList(product(shape), item)
+  const meta = new Map(Object.entries({...metadata, shape: JSON.stringify(shape), dtype: 'float32'}))
+  return new Field(name, type, true, meta)
+}
+
+export function tensorShape(field: Field): TensorShape {
+  const raw = field.metadata.get('shape')
+  if (raw === undefined) throw new Error(`column ${field.name} is not a vipant tensor (no shape metadata)`)
+  return JSON.parse(raw) as number[]
+}
+
+/** The size of one row of a tensor column: the product of the fixed axes. */
+export function rowSize(shape: TensorShape): number {
+  return product(shape.slice(shape[0] === -1 ? 1 : 0))
+}
+
+/** Builds a tensor column from one Float32Array (or null) per row, copying once into a single buffer. */
+export function tensorData(field: Field<TensorType>, rows: readonly (Float32Array | null)[]): Data<TensorType> {
+  const shape = tensorShape(field)
+  const inner = rowSize(shape)
+  const total = rows.reduce((n, r) => n + (r?.length ?? (shape[0] === -1 ? 0 : inner)), 0)
+  const values = new Float32Array(total)
+  const nullBitmap = new Uint8Array((rows.length + 7) >> 3)
+  const offsets = new Int32Array(rows.length + 1)
+  let nullCount = 0
+  let at = 0
+  rows.forEach((row, i) => {
+    if (row === null) {
+      nullCount++
+      if (shape[0] !== -1) at += inner
+    } else {
+      if (row.length % inner !== 0 || (shape[0] !== -1 && row.length !== inner)) {
+        throw new Error(`tensor ${field.name}: row ${i} has ${row.length} values, shape ${JSON.stringify(shape)}`)
+      }
+      values.set(row, at)
+      at += row.length
+      nullBitmap[i >> 3] |= 1 << (i & 7)
+    }
+    offsets[i + 1] = at
+  })
+  const child = makeData({type: new Float32(), length: total, data: values})
+  const common = {length: rows.length, nullCount, nullBitmap: nullCount > 0 ? nullBitmap : undefined, child}
+  return (field.type instanceof FixedSizeList
+    ? makeData({...common, type: field.type})
+    : makeData({...common, type: field.type as List<Float32>, valueOffsets: offsets})) as Data<TensorType>
+}
+
+export function tensorVector(field: Field<TensorType>, rows: readonly (Float32Array | null)[]): Vector<TensorType> {
+  return makeVector(tensorData(field, rows))
+}
+
+/** Row i of a tensor column as a zero-copy view, or null. */
+export function tensorRow(column: Vector, i: number): Float32Array | null {
+  const v = column.get(i) as Vector<Float32> | null
+  if (v === null) return null
+  const data = v.data[0]
+  // apache-arrow slices value buffers eagerly: `values` already starts at the row (offset is for bitmaps).
+  if (v.data.length === 1) return (data.values as Float32Array).subarray(0, data.length)
+  return v.toArray() as Float32Array
+}
+
+function product(dims: readonly number[]): number {
+  return dims.reduce((a, b) => a * b, 1)
+}

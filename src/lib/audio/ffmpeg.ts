@@ -1,0 +1,125 @@
+import path from 'node:path'
+import {execa} from 'execa'
+import {UserError} from '../util/errors.js'
+
+const INSTALL_HINT = '(apt-get install ffmpeg / brew install ffmpeg)'
+
+/** The ffmpeg binary: $VIPANT_FFMPEG, else `ffmpeg` on PATH. Read on every call so tests can point it elsewhere. */
+export function ffmpegBinary(): string {
+  return process.env.VIPANT_FFMPEG || 'ffmpeg'
+}
+
+/** ffprobe ships with ffmpeg: $VIPANT_FFPROBE, else beside $VIPANT_FFMPEG, else `ffprobe` on PATH. */
+export function ffprobeBinary(): string {
+  if (process.env.VIPANT_FFPROBE) return process.env.VIPANT_FFPROBE
+  const ffmpeg = process.env.VIPANT_FFMPEG
+  if (!ffmpeg) return 'ffprobe'
+  const base = path.basename(ffmpeg)
+  return path.join(path.dirname(ffmpeg), base.includes('ffmpeg') ? base.replace('ffmpeg', 'ffprobe') : 'ffprobe')
+}
+
+/** The first line of ffmpeg's stderr that says something, without the file name or decoder addresses. */
+function firstErrorLine(stderr: string, source: string): string | undefined {
+  for (const raw of stderr.split(/\r?\n/)) {
+    const line = raw.replace(/\[(\S+) @ 0x[0-9a-f]+\] /g, '[$1] ').trim()
+    if (!line) continue
+    return line.startsWith(`${source}: `) ? line.slice(source.length + 2) : line
+  }
+  return undefined
+}
+
+/**
+ * Runs ffmpeg or ffprobe and returns its stdout. A missing binary and a failed run become one-line
+ * UserErrors; the latter names SOURCE and quotes ffmpeg's first error line.
+ */
+export async function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[], source: string): Promise<Uint8Array> {
+  const binary = tool === 'ffmpeg' ? ffmpegBinary() : ffprobeBinary()
+  const result = await execa(binary, args, {
+    encoding: 'buffer',
+    reject: false,
+    stdin: 'ignore',
+    maxBuffer: Number.POSITIVE_INFINITY,
+  })
+  if (!result.failed) return result.stdout
+  if (result.code === 'ENOENT') {
+    const where = binary === tool ? '' : ` at ${binary}`
+    const what = tool === 'ffmpeg' ? 'install it' : 'it comes with ffmpeg: install it'
+    throw new UserError(`${tool} not found${where}: ${what} ${INSTALL_HINT}`)
+  }
+  if (result.exitCode === undefined) throw new UserError(`cannot run ${binary}: ${result.shortMessage}`)
+  const reason = firstErrorLine(Buffer.from(result.stderr).toString('utf8'), source)
+  throw new UserError(`${source}: ${reason ?? `${tool} failed with exit code ${result.exitCode}`}`)
+}
+
+export interface MediaStreamInfo {
+  index: number
+  type: 'audio' | 'video' | 'subtitle' | 'data' | 'attachment' | 'unknown'
+  codec: string
+  /** Audio only. */
+  sampleRate?: number
+  channels?: number
+  /** Video only. */
+  width?: number
+  height?: number
+  /** Average frames per second, video only. */
+  fps?: number
+  /** Seconds, when the container says. */
+  duration?: number
+}
+
+export interface MediaInfo {
+  /** ffprobe's format name, e.g. "mp3", "wav", "mov,mp4,m4a,3gp,3g2,mj2". */
+  format: string
+  /** Seconds, when the container says. */
+  duration?: number
+  streams: MediaStreamInfo[]
+}
+
+interface ProbeJson {
+  format?: {format_name?: string; duration?: string}
+  streams?: {
+    index: number
+    codec_type?: string
+    codec_name?: string
+    sample_rate?: string
+    channels?: number
+    width?: number
+    height?: number
+    avg_frame_rate?: string
+    duration?: string
+  }[]
+}
+
+function positive(value: string | number | undefined): number | undefined {
+  const n = typeof value === 'string' ? Number(value) : value
+  return n !== undefined && Number.isFinite(n) && n > 0 ? n : undefined
+}
+
+function rate(fraction: string | undefined): number | undefined {
+  if (!fraction) return undefined
+  const [num, den] = fraction.split('/').map(Number)
+  return positive(den === undefined ? num : num / den)
+}
+
+const STREAM_TYPES = new Set(['audio', 'video', 'subtitle', 'data', 'attachment'])
+
+/** Container, duration and streams of a media file, from ffprobe. */
+export async function probeMedia(file: string): Promise<MediaInfo> {
+  const out = await runTool('ffprobe', ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', file], file)
+  const json = JSON.parse(Buffer.from(out).toString('utf8')) as ProbeJson
+  return {
+    format: json.format?.format_name ?? 'unknown',
+    duration: positive(json.format?.duration),
+    streams: (json.streams ?? []).map((s) => ({
+      index: s.index,
+      type: (STREAM_TYPES.has(s.codec_type ?? '') ? s.codec_type : 'unknown') as MediaStreamInfo['type'],
+      codec: s.codec_name ?? 'unknown',
+      sampleRate: positive(s.sample_rate),
+      channels: positive(s.channels),
+      width: positive(s.width),
+      height: positive(s.height),
+      fps: rate(s.avg_frame_rate),
+      duration: positive(s.duration),
+    })),
+  }
+}

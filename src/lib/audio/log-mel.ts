@@ -1,0 +1,46 @@
+import {randomCrop} from './crop.js'
+import {kaldiFbank, VIPANT_FBANK} from './kaldi-fbank.js'
+import {NUM_MEL_BINS, type MelConfig} from './mel-config.js'
+import {rngFor} from '../util/rng.js'
+
+export interface LogMel {
+  /** (maxLen, 128) row-major, time first. */
+  mel: Float32Array
+  /** Frames that came from audio; the rest is padding. */
+  frames: number
+}
+
+/**
+ * The model's input for one clip (spec §3.2-3.5): crop the waveform to maxLen frames plus 50 ms,
+ * zero-mean it, Kaldi fbank on channel 0 at the native rate, truncate, pad with 0 in the log domain,
+ * and only then normalise (so padding becomes +0.8577, as in the original).
+ */
+export function logMel(channels: Float32Array[], sampleRate: number, config: MelConfig, key: string): LogMel {
+  const cropLen = Math.trunc((config.maxLen / 100 + 0.05) * sampleRate)
+  const cropped =
+    config.crop === 'none' ? channels : randomCrop(channels, cropLen, config.crop === 'random' ? rngFor(config.seed, key) : null)
+  const channel0 = config.zeroMean ? subtractMean(cropped)[0] : cropped[0]
+  const fbank = kaldiFbank(channel0, sampleRate, {...VIPANT_FBANK, numMelBins: NUM_MEL_BINS})
+
+  const frames = Math.min(fbank.frames, config.maxLen)
+  const mel = new Float32Array(config.maxLen * NUM_MEL_BINS)
+  mel.set(fbank.data.subarray(0, frames * NUM_MEL_BINS))
+  if (config.norms) {
+    const [mean, std] = config.norms
+    for (let i = 0; i < mel.length; i++) mel[i] = (mel[i] - mean) / std
+  }
+  return {mel, frames}
+}
+
+/** The scalar mean over all channels and samples, removed from channel 0 (the only one fbank reads). */
+function subtractMean(channels: Float32Array[]): Float32Array[] {
+  let sum = 0
+  let count = 0
+  for (const c of channels) {
+    for (let i = 0; i < c.length; i++) sum += c[i]
+    count += c.length
+  }
+  const mean = Math.fround(sum / count)
+  const first = channels[0].map((v) => v - mean)
+  return [first, ...channels.slice(1)]
+}

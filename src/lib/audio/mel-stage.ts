@@ -1,0 +1,122 @@
+import type {Field, RecordBatch, Schema} from 'apache-arrow'
+import {columnData, float64, int32, utf8} from '../arrow/columns.js'
+import type {TableInput} from '../arrow/input.js'
+import {stageBatch, stageSchema} from '../arrow/stage.js'
+import {tensorData, tensorField, type TensorType} from '../arrow/tensor.js'
+import {UserError} from '../util/errors.js'
+import {orderedMap, WorkerPool} from '../util/worker-pool.js'
+import {NUM_MEL_BINS, type MelConfig} from './mel-config.js'
+import type {MelResult, MelTask} from './mel-clip.js'
+
+export interface MelStageOptions {
+  config: MelConfig
+  /** Worker threads decoding and computing fbanks. */
+  workers: number
+  /** Stop at the first clip that fails instead of recording it as an error row. */
+  strict: boolean
+  /** Rows per output batch: small enough that a pipe starts flowing at once. */
+  batchSize: number
+  onClip?: (event: ClipEvent) => void
+}
+
+export interface ClipEvent {
+  id: string
+  status: 'ok' | 'missing' | 'error'
+  /** Seconds of audio decoded (0 when not ok). */
+  duration: number
+  error?: string
+}
+
+type Outcome = {status: 'ok'; result: MelResult} | {status: 'missing' | 'error'; error: string | null}
+
+export function melStageSchema(input: Schema, options: MelStageOptions, version: string): Schema {
+  return stageSchema(input, melFields(options.config), {command: 'mel', version, params: melParams(options.config)})
+}
+
+/** What later stages check before using the `mel` column (see requireParams). */
+export function melParams(config: MelConfig): Record<string, unknown> {
+  return {max_len: config.maxLen, num_mel_bins: NUM_MEL_BINS, crop: config.crop, seed: config.seed, zero_mean: config.zeroMean, norms: config.norms, fbank: 'kaldi'}
+}
+
+function melFields(config: MelConfig): Field[] {
+  return [
+    tensorField('mel', [config.maxLen, NUM_MEL_BINS]),
+    int32('mel_frames'),
+    int32('sample_rate'),
+    int32('channels'),
+    float64('duration'),
+    utf8('status'),
+    utf8('error'),
+  ]
+}
+
+/**
+ * The mel stage over a streamed table: each row's file becomes a (maxLen, 128) log-mel, computed by a
+ * pool of workers; rows come out in input order, in batches of at most `batchSize`, while later rows
+ * are still being read.
+ */
+export async function* melStage(input: TableInput, schema: Schema, options: MelStageOptions): AsyncIterable<RecordBatch> {
+  const pathColumn = input.schema.fields.find((f) => f.name === 'path')
+  if (!pathColumn) throw new UserError(`${input.source}: no 'path' column; expected an index table (vipant fetch ...)`)
+  const pool = new WorkerPool<MelTask, MelResult>(new URL('./mel-worker.js', import.meta.url), options.workers)
+  const window = pool.size * 4
+  const own = melFields(options.config)
+
+  type Row = {batch: RecordBatch; index: number}
+  async function* rows(): AsyncIterable<Row> {
+    for await (const batch of input.batches) for (let index = 0; index < batch.numRows; index++) yield {batch, index}
+  }
+  const process = async ({batch, index}: Row): Promise<Row & {outcome: Outcome}> => {
+    const id = String(batch.getChild('id')?.get(index) ?? index)
+    const path = batch.getChild('path')!.get(index) as string | null
+    const status = (batch.getChild('status')?.get(index) as string | null) ?? 'ok'
+    let outcome: Outcome
+    if (path === null || status === 'missing') outcome = {status: 'missing', error: null}
+    else if (status !== 'ok') outcome = {status: status as 'error', error: batch.getChild('error')?.get(index) ?? null}
+    else {
+      outcome = await pool.run({key: id, path, config: options.config}).then(
+        (result): Outcome => ({status: 'ok', result}),
+        (error: Error): Outcome => ({status: 'error', error: error.message}),
+      )
+    }
+    if (outcome.status === 'error' && options.strict) throw new UserError(outcome.error ?? `${path}: failed`)
+    options.onClip?.({id, status: outcome.status, duration: outcome.status === 'ok' ? outcome.result.duration : 0, error: outcome.status === 'ok' ? undefined : (outcome.error ?? undefined)})
+    return {batch, index, outcome}
+  }
+
+  let pending: (Row & {outcome: Outcome})[] = []
+  const flush = () => {
+    const first = pending[0]
+    const slice = first.batch.slice(first.index, first.index + pending.length)
+    const outcomes = pending.map((p) => p.outcome)
+    pending = []
+    return stageBatch(schema, slice, ownColumns(own, outcomes))
+  }
+  try {
+    for await (const done of orderedMap(rows(), window, process)) {
+      if (pending.length > 0 && (pending[0].batch !== done.batch || pending.length >= options.batchSize)) yield flush()
+      pending.push(done)
+    }
+    if (pending.length > 0) yield flush()
+  } finally {
+    await pool.close()
+  }
+}
+
+function ownColumns(fields: Field[], outcomes: Outcome[]) {
+  const ok = (o: Outcome) => (o.status === 'ok' ? o.result : null)
+  const [mel, ...scalars] = fields
+  const values: Record<string, unknown[]> = {
+    mel_frames: outcomes.map((o) => ok(o)?.frames ?? null),
+    sample_rate: outcomes.map((o) => ok(o)?.sampleRate ?? null),
+    channels: outcomes.map((o) => ok(o)?.channels ?? null),
+    duration: outcomes.map((o) => ok(o)?.duration ?? null),
+    status: outcomes.map((o) => o.status),
+    error: outcomes.map((o) => (o.status === 'ok' ? null : o.error)),
+  }
+  return [
+    tensorData(mel as Field<TensorType>, outcomes.map((o) => ok(o)?.mel ?? null)),
+    ...scalars.map((f) => columnData(f, values[f.name])),
+  ]
+}
+

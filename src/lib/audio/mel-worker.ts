@@ -1,0 +1,12 @@
+import {parentPort} from 'node:worker_threads'
+import {melClip, type MelTask} from './mel-clip.js'
+
+// Worker-thread entry of the mel stage: one message per clip, the log-mel buffer moved back, not copied.
+parentPort!.on('message', async ({id, task}: {id: number; task: MelTask}) => {
+  try {
+    const result = await melClip(task)
+    parentPort!.postMessage({id, result}, [result.mel.buffer as ArrayBuffer])
+  } catch (error) {
+    parentPort!.postMessage({id, error: error instanceof Error ? error.message : String(error)})
+  }
+})

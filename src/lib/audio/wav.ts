@@ -1,0 +1,133 @@
+import {UserError} from '../util/errors.js'
+
+export interface PcmAudio {
+  sampleRate: number
+  /** One array per channel, samples in [-1, 1]. */
+  channels: Float32Array[]
+}
+
+/** A well-formed WAV whose encoding (ADPCM, A-law, padded samples, ...) is left to ffmpeg. */
+export class UnsupportedWavEncoding extends UserError {}
+
+type SampleReader = (view: DataView, offset: number, littleEndian: boolean) => number
+
+const TWO_31 = 2147483648
+const INT32_MAX = 2147483647
+
+/**
+ * torchaudio's sox backend turns every sample into sox's int32 and then into float32 with
+ * SOX_SAMPLE_TO_FLOAT_32BIT, which rounds to 24 significant bits (a multiple of 128) and maps the top 64
+ * codes to exactly 1. Integer formats up to 24 bits pass through unchanged; 32-bit and float input do not.
+ */
+function soxToFloat(sample: number): number {
+  return sample > INT32_MAX - 64 ? 1 : (Math.floor((sample + 64) / 128) * 128) / TWO_31
+}
+
+/** sox 14.4.2 SOX_FLOAT_32BIT_TO_SAMPLE: scale by 2^31, clip, truncate towards zero (NaN lands on INT_MIN as on x86). */
+function float32ToSox(x: number): number {
+  const d = x * TWO_31
+  if (!(d >= -TWO_31)) return -TWO_31
+  return d >= TWO_31 ? INT32_MAX : Math.trunc(d)
+}
+
+/** sox SOX_FLOAT_64BIT_TO_SAMPLE: as above but rounding half away from zero. */
+function float64ToSox(x: number): number {
+  const d = x * TWO_31
+  if (d < 0) return d <= -TWO_31 - 0.5 ? -TWO_31 : Math.trunc(d - 0.5)
+  if (d >= INT32_MAX + 0.5) return INT32_MAX
+  return Number.isNaN(d) ? -TWO_31 : Math.trunc(d + 0.5)
+}
+
+const READERS: Record<string, SampleReader> = {
+  u8: (v, o) => (v.getUint8(o) - 128) / 128,
+  s16: (v, o, le) => v.getInt16(o, le) / 32768,
+  s24: (v, o, le) => {
+    const lo = le ? v.getUint16(o, true) : v.getUint16(o + 1, false)
+    const hi = le ? v.getInt8(o + 2) : v.getInt8(o)
+    return (hi * 65536 + lo) / 8388608
+  },
+  s32: (v, o, le) => soxToFloat(v.getInt32(o, le)),
+  f32: (v, o, le) => soxToFloat(float32ToSox(v.getFloat32(o, le))),
+  f64: (v, o, le) => soxToFloat(float64ToSox(v.getFloat64(o, le))),
+}
+
+const WAVE_FORMAT_PCM = 1
+const WAVE_FORMAT_IEEE_FLOAT = 3
+const WAVE_FORMAT_EXTENSIBLE = 0xfffe
+
+/** sox's "data length unknown" marker (pipes, files over 4 GB): read to the end of the file. */
+const MS_UNSPEC = 0x7ffff000
+
+function encodingOf(tag: number, bits: number): string | undefined {
+  if (tag === WAVE_FORMAT_PCM) return {8: 'u8', 16: 's16', 24: 's24', 32: 's32'}[bits]
+  if (tag === WAVE_FORMAT_IEEE_FLOAT) return {32: 'f32', 64: 'f64'}[bits]
+  return undefined
+}
+
+function ascii(bytes: Uint8Array, offset: number): string {
+  return String.fromCharCode(...bytes.subarray(offset, offset + 4))
+}
+
+/**
+ * Decodes a RIFF (or big-endian RIFX) WAVE file exactly as torchaudio.load(normalize=True) does through
+ * sox: PCM 8/16/24/32-bit, IEEE float 32/64, WAVE_FORMAT_EXTENSIBLE, any channel count. As in sox, the
+ * sample size comes from the bits per sample (block align is ignored), a data chunk that runs past the
+ * end of the file yields what is there, and a trailing partial frame is dropped.
+ */
+export function decodeWav(bytes: Uint8Array, source: string): PcmAudio {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const riff = bytes.length >= 12 ? ascii(bytes, 0) : ''
+  if ((riff !== 'RIFF' && riff !== 'RIFX') || ascii(bytes, 8) !== 'WAVE') {
+    throw new UserError(`${source}: not a WAV file (no RIFF/WAVE header)`)
+  }
+  const le = riff === 'RIFF'
+  const corrupt = (problem: string) => new UserError(`${source}: corrupt WAV header (${problem})`)
+
+  let fmt: {offset: number; size: number} | undefined
+  let data: {offset: number; size: number} | undefined
+  for (let pos = 12; pos + 8 <= bytes.length && !(fmt && data); ) {
+    const id = ascii(bytes, pos)
+    const size = view.getUint32(pos + 4, le)
+    if (id === 'fmt ' && !fmt) fmt = {offset: pos + 8, size}
+    if (id === 'data' && !data) data = {offset: pos + 8, size}
+    // Chunks are word aligned: an odd-sized chunk is followed by one pad byte.
+    pos += 8 + size + (size & 1)
+  }
+  if (!fmt) throw corrupt('no fmt chunk')
+  if (fmt.size < 16 || fmt.offset + 16 > bytes.length) throw corrupt('fmt chunk too short')
+  if (!data) throw corrupt('no data chunk')
+
+  let tag = view.getUint16(fmt.offset, le)
+  const channelCount = view.getUint16(fmt.offset + 2, le)
+  const sampleRate = view.getUint32(fmt.offset + 4, le)
+  const bits = view.getUint16(fmt.offset + 14, le)
+  if (channelCount === 0) throw corrupt('zero channels')
+  if (sampleRate === 0) throw corrupt('zero sample rate')
+  if (tag === WAVE_FORMAT_EXTENSIBLE) {
+    if (fmt.size < 40 || fmt.offset + 40 > bytes.length) throw corrupt('extensible fmt chunk too short')
+    const validBits = view.getUint16(fmt.offset + 18, le)
+    if (validBits !== bits) {
+      throw new UnsupportedWavEncoding(`${source}: WAV with ${validBits} valid bits in ${bits}-bit samples`)
+    }
+    // The sub-format GUID starts with the plain format tag.
+    tag = view.getUint16(fmt.offset + 24, le)
+  }
+  const encoding = encodingOf(tag, bits)
+  if (!encoding) {
+    throw new UnsupportedWavEncoding(`${source}: WAV format 0x${tag.toString(16)} with ${bits} bits per sample`)
+  }
+
+  const sampleBytes = bits / 8
+  const frameBytes = sampleBytes * channelCount
+  const available = bytes.length - data.offset
+  const dataBytes = data.size === MS_UNSPEC ? available : Math.min(data.size, available)
+  const frames = Math.floor(Math.max(0, dataBytes) / frameBytes)
+
+  const read = READERS[encoding]
+  const channels = Array.from({length: channelCount}, () => new Float32Array(frames))
+  for (let c = 0; c < channelCount; c++) {
+    const out = channels[c]
+    for (let i = 0, o = data.offset + c * sampleBytes; i < frames; i++, o += frameBytes) out[i] = read(view, o, le)
+  }
+  return {sampleRate, channels}
+}

@@ -1,0 +1,85 @@
+import {Worker, type TransferListItem} from 'node:worker_threads'
+
+interface Pending {
+  resolve: (value: unknown) => void
+  reject: (error: Error) => void
+}
+
+/**
+ * A fixed set of worker threads running one script. Tasks go to the least busy worker; each worker
+ * may hold a few tasks at once so that time spent waiting on a child process (ffmpeg) is not idle.
+ * The script answers every `{id, task}` message with `{id, result}` or `{id, error}`.
+ */
+export class WorkerPool<Task, Result> {
+  private readonly workers: {worker: Worker; busy: number}[]
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 0
+  private broken: Error | undefined
+
+  constructor(script: URL, size: number, workerData?: unknown) {
+    this.workers = Array.from({length: Math.max(1, size)}, () => {
+      const worker = new Worker(script, {workerData})
+      worker.on('message', (msg: {id: number; result?: unknown; error?: string}) => this.settle(msg))
+      worker.on('error', (error) => this.fail(error))
+      worker.unref()
+      return {worker, busy: 0}
+    })
+  }
+
+  get size(): number {
+    return this.workers.length
+  }
+
+  run(task: Task, transfer: TransferListItem[] = []): Promise<Result> {
+    if (this.broken) return Promise.reject(this.broken)
+    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a))
+    const id = this.nextId++
+    slot.busy++
+    return new Promise<Result>((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: (value) => {
+          slot.busy--
+          resolve(value as Result)
+        },
+        reject: (error) => {
+          slot.busy--
+          reject(error)
+        },
+      })
+      slot.worker.postMessage({id, task}, transfer)
+    })
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.worker.terminate()))
+  }
+
+  private settle(msg: {id: number; result?: unknown; error?: string}) {
+    const pending = this.pending.get(msg.id)
+    if (!pending) return
+    this.pending.delete(msg.id)
+    if (msg.error !== undefined) pending.reject(new Error(msg.error))
+    else pending.resolve(msg.result)
+  }
+
+  private fail(error: Error) {
+    this.broken = error
+    for (const p of this.pending.values()) p.reject(error)
+    this.pending.clear()
+  }
+}
+
+/**
+ * Maps `fn` over `items` with at most `window` calls in flight, yielding results in input order:
+ * the consumer sees a stream that starts as soon as the first item is done.
+ */
+export async function* orderedMap<T, R>(items: AsyncIterable<T>, window: number, fn: (item: T) => Promise<R>): AsyncIterable<R> {
+  const inFlight: Promise<R>[] = []
+  for await (const item of items) {
+    const p = fn(item)
+    p.catch(() => {}) // awaited in order below; this only silences the early unhandled-rejection warning
+    inFlight.push(p)
+    if (inFlight.length >= window) yield await inFlight.shift()!
+  }
+  while (inFlight.length > 0) yield await inFlight.shift()!
+}

@@ -1,0 +1,102 @@
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {mkdtempSync, existsSync, readdirSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {RecordBatchReader} from 'apache-arrow'
+import {tableFromIPC} from '@uwdata/flechette'
+import {readFileSync} from 'node:fs'
+import {openTableInput} from '../src/lib/arrow/input.js'
+import {readStages} from '../src/lib/arrow/provenance.js'
+import {tensorRow} from '../src/lib/arrow/tensor.js'
+import {pipeline, vipant} from './cli.js'
+import {sharedData, skipWithoutShared} from './helpers.js'
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'vipant-cli-'))
+
+test('fetch us8k | mel -o x.arrow: 837 rows of (1000,128) log-mels, memory bounded', {skip: skipWithoutShared, timeout: 300_000}, async () => {
+  const out = path.join(tmp(), 'x.arrow')
+  const child = pipeline(`vipant fetch us8k ${sharedData('us8k')} | vipant mel --strict -o ${out}`)
+  let stderr = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  const code = await new Promise((resolve) => child.on('close', resolve))
+  assert.equal(code, 0, stderr)
+  // fetch lists all 8732 clips; only fold 10 is on disk, the rest pass through mel as "missing".
+  const summary = /mel: (\d+) clips \((\d+) ok, (\d+) missing, (\d+) errors\).* peak memory (\d+) MB/.exec(stderr)
+  assert.ok(summary, stderr)
+  assert.deepEqual(summary.slice(1, 5).map(Number), [8732, 837, 7895, 0])
+  assert.ok(Number(summary[5]) < 400, `peak RSS ${summary[5]} MB`)
+
+  // Read back with an independent Arrow implementation.
+  const table = tableFromIPC(readFileSync(out), {useProxy: false})
+  const status = table.getChild('status').toArray() as string[]
+  const mel = table.getChild('mel').toArray() as (Float32Array | null)[]
+  const frames = table.getChild('mel_frames').toArray() as (number | null)[]
+  const ok = status.flatMap((s, i) => (s === 'ok' ? [i] : []))
+  assert.equal(ok.length, 837)
+  for (const i of ok) {
+    assert.equal(mel[i]!.length, 1000 * 128)
+    // US8K clips are at most 4 s: at most 398 real frames, the rest is padding (0 before normalising).
+    assert.ok(frames[i]! > 0 && frames[i]! <= 400)
+    assert.ok(Math.abs(mel[i]![999 * 128] - 0.8577305) < 1e-5)
+  }
+  assert.equal(table.schema.fields.find((f) => f.name === 'mel')!.metadata!.get('shape'), '[1000,128]')
+})
+
+test('a two-stage pipe emits rows before its first stage has finished', {skip: skipWithoutShared, timeout: 300_000}, async () => {
+  const child = pipeline(`vipant fetch us8k ${sharedData('us8k')} | vipant mel --batch-size 8`)
+  const started = Date.now()
+  let firstBatchAt = 0
+  let rows = 0
+  let batches = 0
+  const exited = new Promise<number>((resolve) => child.on('exit', () => resolve(Date.now())))
+  const reader = await RecordBatchReader.from(child.stdout)
+  for await (const batch of reader) {
+    if (batches++ === 0) firstBatchAt = Date.now()
+    rows += batch.numRows
+  }
+  const endedAt = await exited
+  assert.equal(rows, 8732)
+  assert.ok(batches > 100, `${batches} batches`)
+  assert.ok(firstBatchAt - started < (endedAt - started) / 2, `first batch after ${firstBatchAt - started} ms, pipe ended after ${endedAt - started} ms`)
+})
+
+test('mel on media files directly, with a corrupt file recorded as an error row', {skip: skipWithoutShared}, async () => {
+  const dir = tmp()
+  const bad = path.join(dir, 'broken.wav')
+  await import('node:fs/promises').then((fs) => fs.writeFile(bad, 'RIFF....WAVEjunk'))
+  const esc = sharedData('esc50', 'audio', '1-56234-A-9.wav')
+  const out = path.join(dir, 'm.arrows')
+  const r = vipant(['mel', esc, bad, '--max-len', '500', '-o', out])
+  assert.equal(r.status, 0, r.stderr.toString())
+  const input = await openTableInput(out)
+  const stages = readStages(input.schema)
+  assert.deepEqual(stages.map((s) => s.command), ['fetch', 'mel'])
+  assert.equal(stages[1].params.max_len, 500)
+  const rows = []
+  for await (const b of input.batches) for (let i = 0; i < b.numRows; i++) rows.push({status: b.getChild('status')!.get(i), error: b.getChild('error')!.get(i), mel: tensorRow(b.getChild('mel')!, i), frames: b.getChild('mel_frames')!.get(i)})
+  assert.equal(rows[0].status, 'ok')
+  assert.equal(rows[0].mel!.length, 500 * 128)
+  assert.equal(rows[0].frames, 498) // 5 s at 44.1 kHz: 1 + (220500 - 1102) / 441
+  assert.equal(rows[1].status, 'error')
+  assert.match(rows[1].error!, /broken\.wav/)
+
+  const strict = vipant(['mel', esc, bad, '--strict', '-o', path.join(dir, 'strict.arrow')])
+  assert.notEqual(strict.status, 0)
+  const lines = strict.stderr.toString().trim().split('\n')
+  assert.equal(lines.length, 1, strict.stderr.toString())
+  assert.match(lines[0], /^vipant mel: .*broken\.wav/)
+  assert.ok(!existsSync(path.join(dir, 'strict.arrow')))
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('strict')), [])
+})
+
+test('bad input: one line naming the file, non-zero exit, nothing written', () => {
+  const dir = tmp()
+  const r = vipant(['mel', path.join(dir, 'nope.arrow'), '-o', path.join(dir, 'o.arrow')])
+  assert.equal(r.status, 2)
+  assert.equal(r.stderr.toString(), `vipant mel: ${path.join(dir, 'nope.arrow')}: no such file or directory\n`)
+  assert.deepEqual(readdirSync(dir), [])
+  const norms = vipant(['mel', '-', '--norms', 'x'], {input: Buffer.alloc(0)})
+  assert.equal(norms.status, 2)
+  assert.match(norms.stderr.toString(), /^vipant mel: --norms: expected "mean,std"/)
+})
