@@ -49,30 +49,34 @@ function sinkOutput(
   finish: (ok: boolean) => Promise<void>,
 ): TableOutput {
   let failure: Error | undefined
+  let started = false
   sink.on('error', (error: NodeJS.ErrnoException) => {
     failure = error.code === 'EPIPE' ? new UserError(`${target}: the reading side closed the pipe`, 141) : new UserError(`${target}: ${error.message}`)
   })
-  writer.reset(undefined, schema)
   // apache-arrow's writer queues bytes without backpressure; this pump hands them to the sink at its pace.
   const pump = (async () => {
     for await (const chunk of writer) {
       if (failure) break
-      if (!sink.write(chunk)) await Promise.race([once(sink, 'drain'), once(sink, 'error')]).catch(() => {})
+      // once() also settles when the sink errors, so a dead pipe cannot hang the pump.
+      if (!sink.write(chunk)) await once(sink, 'drain').catch(() => {})
     }
   })()
   const settle = async () => {
     await new Promise((resolve) => setImmediate(resolve))
-    while (sink.writableNeedDrain && !failure) await Promise.race([once(sink, 'drain'), once(sink, 'error')]).catch(() => {})
+    while (sink.writableNeedDrain && !failure) await once(sink, 'drain').catch(() => {})
     if (failure) throw failure
   }
   return {
     target,
     async write(batch) {
+      started = true
       // The writer silently ends the stream on a batch whose schema differs (even in metadata).
       writer.write(batch.schema === schema ? batch : new RecordBatch(schema, batch.data))
       await settle()
     },
     async close() {
+      // A table with no rows still carries its schema; one that failed before its first batch writes nothing.
+      if (!started) writer.reset(undefined, schema)
       writer.close()
       await pump
       if (failure) {

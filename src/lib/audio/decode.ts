@@ -1,13 +1,15 @@
 import {open, readFile} from 'node:fs/promises'
+import path from 'node:path'
 import {UserError} from '../util/errors.js'
-import {probeMedia, runTool, type MediaInfo} from './ffmpeg.js'
+import {runTool} from './ffmpeg.js'
 import {applySoxLayout, soxMp3Layout} from './mp3.js'
-import {decodeWav, UnsupportedWavEncoding, type PcmAudio} from './wav.js'
+import {decodeWav, readWavHeader, UnsupportedWavEncoding, WAVE_FORMAT_IEEE_FLOAT, type PcmAudio} from './wav.js'
 
 /**
- * 'sox' (default) reproduces torchaudio <= 0.11 (libmad through sox), which VIP-ANT was trained with: the
- * encoder delay, the Xing/Info frame's silence and the end padding are kept. 'gapless' is ffmpeg's
- * default decode, which is also what torchaudio >= 0.12 returns.
+ * 'sox' (default) reproduces torchaudio <= 0.11 (sox with libmad), which VIP-ANT's features were computed
+ * with: the Xing/Info frame's silence and the encoder delay come first (2257 samples at 44.1 kHz), the
+ * last frame is dropped and the length is sox's duration estimate (see mp3.ts). 'gapless' is ffmpeg's
+ * default decode, which is also what torchaudio >= 0.12 returns (its MP3 path is FFmpeg).
  */
 export type Mp3Decoding = 'sox' | 'gapless'
 
@@ -21,19 +23,18 @@ export interface DecodedAudio extends PcmAudio {
 }
 
 async function readHead(file: string, bytes: number): Promise<Uint8Array> {
-  let handle
   try {
-    handle = await open(file, 'r')
+    const handle = await open(file, 'r')
+    try {
+      const head = new Uint8Array(bytes)
+      const {bytesRead} = await handle.read(head, 0, bytes, 0)
+      return head.subarray(0, bytesRead)
+    } finally {
+      await handle.close()
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     throw new UserError(code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read (${code})`)
-  }
-  try {
-    const head = new Uint8Array(bytes)
-    const {bytesRead} = await handle.read(head, 0, bytes, 0)
-    return head.subarray(0, bytesRead)
-  } finally {
-    await handle.close()
   }
 }
 
@@ -42,27 +43,42 @@ function isWav(head: Uint8Array): boolean {
   return (text.startsWith('RIFF') || text.startsWith('RIFX')) && text.slice(8, 12) === 'WAVE'
 }
 
-function splitInterleaved(bytes: Uint8Array, channelCount: number, source: string): Float32Array[] {
-  const frameBytes = 4 * channelCount
-  if (bytes.length % frameBytes !== 0) throw new UserError(`${source}: ffmpeg returned a partial sample frame`)
-  const frames = bytes.length / frameBytes
+/** ffmpeg's float32 WAV on stdout, read as is (no sox rounding: these samples never went through sox). */
+function readFloatWav(bytes: Uint8Array, source: string): PcmAudio {
+  const header = readWavHeader(bytes, source)
+  if (header.formatTag !== WAVE_FORMAT_IEEE_FLOAT || header.bitsPerSample !== 32) throw new Error('ffmpeg did not write float32 WAV')
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const channels = Array.from({length: channelCount}, () => new Float32Array(frames))
-  for (let i = 0, o = 0; i < frames; i++) {
-    for (let c = 0; c < channelCount; c++, o += 4) channels[c][i] = view.getFloat32(o, true)
+  const channels = Array.from({length: header.channelCount}, () => new Float32Array(header.frames))
+  for (let i = 0, o = header.dataOffset; i < header.frames; i++) {
+    for (const channel of channels) {
+      channel[i] = view.getFloat32(o, true)
+      o += 4
+    }
   }
-  return channels
+  return {sampleRate: header.sampleRate, channels}
 }
 
-/** ffmpeg's decode of the first audio stream at its native rate and channel count. */
-async function decodeWithFfmpeg(file: string, info: MediaInfo, keepPadding = false): Promise<PcmAudio> {
-  const stream = info.streams.find((s) => s.type === 'audio')
-  if (!stream) throw new UserError(`${file}: no audio stream`)
-  if (!stream.sampleRate || !stream.channels) throw new UserError(`${file}: audio stream without a sample rate or channel count`)
-  const args = ['-nostdin', '-v', 'error', ...(keepPadding ? ['-flags2', '+skip_manual'] : [])]
-  args.push('-i', file, '-map', `0:${stream.index}`, '-f', 'f32le', '-c:a', 'pcm_f32le', 'pipe:1')
-  const out = await runTool('ffmpeg', args, file)
-  return {sampleRate: stream.sampleRate, channels: splitInterleaved(out, stream.channels, file)}
+/**
+ * ffmpeg's decode of the first audio stream at its native rate and channel count, in one run: a WAV
+ * header on stdout carries the rate and channel count. KEEP_PADDING keeps what the codec marks for
+ * skipping (MP3 encoder delay and end padding).
+ */
+async function decodeWithFfmpeg(file: string, keepPadding = false): Promise<PcmAudio> {
+  const args = ['-nostdin', '-v', 'error', ...(keepPadding ? ['-flags2', '+skip_manual'] : []), '-i', file]
+  args.push('-map', '0:a:0', '-map_metadata', '-1', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1')
+  try {
+    return readFloatWav(await runTool('ffmpeg', args, file), file)
+  } catch (err) {
+    if (err instanceof UserError && err.message.includes("Stream map '0:a:0' matches no streams")) {
+      throw new UserError(`${file}: no audio stream`)
+    }
+    throw err
+  }
+}
+
+/** torchaudio's sox backend picks the MP3 reader by file extension, and so does the 'sox' MP3 mode. */
+function isMp3Name(file: string): boolean {
+  return path.extname(file).toLowerCase() === '.mp3'
 }
 
 async function decodePcm(file: string, options: DecodeOptions): Promise<PcmAudio> {
@@ -72,16 +88,14 @@ async function decodePcm(file: string, options: DecodeOptions): Promise<PcmAudio
     } catch (err) {
       if (!(err instanceof UnsupportedWavEncoding)) throw err
     }
-  }
-  const info = await probeMedia(file)
-  if ((options.mp3 ?? 'sox') === 'sox' && info.format === 'mp3') {
+  } else if ((options.mp3 ?? 'sox') === 'sox' && isMp3Name(file)) {
     const layout = soxMp3Layout(await readFile(file))
     if (layout) {
-      const full = await decodeWithFfmpeg(file, info, true)
+      const full = await decodeWithFfmpeg(file, true)
       return {sampleRate: full.sampleRate, channels: applySoxLayout(full.channels, layout)}
     }
   }
-  return decodeWithFfmpeg(file, info)
+  return decodeWithFfmpeg(file)
 }
 
 /**

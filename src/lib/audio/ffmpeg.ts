@@ -42,9 +42,9 @@ export async function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[], source
   })
   if (!result.failed) return result.stdout
   if (result.code === 'ENOENT') {
-    const where = binary === tool ? '' : ` at ${binary}`
-    const what = tool === 'ffmpeg' ? 'install it' : 'it comes with ffmpeg: install it'
-    throw new UserError(`${tool} not found${where}: ${what} ${INSTALL_HINT}`)
+    // Both binaries come with ffmpeg, so the advice is the same; say which path was tried when it is not the default.
+    const tried = tool === 'ffmpeg' ? (binary === tool ? '' : ` at ${binary}`) : ` (no ffprobe ${binary === tool ? 'on PATH' : `at ${binary}`})`
+    throw new UserError(`ffmpeg not found${tried}: install it ${INSTALL_HINT}`)
   }
   if (result.exitCode === undefined) throw new UserError(`cannot run ${binary}: ${result.shortMessage}`)
   const reason = firstErrorLine(Buffer.from(result.stderr).toString('utf8'), source)

@@ -57,11 +57,13 @@ interface FbankPlan {
   /** One frame, zero beyond windowSize: the FFT's zero padding. */
   frame: Float64Array
   spectrum: Float64Array
-  /** Sparse mel filterbank: bin i weights spectrum[melStart[i] + j] by melWeights[melOffset[i] + j], j < melLength[i]. */
-  melStart: Int32Array
-  melLength: Int32Array
-  melOffset: Int32Array
-  melWeights: Float64Array
+  /** Mel filterbank as triangle segments (see melBanks): segment s covers spectrum[segmentStart[s] .. segmentStart[s+1]). */
+  segmentStart: Int32Array
+  /** Weight of each FFT bin in the mel bin whose rising edge it lies on; the falling edge of the bin below gets 1 − it. */
+  upWeight: Float64Array
+  /** One frame's mel energies, before the log, and the same memory as 32-bit words (for logFloored). */
+  energies: Float64Array
+  energyBits: Uint32Array
 }
 
 const plans = new Map<string, FbankPlan>()
@@ -80,7 +82,8 @@ export function kaldiFbank(
   const frames =
     waveform.length < plan.windowSize ? 0 : 1 + Math.floor((waveform.length - plan.windowSize) / plan.windowShift)
   const data = new Float32Array(frames * numMelBins)
-  const {windowShift, windowSize, window, fft, frame, spectrum, melStart, melLength, melOffset, melWeights} = plan
+  const {windowShift, windowSize, window, fft, frame, spectrum, segmentStart, upWeight, energies, energyBits} = plan
+  const useLog = opts.useLogFbank
   const preemphasis = opts.preemphasisCoefficient
   const spectrumBins = plan.paddedWindowSize / 2 + 1
 
@@ -97,17 +100,57 @@ export function kaldiFbank(
     fft.powerSpectrum(frame, spectrum)
     if (!opts.usePower) for (let k = 0; k < spectrumBins; k++) spectrum[k] = Math.sqrt(spectrum[k])
 
-    const row = m * numMelBins
-    for (let i = 0; i < numMelBins; i++) {
-      const offset = melOffset[i] - melStart[i]
-      const end = melStart[i] + melLength[i]
-      let energy = 0
-      for (let k = melStart[i]; k < end; k++) energy += melWeights[offset + k] * spectrum[k]
-      data[row + i] = opts.useLogFbank ? Math.log(energy > EPSILON ? energy : EPSILON) : energy
+    // One sweep over the spectrum: segment s feeds the falling edge of bin s−1 and the rising edge of bin s, so each
+    // bin is finished at the end of the segment above it.
+    let rising = 0
+    for (let s = 0; s <= numMelBins; s++) {
+      let up = 0
+      let down = 0
+      const end = segmentStart[s + 1]
+      for (let k = segmentStart[s]; k < end; k++) {
+        const p = spectrum[k]
+        const t = upWeight[k] * p
+        up += t
+        down += p - t
+      }
+      if (s > 0) energies[s - 1] = rising + down
+      rising = up
     }
+    const row = m * numMelBins
+    if (useLog) logFloored(energies, energyBits, data, row)
+    else data.set(energies, row)
   }
   return {data, frames, numMelBins}
 }
+
+/**
+ * out[offset + i] = ln(max(energies[i], EPSILON)). Math.log is an out-of-line call in V8 and was the largest single cost
+ * of the fbank, so this reads the exponent e and the top 7 mantissa bits j from the float's own bits and uses a table:
+ * ln(x) = e·ln 2 + ln(c_j) + ln(1 + r), |r| <= 1/256, where 5 terms of the series are exact to ~1e-15.
+ */
+function logFloored(energies: Float64Array, bits: Uint32Array, out: Float32Array, offset: number): void {
+  for (let i = 0; i < energies.length; i++) {
+    const x = energies[i]
+    const high = bits[2 * i + HIGH_WORD]
+    const biased = high >>> 20
+    if (x < EPSILON) out[offset + i] = LOG_EPSILON
+    else if (biased === 2047) out[offset + i] = Math.log(x)
+    else {
+      const j = (high >>> 13) & 127
+      const r = x * POW2_NEG[biased] * INV_C[j] - 1
+      out[offset + i] = (biased - 1023) * Math.LN2 + LN_C[j] + r * (1 - r * (0.5 - r * (1 / 3 - r * (0.25 - r * 0.2))))
+    }
+  }
+}
+
+/** Index of a double's high (sign, exponent) word among its two 32-bit words, in this machine's byte order. */
+const HIGH_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0
+/** POW2_NEG[b] = 2^-(b-1023): scales a double with biased exponent b into [1, 2). */
+const POW2_NEG = Float64Array.from({length: 2047}, (_, b) => Math.pow(2, 1023 - b))
+/** c_j = 1 + (j + 1/2)/128, the centre of the j-th of 128 slices of the mantissa range [1, 2). */
+const INV_C = Float64Array.from({length: 128}, (_, j) => 1 / (1 + (j + 0.5) / 128))
+const LN_C = Float64Array.from({length: 128}, (_, j) => Math.log(1 + (j + 0.5) / 128))
+const LOG_EPSILON = Math.log(EPSILON)
 
 /** Four partial sums break the add-latency chain, which otherwise bounds this loop in V8. */
 function frameMean(waveform: Float32Array, start: number, size: number): number {
@@ -180,6 +223,7 @@ function buildPlan(sampleFrequency: number, opts: FbankOptions): FbankPlan {
   }
 
   const spectrumBins = paddedWindowSize / 2 + 1
+  const energies = new Float64Array(opts.numMelBins)
   const bank = melBanks(opts.numMelBins, paddedWindowSize, sampleFrequency, opts.lowFreq, opts.highFreq)
   return {
     windowShift,
@@ -189,6 +233,8 @@ function buildPlan(sampleFrequency: number, opts: FbankOptions): FbankPlan {
     fft: realFft(paddedWindowSize),
     frame: new Float64Array(paddedWindowSize),
     spectrum: new Float64Array(spectrumBins),
+    energies,
+    energyBits: new Uint32Array(energies.buffer),
     ...bank,
   }
 }
@@ -230,8 +276,11 @@ function featureWindowFunction(windowType: FbankOptions['windowType'], size: num
 const melScale = (freq: number): number => 1127 * Math.log(1 + freq / 700)
 
 /**
- * torchaudio's get_mel_banks without VTLN, kept sparse: each triangle is nonzero on one contiguous run of FFT bins.
- * The Nyquist bin (k = n/2) has weight 0 in torchaudio, so the runs stop before it.
+ * torchaudio's get_mel_banks without VTLN, in a form that needs two loads per FFT bin. With equal spacing Δ in mel,
+ * bin i's triangle rises on [b_i, b_i+1) and falls on [b_i+1, b_i+2), where b_s = mel(lowFreq) + s·Δ. So every FFT bin
+ * in segment [b_s, b_s+1) has weight u in bin s (rising) and 1 − u in bin s−1 (falling), u computed exactly as
+ * torchaudio's up-slope; its down-slope equals 1 − u up to rounding. Bins outside [b_0, b_n+1) and the Nyquist bin
+ * (k = n/2) have weight 0.
  */
 function melBanks(
   numBins: number,
@@ -239,7 +288,7 @@ function melBanks(
   sampleFrequency: number,
   lowFreq: number,
   highFreq: number,
-): Pick<FbankPlan, 'melStart' | 'melLength' | 'melOffset' | 'melWeights'> {
+): Pick<FbankPlan, 'segmentStart' | 'upWeight'> {
   const numFftBins = paddedWindowSize / 2
   const nyquist = 0.5 * sampleFrequency
   const high = highFreq <= 0 ? highFreq + nyquist : highFreq
@@ -251,33 +300,22 @@ function melBanks(
   const fftBinWidth = sampleFrequency / paddedWindowSize
   const melLow = melScale(lowFreq)
   const melDelta = (melScale(high) - melLow) / (numBins + 1)
-  const mel = new Float64Array(numFftBins)
-  for (let k = 0; k < numFftBins; k++) mel[k] = melScale(fftBinWidth * k)
+  const boundary = (s: number) => melLow + s * melDelta
 
-  const melStart = new Int32Array(numBins)
-  const melLength = new Int32Array(numBins)
-  const melOffset = new Int32Array(numBins)
-  const weights: number[] = []
-  for (let i = 0; i < numBins; i++) {
-    const left = melLow + i * melDelta
-    const center = melLow + (i + 1) * melDelta
-    const right = melLow + (i + 2) * melDelta
-    let first = -1
-    let last = -1
-    const row: number[] = []
-    for (let k = 0; k < numFftBins; k++) {
-      const w = Math.max(0, Math.min((mel[k] - left) / (center - left), (right - mel[k]) / (right - center)))
-      row.push(w)
-      if (w > 0) {
-        if (first < 0) first = k
-        last = k
-      }
+  const segmentStart = new Int32Array(numBins + 2)
+  const upWeight = new Float64Array(numFftBins)
+  let k = 0
+  while (k < numFftBins && melScale(fftBinWidth * k) < boundary(0)) k++
+  for (let s = 0; s <= numBins; s++) {
+    segmentStart[s] = k
+    const lower = boundary(s)
+    const upper = boundary(s + 1)
+    for (; k < numFftBins; k++) {
+      const mel = melScale(fftBinWidth * k)
+      if (mel >= upper) break
+      upWeight[k] = (mel - lower) / (upper - lower)
     }
-    // A bin narrower than one FFT bin can be empty; it then contributes 0 energy, as in torchaudio.
-    melStart[i] = first < 0 ? 0 : first
-    melLength[i] = first < 0 ? 0 : last - first + 1
-    melOffset[i] = weights.length
-    for (let k = melStart[i]; k < melStart[i] + melLength[i]; k++) weights.push(row[k])
   }
-  return {melStart, melLength, melOffset, melWeights: Float64Array.from(weights)}
+  segmentStart[numBins + 1] = k
+  return {segmentStart, upWeight}
 }

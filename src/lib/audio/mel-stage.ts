@@ -28,6 +28,7 @@ export interface ClipEvent {
 }
 
 type Outcome = {status: 'ok'; result: MelResult} | {status: 'missing' | 'error'; error: string | null}
+type Done = {batch: RecordBatch; index: number; outcome: Outcome}
 
 export function melStageSchema(input: Schema, options: MelStageOptions, version: string): Schema {
   return stageSchema(input, melFields(options.config), {command: 'mel', version, params: melParams(options.config)})
@@ -53,7 +54,8 @@ function melFields(config: MelConfig): Field[] {
 /**
  * The mel stage over a streamed table: each row's file becomes a (maxLen, 128) log-mel, computed by a
  * pool of workers; rows come out in input order, in batches of at most `batchSize`, while later rows
- * are still being read.
+ * are still being read. Rows whose file is missing are counted and left out (a fixed-size tensor
+ * column would spend a full slot of zeros on each); rows that fail to decode stay, with status "error".
  */
 export async function* melStage(input: TableInput, schema: Schema, options: MelStageOptions): AsyncIterable<RecordBatch> {
   const pathColumn = input.schema.fields.find((f) => f.name === 'path')
@@ -66,7 +68,7 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
   async function* rows(): AsyncIterable<Row> {
     for await (const batch of input.batches) for (let index = 0; index < batch.numRows; index++) yield {batch, index}
   }
-  const process = async ({batch, index}: Row): Promise<Row & {outcome: Outcome}> => {
+  const process = async ({batch, index}: Row): Promise<Done> => {
     const id = String(batch.getChild('id')?.get(index) ?? index)
     const path = batch.getChild('path')!.get(index) as string | null
     const status = (batch.getChild('status')?.get(index) as string | null) ?? 'ok'
@@ -84,7 +86,7 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
     return {batch, index, outcome}
   }
 
-  let pending: (Row & {outcome: Outcome})[] = []
+  let pending: Done[] = []
   const flush = () => {
     const first = pending[0]
     const slice = first.batch.slice(first.index, first.index + pending.length)
@@ -94,7 +96,10 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
   }
   try {
     for await (const done of orderedMap(rows(), window, process)) {
-      if (pending.length > 0 && (pending[0].batch !== done.batch || pending.length >= options.batchSize)) yield flush()
+      if (done.outcome.status === 'missing') continue
+      // A batch is a zero-copy slice of the input: consecutive rows of one input batch.
+      const last = pending.at(-1)
+      if (last && (last.batch !== done.batch || last.index + 1 !== done.index || pending.length >= options.batchSize)) yield flush()
       pending.push(done)
     }
     if (pending.length > 0) yield flush()

@@ -6,7 +6,7 @@ export interface PcmAudio {
   channels: Float32Array[]
 }
 
-/** A well-formed WAV whose encoding (ADPCM, A-law, padded samples, ...) is left to ffmpeg. */
+/** A well-formed WAV whose encoding (ADPCM, A-law, mu-law, ...) is left to ffmpeg. */
 export class UnsupportedWavEncoding extends UserError {}
 
 type SampleReader = (view: DataView, offset: number, littleEndian: boolean) => number
@@ -23,7 +23,7 @@ function soxToFloat(sample: number): number {
   return sample > INT32_MAX - 64 ? 1 : (Math.floor((sample + 64) / 128) * 128) / TWO_31
 }
 
-/** sox 14.4.2 SOX_FLOAT_32BIT_TO_SAMPLE: scale by 2^31, clip, truncate towards zero (NaN lands on INT_MIN as on x86). */
+/** sox 14.4.2 SOX_FLOAT_32BIT_TO_SAMPLE: scale by 2^31, clip, truncate towards zero; NaN lands on INT_MIN as on x86. */
 function float32ToSox(x: number): number {
   const d = x * TWO_31
   if (!(d >= -TWO_31)) return -TWO_31
@@ -52,7 +52,7 @@ const READERS: Record<string, SampleReader> = {
 }
 
 const WAVE_FORMAT_PCM = 1
-const WAVE_FORMAT_IEEE_FLOAT = 3
+export const WAVE_FORMAT_IEEE_FLOAT = 3
 const WAVE_FORMAT_EXTENSIBLE = 0xfffe
 
 /** sox's "data length unknown" marker (pipes, files over 4 GB): read to the end of the file. */
@@ -68,13 +68,25 @@ function ascii(bytes: Uint8Array, offset: number): string {
   return String.fromCharCode(...bytes.subarray(offset, offset + 4))
 }
 
+export interface WavHeader {
+  littleEndian: boolean
+  /** The format tag, WAVE_FORMAT_EXTENSIBLE resolved to its sub-format. */
+  formatTag: number
+  bitsPerSample: number
+  sampleRate: number
+  channelCount: number
+  dataOffset: number
+  /** Whole frames of uncompressed samples present: the data chunk's size, cut at the end of the file. */
+  frames: number
+}
+
 /**
- * Decodes a RIFF (or big-endian RIFX) WAVE file exactly as torchaudio.load(normalize=True) does through
- * sox: PCM 8/16/24/32-bit, IEEE float 32/64, WAVE_FORMAT_EXTENSIBLE, any channel count. As in sox, the
- * sample size comes from the bits per sample (block align is ignored), a data chunk that runs past the
- * end of the file yields what is there, and a trailing partial frame is dropped.
+ * Reads a RIFF (or big-endian RIFX) WAVE header the way sox does: chunks are walked in order (unknown
+ * ones skipped, odd sizes padded), the sample size comes from the bits per sample (block align is
+ * ignored), and a data chunk that runs past the end of the file yields what is there, minus any trailing
+ * partial frame.
  */
-export function decodeWav(bytes: Uint8Array, source: string): PcmAudio {
+export function readWavHeader(bytes: Uint8Array, source: string): WavHeader {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const riff = bytes.length >= 12 ? ascii(bytes, 0) : ''
   if ((riff !== 'RIFF' && riff !== 'RIFX') || ascii(bytes, 8) !== 'WAVE') {
@@ -90,44 +102,51 @@ export function decodeWav(bytes: Uint8Array, source: string): PcmAudio {
     const size = view.getUint32(pos + 4, le)
     if (id === 'fmt ' && !fmt) fmt = {offset: pos + 8, size}
     if (id === 'data' && !data) data = {offset: pos + 8, size}
-    // Chunks are word aligned: an odd-sized chunk is followed by one pad byte.
     pos += 8 + size + (size & 1)
   }
   if (!fmt) throw corrupt('no fmt chunk')
   if (fmt.size < 16 || fmt.offset + 16 > bytes.length) throw corrupt('fmt chunk too short')
   if (!data) throw corrupt('no data chunk')
 
-  let tag = view.getUint16(fmt.offset, le)
+  let formatTag = view.getUint16(fmt.offset, le)
   const channelCount = view.getUint16(fmt.offset + 2, le)
   const sampleRate = view.getUint32(fmt.offset + 4, le)
-  const bits = view.getUint16(fmt.offset + 14, le)
+  const bitsPerSample = view.getUint16(fmt.offset + 14, le)
   if (channelCount === 0) throw corrupt('zero channels')
   if (sampleRate === 0) throw corrupt('zero sample rate')
-  if (tag === WAVE_FORMAT_EXTENSIBLE) {
+  if (formatTag === WAVE_FORMAT_EXTENSIBLE) {
     if (fmt.size < 40 || fmt.offset + 40 > bytes.length) throw corrupt('extensible fmt chunk too short')
-    const validBits = view.getUint16(fmt.offset + 18, le)
-    if (validBits !== bits) {
-      throw new UnsupportedWavEncoding(`${source}: WAV with ${validBits} valid bits in ${bits}-bit samples`)
-    }
-    // The sub-format GUID starts with the plain format tag.
-    tag = view.getUint16(fmt.offset + 24, le)
+    // The sub-format GUID starts with the plain format tag. Valid bits below the container size are left
+    // justified, so the container is read whole (as sox does since 2020; 14.4.2 refused such files).
+    formatTag = view.getUint16(fmt.offset + 24, le)
   }
-  const encoding = encodingOf(tag, bits)
-  if (!encoding) {
-    throw new UnsupportedWavEncoding(`${source}: WAV format 0x${tag.toString(16)} with ${bits} bits per sample`)
-  }
-
-  const sampleBytes = bits / 8
-  const frameBytes = sampleBytes * channelCount
   const available = bytes.length - data.offset
   const dataBytes = data.size === MS_UNSPEC ? available : Math.min(data.size, available)
-  const frames = Math.floor(Math.max(0, dataBytes) / frameBytes)
+  const frameBytes = Math.ceil(bitsPerSample / 8) * channelCount
+  const frames = frameBytes > 0 ? Math.floor(Math.max(0, dataBytes) / frameBytes) : 0
+  return {littleEndian: le, formatTag, bitsPerSample, sampleRate, channelCount, dataOffset: data.offset, frames}
+}
 
+/**
+ * Decodes a WAV file exactly as torchaudio.load(normalize=True) does through sox: PCM 8/16/24/32-bit,
+ * IEEE float 32/64, WAVE_FORMAT_EXTENSIBLE, RIFX, any channel count. Other encodings throw
+ * UnsupportedWavEncoding.
+ */
+export function decodeWav(bytes: Uint8Array, source: string): PcmAudio {
+  const header = readWavHeader(bytes, source)
+  const {formatTag, bitsPerSample, channelCount, frames, littleEndian} = header
+  const encoding = encodingOf(formatTag, bitsPerSample)
+  if (!encoding) {
+    throw new UnsupportedWavEncoding(`${source}: WAV format 0x${formatTag.toString(16)} with ${bitsPerSample} bits per sample`)
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const sampleBytes = bitsPerSample / 8
+  const frameBytes = sampleBytes * channelCount
   const read = READERS[encoding]
   const channels = Array.from({length: channelCount}, () => new Float32Array(frames))
   for (let c = 0; c < channelCount; c++) {
     const out = channels[c]
-    for (let i = 0, o = data.offset + c * sampleBytes; i < frames; i++, o += frameBytes) out[i] = read(view, o, le)
+    for (let i = 0, o = header.dataOffset + c * sampleBytes; i < frames; i++, o += frameBytes) out[i] = read(view, o, littleEndian)
   }
-  return {sampleRate, channels}
+  return {sampleRate: header.sampleRate, channels}
 }

@@ -21,7 +21,6 @@ export class WorkerPool<Task, Result> {
       const worker = new Worker(script, {workerData})
       worker.on('message', (msg: {id: number; result?: unknown; error?: string}) => this.settle(msg))
       worker.on('error', (error) => this.fail(error))
-      worker.unref()
       return {worker, busy: 0}
     })
   }

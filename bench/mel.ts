@@ -1,0 +1,130 @@
+/**
+ * Mel front end throughput: decode a WAV and compute VIP-ANT's Kaldi fbank (spec §3.4), in seconds of audio per second,
+ * on the real UrbanSound8K fold 10 clips (837 × 4 s at 22.05 kHz), against torchaudio on the same clips in the same
+ * run. Contenders take turns pass by pass, so that a change in machine load hits all of them alike.
+ */
+import {spawn} from 'node:child_process'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+import {createInterface} from 'node:readline'
+import {fileURLToPath} from 'node:url'
+import {decodeWav} from '../src/lib/audio/wav.js'
+import {kaldiFbank} from '../src/lib/audio/kaldi-fbank.js'
+import type {Benchmark, Measurement} from './run.js'
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+const FOLD = path.join(repoRoot, '..', 'shared', 'data', 'us8k', 'audio', 'fold10')
+const TORCHAUDIO_SCRIPT = path.join(repoRoot, 'bench', 'torchaudio_fbank.py')
+/** Debian's python3-torch; a python3 earlier on PATH may have no torch. */
+const PYTHON = process.env.VIPANT_BENCH_PYTHON ?? '/usr/bin/python3'
+const RUNS = 3
+
+/** One way of turning the clips into log-mels. */
+interface Contender {
+  /** Short name for messages before warmUp has given the full one. */
+  label: string
+  /** Untimed first pass (JIT, page cache, plans); resolves to the seconds of audio in one pass. */
+  warmUp(): Promise<{name: string; work: number}>
+  /** One timed pass over all clips, in wall-clock seconds. */
+  pass(): Promise<number>
+  close(): void
+}
+
+/** vipant in this process, on its one JS thread: read + decodeWav + kaldiFbank with VIP-ANT's defaults. */
+function vipantInProcess(paths: string[]): Contender {
+  const onePass = () => {
+    let audioS = 0
+    for (const file of paths) {
+      const {sampleRate, channels} = decodeWav(readFileSync(file), file)
+      kaldiFbank(channels[0], sampleRate)
+      audioS += channels[0].length / sampleRate
+    }
+    return audioS
+  }
+  return {
+    label: 'vipant',
+    warmUp: async () => ({name: 'vipant decodeWav + kaldiFbank (1 thread)', work: onePass()}),
+    pass: async () => {
+      const start = process.hrtime.bigint()
+      onePass()
+      return Number(process.hrtime.bigint() - start) / 1e9
+    },
+    close: () => {},
+  }
+}
+
+/** bench/torchaudio_fbank.py kept running, driven one pass at a time over its stdin. */
+function torchaudioProcess(paths: string[]): Contender {
+  const child = spawn(PYTHON, [TORCHAUDIO_SCRIPT], {stdio: ['pipe', 'pipe', 'pipe']})
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  // A script that dies early (no torch) closes its stdin; the exit below carries the reason, not this EPIPE.
+  child.stdin.on('error', () => {})
+  const exited = new Promise<never>((_, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => reject(new Error(`exited with ${code}: ${stderr.trim().split('\n').pop() ?? ''}`)))
+  })
+  const lines = createInterface({input: child.stdout})[Symbol.asyncIterator]()
+  const nextReply = async () => {
+    const line = await Promise.race([lines.next(), exited])
+    if (line.done) return exited
+    return JSON.parse(line.value) as Record<string, unknown>
+  }
+  return {
+    label: 'torchaudio',
+    warmUp: async () => {
+      child.stdin.write(paths.join('\n') + '\n\n')
+      const hello = await nextReply()
+      return {name: `torchaudio ${hello.torchaudio} load + kaldi.fbank (1 thread)`, work: hello.audio_s as number}
+    },
+    pass: async () => {
+      child.stdin.write('run\n')
+      return (await nextReply()).run_s as number
+    },
+    close: () => {
+      exited.catch(() => {})
+      child.stdin.end()
+    },
+  }
+}
+
+export const mel: Benchmark = {
+  name: 'mel',
+  description: 'WAV decode + Kaldi log-mel fbank (128 bins), seconds of audio per second; median of 3 after a warm-up',
+  async run() {
+    if (!existsSync(FOLD)) throw new Error(`the mel benchmark needs the UrbanSound8K clips in ${FOLD}`)
+    const paths = readdirSync(FOLD)
+      .filter((f) => f.endsWith('.wav'))
+      .sort()
+      .map((f) => path.join(FOLD, f))
+
+    // The CLI figure goes here: a contender that runs `vipant mel --workers N` over the same clips (one per N), timed
+    // end to end, process start and Arrow output included, so that it shows what a user gets.
+    const contenders = [vipantInProcess(paths), torchaudioProcess(paths)]
+    const measurements: Measurement[] = []
+    const unavailable: {name: string; reason: string}[] = []
+    const running: {contender: Contender; measurement: Measurement}[] = []
+    for (const contender of contenders) {
+      try {
+        const {name, work} = await contender.warmUp()
+        const measurement = {name, runsS: [], work}
+        measurements.push(measurement)
+        running.push({contender, measurement})
+      } catch (e) {
+        unavailable.push({name: contender.label, reason: (e as Error).message})
+        contender.close()
+      }
+    }
+    for (let r = 0; r < RUNS; r++) {
+      for (const {contender, measurement} of running) measurement.runsS.push(await contender.pass())
+    }
+    for (const {contender} of running) contender.close()
+
+    return {
+      unit: 'audio s/s',
+      workload: `${paths.length} clips of us8k/audio/fold10, ${measurements[0].work.toFixed(0)} s of audio per pass`,
+      measurements,
+      unavailable,
+    }
+  },
+}

@@ -1,0 +1,218 @@
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {execa} from 'execa'
+import {decodeAudio} from '../src/lib/audio/decode.js'
+import {probeMedia} from '../src/lib/audio/ffmpeg.js'
+import {decodeWav} from '../src/lib/audio/wav.js'
+import {UserError} from '../src/lib/util/errors.js'
+import {fixture, maxAbsDiff, readF32, sharedData, skipWithoutShared} from './helpers.js'
+
+/** Written by scripts/fixtures/decode.py from torchaudio.load (sox backend; libmad for MP3). */
+interface Entry {
+  file: string
+  sample_rate: number
+  channels: number
+  frames: number
+  samples: string
+}
+interface Stats {
+  sample_rate: number
+  channels: number
+  frames: number
+  sum: number
+  sum_squares: number
+  first: number[]
+  last: number[]
+}
+
+const manifest = JSON.parse(readFileSync(fixture('decode', 'manifest.json'), 'utf8')) as {wav: Entry[]; mp3: Entry[]}
+const shared = JSON.parse(readFileSync(fixture('decode', 'shared.json'), 'utf8')) as {
+  wav: Record<string, Stats>
+  mp3: Record<string, Stats>
+}
+
+/** libmad (fixed point) against ffmpeg's float decoder, once aligned: measured at most 3.4e-6 at 8-48 kHz except 24 kHz. */
+const MP3_TOLERANCE = 1e-5
+/** Encodings decoded by ffmpeg rather than in-process, and how far ffmpeg's decoder is from sox's. */
+const FFMPEG_WAV_TOLERANCE: Record<string, number> = {'mulaw_mono.wav': 0, 'ima_adpcm_stereo.wav': 24 / 32768}
+
+function expected(entry: Entry): Float32Array[] {
+  const flat = readF32(fixture('decode', entry.samples))
+  return Array.from({length: entry.channels}, (_, c) => flat.subarray(c * entry.frames, (c + 1) * entry.frames))
+}
+
+/** Max abs difference over all channels. */
+function channelDiff(actual: Float32Array[], reference: Float32Array[]): number {
+  assert.equal(actual.length, reference.length, 'channel count')
+  return Math.max(...actual.map((a, c) => maxAbsDiff(a, reference[c])))
+}
+
+function tempDir(t: {after: (fn: () => void) => void}): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'vipant-decode-'))
+  t.after(() => rmSync(dir, {recursive: true, force: true}))
+  return dir
+}
+
+async function ffmpeg(...args: string[]): Promise<void> {
+  await execa('ffmpeg', ['-v', 'error', '-y', ...args])
+}
+
+async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+  Object.assign(process.env, vars)
+  try {
+    return await fn()
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+}
+
+for (const entry of manifest.wav) {
+  test(`WAV ${entry.file} matches torchaudio`, async () => {
+    const audio = await decodeAudio(fixture('decode', entry.file))
+    assert.equal(audio.sampleRate, entry.sample_rate)
+    assert.equal(audio.channels.length, entry.channels)
+    assert.equal(audio.channels[0].length, entry.frames)
+    assert.equal(audio.duration, entry.frames / entry.sample_rate)
+    const diff = channelDiff(audio.channels, expected(entry))
+    assert.ok(diff <= (FFMPEG_WAV_TOLERANCE[entry.file] ?? 0), `max abs diff ${diff}`)
+  })
+}
+
+for (const entry of manifest.mp3) {
+  test(`MP3 ${entry.file}: sox/libmad length and samples`, async (t) => {
+    const audio = await decodeAudio(fixture('decode', entry.file))
+    assert.equal(audio.sampleRate, entry.sample_rate)
+    assert.equal(audio.channels[0].length, entry.frames, 'length as torchaudio with libmad')
+    const diff = channelDiff(audio.channels, expected(entry))
+    t.diagnostic(`${entry.file}: ${entry.frames} samples, max abs diff ${diff.toExponential(2)}`)
+    assert.ok(diff <= MP3_TOLERANCE, `max abs diff ${diff}`)
+  })
+}
+
+test("MP3 'gapless' is ffmpeg's decode: 1152 + 1105 samples later than sox at 44.1 kHz", async () => {
+  const entry = manifest.mp3.find((e) => e.file === 's44k_mono_xing.mp3')!
+  const gapless = await decodeAudio(fixture('decode', entry.file), {mp3: 'gapless'})
+  const sox = expected(entry)[0]
+  // The Info frame (1152) plus LAME's encoder delay and the decoder's (576 + 529), as the LAME tag says.
+  const offset = 2257
+  assert.equal(gapless.channels[0].length, Math.round(0.5 * 44100))
+  const n = Math.min(gapless.channels[0].length, sox.length - offset)
+  assert.ok(maxAbsDiff(gapless.channels[0].subarray(0, n), sox.subarray(offset, offset + n)) <= MP3_TOLERANCE)
+})
+
+test('decodeWav rejects what is not a WAV and corrupt headers, naming the source', () => {
+  assert.throws(() => decodeWav(new TextEncoder().encode('hello world, not audio'), 'x.wav'), (err: Error) =>
+    err instanceof UserError && /^x\.wav: not a WAV file/.test(err.message))
+  const header = new Uint8Array([...new TextEncoder().encode('RIFF\x20\0\0\0WAVEfmt '), 16, 0, 0, 0, 1, 0])
+  assert.throws(() => decodeWav(header, 'short.wav'), {message: 'short.wav: corrupt WAV header (fmt chunk too short)'})
+  const noData = readFileSync(fixture('decode', 's16_stereo.wav')).subarray(0, 36)
+  assert.throws(() => decodeWav(noData, 'nodata.wav'), /nodata\.wav: corrupt WAV header \(no data chunk\)/)
+})
+
+test('flac, ogg/vorbis, m4a/aac and a video soundtrack decode through ffmpeg at the native rate', async (t) => {
+  const dir = tempDir(t)
+  const wav = fixture('decode', 's16_stereo.wav')
+  const pcm = decodeWav(readFileSync(wav), wav)
+  for (const [name, codec] of [['a.flac', 'flac'], ['a.ogg', 'libvorbis'], ['a.m4a', 'aac']]) {
+    const file = path.join(dir, name)
+    await ffmpeg('-i', wav, '-c:a', codec, file)
+    const audio = await decodeAudio(file)
+    assert.equal(audio.sampleRate, 8000, name)
+    assert.equal(audio.channels.length, 2, name)
+    if (codec === 'flac') assert.equal(channelDiff(audio.channels, pcm.channels), 0, 'flac is lossless')
+    // ffmpeg's mp4 muxer trims AAC's priming but not its last frame's padding.
+    else assert.ok(Math.abs(audio.channels[0].length - pcm.channels[0].length) <= 1024, `${name} length`)
+  }
+  const video = path.join(dir, 'v.mp4')
+  await ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10:duration=1', '-f', 'lavfi', '-i', 'sine=r=22050:d=1',
+    '-ac', '3', '-c:v', 'libx264', '-c:a', 'aac', '-shortest', video)
+  const audio = await decodeAudio(video)
+  assert.equal(audio.sampleRate, 22050)
+  assert.equal(audio.channels.length, 3)
+})
+
+test('a file without an audio stream, a corrupt file and a missing file are named in the error', async (t) => {
+  const dir = tempDir(t)
+  const silent = path.join(dir, 'silent.mp4')
+  await ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10:duration=1', '-c:v', 'libx264', silent)
+  await assert.rejects(decodeAudio(silent), {name: 'UserError', message: `${silent}: no audio stream`})
+  const garbage = path.join(dir, 'broken.mp3')
+  writeFileSync(garbage, new Uint8Array(4000).map((_, i) => (i * 7919) % 251))
+  await assert.rejects(decodeAudio(garbage), (err: Error) => err instanceof UserError && err.message.startsWith(`${garbage}: `))
+  const badWav = path.join(dir, 'bad.wav')
+  writeFileSync(badWav, readFileSync(fixture('decode', 's16_stereo.wav')).subarray(0, 30))
+  await assert.rejects(decodeAudio(badWav), {message: `${badWav}: corrupt WAV header (fmt chunk too short)`})
+  await assert.rejects(decodeAudio(path.join(dir, 'nope.wav')), {message: `${path.join(dir, 'nope.wav')}: no such file`})
+})
+
+test('without ffmpeg: a clear error for ffmpeg formats, WAV still decodes', async (t) => {
+  const dir = tempDir(t)
+  const flac = path.join(dir, 'a.flac')
+  await ffmpeg('-i', fixture('decode', 's16_stereo.wav'), flac)
+  const install = /^ffmpeg not found.*: install it \(apt-get install ffmpeg \/ brew install ffmpeg\)$/
+  await withEnv({VIPANT_FFMPEG: '/nonexistent/ffmpeg'}, async () => {
+    await assert.rejects(decodeAudio(flac), {name: 'UserError', message: install})
+    await assert.rejects(decodeAudio(fixture('decode', 's16k_mono_xing.mp3')), {message: install})
+    assert.equal((await decodeAudio(fixture('decode', 's16_stereo.wav'))).channels.length, 2)
+  })
+  await withEnv({PATH: ''}, async () => {
+    await assert.rejects(decodeAudio(flac), {message: install})
+  })
+})
+
+test('probeMedia reports streams and duration', async () => {
+  const info = await probeMedia(fixture('decode', 's48k_stereo_xing.mp3'))
+  assert.equal(info.format, 'mp3')
+  assert.deepEqual(info.streams.map((s) => [s.type, s.sampleRate, s.channels]), [['audio', 48000, 2]])
+  assert.ok(info.duration !== undefined && Math.abs(info.duration - 0.3) < 0.05)
+})
+
+function checkStats(rel: string, audio: {sampleRate: number; channels: Float32Array[]}, s: Stats, tolerance: number) {
+  assert.equal(audio.sampleRate, s.sample_rate, rel)
+  assert.equal(audio.channels.length, s.channels, rel)
+  const x = audio.channels[0]
+  assert.equal(x.length, s.frames, `${rel} length`)
+  let sum = 0
+  let squares = 0
+  for (const channel of audio.channels) {
+    for (const v of channel) {
+      sum += v
+      squares += v * v
+    }
+  }
+  // numpy sums pairwise, so allow rounding on top of the per-sample tolerance.
+  const slack = tolerance * x.length * s.channels
+  assert.ok(Math.abs(sum - s.sum) <= 1e-9 + slack, `${rel} sum ${sum} vs ${s.sum}`)
+  assert.ok(Math.abs(squares - s.sum_squares) <= 1e-12 * s.sum_squares + 2 * slack, `${rel} sum of squares ${squares} vs ${s.sum_squares}`)
+  assert.ok(maxAbsDiff(x.subarray(0, s.first.length), s.first) <= tolerance, `${rel} first samples`)
+  assert.ok(maxAbsDiff(x.subarray(x.length - s.last.length), s.last) <= tolerance, `${rel} last samples`)
+}
+
+test('real ESC-50 and US8K WAVs decode identically to torchaudio', {skip: skipWithoutShared}, async () => {
+  const entries = Object.entries(shared.wav)
+  assert.equal(entries.filter(([rel]) => rel.startsWith('esc50/')).length, 6)
+  assert.equal(entries.filter(([rel]) => rel.startsWith('us8k/')).length, 20)
+  for (const [rel, s] of entries) checkStats(rel, await decodeAudio(sharedData(rel)), s, 0)
+})
+
+test('the real MP3 matches torchaudio with libmad', {skip: skipWithoutShared}, async () => {
+  for (const [rel, s] of Object.entries(shared.mp3)) checkStats(rel, await decodeAudio(sharedData(rel)), s, MP3_TOLERANCE)
+})
+
+test('real videos: the first audio stream at its native rate and channel count', {skip: skipWithoutShared}, async () => {
+  for (const name of readdirSync(sharedData('video'))) {
+    const file = sharedData('video', name)
+    const stream = (await probeMedia(file)).streams.find((s) => s.type === 'audio')!
+    const audio = await decodeAudio(file)
+    assert.equal(audio.sampleRate, stream.sampleRate, name)
+    assert.equal(audio.channels.length, stream.channels, name)
+    if (stream.duration) assert.ok(Math.abs(audio.duration - stream.duration) < 0.1, `${name}: ${audio.duration} s vs ${stream.duration} s`)
+  }
+})
