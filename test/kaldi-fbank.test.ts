@@ -117,6 +117,7 @@ test('options torchaudio rejects, or this port does not implement, are UserError
     [16000, {dither: 1}],
     [16000, {windowType: 'kaiser' as 'hanning'}],
     [16000, {roundToPowerOfTwo: false}],
+    [100, {}],
   ]
   for (const [sr, options] of bad) {
     assert.throws(() => kaldiFbank(x, sr, options), UserError, `${sr} ${JSON.stringify(options)}`)

@@ -101,3 +101,33 @@ test('bad input: one line naming the file, non-zero exit, nothing written', () =
   assert.equal(norms.status, 2)
   assert.match(norms.stderr.toString(), /^vipant mel: --norms: expected "mean,std"/)
 })
+
+test('--frames: listed AudioSet frames or frames cut from a video, CLIP-preprocessed', {skip: skipWithoutShared, timeout: 120_000}, async () => {
+  const {symlinkSync, mkdirSync, writeFileSync} = await import('node:fs')
+  const {clipPreprocess} = await import('../src/lib/image/clip-preprocess.js')
+  const {decodeImage, extractFrames} = await import('../src/lib/image/frames.js')
+  // A VIP-ANT download layout made of links to the shared files: <chunk>/aclip/<ytid>.p0.mp3, <chunk>/frame/<ytid>.p0.4_0k.jpg
+  const root = tmp()
+  mkdirSync(path.join(root, 'all_0_35000', 'aclip'), {recursive: true})
+  mkdirSync(path.join(root, 'all_0_35000', 'frame'))
+  symlinkSync(sharedData('derived', 'us8k_100648-1-4-0_44k.mp3'), path.join(root, 'all_0_35000', 'aclip', 'bbb_prog_10s.p0.mp3'))
+  for (const k of [1, 2, 3, 4]) {
+    const name = `bbb_prog_10s.p0.4_0${k}.jpg`
+    symlinkSync(sharedData('derived', 'frames', name), path.join(root, 'all_0_35000', 'frame', name))
+  }
+  writeFileSync(path.join(root, 'balanced_train_segments.csv'), 'YTID,start_seconds,end_seconds,positive_labels\nbbb_prog_10s,0.000,10.000,"/m/09x0r"\n')
+  const video = sharedData('video', 'bbb_prog_10s.mp4')
+  const out = path.join(root, 'frames.arrow')
+  const r = vipant(['mel', root, video, '--frames', '1', '-o', out])
+  assert.equal(r.status, 0, r.stderr.toString())
+
+  const table = tableFromIPC(readFileSync(out), {useProxy: false})
+  assert.deepEqual(table.getChild('dataset').toArray(), ['audioset', 'folder'])
+  const images = table.getChild('images').toArray() as Float32Array[]
+  // One listed frame: the one the original evaluates with, ceil(4/2) - 1 = the 2nd.
+  const listed = clipPreprocess(await decodeImage(sharedData('derived', 'frames', 'bbb_prog_10s.p0.4_02.jpg')))
+  assert.deepEqual([...images[0]], [...listed])
+  const cut = clipPreprocess((await extractFrames(video, [0]))[0])
+  assert.deepEqual([...images[1]], [...cut])
+  assert.equal(table.schema.fields.find((f) => f.name === 'images')!.metadata!.get('shape'), '[-1,224,224,3]')
+})

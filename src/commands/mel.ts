@@ -38,6 +38,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     'zero-mean': Flags.boolean({description: 'subtract the waveform mean before fbank (zero_mean_wf)', default: DEFAULT_MEL.zeroMean, allowNo: true}),
     workers: Flags.integer({description: 'worker threads (default: all cores)', default: os.availableParallelism(), min: 1}),
     'batch-size': Flags.integer({description: 'rows per output batch', default: 16, min: 1}),
+    frames: Flags.integer({description: 'add K video frames per clip as an "images" column for the image tower (CLIP preprocessing)', default: 0, min: 0}),
     dataset: Flags.string({description: 'layout of a directory INPUT (default: detected)', options: Object.keys(DATASETS)}),
     strict: Flags.boolean({description: 'fail on the first clip that is missing or cannot be decoded'}),
   }
@@ -52,7 +53,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
       norms: flags.normalize ? parseNorms(flags.norms) : null,
     }
     const input = await this.openInput(argv as string[], flags.dataset as DatasetName | undefined)
-    const options = {config, workers: flags.workers, strict: flags.strict, batchSize: flags['batch-size']}
+    const options = {config, workers: flags.workers, strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
     const schema = melStageSchema(input.schema, options, this.version)
     const output = openTableOutput(schema, flags.output)
 

@@ -218,6 +218,9 @@ function buildPlan(sampleFrequency: number, opts: FbankOptions): FbankPlan {
   if (paddedWindowSize % 2 !== 0) {
     throw new UserError(`fbank: the padded window (${paddedWindowSize} samples) must be even; use roundToPowerOfTwo or change frameLength`)
   }
+  if (paddedWindowSize < 8) {
+    throw new UserError(`fbank: a padded window of ${paddedWindowSize} samples is too short (this port needs at least 8)`)
+  }
   if ((paddedWindowSize & (paddedWindowSize - 1)) !== 0) {
     throw new UserError(`fbank: roundToPowerOfTwo=false is only supported when the window is already a power of two, got ${paddedWindowSize} samples`)
   }

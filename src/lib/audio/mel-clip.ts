@@ -1,3 +1,4 @@
+import {clipImages} from '../image/clip-images.js'
 import {decodeAudio} from './decode.js'
 import {logMel} from './log-mel.js'
 import type {MelConfig} from './mel-config.js'
@@ -7,6 +8,9 @@ export interface MelTask {
   key: string
   path: string
   config: MelConfig
+  /** Video frames to add per clip (0: none), and the frame files the index lists for it. */
+  frames: number
+  frameFiles: string[] | null
 }
 
 export interface MelResult {
@@ -16,11 +20,16 @@ export interface MelResult {
   channels: number
   /** Seconds of decoded audio, before cropping. */
   duration: number
+  /** (n, 224, 224, 3) CLIP-preprocessed frames, when asked for and the clip has pictures. */
+  images: Float32Array | null
 }
 
-/** Decode one file at its native rate and turn it into the model's log-mel input. */
+/** Decode one file at its native rate into the model's log-mel input, and its frames if asked. */
 export async function melClip(task: MelTask): Promise<MelResult> {
-  const audio = await decodeAudio(task.path)
+  const [audio, images] = await Promise.all([
+    decodeAudio(task.path),
+    task.frames > 0 ? clipImages(task.path, task.frameFiles, task.frames) : null,
+  ])
   const {mel, frames} = logMel(audio.channels, audio.sampleRate, task.config, task.key)
-  return {mel, frames, sampleRate: audio.sampleRate, channels: audio.channels.length, duration: audio.duration}
+  return {mel, frames, sampleRate: audio.sampleRate, channels: audio.channels.length, duration: audio.duration, images}
 }

@@ -5,6 +5,7 @@ import {stageBatch, stageSchema} from '../arrow/stage.js'
 import {tensorData, tensorField, type TensorType} from '../arrow/tensor.js'
 import {UserError} from '../util/errors.js'
 import {orderedMap, WorkerPool} from '../util/worker-pool.js'
+import {CLIP_IMAGE_SIZE} from '../image/clip-preprocess.js'
 import {NUM_MEL_BINS, type MelConfig} from './mel-config.js'
 import type {MelResult, MelTask} from './mel-clip.js'
 
@@ -16,6 +17,8 @@ export interface MelStageOptions {
   strict: boolean
   /** Rows per output batch: small enough that a pipe starts flowing at once. */
   batchSize: number
+  /** Video frames per clip for the image tower (0: no `images` column). */
+  frames: number
   onClip?: (event: ClipEvent) => void
 }
 
@@ -31,7 +34,8 @@ type Outcome = {status: 'ok'; result: MelResult} | {status: 'missing' | 'error';
 type Done = {batch: RecordBatch; index: number; outcome: Outcome}
 
 export function melStageSchema(input: Schema, options: MelStageOptions, version: string): Schema {
-  return stageSchema(input, melFields(options.config), {command: 'mel', version, params: melParams(options.config)})
+  const params = {...melParams(options.config), ...(options.frames > 0 ? {frames: options.frames, image_size: CLIP_IMAGE_SIZE} : {})}
+  return stageSchema(input, melFields(options), {command: 'mel', version, params})
 }
 
 /** What later stages check before using the `mel` column (see requireParams). */
@@ -39,9 +43,10 @@ export function melParams(config: MelConfig): Record<string, unknown> {
   return {max_len: config.maxLen, num_mel_bins: NUM_MEL_BINS, crop: config.crop, seed: config.seed, zero_mean: config.zeroMean, norms: config.norms, fbank: 'kaldi'}
 }
 
-function melFields(config: MelConfig): Field[] {
+function melFields({config, frames}: MelStageOptions): Field[] {
   return [
     tensorField('mel', [config.maxLen, NUM_MEL_BINS]),
+    ...(frames > 0 ? [tensorField('images', [-1, CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE, 3])] : []),
     int32('mel_frames'),
     int32('sample_rate'),
     int32('channels'),
@@ -62,7 +67,7 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
   if (!pathColumn) throw new UserError(`${input.source}: no 'path' column; expected an index table (vipant fetch ...)`)
   const pool = new WorkerPool<MelTask, MelResult>(new URL('./mel-worker.js', import.meta.url), options.workers)
   const window = pool.size * 4
-  const own = melFields(options.config)
+  const own = melFields(options)
 
   type Row = {batch: RecordBatch; index: number}
   async function* rows(): AsyncIterable<Row> {
@@ -76,7 +81,8 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
     if (path === null || status === 'missing') outcome = {status: 'missing', error: null}
     else if (status !== 'ok') outcome = {status: status as 'error', error: batch.getChild('error')?.get(index) ?? null}
     else {
-      outcome = await pool.run({key: id, path, config: options.config}).then(
+      const frameFiles = (batch.getChild('frames')?.get(index)?.toArray() as string[] | undefined) ?? null
+      outcome = await pool.run({key: id, path, config: options.config, frames: options.frames, frameFiles}).then(
         (result): Outcome => ({status: 'ok', result}),
         (error: Error): Outcome => ({status: 'error', error: error.message}),
       )
@@ -110,7 +116,10 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
 
 function ownColumns(fields: Field[], outcomes: Outcome[]) {
   const ok = (o: Outcome) => (o.status === 'ok' ? o.result : null)
-  const [mel, ...scalars] = fields
+  const tensors: Record<string, (Float32Array | null)[]> = {
+    mel: outcomes.map((o) => ok(o)?.mel ?? null),
+    images: outcomes.map((o) => ok(o)?.images ?? null),
+  }
   const values: Record<string, unknown[]> = {
     mel_frames: outcomes.map((o) => ok(o)?.frames ?? null),
     sample_rate: outcomes.map((o) => ok(o)?.sampleRate ?? null),
@@ -119,9 +128,6 @@ function ownColumns(fields: Field[], outcomes: Outcome[]) {
     status: outcomes.map((o) => o.status),
     error: outcomes.map((o) => (o.status === 'ok' ? null : o.error)),
   }
-  return [
-    tensorData(mel as Field<TensorType>, outcomes.map((o) => ok(o)?.mel ?? null)),
-    ...scalars.map((f) => columnData(f, values[f.name])),
-  ]
+  return fields.map((f) => (f.name in tensors ? tensorData(f as Field<TensorType>, tensors[f.name]) : columnData(f, values[f.name])))
 }
 

@@ -5,7 +5,8 @@ import {melClip, type MelTask} from './mel-clip.js'
 parentPort!.on('message', async ({id, task}: {id: number; task: MelTask}) => {
   try {
     const result = await melClip(task)
-    parentPort!.postMessage({id, result}, [result.mel.buffer as ArrayBuffer])
+    const transfer = [result.mel.buffer, ...(result.images ? [result.images.buffer] : [])] as ArrayBuffer[]
+    parentPort!.postMessage({id, result}, transfer)
   } catch (error) {
     parentPort!.postMessage({id, error: error instanceof Error ? error.message : String(error)})
   }
