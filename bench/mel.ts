@@ -3,8 +3,9 @@
  * on the real UrbanSound8K fold 10 clips (837 × 4 s at 22.05 kHz), against torchaudio on the same clips in the same
  * run. Contenders take turns pass by pass, so that a change in machine load hits all of them alike.
  */
-import {spawn} from 'node:child_process'
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {spawn, spawnSync} from 'node:child_process'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
@@ -15,6 +16,7 @@ import type {Benchmark, Measurement} from './run.js'
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const FOLD = path.join(repoRoot, '..', 'shared', 'data', 'us8k', 'audio', 'fold10')
 const TORCHAUDIO_SCRIPT = path.join(repoRoot, 'bench', 'torchaudio_fbank.py')
+const VIPANT = path.join(repoRoot, 'bin', 'vipant.js')
 /** Debian's python3-torch; a python3 earlier on PATH may have no torch. */
 const PYTHON = process.env.VIPANT_BENCH_PYTHON ?? '/usr/bin/python3'
 const RUNS = 3
@@ -50,6 +52,29 @@ function vipantInProcess(paths: string[]): Contender {
       return Number(process.hrtime.bigint() - start) / 1e9
     },
     close: () => {},
+  }
+}
+
+/**
+ * What a user gets: `vipant mel DIR --workers N` as a process, start-up, decoding, the whole §3 pipeline
+ * (crop, pad, normalise) and the Arrow output included.
+ */
+function vipantCli(dir: string, workers: number, audioS: () => number): Contender {
+  const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'vipant-bench-')), 'mel.arrows')
+  const onePass = () => {
+    const start = process.hrtime.bigint()
+    const r = spawnSync(process.execPath, [VIPANT, 'mel', dir, '--workers', String(workers), '-o', out], {encoding: 'utf8'})
+    if (r.status !== 0) throw new Error(r.stderr.trim().split('\n').pop())
+    return Number(process.hrtime.bigint() - start) / 1e9
+  }
+  return {
+    label: `vipant mel --workers ${workers}`,
+    warmUp: async () => {
+      onePass()
+      return {name: `vipant mel CLI, --workers ${workers}`, work: audioS()}
+    },
+    pass: async () => onePass(),
+    close: () => rmSync(path.dirname(out), {recursive: true, force: true}),
   }
 }
 
@@ -90,7 +115,9 @@ function torchaudioProcess(paths: string[]): Contender {
 
 export const mel: Benchmark = {
   name: 'mel',
-  description: 'WAV decode + Kaldi log-mel fbank (128 bins), seconds of audio per second; median of 3 after a warm-up',
+  description:
+    'WAV decode + Kaldi log-mel fbank (128 bins) in-process, the full `vipant mel` command by worker count, and torchaudio; ' +
+    'seconds of audio per second, median of 3 after a warm-up',
   async run() {
     if (!existsSync(FOLD)) throw new Error(`the mel benchmark needs the UrbanSound8K clips in ${FOLD}`)
     const paths = readdirSync(FOLD)
@@ -98,9 +125,10 @@ export const mel: Benchmark = {
       .sort()
       .map((f) => path.join(FOLD, f))
 
-    // The CLI figure goes here: a contender that runs `vipant mel --workers N` over the same clips (one per N), timed
-    // end to end, process start and Arrow output included, so that it shows what a user gets.
-    const contenders = [vipantInProcess(paths), torchaudioProcess(paths)]
+    const inProcess = vipantInProcess(paths)
+    const audioS = () => measurements[0].work
+    const cli = [1, os.availableParallelism()].filter((n, i, all) => all.indexOf(n) === i).map((n) => vipantCli(FOLD, n, audioS))
+    const contenders = [inProcess, ...cli, torchaudioProcess(paths)]
     const measurements: Measurement[] = []
     const unavailable: {name: string; reason: string}[] = []
     const running: {contender: Contender; measurement: Measurement}[] = []

@@ -105,7 +105,7 @@ export async function isArrowPath(path: string): Promise<boolean> {
   if (!handle) return false
   try {
     const head = Buffer.alloc(8)
-    const {bytesRead} = await handle.read(head, 0, 8, 0)
+    const {bytesRead} = await handle.read(head, 0, 8, 0).catch(() => ({bytesRead: 0})) // a directory
     return (bytesRead >= 6 && head.subarray(0, 6).equals(MAGIC)) || (bytesRead >= 4 && head.readUInt32LE(0) === 0xffffffff)
   } finally {
     await handle.close()

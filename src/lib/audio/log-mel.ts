@@ -41,6 +41,7 @@ function subtractMean(channels: Float32Array[]): Float32Array[] {
     count += c.length
   }
   const mean = Math.fround(sum / count)
-  const first = channels[0].map((v) => v - mean)
+  const first = new Float32Array(channels[0].length)
+  for (let i = 0; i < first.length; i++) first[i] = channels[0][i] - mean
   return [first, ...channels.slice(1)]
 }
