@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {Args, Flags} from '@oclif/core'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
-import {openTableOutput} from '../lib/arrow/output.js'
+import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {indexTableInput} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {DATASETS} from '../lib/data/ingest.js'
@@ -51,10 +51,9 @@ Without DIR, the dataset is looked for in $VIPANT_HOME/data/<dataset> (default ~
     }
     const options = {split: flags.split, csv: flags.csv, audioDir: flags['audio-dir'], ontology: flags.ontology}
     const input = indexTableInput([{dataset, dir}], options, this.version)
-    const output = openTableOutput(input.schema, flags.output)
     const bar = progress('indexing', undefined)
     const counts = {ok: 0, missing: 0}
-    try {
+    async function* counted() {
       for await (const batch of input.batches) {
         const status = batch.getChild('status')!
         for (let i = 0; i < batch.numRows; i++) {
@@ -64,13 +63,12 @@ Without DIR, the dataset is looked for in $VIPANT_HOME/data/<dataset> (default ~
             throw new UserError(`${batch.getChild('path')!.get(i)}: listed in the metadata but not on disk (--strict)`)
           }
         }
-        await output.write(batch)
+        yield batch
         bar.tick({detail: `${counts.missing} missing`})
       }
-      await output.close()
-    } catch (error) {
-      await output.abort()
-      throw error
+    }
+    try {
+      await writeAll(openTableOutput(input.schema, flags.output), counted())
     } finally {
       bar.stop()
     }

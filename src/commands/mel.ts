@@ -4,7 +4,7 @@ import {Args, Flags} from '@oclif/core'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
 import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.js'
-import {openTableOutput} from '../lib/arrow/output.js'
+import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
 import {melStage, melStageSchema} from '../lib/audio/mel-stage.js'
 import {indexTableInput} from '../lib/data/index-table.js'
@@ -55,7 +55,6 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     const input = await this.openInput(argv as string[], flags.dataset as DatasetName | undefined)
     const options = {config, workers: flags.workers, strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
     const schema = melStageSchema(input.schema, options, this.version)
-    const output = openTableOutput(schema, flags.output)
 
     const counts = {ok: 0, missing: 0, error: 0, seconds: 0}
     const bar = progress('mel', undefined)
@@ -66,11 +65,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
         counts.seconds += e.duration
         bar.tick({detail: `${counts.seconds.toFixed(0)} s of audio, ${counts.error} errors`})
       }
-      for await (const batch of melStage(input, schema, {...options, onClip})) await output.write(batch)
-      await output.close()
-    } catch (error) {
-      await output.abort()
-      throw error
+      await writeAll(openTableOutput(schema, flags.output), melStage(input, schema, {...options, onClip}))
     } finally {
       bar.stop()
     }

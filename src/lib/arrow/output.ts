@@ -92,3 +92,14 @@ function sinkOutput(
     },
   }
 }
+
+/** Writes every batch, then completes the table; on any error nothing is left under the target name. */
+export async function writeAll(output: TableOutput, batches: AsyncIterable<RecordBatch>): Promise<void> {
+  try {
+    for await (const batch of batches) await output.write(batch)
+    await output.close()
+  } catch (error) {
+    await output.abort()
+    throw error
+  }
+}
