@@ -40,7 +40,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     'batch-size': Flags.integer({description: 'rows per output batch', default: 16, min: 1}),
     frames: Flags.integer({description: 'add K video frames per clip as an "images" column for the image tower (CLIP preprocessing)', default: 0, min: 0}),
     dataset: Flags.string({description: 'layout of a directory INPUT (default: detected)', options: Object.keys(DATASETS)}),
-    strict: Flags.boolean({description: 'fail on the first clip that is missing or cannot be decoded'}),
+    strict: Flags.boolean({description: 'fail on the first clip that cannot be decoded (clips missing on disk are skipped and counted)'}),
   }
 
   async run(): Promise<void> {
