@@ -1,0 +1,202 @@
+import {UserError} from '../util/errors.js'
+import {type PyDict, PyGlobal, PyObject, unpickle} from './pickle.js'
+import {widen} from './safetensors.js'
+import {DTYPE_BYTES, isTensor, numel, type StateDict, type Tensor} from './tensor.js'
+import {ZipArchive} from './zip.js'
+
+/**
+ * PyTorch's zip checkpoints (torch >= 1.6): `<top>/data.pkl` pickles the saved object with each
+ * tensor as `_rebuild_tensor_v2(storage, offset, size, stride, ...)` and each storage as a persistent
+ * id `('storage', torch.FloatStorage, key, location, numel)` whose bytes are `<top>/data/<key>`.
+ * torch.jit.save uses the same container, pickling the module tree as `__torch__.*` objects and adding
+ * `<top>/code/` (TorchScript source) and `<top>/constants.pkl`.
+ */
+export type TorchArchive =
+  | {kind: 'torch-save'; object: unknown}
+  | {kind: 'torchscript'; rootClass: string; stateDict: StateDict}
+
+const STORAGE_DTYPES: Record<string, Tensor['dtype']> = {
+  FloatStorage: 'float32',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  DoubleStorage: 'float64',
+  LongStorage: 'int64',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
+  BoolStorage: 'bool',
+}
+
+interface StorageRef {
+  key: string
+  dtype: Tensor['dtype']
+  numel: number
+}
+
+/** A tensor whose values are read after unpickling, when every storage it needs is known. */
+interface PendingTensor {
+  tensor: Tensor
+  storage: StorageRef
+  offset: number
+  stride: number[]
+}
+
+export async function loadTorchArchive(file: string): Promise<TorchArchive> {
+  const zip = await ZipArchive.open(file)
+  try {
+    const prefix = topFolder(zip)
+    if ((await readText(zip, `${prefix}/byteorder`)) === 'big') throw new UserError(`${file}: big-endian checkpoint (not supported)`)
+    const pending: PendingTensor[] = []
+    const source = `${file} (${prefix}/data.pkl)`
+    const object = unpickle(await zip.read(`${prefix}/data.pkl`), {
+      source,
+      persistentLoad: (pid) => storageRef(pid, source),
+      constructors: torchConstructors(pending, source),
+    })
+    await fillTensors(zip, prefix, pending)
+    const isScript = zip.entries.has(`${prefix}/constants.pkl`) || [...zip.entries.keys()].some((n) => n.startsWith(`${prefix}/code/`))
+    if (!isScript) return {kind: 'torch-save', object}
+    if (!(object instanceof PyObject)) throw new UserError(`${file}: a TorchScript archive whose data.pkl is not a module`)
+    return {kind: 'torchscript', rootClass: object.className, stateDict: await scriptStateDict(zip, prefix, object)}
+  } finally {
+    await zip.close()
+  }
+}
+
+function topFolder(zip: ZipArchive): string {
+  const pickles = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n))
+  if (pickles.length !== 1) {
+    throw new UserError(`${zip.file}: a zip archive but not a PyTorch checkpoint (${pickles.length === 0 ? 'no <folder>/data.pkl' : 'several top folders with a data.pkl'})`)
+  }
+  return pickles[0].slice(0, -'/data.pkl'.length)
+}
+
+async function readText(zip: ZipArchive, name: string): Promise<string | undefined> {
+  return zip.entries.has(name) ? new TextDecoder().decode(await zip.read(name)).trim() : undefined
+}
+
+function storageRef(pid: unknown, source: string): StorageRef {
+  if (!Array.isArray(pid) || pid[0] !== 'storage' || !(pid[1] instanceof PyGlobal)) {
+    throw new UserError(`${source}: unknown persistent id ${JSON.stringify(pid)}`)
+  }
+  const [, type, key, , count] = pid as [string, PyGlobal, string, string, number]
+  const dtype = type.module === 'torch' ? STORAGE_DTYPES[type.name] : undefined
+  if (!dtype) throw new UserError(`${source}: unsupported storage type ${type.qualifiedName}`)
+  return {key: String(key), dtype, numel: Number(count)}
+}
+
+/** The allowlisted torch callables, reimplemented: they only assemble tensors and containers. */
+function torchConstructors(pending: PendingTensor[], source: string): Record<string, (...args: unknown[]) => unknown> {
+  const rebuildTensor = (...args: unknown[]) => {
+    const [storage, offset, size, stride] = args as [StorageRef, number, number[], number[]]
+    if (!storage || typeof storage.key !== 'string') throw new UserError(`${source}: tensor without a storage`)
+    const dims = (v: unknown): v is number[] => Array.isArray(v) && v.every((n) => Number.isInteger(n) && n >= 0)
+    if (!Number.isInteger(offset) || !dims(size) || !dims(stride) || size.length !== stride.length) {
+      throw new UserError(`${source}: malformed tensor (size ${JSON.stringify(size)}, stride ${JSON.stringify(stride)}, offset ${offset})`)
+    }
+    const tensor: Tensor = {shape: [...size], dtype: storage.dtype, data: new Float32Array(0)}
+    pending.push({tensor, storage, offset, stride: [...stride]})
+    return tensor
+  }
+  const identity = (value: unknown) => value
+  const constructors: Record<string, (...args: unknown[]) => unknown> = {
+    'torch._utils._rebuild_tensor': rebuildTensor,
+    'torch._utils._rebuild_tensor_v2': rebuildTensor,
+    'torch._utils._rebuild_parameter': identity,
+    'torch._utils._rebuild_parameter_with_state': identity,
+    'torch.Size': identity,
+    'torch.device': identity,
+    // TorchScript's typed containers: the value is the list, the tag a type annotation.
+    'torch.jit._pickle.build_intlist': identity,
+    'torch.jit._pickle.build_doublelist': identity,
+    'torch.jit._pickle.build_boollist': identity,
+    'torch.jit._pickle.build_tensorlist': identity,
+    'torch.jit._pickle.restore_type_tag': identity,
+    // Tensor subclasses (torch >= 1.12): rebuild with an allowlisted function, drop the subclass.
+    'torch._tensor._rebuild_from_type_v2': (func, _type, args) => {
+      const rebuild = func instanceof PyGlobal ? constructors[func.qualifiedName] : undefined
+      if (!rebuild) throw new UserError(`${source}: tensor rebuilt by ${func instanceof PyGlobal ? func.qualifiedName : 'an unknown function'}`)
+      return rebuild(...(args as unknown[]))
+    },
+  }
+  return constructors
+}
+
+async function fillTensors(zip: ZipArchive, prefix: string, pending: PendingTensor[]): Promise<void> {
+  const byStorage = new Map<string, PendingTensor[]>()
+  for (const p of pending) {
+    const group = byStorage.get(p.storage.key)
+    if (group) group.push(p)
+    else byStorage.set(p.storage.key, [p])
+  }
+  for (const [key, views] of byStorage) {
+    const {dtype, numel: count} = views[0].storage
+    const raw = await zip.read(`${prefix}/data/${key}`)
+    if (raw.length !== count * DTYPE_BYTES[dtype]) {
+      throw new UserError(`${zip.file}: storage ${key} has ${raw.length} bytes, expected ${count} ${dtype} values`)
+    }
+    const values = widen(raw, dtype)
+    for (const view of views) view.tensor.data = gather(values, view, zip.file)
+  }
+}
+
+/** A view's values in C order: `storage[offset + Σ index_i · stride_i]`, as torch.as_strided reads them. */
+function gather(values: Float32Array, {tensor, offset, stride, storage}: PendingTensor, file: string): Float32Array {
+  const {shape} = tensor
+  const n = numel(shape)
+  if (n === 0) return new Float32Array(0)
+  const last = offset + shape.reduce((sum, size, i) => sum + (size - 1) * stride[i], 0)
+  if (offset < 0 || last >= values.length) {
+    throw new UserError(`${file}: tensor view [${shape}] stride [${stride}] offset ${offset} exceeds storage ${storage.key} (${values.length} values)`)
+  }
+  let contiguous = true
+  for (let i = shape.length - 1, expected = 1; i >= 0; expected *= shape[i], i--) {
+    if (shape[i] !== 1 && stride[i] !== expected) contiguous = false
+  }
+  if (contiguous) return offset === 0 && n === values.length ? values : values.slice(offset, offset + n)
+  const out = new Float32Array(n)
+  const index = new Array<number>(shape.length).fill(0)
+  let at = offset
+  for (let i = 0; i < n; i++) {
+    out[i] = values[at]
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++index[d] < shape[d]) {
+        at += stride[d]
+        break
+      }
+      at -= (shape[d] - 1) * stride[d]
+      index[d] = 0
+    }
+  }
+  return out
+}
+
+/**
+ * What `torch.jit.load(file).state_dict()` returns: each module's parameters and buffers (listed by
+ * `__parameters__` / `__buffers__` in its class's TorchScript source), then its submodules', under
+ * dotted attribute paths. Other attributes (`training`, plain tensors, ints) are not state.
+ */
+async function scriptStateDict(zip: ZipArchive, prefix: string, root: PyObject): Promise<StateDict> {
+  const sources = new Map<string, string | undefined>()
+  const stateNames = async (className: string): Promise<Set<string> | undefined> => {
+    const dot = className.lastIndexOf('.')
+    const file = `${prefix}/code/${className.slice(0, dot).replaceAll('.', '/')}.py`
+    if (!sources.has(file)) sources.set(file, await readText(zip, file))
+    const match = sources.get(file)?.match(new RegExp(`^class ${className.slice(dot + 1)}\\(Module\\):\\n  __parameters__ = \\[(.*)\\]\\n  __buffers__ = \\[(.*)\\]`, 'm'))
+    return match ? new Set(`${match[1]},${match[2]}`.match(/"[^"]+"/g)?.map((q) => q.slice(1, -1))) : undefined
+  }
+  const state: StateDict = new Map()
+  const visited = new Set<PyObject>()
+  const walk = async (module: PyObject, path: string) => {
+    if (!(module.state instanceof Map) || visited.has(module)) return
+    visited.add(module)
+    const names = await stateNames(module.className)
+    for (const [name, value] of module.state as PyDict) {
+      if (isTensor(value) && (!names || names.has(name as string))) state.set(`${path}${name}`, value)
+      else if (value instanceof PyObject && value.className.startsWith('__torch__.')) await walk(value, `${path}${name}.`)
+    }
+  }
+  await walk(root, '')
+  return state
+}
