@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {mel} from './mel.js'
+import {towers} from './towers.js'
 
 /** One contender timed on the benchmark's workload. */
 export interface Measurement {
@@ -39,7 +40,7 @@ export interface Benchmark {
   run(): Promise<BenchResult>
 }
 
-const BENCHMARKS: Benchmark[] = [mel]
+const BENCHMARKS: Benchmark[] = [mel, towers]
 
 const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results')
 

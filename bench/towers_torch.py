@@ -1,0 +1,47 @@
+#!/usr/bin/python3
+"""Reference side of bench/towers.ts: the ViT-B/32-size towers of test/reference/towers.py in PyTorch, timed pass by pass.
+
+Protocol, one JSON object per output line, so that the caller can interleave its passes with these:
+  start: prints {"torch": version, "blas": BLAS_INFO of torch.__config__, "blas_library": the libblas mapped, "threads": n}
+  stdin "audio B" / "image B": one forward pass of batch B (audio: (B, 1, 1000, 128); image: (B, 3, 224, 224)),
+         printed as {"run_s": seconds}. End of input ends the script.
+"""
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test" / "reference"))
+from towers import AudioHead, VisionTransformer  # noqa: E402
+
+
+def blas_library():
+    maps = Path("/proc/self/maps").read_text()
+    found = sorted({line.split()[-1] for line in maps.splitlines() if re.search(r"blas", line.split()[-1] if line.split() else "")})
+    return found[0] if found else "unknown"
+
+
+def main():
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    config = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    models = {"audio": AudioHead(width=768, layers=12, output_dim=512, max_len=1000).eval(),
+              "image": VisionTransformer(input_resolution=224, patch_size=32, width=768, layers=12, output_dim=512).eval()}
+    shapes = {"audio": (1, 1000, 128), "image": (3, 224, 224)}
+    print(json.dumps({"torch": torch.__version__, "blas": blas.group(1) if blas else "unknown", "blas_library": blas_library(),
+                      "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        tower, batch = line.split()
+        x = torch.randn(int(batch), *shapes[tower])  # generated before the clock starts
+        with torch.no_grad():
+            start = time.perf_counter()
+            models[tower](x)
+            print(json.dumps({"run_s": time.perf_counter() - start}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+import {readFile} from 'node:fs/promises'
+import {Args, Flags} from '@oclif/core'
+import {VipantCommand} from '../cli/base-command.js'
+import {progress} from '../cli/progress.js'
+import {openTableInput, type TableInput} from '../lib/arrow/input.js'
+import {openTableOutput, writeAll} from '../lib/arrow/output.js'
+import {selectBackend, BACKENDS} from '../lib/backend/index.js'
+import {checkEmbedInput, embedStage, embedStageSchema, textTable, type EmbedOptions} from '../lib/model/embed-stage.js'
+import {disposeTowers, loadTowers, type TowerName} from '../lib/model/towers.js'
+import {UserError} from '../lib/util/errors.js'
+
+export default class Embed extends VipantCommand {
+  static override summary = 'Audio, text and image embeddings in CLIP\'s space'
+  static override description = `Appends "audio_emb" (from a "mel" column), "text_emb" (from "captions", else "class") and "image_emb" (from "images", made by vipant mel --frames), L2-normalised unless --raw (zero-shot classification uses raw embeddings, as the original did). Every other column passes through.
+
+--model names the audio tower: a VIP-ANT release (.pth), a vipant checkpoint, or a known name resolved from $VIPANT_HOME/models. VIP-ANT's releases hold only the audio tower, so --clip supplies CLIP's text and image towers (default clip-vit-b32, OpenAI's ViT-B-32.pt). With --text or --text-file, embed makes a new table of those texts instead of reading one.`
+
+  static override examples = [
+    '<%= config.bin %> fetch esc50 ~/data/ESC-50 | <%= config.bin %> mel | <%= config.bin %> embed --model vipant-esc50 --raw -o esc50-emb.arrow',
+    '<%= config.bin %> embed clotho-mel.arrow --model vipant-clotho --tower audio --tower text -o clotho-emb.arrow',
+    '<%= config.bin %> embed --model clip-vit-b32 --text "a dog barks" --text "rain on a roof" -o queries.arrow',
+    '<%= config.bin %> mel videos/ --frames 4 | <%= config.bin %> embed --model clip-vit-b32 --tower image -o frames.arrow',
+  ]
+
+  static override args = {input: Args.string({description: 'table to read (default: stdin)'})}
+
+  static override flags = {
+    output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
+    model: Flags.string({description: 'audio tower (or a full CLIP for --tower text|image): a path or a known name', required: true}),
+    clip: Flags.string({description: 'CLIP supplying the text and image towers when --model lacks them', default: 'clip-vit-b32'}),
+    tower: Flags.string({description: 'towers to run (default: those whose input columns are present)', options: ['audio', 'text', 'image'], multiple: true}),
+    raw: Flags.boolean({description: 'keep embeddings unnormalised (zero-shot classification)'}),
+    text: Flags.string({description: 'embed this text into a new table (repeatable)', multiple: true}),
+    'text-file': Flags.string({description: 'embed each line of this file into a new table'}),
+    'batch-size': Flags.integer({description: 'rows per forward pass', default: 8, min: 1}),
+    backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
+  }
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Embed)
+    const texts = [...(flags.text ?? []), ...(flags['text-file'] ? await readLines(flags['text-file']) : [])]
+    const input = texts.length > 0 ? undefined : await openTableInput(args.input)
+    const run = (flags.tower as TowerName[] | undefined) ?? (input ? presentTowers(input) : ['text'])
+    if (run.length === 0) throw new UserError(`${input!.source}: nothing to embed: no mel, captions, class or images column`)
+    if (input) checkEmbedInput(input, run)
+
+    const backend = await selectBackend(flags.backend)
+    process.stderr.write(`${backend.description}\n`)
+    const towers = await loadTowers(run, flags.model, flags.clip)
+    const bar = progress('embed', undefined)
+    let rows = 0
+    const options: EmbedOptions = {towers, run, normalize: !flags.raw, batchSize: flags['batch-size'], onRows: (n) => bar.tick({detail: `${(rows += n)} rows`})}
+    const started = performance.now()
+    try {
+      if (input) {
+        const schema = embedStageSchema(input, options, this.version)
+        await writeAll(openTableOutput(schema, flags.output), embedStage(input, schema, options))
+      } else {
+        const table = textTable(texts, options, this.version)
+        await writeAll(openTableOutput(table.schema, flags.output), table.batches)
+      }
+    } finally {
+      bar.stop()
+      disposeTowers(towers)
+    }
+    const wall = (performance.now() - started) / 1000
+    process.stderr.write(`embed: ${rows} rows, towers ${run.join('+')}, ${wall.toFixed(1)} s (${(rows / wall).toFixed(1)} rows/s)\n`)
+  }
+}
+
+/** The towers whose input is in the table: a mel column for audio, captions or class for text, images for image. */
+function presentTowers(input: TableInput): TowerName[] {
+  const has = (name: string) => input.schema.fields.some((f) => f.name === name)
+  if (has('mel')) return has('images') ? ['audio', 'image'] : ['audio']
+  if (has('images')) return ['image']
+  return has('captions') || has('class') ? ['text'] : []
+}
+
+async function readLines(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new UserError(`${file}: no such file`)
+  })
+  return text.split(/\r?\n/).filter((line) => line.trim() !== '')
+}

@@ -1,0 +1,198 @@
+/**
+ * CLIP's transformer trunk (openai/CLIP model.py `ResidualAttentionBlock`, `Transformer`; VIP-ANT's
+ * cvap/module/val.py is identical), shared by the image, text and audio towers. Spec §5.2.
+ *
+ * wasm runs one kind of matMul fast (XNNPACK): a single 2-D product without transpose flags. Everything here is
+ * written in those terms: activations are reshaped to 2-D for each Linear, weights are stored pre-transposed
+ * ([in, out]), and attention is one 2-D product per (sample, head) with explicitly transposed keys.
+ */
+import * as tf from '@tensorflow/tfjs-core'
+import type {StateDict} from '../checkpoint/tensor.js'
+import {UserError} from '../util/errors.js'
+
+/** `state[name]` as a tf tensor of its stored (PyTorch) shape. */
+export function param(state: StateDict, name: string): tf.Tensor {
+  const t = state.get(name)
+  if (!t) throw new UserError(`weights have no ${name}`)
+  return tf.tensor(t.data, t.shape, 'float32')
+}
+
+export function shapeOf(state: StateDict, name: string): number[] {
+  const t = state.get(name)
+  if (!t) throw new UserError(`weights have no ${name}`)
+  return t.shape
+}
+
+/** x / ||x|| along the last axis, as VIP-ANT does before cosine similarities. */
+export function l2normalize(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.div(x, tf.norm(x, 'euclidean', -1, true)))
+}
+
+export class LayerNorm {
+  constructor(
+    readonly weight: tf.Tensor1D,
+    readonly bias: tf.Tensor1D,
+    readonly eps = 1e-5,
+  ) {}
+
+  static fromStateDict(state: StateDict, prefix: string): LayerNorm {
+    return new LayerNorm(param(state, `${prefix}.weight`) as tf.Tensor1D, param(state, `${prefix}.bias`) as tf.Tensor1D)
+  }
+
+  /** x: (N, W), normalised over W. */
+  forward(x: tf.Tensor): tf.Tensor2D {
+    return tf.tidy(() => {
+      const {mean, variance} = tf.moments(x, -1, true)
+      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias)
+    })
+  }
+
+  dispose(): void {
+    tf.dispose([this.weight, this.bias])
+  }
+}
+
+/** nn.Linear with its PyTorch weight [out, in] transposed once to [in, out], so that forward is x @ weight. */
+export class Linear {
+  constructor(
+    readonly weight: tf.Tensor2D,
+    readonly bias: tf.Tensor1D,
+  ) {}
+
+  static fromStateDict(state: StateDict, prefix: string): Linear {
+    const w = param(state, `${prefix}.weight`)
+    const linear = new Linear(tf.transpose(w as tf.Tensor2D), param(state, `${prefix}.bias`) as tf.Tensor1D)
+    w.dispose()
+    return linear
+  }
+
+  /** x: (N, in). */
+  forward(x: tf.Tensor): tf.Tensor2D {
+    return tf.tidy(() => tf.add(tf.matMul(x as tf.Tensor2D, this.weight), this.bias))
+  }
+
+  dispose(): void {
+    tf.dispose([this.weight, this.bias])
+  }
+}
+
+/** nn.MultiheadAttention(d, d/64) as CLIP calls it: self-attention, heads in contiguous 64-wide slices. */
+export class MultiheadAttention {
+  constructor(
+    readonly q: Linear,
+    readonly k: Linear,
+    readonly v: Linear,
+    readonly outProj: Linear,
+    readonly nHead: number,
+  ) {}
+
+  static fromStateDict(state: StateDict, prefix: string): MultiheadAttention {
+    const [threeW, width] = shapeOf(state, `${prefix}.in_proj_weight`)
+    if (threeW !== 3 * width || width % 64) throw new UserError(`${prefix}.in_proj_weight has shape [${threeW}, ${width}]`)
+    // in_proj_weight [3W, W] stacks the q, k and v projections by rows; the bias [3W] likewise.
+    const [q, k, v] = tf.tidy(() => {
+      const weights = tf.split(param(state, `${prefix}.in_proj_weight`), 3, 0)
+      const biases = tf.split(param(state, `${prefix}.in_proj_bias`), 3, 0)
+      return weights.map((w, i) => [tf.transpose(w), biases[i]] as const)
+    }).map(([w, b]) => new Linear(w as tf.Tensor2D, b as tf.Tensor1D))
+    return new MultiheadAttention(q, k, v, Linear.fromStateDict(state, `${prefix}.out_proj`), width / 64)
+  }
+
+  /** x: (B, L, W); mask: additive (L, L) or undefined. */
+  forward(x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [B, L, W] = x.shape
+      const H = this.nHead
+      const D = W / H
+      const x2 = tf.reshape(x, [B * L, W])
+      const heads = (t: tf.Tensor) => tf.reshape(t, [B, L, H, D]) // shape = [B, L, H, D]
+      // PyTorch scales q (after its bias) by 1/sqrt(head_dim) before the product.
+      const q = tf.unstack(tf.reshape(tf.transpose(heads(tf.mul(this.q.forward(x2), 1 / Math.sqrt(D))), [0, 2, 1, 3]), [B * H, L, D]))
+      const kT = tf.unstack(tf.reshape(tf.transpose(heads(this.k.forward(x2)), [0, 2, 3, 1]), [B * H, D, L]))
+      const v = tf.unstack(tf.reshape(tf.transpose(heads(this.v.forward(x2)), [0, 2, 1, 3]), [B * H, L, D]))
+      const out = q.map((qi, i) => {
+        const scores = tf.matMul(qi as tf.Tensor2D, kT[i] as tf.Tensor2D) // shape = [L, L]
+        return tf.matMul(tf.softmax(mask ? tf.add(scores, mask) : scores), v[i] as tf.Tensor2D) // shape = [L, D]
+      })
+      const merged = tf.reshape(tf.transpose(tf.reshape(tf.stack(out), [B, H, L, D]), [0, 2, 1, 3]), [B * L, W]) // heads concatenated
+      return tf.reshape(this.outProj.forward(merged), [B, L, W])
+    })
+  }
+
+  dispose(): void {
+    for (const linear of [this.q, this.k, this.v, this.outProj]) linear.dispose()
+  }
+}
+
+export class ResidualAttentionBlock {
+  constructor(
+    readonly attn: MultiheadAttention,
+    readonly ln_1: LayerNorm,
+    readonly c_fc: Linear,
+    readonly c_proj: Linear,
+    readonly ln_2: LayerNorm,
+  ) {}
+
+  static fromStateDict(state: StateDict, prefix: string): ResidualAttentionBlock {
+    return new ResidualAttentionBlock(
+      MultiheadAttention.fromStateDict(state, `${prefix}.attn`),
+      LayerNorm.fromStateDict(state, `${prefix}.ln_1`),
+      Linear.fromStateDict(state, `${prefix}.mlp.c_fc`),
+      Linear.fromStateDict(state, `${prefix}.mlp.c_proj`),
+      LayerNorm.fromStateDict(state, `${prefix}.ln_2`),
+    )
+  }
+
+  forward(x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [B, L, W] = x.shape
+      const flat = (t: tf.Tensor) => tf.reshape(t, [B * L, W])
+      x = tf.add(x, this.attn.forward(tf.reshape(this.ln_1.forward(flat(x)), [B, L, W]), mask))
+      const h = this.c_fc.forward(this.ln_2.forward(flat(x)))
+      const quickGelu = tf.mul(h, tf.sigmoid(tf.mul(h, 1.702)))
+      return tf.add(x, tf.reshape(this.c_proj.forward(quickGelu), [B, L, W]))
+    })
+  }
+
+  dispose(): void {
+    for (const part of [this.attn, this.ln_1, this.c_fc, this.c_proj, this.ln_2]) part.dispose()
+  }
+}
+
+export class Transformer {
+  constructor(readonly resblocks: ResidualAttentionBlock[]) {}
+
+  /** Blocks `${prefix}.resblocks.0..n-1`, n read from the names present. */
+  static fromStateDict(state: StateDict, prefix: string): Transformer {
+    const resblocks: ResidualAttentionBlock[] = []
+    while (state.has(`${prefix}.resblocks.${resblocks.length}.attn.in_proj_weight`)) {
+      resblocks.push(ResidualAttentionBlock.fromStateDict(state, `${prefix}.resblocks.${resblocks.length}`))
+    }
+    if (!resblocks.length) throw new UserError(`weights have no ${prefix}.resblocks.0`)
+    return new Transformer(resblocks)
+  }
+
+  get layers(): number {
+    return this.resblocks.length
+  }
+
+  get heads(): number {
+    return this.resblocks[0].attn.nHead
+  }
+
+  forward(x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
+    // Block by block under its own tidy: only the residual stream outlives a block, which keeps peak memory at
+    // one block's intermediates.
+    let h = x
+    for (const block of this.resblocks) {
+      const next = tf.tidy(() => block.forward(h, mask))
+      if (h !== x) h.dispose()
+      h = next
+    }
+    return h
+  }
+
+  dispose(): void {
+    for (const block of this.resblocks) block.dispose()
+  }
+}
