@@ -11,6 +11,6 @@ export function vipant(args: string[], options: {input?: Buffer; env?: NodeJS.Pr
 
 /** A shell pipeline of vipant commands, e.g. `vipant fetch ... | vipant mel`, run through bash. */
 export function pipeline(command: string) {
-  const cmd = command.replaceAll('vipant ', `${JSON.stringify(process.execPath)} ${JSON.stringify(VIPANT)} `)
+  const cmd = command.replace(/(^|[|;{]\s*)vipant /g, `$1${JSON.stringify(process.execPath)} ${JSON.stringify(VIPANT)} `)
   return spawn('bash', ['-o', 'pipefail', '-c', cmd], {stdio: ['ignore', 'pipe', 'pipe']})
 }

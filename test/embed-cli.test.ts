@@ -11,9 +11,9 @@ import {sourceBatch, sourceSchema} from '../src/lib/arrow/stage.js'
 import {selectBackend} from '../src/lib/backend/index.js'
 import {loadModelFile} from '../src/lib/checkpoint/load.js'
 import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
-import {forwardTexts} from '../src/lib/model/embed-stage.js'
+import {localEmbedder} from '../src/lib/model/embedder.js'
 import {TextTransformer} from '../src/lib/model/clip-text.js'
-import {vipant} from './cli.js'
+import {pipeline, vipant} from './cli.js'
 import {maxAbsDiff, sharedData, skipWithoutShared} from './helpers.js'
 import {TINY, writeTinyVipant} from './tiny-models.js'
 
@@ -29,13 +29,15 @@ async function towers() {
 }
 
 test('mel | embed: audio_emb equals the audio tower on the same log-mels, normalised unless --raw', {skip: skipWithoutShared, timeout: 120_000}, async () => {
+  const model = await tinyModel
+  const child = pipeline(`vipant mel ${esc.join(' ')} --max-len ${TINY.audioMaxLen} | vipant embed --model ${model} -o ${path.join(dir, 'emb.arrow')}`)
+  let stderr = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  assert.equal(await new Promise((resolve) => child.on('close', resolve)), 0, stderr)
+  assert.match(stderr, /^backend: wasm .*, 2 worker threads$/m)
   const mel = path.join(dir, 'mel.arrows')
   assert.equal(vipant(['mel', ...esc, '--max-len', String(TINY.audioMaxLen), '-o', mel]).status, 0)
-  const model = await tinyModel
-  const normalised = vipant(['embed', mel, '--model', model, '-o', path.join(dir, 'emb.arrow')])
-  assert.equal(normalised.status, 0, normalised.stderr.toString())
-  assert.match(normalised.stderr.toString(), /^backend: wasm/)
-  const raw = vipant(['embed', mel, '--model', model, '--raw', '-o', path.join(dir, 'raw.arrow')])
+  const raw = vipant(['embed', mel, '--model', model, '--raw', '--workers', '1', '-o', path.join(dir, 'raw.arrow')])
   assert.equal(raw.status, 0, raw.stderr.toString())
 
   const table = tableFromIPC(readFileSync(path.join(dir, 'emb.arrow')), {useProxy: false})
@@ -62,7 +64,8 @@ test('embed --text makes a table of texts; captions become one embedding each', 
   const q = tableFromIPC(readFileSync(path.join(dir, 'q.arrow')), {useProxy: false})
   assert.deepEqual(q.getChild('text').toArray(), ['a dog barks', 'Rain on a tin roof!'])
   const {text} = await towers()
-  const want = forwardTexts(['a dog barks', 'Rain on a tin roof!'], {towers: {text, sources: {}}, normalize: true})
+  const embedder = localEmbedder({text, sources: {}}, true)
+  const want = (await embedder.embed('text', [['a dog barks', 'Rain on a tin roof!']]))[0]!
   const got = q.getChild('text_emb').toArray() as Float32Array[]
   assert.ok(maxAbsDiff(Float32Array.from([...got[0], ...got[1]]), want) < 1e-5)
 
@@ -79,7 +82,7 @@ test('embed --text makes a table of texts; captions become one embedding each', 
   const capEmb = capsTable.getChild('text_emb').toArray() as Float32Array[]
   assert.equal(capEmb[0].length, 2 * TINY.embed)
   assert.ok(maxAbsDiff(capEmb[0], want) < 1e-5)
-  const cls = forwardTexts(['dog_bark'], {towers: {text, sources: {}}, normalize: true})
+  const cls = (await embedder.embed('text', [['dog_bark']]))[0]!
   assert.ok(maxAbsDiff(capEmb[1], cls) < 1e-5)
 })
 

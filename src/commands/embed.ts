@@ -1,4 +1,5 @@
 import {readFile} from 'node:fs/promises'
+import os from 'node:os'
 import {Args, Flags} from '@oclif/core'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
@@ -6,7 +7,8 @@ import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {selectBackend, BACKENDS} from '../lib/backend/index.js'
 import {checkEmbedInput, embedStage, embedStageSchema, textTable, type EmbedOptions} from '../lib/model/embed-stage.js'
-import {disposeTowers, loadTowers, type TowerName} from '../lib/model/towers.js'
+import {localEmbedder, workerEmbedder} from '../lib/model/embedder.js'
+import {loadTowers, type TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
 
 export default class Embed extends VipantCommand {
@@ -33,6 +35,7 @@ export default class Embed extends VipantCommand {
     text: Flags.string({description: 'embed this text into a new table (repeatable)', multiple: true}),
     'text-file': Flags.string({description: 'embed each line of this file into a new table'}),
     'batch-size': Flags.integer({description: 'rows per forward pass', default: 8, min: 1}),
+    workers: Flags.integer({description: 'worker threads, each with its own copy of the model (default: one per core on wasm/cpu)', min: 1}),
     backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
   }
 
@@ -45,11 +48,20 @@ export default class Embed extends VipantCommand {
     if (input) checkEmbedInput(input, run)
 
     const backend = await selectBackend(flags.backend)
-    process.stderr.write(`${backend.description}\n`)
-    const towers = await loadTowers(run, flags.model, flags.clip)
+    // tfjs-node backends use every core themselves; wasm runs one thread, so one worker per core.
+    const workers = flags.workers ?? (backend.name === 'wasm' || backend.name === 'cpu' ? os.availableParallelism() : 1)
+    process.stderr.write(`${backend.description}${workers > 1 ? `, ${workers} worker threads` : ''}\n`)
+    const normalize = !flags.raw
+    const embedder =
+      workers > 1
+        ? await workerEmbedder(workers, {run, model: flags.model, clip: flags.clip, normalize, backend: backend.name})
+        : localEmbedder(await loadTowers(run, flags.model, flags.clip), normalize)
     const bar = progress('embed', undefined)
     let rows = 0
-    const options: EmbedOptions = {towers, run, normalize: !flags.raw, batchSize: flags['batch-size'], onRows: (n) => bar.tick({detail: `${(rows += n)} rows`})}
+    const options: EmbedOptions = {
+      embedder, run, normalize, batchSize: flags['batch-size'], window: 2 * workers,
+      onRows: (n) => bar.tick({detail: `${(rows += n)} rows`}),
+    }
     const started = performance.now()
     try {
       if (input) {
@@ -61,7 +73,7 @@ export default class Embed extends VipantCommand {
       }
     } finally {
       bar.stop()
-      disposeTowers(towers)
+      await embedder.close()
     }
     const wall = (performance.now() - started) / 1000
     process.stderr.write(`embed: ${rows} rows, towers ${run.join('+')}, ${wall.toFixed(1)} s (${(rows / wall).toFixed(1)} rows/s)\n`)

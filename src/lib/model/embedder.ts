@@ -1,0 +1,120 @@
+import * as tf from '@tensorflow/tfjs-core'
+import {tokenize} from '../text/tokenizer.js'
+import {UserError} from '../util/errors.js'
+import {WorkerPool} from '../util/worker-pool.js'
+import {selectBackend} from '../backend/index.js'
+import {l2normalize} from './transformer.js'
+import {disposeTowers, loadTowers, type TowerName, type Towers} from './towers.js'
+
+/** One row's inputs to a tower: its log-mel, its captions (or class), its frames; empty when it has none. */
+export type RowItems = (Float32Array | string)[][]
+
+/**
+ * Turns rows' items into embeddings: per row, its items' vectors end to end (null for a row without
+ * items). In this thread, or spread over worker threads each holding its own copy of the towers.
+ */
+export interface Embedder {
+  dims: Partial<Record<TowerName, number>>
+  sources: Partial<Record<TowerName, string>>
+  embed(tower: TowerName, rows: RowItems): Promise<(Float32Array | null)[]>
+  close(): Promise<void>
+}
+
+export interface EmbedderSpec {
+  run: TowerName[]
+  model: string
+  clip: string
+  normalize: boolean
+  backend: string
+}
+
+export function localEmbedder(towers: Towers, normalize: boolean): Embedder {
+  return {
+    dims: Object.fromEntries((['audio', 'text', 'image'] as const).flatMap((t) => (towers[t] ? [[t, towers[t]!.outputDim]] : []))),
+    sources: towers.sources,
+    embed: async (tower, rows) => embedRows(towers, tower, rows, normalize),
+    close: async () => disposeTowers(towers),
+  }
+}
+
+/**
+ * Data parallelism over cores: wasm runs single-threaded under Node, so each worker thread runs the
+ * towers on its own backend and chunks of rows go to whichever worker is free.
+ */
+export async function workerEmbedder(workers: number, spec: EmbedderSpec): Promise<Embedder> {
+  const pool = new WorkerPool<EmbedTask, EmbedReply>(new URL('./embed-worker.js', import.meta.url), workers, spec)
+  // Every worker loads the towers on start; the first answer also says their sizes. A worker's errors
+  // (a missing model file, say) are the user's to fix, so they keep their one-line form.
+  const run = (task: EmbedTask, transfer: ArrayBuffer[] = []) =>
+    pool.run(task, transfer).catch((error: Error) => {
+      throw new UserError(error.message)
+    })
+  const ready = await Promise.all(Array.from({length: pool.size}, () => run({kind: 'describe'})))
+  const {dims, sources} = ready[0] as Extract<EmbedReply, {dims: unknown}>
+  return {
+    dims,
+    sources,
+    embed: async (tower, rows) => {
+      const copies = rows.map((items) => items.map((x) => (typeof x === 'string' ? x : x.slice()))) // a view would clone its whole buffer
+      const transfer = copies.flat().flatMap((x) => (typeof x === 'string' ? [] : [x.buffer as ArrayBuffer]))
+      return ((await run({kind: 'embed', tower, rows: copies}, transfer)) as {embeddings: (Float32Array | null)[]}).embeddings
+    },
+    close: () => pool.close(),
+  }
+}
+
+export type EmbedTask = {kind: 'describe'} | {kind: 'embed'; tower: TowerName; rows: RowItems}
+export type EmbedReply = {dims: Embedder['dims']; sources: Embedder['sources']} | {embeddings: (Float32Array | null)[]}
+
+/** The towers of a worker thread, loaded once for its lifetime. */
+export async function workerTowers(spec: EmbedderSpec): Promise<Embedder> {
+  await selectBackend(spec.backend)
+  return localEmbedder(await loadTowers(spec.run, spec.model, spec.clip), spec.normalize)
+}
+
+/** All items of all rows in one forward pass, split back per row. */
+function embedRows(towers: Towers, tower: TowerName, rows: RowItems, normalize: boolean): (Float32Array | null)[] {
+  const all = rows.flat()
+  if (all.length === 0) return rows.map(() => null)
+  const out = tf.tidy(() => {
+    const x = forward(towers, tower, all)
+    return normalize ? l2normalize(x) : x
+  })
+  const values = out.dataSync() as Float32Array
+  out.dispose()
+  const dim = values.length / all.length
+  let at = 0
+  return rows.map((items) => {
+    if (items.length === 0) return null
+    const slice = values.slice(at * dim, (at + items.length) * dim)
+    at += items.length
+    return slice
+  })
+}
+
+function forward(towers: Towers, tower: TowerName, items: (Float32Array | string)[]): tf.Tensor2D {
+  if (tower === 'text') return towers.text!.forward(textIds(items as string[], towers.text!.contextLength))
+  const arrays = items as Float32Array[]
+  const stacked = new Float32Array(arrays.length * arrays[0].length)
+  arrays.forEach((a, k) => stacked.set(a, k * a.length))
+  if (tower === 'audio') return towers.audio!.forward(tf.tensor3d(stacked, [arrays.length, arrays[0].length / 128, 128])) // shape = [n, T, 128]
+  const side = Math.sqrt(arrays[0].length / 3)
+  return towers.image!.forward(tf.tensor4d(stacked, [arrays.length, side, side, 3])) // shape = [n, 224, 224, 3]
+}
+
+/** CLIP token ids padded to the batch's longest text: the causal mask hides the rest from the EOT token (spec §5.6). */
+function textIds(texts: string[], contextLength: number): tf.Tensor2D {
+  const {ids} = tokenize(texts, contextLength)
+  let longest = 1
+  for (let r = 0; r < texts.length; r++) {
+    for (let c = contextLength - 1; c >= longest; c--) {
+      if (ids[r * contextLength + c] !== 0) {
+        longest = c + 1
+        break
+      }
+    }
+  }
+  const trimmed = new Int32Array(texts.length * longest)
+  for (let r = 0; r < texts.length; r++) trimmed.set(ids.subarray(r * contextLength, r * contextLength + longest), r * longest)
+  return tf.tensor2d(trimmed, [texts.length, longest], 'int32') // shape = [n, longest]
+}
