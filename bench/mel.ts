@@ -3,22 +3,20 @@
  * on the real UrbanSound8K fold 10 clips (837 × 4 s at 22.05 kHz), against torchaudio on the same clips in the same
  * run. Contenders take turns pass by pass, so that a change in machine load hits all of them alike.
  */
-import {spawn, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 import {decodeWav} from '../src/lib/audio/wav.js'
 import {kaldiFbank} from '../src/lib/audio/kaldi-fbank.js'
+import {pythonProcess} from './python-process.js'
 import type {Benchmark, Measurement} from './run.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const FOLD = path.join(repoRoot, '..', 'shared', 'data', 'us8k', 'audio', 'fold10')
 const TORCHAUDIO_SCRIPT = path.join(repoRoot, 'bench', 'torchaudio_fbank.py')
 const VIPANT = path.join(repoRoot, 'bin', 'vipant.js')
-/** Debian's python3-torch; a python3 earlier on PATH may have no torch. */
-const PYTHON = process.env.VIPANT_BENCH_PYTHON ?? '/usr/bin/python3'
 const RUNS = 3
 
 /** One way of turning the clips into log-mels. */
@@ -80,36 +78,19 @@ function vipantCli(dir: string, workers: number, audioS: () => number): Contende
 
 /** bench/torchaudio_fbank.py kept running, driven one pass at a time over its stdin. */
 function torchaudioProcess(paths: string[]): Contender {
-  const child = spawn(PYTHON, [TORCHAUDIO_SCRIPT], {stdio: ['pipe', 'pipe', 'pipe']})
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  // A script that dies early (no torch) closes its stdin; the exit below carries the reason, not this EPIPE.
-  child.stdin.on('error', () => {})
-  const exited = new Promise<never>((_, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => reject(new Error(`exited with ${code}: ${stderr.trim().split('\n').pop() ?? ''}`)))
-  })
-  const lines = createInterface({input: child.stdout})[Symbol.asyncIterator]()
-  const nextReply = async () => {
-    const line = await Promise.race([lines.next(), exited])
-    if (line.done) return exited
-    return JSON.parse(line.value) as Record<string, unknown>
-  }
+  const python = pythonProcess(TORCHAUDIO_SCRIPT)
   return {
     label: 'torchaudio',
     warmUp: async () => {
-      child.stdin.write(paths.join('\n') + '\n\n')
-      const hello = await nextReply()
+      python.send(paths.join('\n') + '\n\n')
+      const hello = await python.reply()
       return {name: `torchaudio ${hello.torchaudio} load + kaldi.fbank (1 thread)`, work: hello.audio_s as number}
     },
     pass: async () => {
-      child.stdin.write('run\n')
-      return (await nextReply()).run_s as number
+      python.send('run\n')
+      return (await python.reply()).run_s as number
     },
-    close: () => {
-      exited.catch(() => {})
-      child.stdin.end()
-    },
+    close: python.close,
   }
 }
 

@@ -4,21 +4,23 @@
  * present, against the same models in PyTorch (bench/towers_torch.py, 2 threads) in the same run. Contenders take
  * turns pass by pass, so that a change in machine load hits all of them alike.
  */
-import {spawn} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
-import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 import * as tf from '@tensorflow/tfjs-core'
 import {BACKENDS, selectBackend} from '../src/lib/backend/index.js'
 import type {StateDict} from '../src/lib/checkpoint/tensor.js'
+import {DEFAULT_AUDIO_CONFIG} from '../src/lib/checkpoint/audio-config.js'
+import {writeVipantCheckpoint} from '../src/lib/checkpoint/vipant-format.js'
 import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
+import {workerEmbedder} from '../src/lib/model/embedder.js'
 import {VisionTransformer} from '../src/lib/model/clip-vision.js'
+import {pythonProcess} from './python-process.js'
 import type {Benchmark, Measurement} from './run.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const TORCH_SCRIPT = path.join(repoRoot, 'bench', 'towers_torch.py')
-/** Debian's python3-torch; a python3 earlier on PATH may have no torch. */
-const PYTHON = process.env.VIPANT_BENCH_PYTHON ?? '/usr/bin/python3'
 const RUNS = 3
 const [WIDTH, LAYERS, EMBED, PATCH] = [768, 12, 512, 32]
 const WORKLOADS = [
@@ -71,30 +73,42 @@ function randomWeights(): {audio: StateDict; visual: StateDict} {
 
 /** bench/towers_torch.py kept running, one pass per request. */
 function torchProcess() {
-  const child = spawn(PYTHON, [TORCH_SCRIPT], {stdio: ['pipe', 'pipe', 'pipe']})
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  child.stdin.on('error', () => {})
-  const exited = new Promise<never>((_, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => reject(new Error(`exited with ${code}: ${stderr.trim().split('\n').pop() ?? ''}`)))
-  })
-  const lines = createInterface({input: child.stdout})[Symbol.asyncIterator]()
-  const nextReply = async () => {
-    const line = await Promise.race([lines.next(), exited])
-    if (line.done) return exited
-    return JSON.parse(line.value) as Record<string, unknown>
-  }
+  const python = pythonProcess(TORCH_SCRIPT)
   return {
-    hello: nextReply(),
+    hello: python.reply(),
     pass: async (w: Workload) => {
-      child.stdin.write(`${w.tower} ${w.batch}\n`)
-      return (await nextReply()).run_s as number
+      python.send(`${w.tower} ${w.batch}\n`)
+      return (await python.reply()).run_s as number
     },
-    close: () => {
-      exited.catch(() => {})
-      child.stdin.end()
-    },
+    close: python.close,
+  }
+}
+
+/**
+ * How `vipant embed` uses every core on wasm: one worker thread per core, each with its own backend and copy of
+ * the audio tower, the batch of 8 split between them.
+ */
+async function dataParallelAudio(audio: StateDict): Promise<Measurement> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-bench-'))
+  await writeVipantCheckpoint(dir, {format: 'vipant', audio: {weights: audio, config: DEFAULT_AUDIO_CONFIG}, info: {source: {format: 'bench'}}})
+  const workers = os.availableParallelism()
+  const embedder = await workerEmbedder(workers, {run: ['audio'], model: dir, clip: dir, normalize: false, backend: 'wasm'})
+  const batch = 8
+  const clip = () => Float32Array.from({length: 1000 * 128}, () => Math.random() * 2 - 1)
+  const pass = async () => {
+    const chunks = Array.from({length: workers}, (_, w) => Array.from({length: Math.ceil(batch / workers)}, () => [clip()]).slice(0, batch - w * Math.ceil(batch / workers)))
+    const start = process.hrtime.bigint()
+    await Promise.all(chunks.map((rows) => embedder.embed('audio', rows)))
+    return Number(process.hrtime.bigint() - start) / 1e9
+  }
+  try {
+    await pass()
+    const runsS: number[] = []
+    for (let r = 0; r < RUNS; r++) runsS.push(await pass())
+    return {name: `audio b8 tfjs wasm, ${workers} worker threads (vipant embed)`, runsS, work: batch * 60}
+  } finally {
+    await embedder.close()
+    rmSync(dir, {recursive: true, force: true})
   }
 }
 
@@ -151,6 +165,7 @@ export const towers: Benchmark = {
       models.image.dispose()
     }
     torch.close()
+    measurements.push(await dataParallelAudio(weights.audio))
     // The table compares every row with the last one; make that PyTorch's audio batch 1.
     const reference = measurements.findIndex((m) => m.name.startsWith('audio b1 PyTorch'))
     if (reference >= 0) measurements.push(...measurements.splice(reference, 1))
