@@ -3,7 +3,7 @@ import {columnData, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
 import {requireParams} from '../arrow/provenance.js'
 import {sourceBatch, sourceSchema, stageBatch, stageSchema} from '../arrow/stage.js'
-import {tensorData, tensorField, tensorRow, type TensorType} from '../arrow/tensor.js'
+import {rowSize, tensorData, tensorField, tensorRow, tensorShape, type TensorType} from '../arrow/tensor.js'
 import {NUM_MEL_BINS, VIPANT_NORMS} from '../audio/mel-config.js'
 import {UserError} from '../util/errors.js'
 import {orderedMap} from '../util/worker-pool.js'
@@ -83,7 +83,7 @@ function rowItems(tower: TowerName, rows: RecordBatch): RowItems {
     }
     if (tower === 'image') {
       const frames = tensorRow(rows.getChild('images')!, i)
-      const size = 224 * 224 * 3
+      const size = rowSize(tensorShape(rows.schema.fields.find((f) => f.name === 'images')!).slice(1)) // one (H, W, 3) frame
       return frames ? Array.from({length: frames.length / size}, (_, k) => frames.subarray(k * size, (k + 1) * size)) : []
     }
     const captions = rows.getChild('captions')?.get(i)
