@@ -1,5 +1,6 @@
 import {existsSync} from 'node:fs'
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
+import {requiredArg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {loadModelFile} from '../lib/checkpoint/load.js'
 import {formatReport, modelReport} from '../lib/checkpoint/report.js'
@@ -29,8 +30,8 @@ OUT ending in .safetensors is written as one file (config in its metadata); othe
   ]
 
   static override args = {
-    input: Args.string({description: 'checkpoint to read', required: true}),
-    output: Args.string({description: 'where to write: a directory, or a .safetensors file', required: true}),
+    input: requiredArg('checkpoint to read'),
+    output: requiredArg('where to write: a directory, or a .safetensors file'),
   }
 
   static override flags = {

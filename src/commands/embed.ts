@@ -1,6 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import os from 'node:os'
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
+import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
@@ -24,7 +25,7 @@ export default class Embed extends VipantCommand {
     '<%= config.bin %> mel videos/ --frames 4 | <%= config.bin %> embed --model clip-vit-b32 --tower image -o frames.arrow',
   ]
 
-  static override args = {input: Args.string({description: 'table to read (default: stdin)'})}
+  static override args = {input: arg('table to read (default: stdin)')}
 
   static override flags = {
     output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),

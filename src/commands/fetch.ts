@@ -1,5 +1,6 @@
 import {existsSync} from 'node:fs'
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
+import {arg, requiredArg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
@@ -29,8 +30,8 @@ Without DIR, the dataset is looked for in $VIPANT_HOME/data/<dataset> (default ~
   ]
 
   static override args = {
-    dataset: Args.string({description: 'dataset layout', required: true, options: Object.keys(DATASETS)}),
-    dir: Args.string({description: 'dataset directory (or a file, for "folder")'}),
+    dataset: requiredArg('dataset layout', Object.keys(DATASETS)),
+    dir: arg('dataset directory (or a file, for "folder")'),
   }
 
   static override flags = {

@@ -1,6 +1,7 @@
 import os from 'node:os'
 import {stat} from 'node:fs/promises'
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
+import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
 import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.js'
@@ -26,7 +27,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
   ]
 
   static override strict = false
-  static override args = {input: Args.string({description: 'index table, dataset directory, or media files (default: stdin)'})}
+  static override args = {input: arg('index table, dataset directory, or media files (default: stdin)')}
 
   static override flags = {
     output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
