@@ -1,0 +1,109 @@
+import {existsSync} from 'node:fs'
+import os from 'node:os'
+import {Flags} from '@oclif/core'
+import {arg} from '../cli/args.js'
+import {VipantCommand} from '../cli/base-command.js'
+import {progress} from '../cli/progress.js'
+import {openTableInput, type TableInput} from '../lib/arrow/input.js'
+import {openTableOutput, writeAll} from '../lib/arrow/output.js'
+import {DEFAULT_MEL} from '../lib/audio/mel-config.js'
+import {selectBackend, BACKENDS} from '../lib/backend/index.js'
+import {indexTableInput} from '../lib/data/index-table.js'
+import type {DatasetName} from '../lib/data/index-row.js'
+import {DEFAULT_PROMPT} from '../lib/eval/classification.js'
+import {coverageLine, renderJson, renderText} from '../lib/eval/report.js'
+import {evaluateZeroShot} from '../lib/eval/zeroshot.js'
+import {predictionsTable, readList, tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
+import {audioEmbeddings} from '../lib/model/audio-chain.js'
+import {localEmbedder, workerEmbedder} from '../lib/model/embedder.js'
+import {loadTowers, type TowerName} from '../lib/model/towers.js'
+import {UserError} from '../lib/util/errors.js'
+import {datasetHome} from '../lib/util/home.js'
+
+export default class ZeroShot extends VipantCommand {
+  static override summary = 'Zero-shot classification accuracy, with the paper\'s protocol (ESC-50, UrbanSound8K, or your own classes)'
+  static override description = `With --data, runs the whole chain in one process: index the dataset, log-mels, raw audio embeddings, class prompt embeddings, scores. Without --data, reads a table that already carries "audio_emb" plus "label"/"class" (vipant embed --raw) and embeds only the prompts.
+
+Protocol (spec §8.1): each class's text is the prompt, stripped, one space, then the class name with "_" as a space ("the sound of chirping birds"); a clip's prediction is the class with the highest raw dot product of unnormalised audio and text embeddings (the lowest class index on a tie); accuracy is pooled over all clips, not averaged over folds. --cosine scores cosine similarities instead. --prompts FILE gives several templates, one per line, averaged per class: a line holding {} has the class name put there, any other line is a prefix like --prompt.
+
+Classes (index = label) come from the table's label and class columns, or from --classes FILE, one name per line: that makes a classifier for your own sounds. Clips listed but not on disk are counted and reported, never silently dropped.
+
+On a terminal the report is a table; with --json or when stdout is not a terminal it is JSON stating the protocol, the folds, the clip counts, the checkpoints' sha256, the backend and max_len.`
+
+  static override examples = [
+    '<%= config.bin %> zeroshot --data esc50 ~/data/ESC-50 --model vipant-esc50',
+    '<%= config.bin %> zeroshot --data us8k --model vipant-us8k --predictions us8k-pred.arrow --json > us8k.json',
+    '<%= config.bin %> mel mine/ | <%= config.bin %> embed --model vipant-esc50 --raw | <%= config.bin %> zeroshot --model vipant-esc50 --classes classes.txt',
+  ]
+
+  static override args = {input: arg('with --data: the dataset directory (default $VIPANT_HOME/data/<name>); else a table with audio_emb (default stdin)')}
+
+  static override flags = {
+    data: Flags.string({description: 'evaluate this dataset, from audio to accuracy', options: ['esc50', 'us8k']}),
+    model: Flags.string({description: 'audio tower: a path or a known name (needed with --data)'}),
+    clip: Flags.string({description: 'CLIP supplying the text tower when --model lacks it', default: 'clip-vit-b32'}),
+    prompt: Flags.string({description: 'prefix of every class name', default: DEFAULT_PROMPT}),
+    prompts: Flags.string({description: 'file of templates, one per line, averaged per class ({} marks the class name; else a prefix)', exclusive: ['prompt']}),
+    cosine: Flags.boolean({description: 'score cosine similarities instead of raw dot products'}),
+    classes: Flags.string({description: 'file of class names, one per line, line i naming label i'}),
+    'max-len': Flags.integer({description: 'frames per clip (10 ms each) with --data', default: DEFAULT_MEL.maxLen, min: 1}),
+    predictions: Flags.string({description: 'write the per-clip predictions here (Arrow: id, fold, label, predicted, scores)'}),
+    json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
+    'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
+    workers: Flags.integer({description: 'worker threads for the towers (default: one per core on wasm/cpu)', min: 1}),
+    backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
+  }
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(ZeroShot)
+    if (flags.data && !flags.model) throw new UserError('--data needs --model, the audio tower to evaluate')
+    const templates = flags.prompts ? await readList(flags.prompts, 'prompt templates') : [flags.prompt]
+    const givenClasses = flags.classes ? await readList(flags.classes, 'class names') : undefined
+    const dataDir = flags.data ? (args.input ?? datasetHome(flags.data)) : undefined
+    if (flags.data && !args.input && !existsSync(dataDir!)) {
+      throw new UserError(`${flags.data} is not in ${dataDir}: put it there, or name its directory (vipant zeroshot --data ${flags.data} DIR)`)
+    }
+
+    const backend = await selectBackend(flags.backend)
+    // tfjs-node backends use every core themselves; wasm runs one thread, so one worker per core.
+    const workers = flags.workers ?? (backend.name === 'wasm' || backend.name === 'cpu' ? os.availableParallelism() : 1)
+    process.stderr.write(`${backend.description}${workers > 1 ? `, ${workers} worker threads` : ''}\n`)
+    const run: TowerName[] = flags.data ? ['audio', 'text'] : ['text']
+    const model = flags.model ?? flags.clip
+    const embedder =
+      workers > 1
+        ? await workerEmbedder(workers, {run, model, clip: flags.clip, normalize: false, backend: backend.name})
+        : localEmbedder(await loadTowers(run, model, flags.clip), false)
+
+    let listing: Listing | null = null
+    let scored: TableInput
+    // Only the --data chain has clips to count; reading a table is quick.
+    const bar = flags.data ? progress('zeroshot', undefined) : undefined
+    try {
+      if (flags.data) {
+        const tallied = tallyIndex(indexTableInput([{dataset: flags.data as DatasetName, dir: dataDir!}], {}, this.version))
+        listing = tallied.listing
+        scored = audioEmbeddings(tallied.input, {
+          embedder, config: {...DEFAULT_MEL, maxLen: flags['max-len']}, normalize: false, batchSize: flags['batch-size'],
+          window: 2 * workers, version: this.version, onClip: (id) => bar!.tick({detail: id}),
+        })
+      } else {
+        scored = await openTableInput(args.input)
+      }
+      const {report, predictions, classes} = await evaluateZeroShot({
+        scored, listing, dataset: flags.data ?? 'table', templates, classes: givenClasses, cosine: flags.cosine,
+        embedder, backend: backend.description.replace(/^backend: /, ''), version: this.version,
+      })
+      bar?.stop()
+      process.stderr.write(`zeroshot: ${coverageLine(report)}\n`)
+      if (flags.predictions) {
+        const table = predictionsTable(predictions, classes, {prompts: templates, scoring: report.protocol.scoring}, this.version)
+        await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
+      }
+      process.stdout.write(flags.json || !process.stdout.isTTY ? renderJson(report) : renderText(report))
+    } finally {
+      bar?.stop()
+      await embedder.close()
+    }
+  }
+}

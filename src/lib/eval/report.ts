@@ -1,0 +1,117 @@
+import {createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {readdir, stat} from 'node:fs/promises'
+import path from 'node:path'
+import type {ClassificationMetrics} from './classification.js'
+
+/**
+ * A zero-shot report: the numbers together with everything needed to reproduce them, because
+ * "which prompt, which checkpoint, which folds" is what makes a number comparable to the paper's.
+ */
+export interface ZeroShotReport {
+  task: 'zeroshot'
+  vipant: string
+  protocol: {
+    dataset: string
+    source: string
+    /** The templates (§2.6 prompt semantics, or `{}` placeholders), averaged per class when several. */
+    prompts: string[]
+    scoring: 'dot' | 'cosine'
+    /** Whether the audio embeddings scored were L2-normalised (the original: not). */
+    audio_normalized: boolean
+    max_len: number | null
+    pooled: true
+  }
+  model: {audio: ModelDigest | null; text: ModelDigest}
+  backend: string
+  clips: {listed: number | null; evaluated: number; missing: number | null; failed: number}
+  folds: {present: number[]; listed: number[] | null}
+  accuracy: number
+  top5: number
+  per_fold: ClassificationMetrics['folds']
+  per_class: {label: number; name: string; clips: number; accuracy: number | null}[]
+  confusion: {classes: string[]; matrix: number[][]}
+}
+
+export interface ModelDigest {
+  path: string
+  /** sha256 of each file of the checkpoint (one for a .pth/.pt/.safetensors, several for a vipant directory). */
+  files: {name: string; sha256: string}[]
+}
+
+/** sha256 of a checkpoint file, or of each file in a checkpoint directory, read as a stream. */
+export async function modelDigest(location: string): Promise<ModelDigest> {
+  const info = await stat(location)
+  const names = info.isDirectory() ? (await readdir(location)).sort() : [path.basename(location)]
+  const dir = info.isDirectory() ? location : path.dirname(location)
+  const files = []
+  for (const name of names) {
+    if ((await stat(path.join(dir, name))).isFile()) files.push({name, sha256: await sha256File(path.join(dir, name))})
+  }
+  return {path: path.resolve(location), files}
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** One line on how much of the dataset was evaluated: never silently a subset. */
+export function coverageLine(report: ZeroShotReport): string {
+  const {listed, evaluated, missing, failed} = report.clips
+  const parts = [listed === null ? `evaluated ${evaluated} clips` : `evaluated ${evaluated} of ${listed} listed clips`]
+  if (missing) parts.push(`${missing} not on disk`)
+  if (failed) parts.push(`${failed} failed to decode`)
+  const folds = report.folds.present.length > 0 ? ` (fold${report.folds.present.length > 1 ? 's' : ''} ${report.folds.present.join(', ')})` : ''
+  return `${parts.join('; ')}${folds}`
+}
+
+export function renderJson(report: ZeroShotReport): string {
+  return `${JSON.stringify(report, null, 2)}\n`
+}
+
+/** The report as aligned text for a terminal. The confusion matrix only fits for a few classes. */
+export function renderText(report: ZeroShotReport): string {
+  const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`)
+  const {protocol: p} = report
+  const lines = [
+    `zero-shot ${p.dataset} (${p.source})`,
+    `  ${coverageLine(report)}`,
+    `  prompt${p.prompts.length > 1 ? 's' : ''}: ${p.prompts.map((t) => JSON.stringify(t)).join(', ')}`,
+    `  scoring: ${p.scoring === 'dot' ? 'raw dot product (as the original)' : 'cosine'}, pooled over all clips, max_len ${p.max_len ?? '?'}`,
+    `  audio: ${digestLine(report.model.audio)}`,
+    `  text:  ${digestLine(report.model.text)}`,
+    `  ${report.backend}`,
+    '',
+    `accuracy ${pct(report.accuracy)}   top-5 ${pct(report.top5)}`,
+  ]
+  if (report.per_fold.length > 0) {
+    lines.push('', ...table(['fold', 'clips', 'accuracy'], report.per_fold.map((f) => [String(f.fold), String(f.clips), pct(f.accuracy)])))
+  }
+  lines.push('', ...table(['label', 'class', 'clips', 'accuracy'], report.per_class.map((c) => [String(c.label), c.name, String(c.clips), pct(c.accuracy)])))
+  const {classes, matrix} = report.confusion
+  if (classes.length <= MAX_CONFUSION_CLASSES) {
+    lines.push('', 'confusion (rows: true label, columns: predicted)')
+    lines.push(...table(['', ...classes.map((_, j) => String(j))], matrix.map((row, i) => [`${i} ${classes[i]}`, ...row.map(String)])))
+  } else {
+    lines.push('', `confusion matrix (${classes.length} classes): see --json`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+const MAX_CONFUSION_CLASSES = 20
+
+function digestLine(digest: ModelDigest | null): string {
+  if (digest === null) return 'from the input table'
+  return `${digest.path} (${digest.files.map((f) => `${f.name} sha256 ${f.sha256.slice(0, 12)}`).join(', ')})`
+}
+
+/** Columns padded to their widest cell; text left-aligned, numbers right-aligned. */
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)))
+  const numeric = header.map((_, j) => rows.every((r) => /^[\d.%-]*$/.test(r[j])))
+  const line = (cells: string[]) =>
+    cells.map((cell, j) => (numeric[j] ? cell.padStart(widths[j]) : cell.padEnd(widths[j]))).join('  ').trimEnd()
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)]
+}

@@ -1,0 +1,147 @@
+import {readFile} from 'node:fs/promises'
+import type {Field, RecordBatch} from 'apache-arrow'
+import {columnData, int32, utf8} from '../arrow/columns.js'
+import type {TableInput} from '../arrow/input.js'
+import {sourceBatch, sourceSchema} from '../arrow/stage.js'
+import {tensorData, tensorField, tensorRow, type TensorType} from '../arrow/tensor.js'
+import {UserError} from '../util/errors.js'
+
+/**
+ * What the dataset's metadata lists, seen before the mel stage drops the clips missing on disk: the
+ * class names of every label (so 6 ESC-50 clips on disk are still scored against all 50 classes),
+ * and the counts and folds that the report states.
+ */
+export interface Listing {
+  listed: number
+  missing: number
+  folds: Set<number>
+  names: Map<number, string>
+}
+
+/** Passes an index table through unchanged, filling `listing` as its rows go by. */
+export function tallyIndex(input: TableInput): {input: TableInput; listing: Listing} {
+  const listing: Listing = {listed: 0, missing: 0, folds: new Set(), names: new Map()}
+  async function* batches(): AsyncIterable<RecordBatch> {
+    for await (const batch of input.batches) {
+      for (let i = 0; i < batch.numRows; i++) {
+        listing.listed++
+        if (batch.getChild('status')?.get(i) === 'missing') listing.missing++
+        const fold = batch.getChild('fold')?.get(i) as number | null
+        if (fold !== null && fold !== undefined) listing.folds.add(fold)
+        noteName(listing.names, batch, i)
+      }
+      yield batch
+    }
+  }
+  return {input: {...input, batches: batches()}, listing}
+}
+
+/** One clip to score: a row with an audio embedding. */
+export interface EvalClip {
+  id: string
+  fold: number | null
+  label: number | null
+  className: string | null
+  audio: Float32Array
+}
+
+/**
+ * The rows of a table carrying `audio_emb`, held in memory (one small vector per clip). Rows whose
+ * embedding is null (clips that failed to decode) are counted, not scored.
+ */
+export async function collectClips(input: TableInput): Promise<{clips: EvalClip[]; failed: number; names: Map<number, string>}> {
+  if (!input.schema.fields.some((f) => f.name === 'audio_emb')) {
+    throw new UserError(`${input.source}: no audio_emb column (vipant embed --raw makes one, or give --data)`)
+  }
+  const clips: EvalClip[] = []
+  const names = new Map<number, string>()
+  let failed = 0
+  for await (const batch of input.batches) {
+    const emb = batch.getChild('audio_emb')!
+    for (let i = 0; i < batch.numRows; i++) {
+      const audio = tensorRow(emb, i)
+      if (audio === null) {
+        failed++
+        continue
+      }
+      noteName(names, batch, i)
+      clips.push({
+        id: String(batch.getChild('id')?.get(i) ?? clips.length),
+        fold: (batch.getChild('fold')?.get(i) as number | null | undefined) ?? null,
+        label: (batch.getChild('label')?.get(i) as number | null | undefined) ?? null,
+        className: (batch.getChild('class')?.get(i) as string | null | undefined) ?? null,
+        audio: audio.slice(),
+      })
+    }
+  }
+  return {clips, failed, names}
+}
+
+function noteName(names: Map<number, string>, batch: RecordBatch, i: number): void {
+  const label = batch.getChild('label')?.get(i) as number | null | undefined
+  const name = batch.getChild('class')?.get(i) as string | null | undefined
+  if (label !== null && label !== undefined && name) names.set(label, name)
+}
+
+/** Lines of a list file (--classes, --prompts), blank lines skipped. */
+export async function readList(file: string, what: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new UserError(`${file}: no such file`)
+  })
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '')
+  if (lines.length === 0) throw new UserError(`${file}: no ${what} in it`)
+  return lines
+}
+
+/**
+ * The class list, index = label: from --classes, else from the table's (label, class) pairs, which
+ * must name every label from 0 to the largest; a table with class names but no labels gets them sorted.
+ */
+export function resolveClasses(source: string, names: Map<number, string>, clips: readonly EvalClip[], given?: string[]): string[] {
+  if (given) return given
+  if (names.size === 0) {
+    const unlabelled = [...new Set(clips.map((c) => c.className).filter((n): n is string => n !== null))].sort()
+    if (unlabelled.length > 0) return unlabelled
+    throw new UserError(`${source}: no class or label column to evaluate against; give the class names with --classes FILE`)
+  }
+  const count = Math.max(...names.keys()) + 1
+  const unnamed = Array.from({length: count}, (_, j) => j).filter((j) => !names.has(j))
+  if (unnamed.length > 0) {
+    throw new UserError(`${source}: labels run to ${count - 1} but no class name is known for ${unnamed.length} of them (e.g. ${unnamed[0]}); give them with --classes FILE`)
+  }
+  return Array.from({length: count}, (_, j) => names.get(j)!)
+}
+
+/** Each clip's label index: its `label`, else its `class` looked up in the class list. */
+export function clipLabels(source: string, clips: readonly EvalClip[], classes: readonly string[]): number[] {
+  return clips.map((clip) => {
+    const label = clip.label ?? (clip.className === null ? -1 : classes.indexOf(clip.className))
+    if (label < 0 || label >= classes.length) {
+      const what = clip.label === null ? `class ${JSON.stringify(clip.className)}` : `label ${clip.label}`
+      throw new UserError(`${source}: clip ${clip.id} has ${what}, not one of the ${classes.length} classes`)
+    }
+    return label
+  })
+}
+
+/** The per-clip table of --predictions: id, fold, label, predicted, and the scores of every class. */
+export function predictionsTable(
+  rows: {id: string; fold: number | null; label: number; predicted: number; scores: Float64Array}[],
+  classes: readonly string[],
+  params: Record<string, unknown>,
+  version: string,
+): TableInput {
+  const fields = [utf8('id'), int32('fold'), int32('label'), int32('predicted'), tensorField('scores', [classes.length], {classes: JSON.stringify(classes)})]
+  const schema = sourceSchema(fields, {command: 'zeroshot', version, params})
+  const columns = [
+    columnData(fields[0], rows.map((r) => r.id)),
+    columnData(fields[1], rows.map((r) => r.fold)),
+    columnData(fields[2], rows.map((r) => r.label)),
+    columnData(fields[3], rows.map((r) => r.predicted)),
+    tensorData(fields[4] as Field<TensorType>, rows.map((r) => Float32Array.from(r.scores))),
+  ]
+  async function* batches(): AsyncIterable<RecordBatch> {
+    yield sourceBatch(schema, columns)
+  }
+  return {source: 'predictions', schema, batches: batches()}
+}

@@ -1,0 +1,75 @@
+import {existsSync} from 'node:fs'
+import type {TableInput} from '../arrow/input.js'
+import {stageOf} from '../arrow/provenance.js'
+import type {Embedder} from '../model/embedder.js'
+import {argmax, classEmbeddings, classificationMetrics, classText, scoreClips} from './classification.js'
+import {modelDigest, type ZeroShotReport} from './report.js'
+import {clipLabels, collectClips, resolveClasses, type Listing} from './zeroshot-input.js'
+
+export interface ZeroShotSetup {
+  /** A table carrying raw `audio_emb` and `label`/`class` (from the --data chain or a file). */
+  scored: TableInput
+  /** What the dataset's metadata listed, when the chain indexed it. */
+  listing: Listing | null
+  dataset: string
+  templates: string[]
+  classes?: string[]
+  cosine: boolean
+  embedder: Embedder
+  backend: string
+  version: string
+}
+
+export interface Prediction {
+  id: string
+  fold: number | null
+  label: number
+  predicted: number
+  scores: Float64Array
+}
+
+/** Spec §8.1 end to end on embedded clips: class prompts, scores, pooled metrics, and the report stating the protocol. */
+export async function evaluateZeroShot(setup: ZeroShotSetup): Promise<{report: ZeroShotReport; predictions: Prediction[]; classes: string[]}> {
+  const {scored, listing, templates, embedder} = setup
+  const {clips, failed, names} = await collectClips(scored)
+  const classes = resolveClasses(scored.source, listing?.names ?? names, clips, setup.classes)
+  const labels = clipLabels(scored.source, clips, classes)
+
+  const perTemplate: Float32Array[][] = []
+  for (const template of templates) {
+    perTemplate.push((await embedder.embed('text', classes.map((name) => [classText(template, name)]))) as Float32Array[])
+  }
+  const scores = scoreClips(clips.map((c) => c.audio), classEmbeddings(perTemplate, setup.cosine), setup.cosine)
+  const metrics = classificationMetrics(clips.map((c, i) => ({label: labels[i], fold: c.fold, scores: scores[i]})), classes.length)
+
+  const embedStage = stageOf(scored.schema, 'audio_emb')
+  const audioSource = embedder.sources.audio ?? (embedStage?.params.models as {audio?: string} | undefined)?.audio
+  const report: ZeroShotReport = {
+    task: 'zeroshot',
+    vipant: setup.version,
+    protocol: {
+      dataset: setup.dataset,
+      source: scored.source,
+      prompts: templates,
+      scoring: setup.cosine ? 'cosine' : 'dot',
+      audio_normalized: (embedStage?.params.normalized as boolean | undefined) ?? false,
+      max_len: (stageOf(scored.schema, 'mel')?.params.max_len as number | undefined) ?? null,
+      pooled: true,
+    },
+    model: {
+      // A table names the file that embedded it; it is hashed only where that file still is.
+      audio: audioSource && existsSync(audioSource) ? await modelDigest(audioSource) : null,
+      text: await modelDigest(embedder.sources.text!),
+    },
+    backend: setup.backend,
+    clips: {listed: listing?.listed ?? null, evaluated: clips.length, missing: listing?.missing ?? null, failed},
+    folds: {present: metrics.folds.map((f) => f.fold), listed: listing ? [...listing.folds].sort((a, b) => a - b) : null},
+    accuracy: metrics.accuracy,
+    top5: metrics.top5,
+    per_fold: metrics.folds,
+    per_class: metrics.classes.map((c) => ({...c, name: classes[c.label]})),
+    confusion: {classes, matrix: metrics.confusion},
+  }
+  const predictions = clips.map((c, i) => ({id: c.id, fold: c.fold, label: labels[i], predicted: argmax(scores[i]), scores: scores[i]}))
+  return {report, predictions, classes}
+}

@@ -1,0 +1,123 @@
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {mkdtempSync, readFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {tableFromIPC} from '@uwdata/flechette'
+import {argmax, classEmbeddings, classificationMetrics, classText, rankOf, scoreClips} from '../src/lib/eval/classification.js'
+import {resolveClasses} from '../src/lib/eval/zeroshot-input.js'
+import {UserError} from '../src/lib/util/errors.js'
+import {vipant} from './cli.js'
+import {sharedData, skipWithoutShared} from './helpers.js'
+import {TINY, writeTinyVipant} from './tiny-models.js'
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-zeroshot-'))
+const tinyModel = writeTinyVipant(dir)
+
+test('class texts: the prompt stripped plus one space, "_" read as a space; {} templates; empty prompt', () => {
+  assert.equal(classText('the sound of ', 'chirping_birds'), 'the sound of chirping birds')
+  assert.equal(classText('  the sound of  ', 'dog_bark'), 'the sound of dog bark')
+  assert.equal(classText('', 'street_music'), 'street music')
+  assert.equal(classText('a recording of {}, outdoors', 'car_horn'), 'a recording of car horn, outdoors')
+})
+
+test('argmax and rank: ties go to the lowest class index', () => {
+  assert.equal(argmax([1, 3, 3, 2]), 1)
+  assert.equal(argmax([5, 5, 5]), 0)
+  assert.equal(rankOf([1, 3, 3, 2], 1), 0)
+  assert.equal(rankOf([1, 3, 3, 2], 2), 1)
+  assert.equal(rankOf([1, 3, 3, 2], 0), 3)
+})
+
+test('metrics: one clip, perfect and reversed rankings, top-5 boundary', () => {
+  const one = classificationMetrics([{label: 2, fold: 1, scores: [0, 1, 2]}], 3)
+  assert.deepEqual(
+    {accuracy: one.accuracy, top5: one.top5, folds: one.folds, confusion: one.confusion},
+    {accuracy: 1, top5: 1, folds: [{fold: 1, clips: 1, accuracy: 1}], confusion: [[0, 0, 0], [0, 0, 0], [0, 0, 1]]},
+  )
+  // Six classes: the true class ranked first by every clip, then last (rank 5: outside the top 5).
+  const perfect = Array.from({length: 6}, (_, label) => ({label, fold: null, scores: Array.from({length: 6}, (_, j) => (j === label ? 1 : 0))}))
+  const reversed = perfect.map((c) => ({...c, scores: c.scores.map((s) => -s)}))
+  const p = classificationMetrics(perfect, 6)
+  assert.equal(p.accuracy, 1)
+  assert.equal(p.top5, 1)
+  assert.deepEqual(p.folds, [])
+  const r = classificationMetrics(reversed, 6)
+  assert.equal(r.accuracy, 0)
+  // Reversed: the true class scores -1 and the five others 0, so its 0-based rank is 5.
+  assert.equal(r.top5, 0)
+  assert.deepEqual(r.classes.map((c) => c.accuracy), [0, 0, 0, 0, 0, 0])
+})
+
+test('metrics: accuracy is pooled over clips, not the mean of per-fold accuracies', () => {
+  const m = classificationMetrics(
+    [
+      {label: 0, fold: 1, scores: [1, 0]},
+      {label: 0, fold: 2, scores: [0, 1]},
+      {label: 1, fold: 2, scores: [1, 0]},
+      {label: 1, fold: 2, scores: [0.5, 0.5]}, // a tie: predicts class 0
+    ],
+    2,
+  )
+  assert.equal(m.accuracy, 0.25)
+  assert.deepEqual(m.folds, [{fold: 1, clips: 1, accuracy: 1}, {fold: 2, clips: 3, accuracy: 0}])
+  assert.deepEqual(m.confusion, [[1, 1], [2, 0]])
+  assert.deepEqual(m.classes, [{label: 0, clips: 2, accuracy: 0.5}, {label: 1, clips: 2, accuracy: 0}])
+  assert.equal(classificationMetrics([], 2).classes[0].accuracy, null)
+})
+
+test('scores: raw dot products, where text norms change the argmax; cosine does not; templates averaged', () => {
+  const audio = [Float32Array.of(2, 0)]
+  const text = [[Float32Array.of(1, 0), Float32Array.of(2, 2)]]
+  assert.deepEqual([...scoreClips(audio, classEmbeddings(text, false), false)[0]], [2, 4])
+  const cos = scoreClips(audio, classEmbeddings(text, true), true)[0]
+  assert.equal(cos[0], 1)
+  assert.ok(Math.abs(cos[1] - Math.SQRT1_2) < 1e-12)
+  const two = classEmbeddings([[Float32Array.of(1, 0)], [Float32Array.of(3, 4)]], false)
+  assert.deepEqual([...two[0]], [2, 2])
+  const unit = classEmbeddings([[Float32Array.of(2, 0)], [Float32Array.of(0, 5)]], true)
+  assert.deepEqual([...unit[0]], [0.5, 0.5])
+})
+
+test('classes: every label up to the largest must be named, else --classes', () => {
+  assert.deepEqual(resolveClasses('t', new Map([[1, 'b'], [0, 'a']]), []), ['a', 'b'])
+  assert.throws(() => resolveClasses('t.arrow', new Map([[2, 'c']]), []), (e: Error) => e instanceof UserError && /--classes FILE/.test(e.message))
+  assert.deepEqual(resolveClasses('t', new Map(), [{id: 'x', fold: null, label: null, className: 'rain', audio: new Float32Array()}]), ['rain'])
+})
+
+test('zeroshot --data us8k: report states fold 10 and the missing clips; accuracy equals the predictions table\'s', {skip: skipWithoutShared, timeout: 180_000}, async () => {
+  const model = await tinyModel
+  const predictions = path.join(dir, 'p.arrow')
+  const args = ['zeroshot', '--data', 'us8k', sharedData('us8k'), '--model', model, '--clip', model, '--max-len', String(TINY.audioMaxLen), '--predictions', predictions, '--json']
+  const result = vipant(args)
+  assert.equal(result.status, 0, result.stderr.toString())
+  assert.match(result.stderr.toString(), /^zeroshot: evaluated 837 of 8732 listed clips; 7895 not on disk \(fold 10\)$/m)
+  const report = JSON.parse(result.stdout.toString())
+  assert.deepEqual(report.clips, {listed: 8732, evaluated: 837, missing: 7895, failed: 0})
+  assert.deepEqual(report.folds.present, [10])
+  assert.deepEqual(report.protocol.prompts, ['the sound of '])
+  assert.equal(report.protocol.max_len, TINY.audioMaxLen)
+  assert.equal(report.protocol.audio_normalized, false)
+  assert.match(report.model.audio.files.find((f: {name: string}) => f.name === 'model.safetensors').sha256, /^[0-9a-f]{64}$/)
+  assert.equal(report.confusion.classes.length, 10)
+
+  const table = tableFromIPC(readFileSync(predictions), {useProxy: false})
+  const label = table.getChild('label').toArray() as Int32Array
+  const predicted = table.getChild('predicted').toArray() as Int32Array
+  const scores = table.getChild('scores').toArray() as Float32Array[]
+  assert.equal(table.numRows, 837)
+  assert.ok((table.getChild('fold').toArray() as Int32Array).every((f) => f === 10))
+  let correct = 0
+  for (let i = 0; i < table.numRows; i++) {
+    if (label[i] === predicted[i]) correct++
+    assert.equal(scores[i].length, 10)
+    assert.equal(scores[i][predicted[i]], Math.max(...scores[i]))
+  }
+  assert.equal(report.accuracy, correct / table.numRows)
+})
+
+test('zeroshot --data without a directory: one line naming where it looked and what to do', () => {
+  const result = vipant(['zeroshot', '--data', 'esc50', '--model', 'x'], {env: {VIPANT_HOME: dir}})
+  assert.equal(result.status, 2)
+  assert.equal(result.stderr.toString(), `vipant zeroshot: esc50 is not in ${path.join(dir, 'data', 'esc50')}: put it there, or name its directory (vipant zeroshot --data esc50 DIR)\n`)
+})
