@@ -1,15 +1,14 @@
 import {readFile} from 'node:fs/promises'
-import os from 'node:os'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
+import {startEmbedder} from '../cli/embedder.js'
 import {progress} from '../cli/progress.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
-import {selectBackend, BACKENDS} from '../lib/backend/index.js'
+import {BACKENDS} from '../lib/backend/index.js'
 import {checkEmbedInput, embedStage, embedStageSchema, textTable, type EmbedOptions} from '../lib/model/embed-stage.js'
-import {localEmbedder, workerEmbedder} from '../lib/model/embedder.js'
-import {loadTowers, type TowerName} from '../lib/model/towers.js'
+import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
 
 export default class Embed extends VipantCommand {
@@ -48,15 +47,8 @@ export default class Embed extends VipantCommand {
     if (run.length === 0) throw new UserError(`${input!.source}: nothing to embed: no mel, captions, class or images column`)
     if (input) checkEmbedInput(input, run)
 
-    const backend = await selectBackend(flags.backend)
-    // tfjs-node backends use every core themselves; wasm runs one thread, so one worker per core.
-    const workers = flags.workers ?? (backend.name === 'wasm' || backend.name === 'cpu' ? os.availableParallelism() : 1)
-    process.stderr.write(`${backend.description}${workers > 1 ? `, ${workers} worker threads` : ''}\n`)
     const normalize = !flags.raw
-    const embedder =
-      workers > 1
-        ? await workerEmbedder(workers, {run, model: flags.model, clip: flags.clip, normalize, backend: backend.name})
-        : localEmbedder(await loadTowers(run, flags.model, flags.clip), normalize)
+    const {embedder, workers} = await startEmbedder({backend: flags.backend, workers: flags.workers, run, model: flags.model, clip: flags.clip, normalize})
     const bar = progress('embed', undefined)
     let rows = 0
     const options: EmbedOptions = {

@@ -1,13 +1,13 @@
 import {existsSync} from 'node:fs'
-import os from 'node:os'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
+import {startEmbedder} from '../cli/embedder.js'
 import {progress} from '../cli/progress.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL} from '../lib/audio/mel-config.js'
-import {selectBackend, BACKENDS} from '../lib/backend/index.js'
+import {BACKENDS} from '../lib/backend/index.js'
 import {indexTableInput} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {DEFAULT_PROMPT} from '../lib/eval/classification.js'
@@ -15,8 +15,7 @@ import {coverageLine, renderJson, renderText} from '../lib/eval/report.js'
 import {evaluateZeroShot} from '../lib/eval/zeroshot.js'
 import {predictionsTable, readList, tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
 import {audioEmbeddings} from '../lib/model/audio-chain.js'
-import {localEmbedder, workerEmbedder} from '../lib/model/embedder.js'
-import {loadTowers, type TowerName} from '../lib/model/towers.js'
+import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
 
@@ -64,16 +63,10 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       throw new UserError(`${flags.data} is not in ${dataDir}: put it there, or name its directory (vipant zeroshot --data ${flags.data} DIR)`)
     }
 
-    const backend = await selectBackend(flags.backend)
-    // tfjs-node backends use every core themselves; wasm runs one thread, so one worker per core.
-    const workers = flags.workers ?? (backend.name === 'wasm' || backend.name === 'cpu' ? os.availableParallelism() : 1)
-    process.stderr.write(`${backend.description}${workers > 1 ? `, ${workers} worker threads` : ''}\n`)
     const run: TowerName[] = flags.data ? ['audio', 'text'] : ['text']
-    const model = flags.model ?? flags.clip
-    const embedder =
-      workers > 1
-        ? await workerEmbedder(workers, {run, model, clip: flags.clip, normalize: false, backend: backend.name})
-        : localEmbedder(await loadTowers(run, model, flags.clip), false)
+    const {embedder, workers, backend} = await startEmbedder({
+      backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: false,
+    })
 
     let listing: Listing | null = null
     let scored: TableInput
@@ -92,7 +85,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       }
       const {report, predictions, classes} = await evaluateZeroShot({
         scored, listing, dataset: flags.data ?? 'table', templates, classes: givenClasses, cosine: flags.cosine,
-        embedder, backend: backend.description.replace(/^backend: /, ''), version: this.version,
+        embedder, backend, version: this.version,
       })
       bar?.stop()
       process.stderr.write(`zeroshot: ${coverageLine(report)}\n`)

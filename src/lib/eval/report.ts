@@ -102,13 +102,13 @@ export function renderText(report: ZeroShotReport): string {
 
 const MAX_CONFUSION_CLASSES = 20
 
-function digestLine(digest: ModelDigest | null): string {
+export function digestLine(digest: ModelDigest | null): string {
   if (digest === null) return 'from the input table'
   return `${digest.path} (${digest.files.map((f) => `${f.name} sha256 ${f.sha256.slice(0, 12)}`).join(', ')})`
 }
 
 /** Columns padded to their widest cell; text left-aligned, numbers right-aligned. */
-function table(header: string[], rows: string[][]): string[] {
+export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)))
   const numeric = header.map((_, j) => rows.every((r) => /^[\d.%-]*$/.test(r[j])))
   const line = (cells: string[]) =>

@@ -57,7 +57,7 @@ export function retrievalMetrics(sim: readonly Float64Array[]): {audioToText: Di
 }
 
 /** Position of item `target` in `scores` sorted descending, lower index first on ties. */
-function position(scores: ArrayLike<number>, target: number): number {
+export function position(scores: ArrayLike<number>, target: number): number {
   let p = 0
   for (let j = 0; j < scores.length; j++) if (scores[j] > scores[target] || (scores[j] === scores[target] && j < target)) p++
   return p

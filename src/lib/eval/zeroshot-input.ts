@@ -3,7 +3,8 @@ import type {Field, RecordBatch} from 'apache-arrow'
 import {columnData, int32, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
 import {sourceBatch, sourceSchema} from '../arrow/stage.js'
-import {tensorData, tensorField, tensorRow, type TensorType} from '../arrow/tensor.js'
+import {forEachEmbedded} from './embedded-rows.js'
+import {tensorData, tensorField, type TensorType} from '../arrow/tensor.js'
 import {UserError} from '../util/errors.js'
 
 /**
@@ -50,30 +51,18 @@ export interface EvalClip {
  * embedding is null (clips that failed to decode) are counted, not scored.
  */
 export async function collectClips(input: TableInput): Promise<{clips: EvalClip[]; failed: number; names: Map<number, string>}> {
-  if (!input.schema.fields.some((f) => f.name === 'audio_emb')) {
-    throw new UserError(`${input.source}: no audio_emb column (vipant embed --raw makes one, or give --data)`)
-  }
   const clips: EvalClip[] = []
   const names = new Map<number, string>()
-  let failed = 0
-  for await (const batch of input.batches) {
-    const emb = batch.getChild('audio_emb')!
-    for (let i = 0; i < batch.numRows; i++) {
-      const audio = tensorRow(emb, i)
-      if (audio === null) {
-        failed++
-        continue
-      }
-      noteName(names, batch, i)
-      clips.push({
-        id: String(batch.getChild('id')?.get(i) ?? clips.length),
-        fold: (batch.getChild('fold')?.get(i) as number | null | undefined) ?? null,
-        label: (batch.getChild('label')?.get(i) as number | null | undefined) ?? null,
-        className: (batch.getChild('class')?.get(i) as string | null | undefined) ?? null,
-        audio: audio.slice(),
-      })
-    }
-  }
+  const {failed} = await forEachEmbedded(input, 'vipant embed --raw makes one', (batch, i, audio) => {
+    noteName(names, batch, i)
+    clips.push({
+      id: String(batch.getChild('id')?.get(i) ?? clips.length),
+      fold: (batch.getChild('fold')?.get(i) as number | null | undefined) ?? null,
+      label: (batch.getChild('label')?.get(i) as number | null | undefined) ?? null,
+      className: (batch.getChild('class')?.get(i) as string | null | undefined) ?? null,
+      audio,
+    })
+  })
   return {clips, failed, names}
 }
 
