@@ -105,16 +105,23 @@ export class MultiheadAttention {
       const H = this.nHead
       const D = W / H
       const x2 = tf.reshape(x, [B * L, W])
-      const heads = (t: tf.Tensor) => tf.reshape(t, [B, L, H, D]) // shape = [B, L, H, D]
       // PyTorch scales q (after its bias) by 1/sqrt(head_dim) before the product.
-      const q = tf.unstack(tf.reshape(tf.transpose(heads(tf.mul(this.q.forward(x2), 1 / Math.sqrt(D))), [0, 2, 1, 3]), [B * H, L, D]))
-      const kT = tf.unstack(tf.reshape(tf.transpose(heads(this.k.forward(x2)), [0, 2, 3, 1]), [B * H, D, L]))
-      const v = tf.unstack(tf.reshape(tf.transpose(heads(this.v.forward(x2)), [0, 2, 1, 3]), [B * H, L, D]))
-      const out = q.map((qi, i) => {
-        const scores = tf.matMul(qi as tf.Tensor2D, kT[i] as tf.Tensor2D) // shape = [L, L]
-        return tf.matMul(tf.softmax(mask ? tf.add(scores, mask) : scores), v[i] as tf.Tensor2D) // shape = [L, D]
+      const q = tf.mul(this.q.forward(x2), 1 / Math.sqrt(D)) // shape = [B*L, W], head h in columns h*D..(h+1)*D
+      const k = this.k.forward(x2)
+      const v = this.v.forward(x2)
+      // One 2-D product per sample and head. wasm's Slice copies its whole input before cutting, so samples are cut
+      // from the [B*L, W] projections first and heads from each sample's [L, W]: cutting every head straight from
+      // the batch (or unstacking [B*H, L, D]) costs more than the products once B*H is large.
+      const samples = Array.from({length: B}, (_, b) => {
+        const [qb, kb, vb] = [q, k, v].map((t) => tf.slice(t, [b * L, 0], [L, W])) // shape = [L, W]
+        const heads = Array.from({length: H}, (_, h) => {
+          const cut = (t: tf.Tensor) => tf.slice(t, [0, h * D], [L, D]) as tf.Tensor2D // shape = [L, D]
+          const scores = tf.matMul(cut(qb), tf.transpose(cut(kb))) // shape = [L, L]
+          return tf.matMul(tf.softmax(mask ? tf.add(scores, mask) : scores), cut(vb)) // shape = [L, D]
+        })
+        return tf.concat(heads, 1) // shape = [L, W], heads concatenated
       })
-      const merged = tf.reshape(tf.transpose(tf.reshape(tf.stack(out), [B, H, L, D]), [0, 2, 1, 3]), [B * L, W]) // heads concatenated
+      const merged = tf.concat(samples, 0) // shape = [B*L, W]
       return tf.reshape(this.outProj.forward(merged), [B, L, W])
     })
   }
