@@ -8,6 +8,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {mel} from './mel.js'
 import {towers} from './towers.js'
+import {zeroshot} from './zeroshot.js'
 
 /** One contender timed on the benchmark's workload. */
 export interface Measurement {
@@ -27,6 +28,8 @@ export interface BenchResult {
   measurements: Measurement[]
   /** Contenders that could not run here, with the reason. */
   unavailable: {name: string; reason: string}[]
+  /** Further figures, written to the JSON as they are. */
+  details?: Record<string, unknown>
 }
 
 interface Row extends Measurement {
@@ -40,7 +43,7 @@ export interface Benchmark {
   run(): Promise<BenchResult>
 }
 
-const BENCHMARKS: Benchmark[] = [mel, towers]
+const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot]
 
 const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results')
 

@@ -33,9 +33,9 @@ const label = (w: Workload) => `${w.tower} b${w.batch}`
 /** `work` is the batch times 60, so that the table's throughput column reads inputs per minute (per second rounds to 0). */
 const work = (w: Workload) => w.batch * 60
 
-/** ViT-B/32 weights, uniform with CLIP-like scale (width^-1/2), from a fixed-seed generator: timing ignores the values. */
-function randomWeights(): {audio: StateDict; visual: StateDict} {
-  let seed = 0x9e3779b9
+/** A maker of tensors uniform in offset ± scale from a fixed-seed generator (mulberry32): timing ignores the values. */
+function tensorMaker(initialSeed: number, defaultScale: number) {
+  let seed = initialSeed
   const next = () => {
     // mulberry32
     seed = (seed + 0x6d2b79f5) | 0
@@ -43,20 +43,34 @@ function randomWeights(): {audio: StateDict; visual: StateDict} {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
-  const tensor = (shape: number[], scale = WIDTH ** -0.5, offset = 0) => {
+  return (shape: number[], scale = defaultScale, offset = 0) => {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1))
     for (let i = 0; i < data.length; i++) data[i] = offset + scale * 2 * (next() - 0.5)
     return {shape, dtype: 'float32' as const, data}
   }
+}
+
+/** CLIP's residual blocks (`resblocks.N.*`) of the given width. */
+function randomTrunk(tensor: ReturnType<typeof tensorMaker>, width: number, layers: number): StateDict {
   const trunk: StateDict = new Map()
-  for (let i = 0; i < LAYERS; i++) {
+  for (let i = 0; i < layers; i++) {
     const p = `resblocks.${i}`
-    trunk.set(`${p}.attn.in_proj_weight`, tensor([3 * WIDTH, WIDTH])).set(`${p}.attn.in_proj_bias`, tensor([3 * WIDTH], 0.02))
-    trunk.set(`${p}.attn.out_proj.weight`, tensor([WIDTH, WIDTH])).set(`${p}.attn.out_proj.bias`, tensor([WIDTH], 0.02))
-    trunk.set(`${p}.mlp.c_fc.weight`, tensor([4 * WIDTH, WIDTH])).set(`${p}.mlp.c_fc.bias`, tensor([4 * WIDTH], 0.02))
-    trunk.set(`${p}.mlp.c_proj.weight`, tensor([WIDTH, 4 * WIDTH])).set(`${p}.mlp.c_proj.bias`, tensor([WIDTH], 0.02))
-    for (const ln of ['ln_1', 'ln_2']) trunk.set(`${p}.${ln}.weight`, tensor([WIDTH], 0.1, 1)).set(`${p}.${ln}.bias`, tensor([WIDTH], 0.02))
+    trunk.set(`${p}.attn.in_proj_weight`, tensor([3 * width, width])).set(`${p}.attn.in_proj_bias`, tensor([3 * width], 0.02))
+    trunk.set(`${p}.attn.out_proj.weight`, tensor([width, width])).set(`${p}.attn.out_proj.bias`, tensor([width], 0.02))
+    trunk.set(`${p}.mlp.c_fc.weight`, tensor([4 * width, width])).set(`${p}.mlp.c_fc.bias`, tensor([4 * width], 0.02))
+    trunk.set(`${p}.mlp.c_proj.weight`, tensor([width, 4 * width])).set(`${p}.mlp.c_proj.bias`, tensor([width], 0.02))
+    for (const ln of ['ln_1', 'ln_2']) trunk.set(`${p}.${ln}.weight`, tensor([width], 0.1, 1)).set(`${p}.${ln}.bias`, tensor([width], 0.02))
   }
+  return trunk
+}
+
+/**
+ * ViT-B/32 weights (the audio tower on (1000, 128) and CLIP's image tower), uniform with CLIP-like scale (width^-1/2),
+ * from a fixed-seed generator: timing ignores the values.
+ */
+export function randomWeights(): {audio: StateDict; visual: StateDict} {
+  const tensor = tensorMaker(0x9e3779b9, WIDTH ** -0.5)
+  const trunk = randomTrunk(tensor, WIDTH, LAYERS)
   const ln = () => [tensor([WIDTH], 0.1, 1), tensor([WIDTH], 0.02)]
   const [conv1, proj, cls] = [tensor([WIDTH, 3, PATCH, PATCH]), tensor([WIDTH, EMBED]), tensor([WIDTH])]
   const [preW, preB, postW, postB] = [...ln(), ...ln()]
@@ -69,6 +83,20 @@ function randomWeights(): {audio: StateDict; visual: StateDict} {
   visual.set('visual.ln_post.weight', postW).set('visual.ln_post.bias', postB).set('visual.proj', proj)
   visual.set('visual.positional_embedding', tensor([7 * 7 + 1, WIDTH])).set('visual.class_embedding', cls)
   return {audio, visual}
+}
+
+/**
+ * CLIP ViT-B/32's text tower (width 512, 12 layers, 8 heads, the real 49408-token vocabulary and 77-token context,
+ * embedding 512) under CLIP's state-dict names, random from its own fixed seed.
+ */
+export function randomTextWeights(): StateDict {
+  const width = 512
+  const tensor = tensorMaker(0x7f4a7c15, width ** -0.5)
+  const text: StateDict = new Map([...randomTrunk(tensor, width, LAYERS)].map(([k, v]) => [`transformer.${k}`, v]))
+  text.set('token_embedding.weight', tensor([49408, width], 0.02)).set('positional_embedding', tensor([77, width], 0.01))
+  text.set('ln_final.weight', tensor([width], 0.1, 1)).set('ln_final.bias', tensor([width], 0.02))
+  text.set('text_projection', tensor([width, EMBED])).set('logit_scale', tensor([], 0, Math.log(100)))
+  return text
 }
 
 /** bench/towers_torch.py kept running, one pass per request. */
