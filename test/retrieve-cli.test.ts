@@ -137,6 +137,40 @@ test('retrieve --data clotho: R@k of both directions equal those recomputed from
   const named = vipant(['retrieve', '--query', queries[0], audioFile, '--model', model, '--clip', model, '-k', '2', '--json'])
   assert.equal(named.status, 0, named.stderr.toString())
   assert.deepEqual(JSON.parse(named.stdout.toString())[0].results.map((r: {id: string}) => r.id), found[0].results.slice(0, 2).map((r) => r.id))
+
+  // Without --data, the embedded table itself is evaluated: the same protocol, the same numbers.
+  const fromTable = vipant(['retrieve', audioFile, '--model', model, '--clip', model, '--json'])
+  assert.equal(fromTable.status, 0, fromTable.stderr.toString())
+  assert.match(fromTable.stderr.toString(), /^retrieve: evaluated 7 clips, 35 captions$/m)
+  const tableReport = JSON.parse(fromTable.stdout.toString())
+  assert.deepEqual({dataset: tableReport.protocol.dataset, max_len: tableReport.protocol.max_len}, {dataset: 'table', max_len: TINY.audioMaxLen})
+  for (const dir of ['audio_to_text', 'text_to_audio']) {
+    for (const [key, value] of Object.entries(report[dir])) assert.ok(Math.abs(tableReport[dir][key] - (value as number)) < 1e-9, `${dir}.${key}`)
+  }
+
+  // --audio: one clip's file against the table's 35 captions as written, by cosine with the table's text_emb.
+  const clipPath = (audioTable.getChild('path').toArray() as string[])[2]
+  const withText = path.join(dir, 'with-text.arrow')
+  const textAdded = vipant(['embed', audioFile, '--tower', 'text', '--model', model, '--clip', model, '-o', withText])
+  assert.equal(textAdded.status, 0, textAdded.stderr.toString())
+  const captionEmb = (readTable(withText).getChild('text_emb').toArray() as Float32Array[]).flatMap((row) => [0, 1, 2, 3, 4].map((k) => unit(row.subarray(k * (row.length / 5), (k + 1) * (row.length / 5)))))
+  const captionScores = captionEmb.map((t) => dot(audio[2], t))
+  const best = captions.map((_, q) => q).sort((a, b) => captionScores[b] - captionScores[a] || a - b).slice(0, 3)
+  // The table with text_emb (used as it is) and the one without (captions embedded here) give one answer.
+  for (const input of [withText, audioFile]) {
+    const heard = vipant(['retrieve', input, '--audio', clipPath, '--model', model, '--clip', model, '--max-len', String(TINY.audioMaxLen), '-k', '3', '--json'])
+    assert.equal(heard.status, 0, heard.stderr.toString())
+    const result = JSON.parse(heard.stdout.toString()) as {audio: string; results: {rank: number; id: string; caption: string; score: number}[]}
+    assert.equal(result.audio, clipPath)
+    assert.deepEqual(result.results.map((r) => r.caption), best.map((c) => captions[c]))
+    assert.deepEqual(result.results.map((r) => r.id), best.map((c) => ids[Math.floor(c / 5)]))
+    result.results.forEach((r, n) => assert.ok(Math.abs(r.score - captionScores[best[n]]) < 1e-5, `${input}: score ${n}`))
+  }
+})
+
+test('retrieve --audio without --model, and --audio with --predictions: refused in one line', () => {
+  assert.equal(vipant(['retrieve', 'x.arrow', '--audio', 'a.wav']).stderr.toString(), 'vipant retrieve: --audio needs --model, the audio tower\n')
+  assert.equal(vipant(['retrieve', 'x.arrow', '--audio', 'a.wav', '--model', 'm', '--predictions', 'p.arrow']).stderr.toString(), 'vipant retrieve: --predictions goes with an evaluation, not a search\n')
 })
 
 test('retrieve --data without a directory: one line naming where it looked and what to do', () => {

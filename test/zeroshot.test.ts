@@ -8,6 +8,7 @@ import {argmax, classEmbeddings, classificationMetrics, classText, rankOf, score
 import {resolveClasses} from '../src/lib/eval/zeroshot-input.js'
 import {UserError} from '../src/lib/util/errors.js'
 import {vipant} from './cli.js'
+import {parseXml} from './xml.js'
 import {sharedData, skipWithoutShared} from './helpers.js'
 import {TINY, writeTinyVipant} from './tiny-models.js'
 
@@ -88,7 +89,8 @@ test('classes: every label up to the largest must be named, else --classes', () 
 test('zeroshot --data us8k: report states fold 10 and the missing clips; accuracy equals the predictions table\'s', {skip: skipWithoutShared, timeout: 180_000}, async () => {
   const model = await tinyModel
   const predictions = path.join(dir, 'p.arrow')
-  const args = ['zeroshot', '--data', 'us8k', sharedData('us8k'), '--model', model, '--clip', model, '--max-len', String(TINY.audioMaxLen), '--predictions', predictions, '--json']
+  const plot = path.join(dir, 'confusion.svg')
+  const args = ['zeroshot', '--data', 'us8k', sharedData('us8k'), '--model', model, '--clip', model, '--max-len', String(TINY.audioMaxLen), '--predictions', predictions, '--plot', plot, '--json']
   const result = vipant(args)
   assert.equal(result.status, 0, result.stderr.toString())
   assert.match(result.stderr.toString(), /^zeroshot: evaluated 837 of 8732 listed clips; 7895 not on disk \(fold 10\)$/m)
@@ -114,6 +116,18 @@ test('zeroshot --data us8k: report states fold 10 and the missing clips; accurac
     assert.equal(scores[i][predicted[i]], Math.max(...scores[i]))
   }
   assert.equal(report.accuracy, correct / table.numRows)
+
+  // The plot draws the report's matrix: 10 x 10 cells, the report's counts, the accuracy in the title.
+  const elements = parseXml(readFileSync(plot, 'utf8'))
+  const counts = elements.filter((e) => e.attrs.class === 'cell').map((e) => Number(elements[elements.indexOf(e) + 2].text))
+  assert.deepEqual(counts, report.confusion.matrix.flat())
+  assert.equal(elements.find((e) => e.name === 'title')?.text, `us8k: accuracy ${(100 * report.accuracy).toFixed(2)}% (837 clips)`)
+})
+
+test('zeroshot --plot with another extension: refused in one line before any work', () => {
+  const result = vipant(['zeroshot', '--data', 'esc50', dir, '--model', 'x', '--plot', 'c.pdf'])
+  assert.equal(result.status, 2)
+  assert.equal(result.stderr.toString(), 'vipant zeroshot: c.pdf: --plot writes .svg or .png\n')
 })
 
 test('zeroshot --data without a directory: one line naming where it looked and what to do', () => {

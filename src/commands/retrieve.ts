@@ -3,17 +3,19 @@ import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {startEmbedder} from '../cli/embedder.js'
-import {progress} from '../cli/progress.js'
+import {progress, type Progress} from '../cli/progress.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
-import {DEFAULT_MEL} from '../lib/audio/mel-config.js'
+import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
 import {BACKENDS} from '../lib/backend/index.js'
 import {indexTableInput} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
+import {searchCaptions} from '../lib/eval/audio-search.js'
 import {DEFAULT_CAPTION_PROMPT, evaluateRetrieval, ranksTable, searchClips} from '../lib/eval/retrieve.js'
-import {renderRetrievalJson, renderRetrievalText, renderSearchText, retrievalCoverageLine} from '../lib/eval/retrieval-report.js'
+import {renderCaptionSearchText, renderRetrievalJson, renderRetrievalText, renderSearchText, retrievalCoverageLine} from '../lib/eval/retrieval-report.js'
 import {tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
 import {audioEmbeddings} from '../lib/model/audio-chain.js'
+import type {Embedder} from '../lib/model/embedder.js'
 import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
@@ -22,32 +24,37 @@ import {datasetHome} from '../lib/util/home.js'
 const DEFAULT_SPLIT: Record<string, string> = {clotho: 'evaluation', audiocaps: 'test'}
 
 export default class Retrieve extends VipantCommand {
-  static override summary = 'Audio-text retrieval with the paper\'s protocol (AudioCaps, Clotho), or free text search over embedded clips'
+  static override summary = 'Audio-text retrieval with the paper\'s protocol (AudioCaps, Clotho, or an embedded table), or search: clips by text, captions by audio'
   static override description = `With --data, runs the whole chain in one process: index the dataset's split (Clotho: evaluation, AudioCaps: test, or --split), log-mels, audio embeddings, caption embeddings, and the metrics of both directions.
 
 Protocol (spec §8.2): every clip must have exactly 5 captions (otherwise the clips that differ are named and nothing is computed); each caption is prefixed with the prompt and one space ("the sound of" by default, spec §2.5; --prompt "" for none); audio and caption embeddings are L2-normalised and compared by dot product (cosine). Audio->text: each clip ranks the 5N captions, its rank is that of its best caption. Text->audio: each of the 5N captions ranks the N clips. Reported: R@1/5/10/50 (%), median and mean rank (1-based), mAP@10. Clips listed but not on disk are counted and reported, never silently dropped. For Clotho, --max-len 1000 is the paper's "10s" column and 1800 its "18s".
 
-With --query (repeatable), searches a table carrying audio_emb (a file, or stdin) and prints each query's top -k clips with their cosine scores.
+Without --data, the same protocol runs on a table that already carries audio_emb and captions (vipant fetch clotho DIR --split evaluation | vipant mel | vipant embed), embedding only the prompted captions.
+
+With --query (repeatable), searches a table carrying audio_emb (a file, or stdin) and prints each query's top -k clips with their cosine scores. With --audio FILE, the other way: FILE through decode, log-mel and the audio tower, then the top -k captions of the table (as written, no prompt) by cosine; the table's text_emb is used when it has one, else the captions are embedded.
 
 On a terminal the report is a table; with --json or when stdout is not a terminal it is JSON stating the protocol, the clip and caption counts, the checkpoints' sha256, the backend and max_len.`
 
   static override examples = [
     '<%= config.bin %> retrieve --data clotho ~/data/clotho --model vipant-clotho --max-len 1800',
     '<%= config.bin %> retrieve --data audiocaps --model vipant-audiocaps --predictions ranks.arrow --json > audiocaps.json',
+    '<%= config.bin %> fetch clotho ~/data/clotho --split evaluation | <%= config.bin %> mel | <%= config.bin %> embed --model vipant-clotho > clotho.arrow; <%= config.bin %> retrieve clotho.arrow --model vipant-clotho',
     '<%= config.bin %> mel mine/ | <%= config.bin %> embed --model vipant-audiocaps | <%= config.bin %> retrieve --model vipant-audiocaps --query "a dog barks" -k 5',
+    '<%= config.bin %> retrieve clotho.arrow --model vipant-clotho --audio recording.wav -k 5',
   ]
 
-  static override args = {input: arg('with --data: the dataset directory (default $VIPANT_HOME/data/<name>); with --query: a table with audio_emb (default stdin)')}
+  static override args = {input: arg('with --data: the dataset directory (default $VIPANT_HOME/data/<name>); else a table with audio_emb (and captions to evaluate or for --audio; default stdin)')}
 
   static override flags = {
     data: Flags.string({description: 'evaluate this dataset, from audio to recall', options: ['audiocaps', 'clotho'], exclusive: ['query']}),
     query: Flags.string({description: 'search the input table for this text (repeatable)', multiple: true, multipleNonGreedy: true}),
-    k: Flags.integer({char: 'k', description: 'clips to show per --query', default: 10, min: 1}),
-    model: Flags.string({description: 'audio tower: a path or a known name (needed with --data)'}),
+    audio: Flags.string({description: 'search the input table\'s captions for this audio file', exclusive: ['data', 'query']}),
+    k: Flags.integer({char: 'k', description: 'clips to show per --query, captions for --audio', default: 10, min: 1}),
+    model: Flags.string({description: 'audio tower: a path or a known name (needed with --data and --audio)'}),
     clip: Flags.string({description: 'CLIP supplying the text tower when --model lacks it', default: 'clip-vit-b32'}),
     split: Flags.string({description: 'dataset split (default: clotho evaluation, audiocaps test)'}),
     prompt: Flags.string({description: 'prefix of every caption, joined with one space ("" for none)', default: DEFAULT_CAPTION_PROMPT}),
-    'max-len': Flags.integer({description: 'frames per clip (10 ms each) with --data: 1000 for "10s", 1800 for "18s"', default: DEFAULT_MEL.maxLen, min: 1}),
+    'max-len': Flags.integer({description: 'frames per clip (10 ms each) with --data and --audio: 1000 for "10s", 1800 for "18s"', default: DEFAULT_MEL.maxLen, min: 1}),
     predictions: Flags.string({description: 'write each query\'s rank here (Arrow: direction, query, id, text, rank)'}),
     json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
     'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
@@ -57,16 +64,17 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Retrieve)
-    if (!flags.data && !flags.query) throw new UserError('give --data audiocaps|clotho to evaluate, or --query TEXT to search a table with audio_emb')
-    if (flags.data && !flags.model) throw new UserError('--data needs --model, the audio tower to evaluate')
-    if (flags.query && flags.predictions) throw new UserError('--predictions goes with --data')
+    if ((flags.data || flags.audio) && !flags.model) throw new UserError(`${flags.data ? '--data' : '--audio'} needs --model, the audio tower`)
+    if ((flags.query || flags.audio) && flags.predictions) throw new UserError('--predictions goes with an evaluation, not a search')
     const dataDir = flags.data ? (args.input ?? datasetHome(flags.data)) : undefined
     if (flags.data && !args.input && !existsSync(dataDir!)) {
       throw new UserError(`${flags.data} is not in ${dataDir}: put it there, or name its directory (vipant retrieve --data ${flags.data} DIR)`)
     }
     const split = flags.data ? (flags.split ?? DEFAULT_SPLIT[flags.data]) : null
 
-    const run: TowerName[] = flags.data ? ['audio', 'text'] : ['text']
+    // Opened before the towers load, so that a missing table is reported at once.
+    const input = flags.data ? undefined : await openTableInput(args.input)
+    const run: TowerName[] = flags.data || flags.audio ? ['audio', 'text'] : ['text']
     // Retrieval is cosine (spec §8.2): the audio tower normalises; captions are normalised when scored.
     const {embedder, workers, backend} = await startEmbedder({
       backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: true,
@@ -75,24 +83,26 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     const bar = flags.data ? progress('retrieve', undefined) : undefined
     try {
       if (flags.query) {
-        const results = await searchClips(await openTableInput(args.input), flags.query, flags.k, embedder)
+        const results = await searchClips(input!, flags.query, flags.k, embedder)
         process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(results) : renderSearchText(results))
         return
       }
-      const tallied = tallyIndex(indexTableInput([{dataset: flags.data as DatasetName, dir: dataDir!}], {split: split!}, this.version))
-      const listing: Listing = tallied.listing
-      const scored: TableInput = audioEmbeddings(tallied.input, {
-        embedder, config: {...DEFAULT_MEL, maxLen: flags['max-len']}, normalize: true, batchSize: flags['batch-size'],
-        window: 2 * workers, version: this.version, onClip: (id) => bar!.tick({detail: id}),
-      })
+      const mel = {...DEFAULT_MEL, maxLen: flags['max-len']}
+      if (flags.audio) {
+        const result = await searchCaptions(input!, flags.audio, flags.k, embedder, mel)
+        process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(result) : renderCaptionSearchText(result))
+        return
+      }
+      // Without --data, the input table already carries audio_emb and captions.
+      const {scored, listing} = flags.data ? this.chain(flags.data, dataDir!, split!, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!}) : {scored: input!, listing: null}
       const {report, ranks} = await evaluateRetrieval({
-        scored, listing, dataset: flags.data!, split, prompt: flags.prompt, maxLen: flags['max-len'],
+        scored, listing, dataset: flags.data ?? 'table', split, prompt: flags.prompt, maxLen: flags.data ? flags['max-len'] : null,
         embedder, backend, version: this.version,
       })
       bar?.stop()
       process.stderr.write(`retrieve: ${retrievalCoverageLine(report)}\n`)
       if (flags.predictions) {
-        const table = ranksTable(ranks, {dataset: flags.data, split, prompt: flags.prompt, scoring: 'cosine'}, this.version)
+        const table = ranksTable(ranks, {dataset: flags.data ?? 'table', split, prompt: flags.prompt, scoring: 'cosine'}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
       }
       process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(report) : renderRetrievalText(report))
@@ -100,5 +110,15 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       bar?.stop()
       await embedder.close()
     }
+  }
+
+  /** The --data chain: the split's index, log-mels and normalised audio embeddings, with what was listed. */
+  private chain(data: string, dir: string, split: string, config: MelConfig, o: {embedder: Embedder; workers: number; batchSize: number; bar: Progress}): {scored: TableInput; listing: Listing} {
+    const tallied = tallyIndex(indexTableInput([{dataset: data as DatasetName, dir}], {split}, this.version))
+    const scored = audioEmbeddings(tallied.input, {
+      embedder: o.embedder, config, normalize: true, batchSize: o.batchSize,
+      window: 2 * o.workers, version: this.version, onClip: (id) => o.bar.tick({detail: id}),
+    })
+    return {scored, listing: tallied.listing}
   }
 }

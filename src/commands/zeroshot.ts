@@ -11,6 +11,8 @@ import {BACKENDS} from '../lib/backend/index.js'
 import {indexTableInput} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {DEFAULT_PROMPT} from '../lib/eval/classification.js'
+import {confusionSvg} from '../lib/eval/confusion-svg.js'
+import {checkPlotPath, writePlot} from '../lib/eval/plot-file.js'
 import {coverageLine, renderJson, renderText} from '../lib/eval/report.js'
 import {evaluateZeroShot} from '../lib/eval/zeroshot.js'
 import {predictionsTable, readList, tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
@@ -47,6 +49,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     classes: Flags.string({description: 'file of class names, one per line, line i naming label i'}),
     'max-len': Flags.integer({description: 'frames per clip (10 ms each) with --data', default: DEFAULT_MEL.maxLen, min: 1}),
     predictions: Flags.string({description: 'write the per-clip predictions here (Arrow: id, fold, label, predicted, scores)'}),
+    plot: Flags.string({description: 'draw the confusion matrix here (.svg; .png through rsvg-convert or ImageMagick)'}),
     json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
     'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
     workers: Flags.integer({description: 'worker threads for the towers (default: one per core on wasm/cpu)', min: 1}),
@@ -56,6 +59,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ZeroShot)
     if (flags.data && !flags.model) throw new UserError('--data needs --model, the audio tower to evaluate')
+    if (flags.plot) await checkPlotPath(flags.plot)
     const templates = flags.prompts ? await readList(flags.prompts, 'prompt templates') : [flags.prompt]
     const givenClasses = flags.classes ? await readList(flags.classes, 'class names') : undefined
     const dataDir = flags.data ? (args.input ?? datasetHome(flags.data)) : undefined
@@ -93,6 +97,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
         const table = predictionsTable(predictions, classes, {prompts: templates, scoring: report.protocol.scoring}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
       }
+      if (flags.plot) await writePlot(flags.plot, confusionSvg(report))
       process.stdout.write(flags.json || !process.stdout.isTTY ? renderJson(report) : renderText(report))
     } finally {
       bar?.stop()

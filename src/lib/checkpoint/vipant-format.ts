@@ -1,5 +1,6 @@
-import {mkdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
+import {atomicWrite} from '../util/atomic-write.js'
 import {UserError} from '../util/errors.js'
 import type {AudioConfig} from './audio-config.js'
 import type {LoadedModel} from './load.js'
@@ -63,17 +64,6 @@ function sourceOf(model: LoadedModel): VipantConfig['source'] {
   if (model.format === 'vipant') return model.info.source as VipantConfig['source']
   const {cfg: _cfg, ...facts} = model.info
   return {format: model.format, file: String(model.info.file), ...facts}
-}
-
-async function atomicWrite(file: string, write: (temp: string) => Promise<void>): Promise<void> {
-  const temp = `${file}.${process.pid}.tmp`
-  try {
-    await write(temp)
-    await rename(temp, file)
-  } catch (error) {
-    await rm(temp, {force: true})
-    throw error
-  }
 }
 
 export async function readVipantCheckpoint(location: string): Promise<LoadedModel> {

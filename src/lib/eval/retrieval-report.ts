@@ -31,6 +31,12 @@ export interface SearchResult {
   results: {rank: number; id: string; path: string | null; score: number}[]
 }
 
+/** Audio->text search: one audio file and the captions closest to it. */
+export interface CaptionSearchResult {
+  audio: string
+  results: {rank: number; id: string; caption: string; score: number}[]
+}
+
 export function retrievalCoverageLine(report: RetrievalReport): string {
   const {listed, evaluated, missing, failed} = report.clips
   const parts = [listed === null ? `evaluated ${evaluated} clips` : `evaluated ${evaluated} of ${listed} listed clips`]
@@ -39,7 +45,7 @@ export function retrievalCoverageLine(report: RetrievalReport): string {
   return `${parts.join('; ')}, ${report.captions} captions`
 }
 
-export function renderRetrievalJson(value: RetrievalReport | SearchResult[]): string {
+export function renderRetrievalJson(value: RetrievalReport | SearchResult[] | CaptionSearchResult): string {
   return `${JSON.stringify(value, null, 2)}\n`
 }
 
@@ -74,4 +80,9 @@ export function renderSearchText(results: readonly SearchResult[]): string {
     lines.push(...table(['rank', 'score', 'id', 'path'], top.map((r) => [String(r.rank), r.score.toFixed(4), r.id, r.path ?? ''])))
   }
   return `${lines.join('\n')}\n`
+}
+
+export function renderCaptionSearchText(result: CaptionSearchResult): string {
+  const rows = result.results.map((r) => [String(r.rank), r.score.toFixed(4), r.id, r.caption])
+  return `${[`audio: ${result.audio}`, ...table(['rank', 'score', 'id', 'caption'], rows)].join('\n')}\n`
 }

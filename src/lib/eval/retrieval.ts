@@ -1,3 +1,4 @@
+import {rankOf} from './classification.js'
 import {UserError} from '../util/errors.js'
 
 /**
@@ -47,21 +48,15 @@ export function similarity(audio: readonly Float32Array[], text: readonly Float3
 export function retrievalMetrics(sim: readonly Float64Array[]): {audioToText: DirectionMetrics; textToAudio: DirectionMetrics} {
   const n = sim.length
   const audioToText = sim.map((row, i) =>
-    Array.from({length: CAPTIONS_PER_CLIP}, (_, k) => position(row, CAPTIONS_PER_CLIP * i + k)),
+    Array.from({length: CAPTIONS_PER_CLIP}, (_, k) => rankOf(row, CAPTIONS_PER_CLIP * i + k)),
   )
   const textToAudio = Array.from({length: n * CAPTIONS_PER_CLIP}, (_, q) => {
     const column = Float64Array.from(sim, (row) => row[q])
-    return [position(column, Math.floor(q / CAPTIONS_PER_CLIP))]
+    return [rankOf(column, Math.floor(q / CAPTIONS_PER_CLIP))]
   })
   return {audioToText: direction(audioToText), textToAudio: direction(textToAudio)}
 }
 
-/** Position of item `target` in `scores` sorted descending, lower index first on ties. */
-export function position(scores: ArrayLike<number>, target: number): number {
-  let p = 0
-  for (let j = 0; j < scores.length; j++) if (scores[j] > scores[target] || (scores[j] === scores[target] && j < target)) p++
-  return p
-}
 
 /** Metrics from each query's positions of its relevant items; a query's rank is its best (best-of-5 for A->T). */
 function direction(relevant: number[][]): DirectionMetrics {

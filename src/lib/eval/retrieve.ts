@@ -9,7 +9,8 @@ import type {Embedder} from '../model/embedder.js'
 import {UserError} from '../util/errors.js'
 import {modelDigest} from './report.js'
 import type {RetrievalReport, SearchResult} from './retrieval-report.js'
-import {CAPTIONS_PER_CLIP, checkFiveCaptions, position, retrievalMetrics, similarity} from './retrieval.js'
+import {rankOf} from './classification.js'
+import {CAPTIONS_PER_CLIP, checkFiveCaptions, retrievalMetrics, similarity} from './retrieval.js'
 import type {Listing} from './zeroshot-input.js'
 
 /** The caption prompt of spec §2.5, "the sound of": every caption becomes `prompt + " " + caption`. */
@@ -90,11 +91,11 @@ export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report:
     query: i,
     id: c.id,
     text: null,
-    rank: Math.min(...Array.from({length: CAPTIONS_PER_CLIP}, (_, k) => position(sim[i], CAPTIONS_PER_CLIP * i + k))),
+    rank: Math.min(...Array.from({length: CAPTIONS_PER_CLIP}, (_, k) => rankOf(sim[i], CAPTIONS_PER_CLIP * i + k))),
   }))
   for (let q = 0; q < texts.length; q++) {
     const clip = Math.floor(q / CAPTIONS_PER_CLIP)
-    ranks.push({direction: 'text_to_audio', query: q, id: clips[clip].id, text: texts[q], rank: position(Float64Array.from(sim, (row) => row[q]), clip)})
+    ranks.push({direction: 'text_to_audio', query: q, id: clips[clip].id, text: texts[q], rank: rankOf(Float64Array.from(sim, (row) => row[q]), clip)})
   }
 
   const embedStage = stageOf(scored.schema, 'audio_emb')
