@@ -10,7 +10,7 @@ import {decodeWav} from '../src/lib/audio/wav.js'
 import {UserError} from '../src/lib/util/errors.js'
 import {fixture, maxAbsDiff, readF32, sharedData, skipWithoutShared} from './helpers.js'
 
-/** Written by scripts/fixtures/decode.py from torchaudio.load (sox backend; libmad for MP3). */
+/** Written by test/reference/decode.py from torchaudio.load (sox backend; libmad for MP3). */
 interface Entry {
   file: string
   sample_rate: number

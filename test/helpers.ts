@@ -10,7 +10,7 @@ export const sharedData = (...parts: string[]) => path.join(repoRoot, '..', 'sha
 export const hasSharedData = existsSync(sharedData('SOURCES.md'))
 export const skipWithoutShared = hasSharedData ? false : 'needs ../shared/data'
 
-/** Little-endian float32 fixture written by scripts/fixtures/*.py. */
+/** Little-endian float32 fixture written by test/reference/*.py. */
 export function readF32(file: string): Float32Array {
   const buf = readFileSync(file)
   return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))

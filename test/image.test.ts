@@ -6,7 +6,7 @@ import {decodeImage, extractFrames, frameTimes} from '../src/lib/image/frames.js
 import type {RgbImage} from '../src/lib/image/rgb.js'
 import {fixture, maxAbsDiff, readF32, sharedData, skipWithoutShared} from './helpers.js'
 
-/** Written by scripts/fixtures/image.py with Pillow and torch, mirroring CLIP's `_transform`. */
+/** Written by test/reference/image.py with Pillow and torch, mirroring CLIP's `_transform`. */
 interface Entry {
   name: string
   width: number

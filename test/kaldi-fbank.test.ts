@@ -7,7 +7,7 @@ import {RealFft} from '../src/lib/audio/fft.js'
 import {UserError} from '../src/lib/util/errors.js'
 import {fixture, maxAbsDiff, readF32, sharedData, skipWithoutShared} from './helpers.js'
 
-/** Written by scripts/fixtures/fbank.py from torchaudio.compliance.kaldi.fbank. */
+/** Written by test/reference/fbank.py from torchaudio.compliance.kaldi.fbank. */
 interface Manifest {
   synthetic: {wav: string; fbank: string; fbank_double: string; sr: number; samples: number; frames: number}[]
   real: {source: string; fbank: string; sr: number; samples: number; frames: number}[]
