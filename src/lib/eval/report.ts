@@ -1,7 +1,10 @@
 import {createHash} from 'node:crypto'
-import {createReadStream} from 'node:fs'
+import {createReadStream, existsSync} from 'node:fs'
 import {readdir, stat} from 'node:fs/promises'
 import path from 'node:path'
+import type {TableInput} from '../arrow/input.js'
+import {stageOf} from '../arrow/provenance.js'
+import type {TowerName} from '../model/towers.js'
 import type {ClassificationMetrics} from './classification.js'
 
 /**
@@ -114,4 +117,14 @@ export function table(header: string[], rows: string[][]): string[] {
   const line = (cells: string[]) =>
     cells.map((cell, j) => (numeric[j] ? cell.padStart(widths[j]) : cell.padEnd(widths[j]))).join('  ').trimEnd()
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)]
+}
+
+/**
+ * The checkpoints behind an evaluation, hashed: the text tower's, and the audio tower's — loaded in this
+ * run, or named by the table's embed stage, and hashed only where that file still is.
+ */
+export async function evaluatedModels(scored: TableInput, sources: Partial<Record<TowerName, string>>): Promise<{audio: ModelDigest | null; text: ModelDigest}> {
+  const recorded = stageOf(scored.schema, 'audio_emb')?.params.models as {audio?: string} | undefined
+  const audio = sources.audio ?? recorded?.audio
+  return {audio: audio && existsSync(audio) ? await modelDigest(audio) : null, text: await modelDigest(sources.text!)}
 }

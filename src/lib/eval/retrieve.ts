@@ -1,4 +1,3 @@
-import {existsSync} from 'node:fs'
 import type {RecordBatch} from 'apache-arrow'
 import {columnData, int32, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
@@ -7,7 +6,7 @@ import {sourceBatch, sourceSchema} from '../arrow/stage.js'
 import {forEachEmbedded} from './embedded-rows.js'
 import type {Embedder} from '../model/embedder.js'
 import {UserError} from '../util/errors.js'
-import {modelDigest} from './report.js'
+import {evaluatedModels} from './report.js'
 import type {RetrievalReport, SearchResult} from './retrieval-report.js'
 import {rankOf} from './classification.js'
 import {CAPTIONS_PER_CLIP, checkFiveCaptions, retrievalMetrics, similarity} from './retrieval.js'
@@ -98,8 +97,6 @@ export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report:
     ranks.push({direction: 'text_to_audio', query: q, id: clips[clip].id, text: texts[q], rank: rankOf(Float64Array.from(sim, (row) => row[q]), clip)})
   }
 
-  const embedStage = stageOf(scored.schema, 'audio_emb')
-  const audioSource = embedder.sources.audio ?? (embedStage?.params.models as {audio?: string} | undefined)?.audio
   const report: RetrievalReport = {
     task: 'retrieve',
     vipant: setup.version,
@@ -113,10 +110,7 @@ export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report:
       max_len: setup.maxLen ?? (stageOf(scored.schema, 'mel')?.params.max_len as number | undefined) ?? null,
       ties: 'lower index first',
     },
-    model: {
-      audio: audioSource && existsSync(audioSource) ? await modelDigest(audioSource) : null,
-      text: await modelDigest(embedder.sources.text!),
-    },
+    model: await evaluatedModels(scored, embedder.sources),
     backend: setup.backend,
     clips: {listed: listing?.listed ?? null, evaluated: clips.length, missing: listing?.missing ?? null, failed},
     captions: captions.length,

@@ -1,9 +1,8 @@
-import {existsSync} from 'node:fs'
 import type {TableInput} from '../arrow/input.js'
 import {stageOf} from '../arrow/provenance.js'
 import type {Embedder} from '../model/embedder.js'
 import {argmax, classEmbeddings, classificationMetrics, classText, scoreClips} from './classification.js'
-import {modelDigest, type ZeroShotReport} from './report.js'
+import {evaluatedModels, type ZeroShotReport} from './report.js'
 import {clipLabels, collectClips, resolveClasses, type Listing} from './zeroshot-input.js'
 
 export interface ZeroShotSetup {
@@ -43,7 +42,6 @@ export async function evaluateZeroShot(setup: ZeroShotSetup): Promise<{report: Z
   const metrics = classificationMetrics(clips.map((c, i) => ({label: labels[i], fold: c.fold, scores: scores[i]})), classes.length)
 
   const embedStage = stageOf(scored.schema, 'audio_emb')
-  const audioSource = embedder.sources.audio ?? (embedStage?.params.models as {audio?: string} | undefined)?.audio
   const report: ZeroShotReport = {
     task: 'zeroshot',
     vipant: setup.version,
@@ -56,11 +54,7 @@ export async function evaluateZeroShot(setup: ZeroShotSetup): Promise<{report: Z
       max_len: (stageOf(scored.schema, 'mel')?.params.max_len as number | undefined) ?? null,
       pooled: true,
     },
-    model: {
-      // A table names the file that embedded it; it is hashed only where that file still is.
-      audio: audioSource && existsSync(audioSource) ? await modelDigest(audioSource) : null,
-      text: await modelDigest(embedder.sources.text!),
-    },
+    model: await evaluatedModels(scored, embedder.sources),
     backend: setup.backend,
     clips: {listed: listing?.listed ?? null, evaluated: clips.length, missing: listing?.missing ?? null, failed},
     folds: {present: metrics.folds.map((f) => f.fold), listed: listing ? [...listing.folds].sort((a, b) => a - b) : null},
