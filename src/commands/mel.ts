@@ -4,6 +4,7 @@ import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
+import {shardFlag, shardInput} from '../cli/shard.js'
 import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
@@ -24,6 +25,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     '<%= config.bin %> mel ~/data/UrbanSound8K -o us8k-mel.arrow',
     '<%= config.bin %> mel clip1.wav clip2.mp3 --max-len 500 -o mine.arrow',
     '<%= config.bin %> mel index.arrow --max-len 1800 --workers 2 -o clotho18s.arrow',
+    '<%= config.bin %> mel audioset.arrow --shard 3/100 -o mel-003.arrow   # or inside a Slurm array / Kubernetes Indexed Job',
   ]
 
   static override strict = false
@@ -42,6 +44,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     frames: Flags.integer({description: 'add K video frames per clip as an "images" column for the image tower (CLIP preprocessing)', default: 0, min: 0}),
     dataset: Flags.string({description: 'layout of a directory INPUT (default: detected)', options: Object.keys(DATASETS)}),
     strict: Flags.boolean({description: 'fail on the first clip that cannot be decoded (clips missing on disk are skipped and counted)'}),
+    shard: shardFlag,
   }
 
   async run(): Promise<void> {
@@ -53,7 +56,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
       zeroMean: flags['zero-mean'],
       norms: flags.normalize ? parseNorms(flags.norms) : null,
     }
-    const input = await this.openInput(argv as string[], flags.dataset as DatasetName | undefined)
+    const input = shardInput('mel', await this.openInput(argv as string[], flags.dataset as DatasetName | undefined), flags.shard)
     const options = {config, workers: flags.workers, strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
     const schema = melStageSchema(input.schema, options, this.version)
 
