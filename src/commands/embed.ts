@@ -4,6 +4,7 @@ import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {startEmbedder} from '../cli/embedder.js'
 import {progress} from '../cli/progress.js'
+import {shardFlag, shardInput} from '../cli/shard.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {BACKENDS} from '../lib/backend/index.js'
@@ -37,12 +38,13 @@ export default class Embed extends VipantCommand {
     'batch-size': Flags.integer({description: 'rows per forward pass', default: 8, min: 1}),
     workers: Flags.integer({description: 'worker threads, each with its own copy of the model (default: one per core on wasm/cpu)', min: 1}),
     backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
+    shard: shardFlag,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Embed)
     const texts = [...(flags.text ?? []), ...(flags['text-file'] ? await readLines(flags['text-file']) : [])]
-    const input = texts.length > 0 ? undefined : await openTableInput(args.input)
+    const input = texts.length > 0 ? undefined : shardInput('embed', await openTableInput(args.input), flags.shard)
     const run = (flags.tower as TowerName[] | undefined) ?? (input ? presentTowers(input) : ['text'])
     if (run.length === 0) throw new UserError(`${input!.source}: nothing to embed: no mel, captions, class or images column`)
     if (input) checkEmbedInput(input, run)
