@@ -1,3 +1,4 @@
+import {escapeXml} from '../util/xml.js'
 import type {ZeroShotReport} from './report.js'
 
 /**
@@ -53,8 +54,4 @@ export function confusionSvg(report: ZeroShotReport): string {
 function shade(value: number): string {
   const mix = (from: number, to: number) => Math.round(from + (to - from) * value).toString(16).padStart(2, '0')
   return `#${mix(0xff, 0x08)}${mix(0xff, 0x30)}${mix(0xff, 0x6b)}`
-}
-
-export function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => ({'<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;'})[c]!)
 }

@@ -15,11 +15,11 @@ const RASTERISERS: Rasteriser[] = [
   {binary: 'convert', args: (out) => ['-density', '144', 'svg:-', `png:${out}`]},
 ]
 
-/** Checks FILE's extension (and, for .png, that a rasteriser is present) before any work is done. */
-export async function checkPlotPath(file: string): Promise<void> {
+/** Checks FILE's extension (and, for .png, that a rasteriser is present) before any work is done; `flag` names the option in the message. */
+export async function checkPlotPath(file: string, flag = '--plot'): Promise<void> {
   const ext = path.extname(file).toLowerCase()
   if (ext === '.svg') return
-  if (ext !== '.png') throw new UserError(`${file}: --plot writes .svg or .png`)
+  if (ext !== '.png') throw new UserError(`${file}: ${flag} writes .svg or .png`)
   if (!(await rasteriser())) throw noRasteriser(file)
 }
 
