@@ -1,8 +1,9 @@
 /**
- * Tower inference at ViT-B/32 size (width 768, 12 layers, 12 heads, random weights from a fixed seed): the audio tower
- * on (1000, 128) log-mels at batch 1 and 8 and the image tower on 224 px at batch 1, on each TensorFlow.js backend
- * present, against the same models in PyTorch (bench/towers_torch.py, 2 threads) in the same run. Contenders take
- * turns pass by pass, so that a change in machine load hits all of them alike.
+ * Tower inference at ViT-B/32 size (random weights from a fixed seed): the audio tower (width 768, 12 layers) on
+ * (1000, 128) log-mels, CLIP's text tower (width 512, 12 layers) on 77-token ids and its image tower on 224 px, at
+ * batch 1 and 8, on ONNX Runtime (vipant's inference engine: graphs built by src/lib/onnx, every core in one
+ * session), on each TensorFlow.js backend present, and on the same models in PyTorch (bench/towers_torch.py, 2
+ * threads) in the same run. Contenders take turns pass by pass, so that a change in machine load hits all alike.
  */
 import {mkdtempSync, rmSync} from 'node:fs'
 import os from 'node:os'
@@ -14,8 +15,13 @@ import type {StateDict} from '../src/lib/checkpoint/tensor.js'
 import {DEFAULT_AUDIO_CONFIG} from '../src/lib/checkpoint/audio-config.js'
 import {writeVipantCheckpoint} from '../src/lib/checkpoint/vipant-format.js'
 import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
+import {TextTransformer} from '../src/lib/model/clip-text.js'
 import {workerEmbedder} from '../src/lib/model/embedder.js'
 import {VisionTransformer} from '../src/lib/model/clip-vision.js'
+import {audioEncoderGraph} from '../src/lib/onnx/audio-encoder.js'
+import {textTransformerGraph} from '../src/lib/onnx/clip-text.js'
+import {visionTransformerGraph} from '../src/lib/onnx/clip-vision.js'
+import {createSession, describeRuntime, loadRuntime} from '../src/lib/onnx/runtime.js'
 import {pythonProcess} from './python-process.js'
 import type {Benchmark, Measurement} from './run.js'
 
@@ -23,15 +29,33 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const TORCH_SCRIPT = path.join(repoRoot, 'bench', 'towers_torch.py')
 const RUNS = 3
 const [WIDTH, LAYERS, EMBED, PATCH] = [768, 12, 512, 32]
-const WORKLOADS = [
-  {tower: 'audio', batch: 1},
-  {tower: 'audio', batch: 8},
-  {tower: 'image', batch: 1},
-] as const
-type Workload = (typeof WORKLOADS)[number]
+const [VOCAB, CONTEXT] = [49408, 77]
+type Tower = 'audio' | 'text' | 'image'
+interface Workload {
+  tower: Tower
+  batch: number
+}
+const WORKLOADS: Workload[] = (['audio', 'text', 'image'] as const).flatMap((tower) => [1, 8].map((batch) => ({tower, batch})))
 const label = (w: Workload) => `${w.tower} b${w.batch}`
 /** `work` is the batch times 60, so that the table's throughput column reads inputs per minute (per second rounds to 0). */
 const work = (w: Workload) => w.batch * 60
+const INPUT_SHAPE: Record<Tower, number[]> = {audio: [1000, 128], text: [CONTEXT], image: [224, 224, 3]}
+
+/** One engine's passes: seconds for one forward pass of a fresh random batch, input made before the clock starts. */
+interface Contender {
+  name: string
+  pass(w: Workload): Promise<number>
+  close(): Promise<void>
+}
+
+/** Random ids below SOT, with EOT (the highest id) last, as a full 77-token context. */
+function randomIds(batch: number): Int32Array {
+  const ids = Int32Array.from({length: batch * CONTEXT}, () => 1 + Math.floor(Math.random() * (VOCAB - 3)))
+  for (let b = 0; b < batch; b++) ids[(b + 1) * CONTEXT - 1] = VOCAB - 1
+  return ids
+}
+
+const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9
 
 /** A maker of tensors uniform in offset ± scale from a fixed-seed generator (mulberry32): timing ignores the values. */
 function tensorMaker(initialSeed: number, defaultScale: number) {
@@ -100,108 +124,162 @@ export function randomTextWeights(): StateDict {
 }
 
 /** bench/towers_torch.py kept running, one pass per request. */
-function torchProcess() {
+async function torchContender(): Promise<Contender> {
   const python = pythonProcess(TORCH_SCRIPT)
+  const hello = await python.reply()
   return {
-    hello: python.reply(),
-    pass: async (w: Workload) => {
+    name: `PyTorch ${hello.torch} (BLAS ${hello.blas}: ${hello.blas_library}, ${hello.threads} threads)`,
+    pass: async (w) => {
       python.send(`${w.tower} ${w.batch}\n`)
       return (await python.reply()).run_s as number
     },
-    close: python.close,
+    close: async () => python.close(),
+  }
+}
+
+/** vipant's inference engine: the graphs of src/lib/onnx in one ONNX Runtime session each, every core. */
+async function onnxContender(weights: ReturnType<typeof randomWeights>, text: StateDict): Promise<Contender> {
+  const ort = await loadRuntime()
+  if (!ort) throw new Error('onnxruntime-node is not installed')
+  const sessions = {
+    audio: await createSession(audioEncoderGraph(weights.audio, DEFAULT_AUDIO_CONFIG, [61, 5]).serialise(), 'cpu'),
+    text: await createSession(textTransformerGraph(text).serialise(), 'cpu'),
+    image: await createSession(visionTransformerGraph(weights.visual).serialise(), 'cpu'),
+  }
+  return {
+    name: `ONNX Runtime (${await describeRuntime('cpu')})`,
+    pass: async (w) => {
+      const session = sessions[w.tower]
+      const shape = [w.batch, ...INPUT_SHAPE[w.tower]]
+      const input = w.tower === 'text' ? new ort.Tensor('int32', randomIds(w.batch), shape) : new ort.Tensor('float32', Float32Array.from({length: shape.reduce((a, b) => a * b)}, () => Math.random() * 2 - 1), shape)
+      const start = process.hrtime.bigint()
+      await session.run({[session.inputNames[0]]: input})
+      return seconds(start)
+    },
+    close: async () => {
+      for (const s of Object.values(sessions)) await s.release()
+    },
+  }
+}
+
+/** The TensorFlow.js towers on one backend, in this thread. */
+async function tfjsContender(backendName: string, weights: ReturnType<typeof randomWeights>, text: StateDict): Promise<Contender> {
+  const description = (await selectBackend(backendName)).description.replace(/^backend: /, '')
+  const active = tf.getBackend()
+  const models = {audio: AudioEncoder.fromStateDict(weights.audio), text: TextTransformer.fromStateDict(text), image: VisionTransformer.fromStateDict(weights.visual)}
+  return {
+    name: `tfjs ${description}`,
+    pass: async (w) => {
+      if (tf.getBackend() !== active) await tf.setBackend(active)
+      return tf.tidy(() => {
+        const shape = [w.batch, ...INPUT_SHAPE[w.tower]]
+        const x = w.tower === 'text' ? tf.tensor2d(randomIds(w.batch), shape as [number, number], 'int32') : tf.randomNormal(shape)
+        x.dataSync() // generated before the clock starts
+        const start = process.hrtime.bigint()
+        const out =
+          w.tower === 'audio' ? models.audio.forward(x as tf.Tensor3D) : w.tower === 'text' ? models.text.forward(x as tf.Tensor2D) : models.image.forward(x as tf.Tensor4D)
+        out.dataSync()
+        return seconds(start)
+      })
+    },
+    close: async () => {
+      if (tf.getBackend() !== active) await tf.setBackend(active)
+      for (const m of Object.values(models)) m.dispose()
+    },
   }
 }
 
 /**
- * How `vipant embed` uses every core on wasm: one worker thread per core, each with its own backend and copy of
- * the audio tower, the batch of 8 split between them.
+ * How `vipant embed --engine tfjs` uses every core on wasm: one worker thread per core, each with its own backend
+ * and copy of the audio tower, the batch of 8 split between them.
  */
 async function dataParallelAudio(audio: StateDict): Promise<Measurement> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-bench-'))
   await writeVipantCheckpoint(dir, {format: 'vipant', audio: {weights: audio, config: DEFAULT_AUDIO_CONFIG}, info: {source: {format: 'bench'}}})
   const workers = os.availableParallelism()
-  const embedder = await workerEmbedder(workers, {run: ['audio'], model: dir, clip: dir, normalize: false, backend: 'wasm'})
+  const embedder = await workerEmbedder(workers, {run: ['audio'], model: dir, clip: dir, normalize: false, engine: 'tfjs', backend: 'wasm'})
   const batch = 8
   const clip = () => Float32Array.from({length: 1000 * 128}, () => Math.random() * 2 - 1)
   const pass = async () => {
     const chunks = Array.from({length: workers}, (_, w) => Array.from({length: Math.ceil(batch / workers)}, () => [clip()]).slice(0, batch - w * Math.ceil(batch / workers)))
     const start = process.hrtime.bigint()
     await Promise.all(chunks.map((rows) => embedder.embed('audio', rows)))
-    return Number(process.hrtime.bigint() - start) / 1e9
+    return seconds(start)
   }
   try {
     await pass()
     const runsS: number[] = []
     for (let r = 0; r < RUNS; r++) runsS.push(await pass())
-    return {name: `audio b8 tfjs wasm, ${workers} worker threads (vipant embed)`, runsS, work: batch * 60}
+    return {name: `audio b8 tfjs wasm, ${workers} worker threads (vipant embed --engine tfjs)`, runsS, work: batch * 60}
   } finally {
     await embedder.close()
     rmSync(dir, {recursive: true, force: true})
   }
 }
 
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
 export const towers: Benchmark = {
   name: 'towers',
   description:
-    'ViT-B/32-size inference (random weights): audio tower on (1000, 128) at batch 1 and 8, image tower at 224 px, ' +
-    'per TensorFlow.js backend and in PyTorch; inputs per minute, median of 3 after a warm-up',
+    'ViT-B/32-size inference (random weights): audio tower on (1000, 128), text tower on 77 tokens, image tower at 224 px, ' +
+    'batch 1 and 8, on ONNX Runtime, each TensorFlow.js backend and PyTorch; inputs per minute, median of 3 after a warm-up',
   async run() {
-    const measurements: Measurement[] = []
     const unavailable = [{name: 'tfjs cpu', reason: 'skipped: plain JavaScript takes ~15 s per image and ~90 s per audio clip at ViT-B size'}]
-    const torch = torchProcess()
-    let torchName = 'PyTorch'
-    try {
-      const hello = await torch.hello
-      torchName = `PyTorch ${hello.torch} (BLAS ${hello.blas}: ${hello.blas_library}, ${hello.threads} threads)`
-    } catch (e) {
-      unavailable.push({name: 'PyTorch', reason: (e as Error).message})
-    }
-    const torchRows = new Map(WORKLOADS.map((w) => [w, {name: `${label(w)} ${torchName}`, runsS: [] as number[], work: work(w)}]))
     const weights = randomWeights()
-    for (const backendName of BACKENDS.filter((b) => b !== 'cpu')) {
-      let description: string
+    const text = randomTextWeights()
+    const contenders: Contender[] = []
+    const attempt = async (name: string, make: () => Promise<Contender>) => {
       try {
-        description = (await selectBackend(backendName)).description.replace(/^backend: /, '')
+        contenders.push(await make())
       } catch (e) {
-        unavailable.push({name: `tfjs ${backendName}`, reason: (e as Error).message})
-        continue
+        unavailable.push({name, reason: (e as Error).message.split('\n')[0]})
       }
-      const models = {audio: AudioEncoder.fromStateDict(weights.audio), image: VisionTransformer.fromStateDict(weights.visual)}
-      const forward = (w: Workload) =>
-        tf.tidy(() => {
-          const x = tf.randomNormal(w.tower === 'audio' ? [w.batch, 1000, 128] : [w.batch, 224, 224, 3])
-          x.dataSync() // generated before the clock starts
-          const start = process.hrtime.bigint()
-          const out = w.tower === 'audio' ? models.audio.forward(x as tf.Tensor3D) : models.image.forward(x as tf.Tensor4D)
-          out.dataSync()
-          return Number(process.hrtime.bigint() - start) / 1e9
-        })
-      for (const w of WORKLOADS) {
-        const row = {name: `${label(w)} tfjs ${description}`, runsS: [] as number[], work: work(w)}
-        const torchRow = torchRows.get(w)!
-        const withTorch = torchRow.runsS.length === 0 && !unavailable.some((u) => u.name === 'PyTorch')
-        forward(w)
-        if (withTorch) await torch.pass(w)
-        for (let r = 0; r < RUNS; r++) {
-          row.runsS.push(forward(w))
-          if (withTorch) torchRow.runsS.push(await torch.pass(w))
-        }
-        measurements.push(row)
-        if (withTorch) measurements.push(torchRow)
-      }
-      models.audio.dispose()
-      models.image.dispose()
     }
-    torch.close()
+    await attempt('ONNX Runtime', () => onnxContender(weights, text))
+    for (const backendName of BACKENDS.filter((b) => b !== 'cpu')) await attempt(`tfjs ${backendName}`, () => tfjsContender(backendName, weights, text))
+    await attempt('PyTorch', torchContender)
+
+    const rows = new Map<string, Measurement>()
+    for (const w of WORKLOADS) {
+      for (const c of contenders) await c.pass(w) // warm-up
+      for (let r = 0; r < RUNS; r++) {
+        for (const c of contenders) {
+          const name = `${label(w)} ${c.name}`
+          if (!rows.has(name)) rows.set(name, {name, runsS: [], work: work(w)})
+          rows.get(name)!.runsS.push(await c.pass(w))
+        }
+      }
+    }
+    for (const c of contenders) await c.close()
+    const measurements = [...rows.values()]
     measurements.push(await dataParallelAudio(weights.audio))
+
+    // Per workload, how many times faster than PyTorch each engine is (medians).
+    const torch = contenders.find((c) => c.name.startsWith('PyTorch'))
+    const speedups: Record<string, Record<string, number>> = {}
+    if (torch) {
+      for (const w of WORKLOADS) {
+        const reference = median(rows.get(`${label(w)} ${torch.name}`)!.runsS)
+        speedups[label(w)] = Object.fromEntries(contenders.filter((c) => c !== torch).map((c) => [c.name.split(' (')[0], reference / median(rows.get(`${label(w)} ${c.name}`)!.runsS)]))
+      }
+    }
     // The table compares every row with the last one; make that PyTorch's audio batch 1.
     const reference = measurements.findIndex((m) => m.name.startsWith('audio b1 PyTorch'))
     if (reference >= 0) measurements.push(...measurements.splice(reference, 1))
+    const lines = Object.entries(speedups).map(([w, s]) => `  ${w}: ${Object.entries(s).map(([name, x]) => `${name} ${x.toFixed(2)}x`).join(', ')}`)
     return {
       unit: 'inputs/min',
-      workload: 'one forward pass of a random batch per run, from input tensor to embeddings read back; compare rows of the same workload',
+      workload:
+        'one forward pass of a random batch per run, from input tensor to embeddings read back; compare rows of the same workload' +
+        (lines.length ? `\nspeed-up over PyTorch (its median time / the contender's), per workload:\n${lines.join('\n')}` : ''),
       measurements,
       unavailable,
+      details: {speedup_over_pytorch: speedups, cores: os.availableParallelism()},
     }
   },
 }

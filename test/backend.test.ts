@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {createRequire} from 'node:module'
 import {describe, it} from 'node:test'
 import * as tf from '@tensorflow/tfjs-core'
-import {selectBackend} from '../src/lib/backend/index.js'
+import {gpuDevices, selectBackend} from '../src/lib/backend/index.js'
 import {UserError} from '../src/lib/util/errors.js'
 
 const require = createRequire(import.meta.url)
@@ -35,7 +35,7 @@ describe('backend selection', () => {
   it('rejects an unknown backend, listing the known ones', async () => {
     await assert.rejects(selectBackend('webgl'), (e: Error) => {
       assert.ok(e instanceof UserError)
-      assert.equal(e.message, 'unknown backend webgl; choose one of tensorflow-gpu, tensorflow, wasm, cpu')
+      assert.equal(e.message, 'unknown backend webgl; choose one of tensorflow-gpu, tensorflow, webgpu, wasm, cpu')
       return true
     })
   })
@@ -46,5 +46,14 @@ describe('backend selection', () => {
       assert.match(e.message, /^backend tensorflow is not available here; to add it: npm install @tensorflow\/tfjs-node \(.*network access\); available: wasm, cpu$/)
       return true
     })
+  })
+
+  it('webgpu without a GPU: refused in one line when asked for, skipped silently when choosing', {skip: gpuDevices().length > 0 && 'this machine has a GPU'}, async () => {
+    await assert.rejects(selectBackend('webgpu'), (e: Error) => {
+      assert.ok(e instanceof UserError)
+      assert.match(e.message, /^backend webgpu is not available here: no GPU adapter \(no \/dev\/dri\/renderD\* or \/dev\/nvidia\* device\); available: (.+, )?wasm, cpu$/)
+      return true
+    })
+    assert.notEqual((await selectBackend()).name, 'webgpu')
   })
 })

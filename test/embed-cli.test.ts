@@ -34,7 +34,7 @@ test('mel | embed: audio_emb equals the audio tower on the same log-mels, normal
   let stderr = ''
   child.stderr.on('data', (d) => (stderr += d))
   assert.equal(await new Promise((resolve) => child.on('close', resolve)), 0, stderr)
-  assert.match(stderr, /^backend: wasm .*, 2 worker threads$/m)
+  assert.match(stderr, /^engine (onnx: onnxruntime-node [\d.]+, cpu, 2 threads|tfjs: wasm .*, 2 worker threads)$/m)
   const mel = path.join(dir, 'mel.arrows')
   assert.equal(vipant(['mel', ...esc, '--max-len', String(TINY.audioMaxLen), '-o', mel]).status, 0)
   const raw = vipant(['embed', mel, '--model', model, '--raw', '--workers', '1', '-o', path.join(dir, 'raw.arrow')])

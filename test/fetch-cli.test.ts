@@ -32,7 +32,7 @@ test('fetch without DIR looks in $VIPANT_HOME/data and says how to name one', ()
   const home = tmp()
   const r = vipant(['fetch', 'us8k', '-o', path.join(home, 'x.arrow')], {env: {VIPANT_HOME: home}})
   assert.equal(r.status, 2)
-  assert.equal(r.stderr.toString(), `vipant fetch: us8k is not in ${path.join(home, 'data', 'us8k')}: name its directory (vipant fetch us8k DIR)\n`)
+  assert.equal(r.stderr.toString(), `vipant fetch: us8k is not in ${path.join(home, 'data', 'us8k')}: name its directory (vipant fetch us8k DIR), or --download it\n`)
 })
 
 test('fetch of a directory without the layout names the file it expected', () => {

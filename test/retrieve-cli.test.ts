@@ -118,8 +118,8 @@ test('retrieve --data clotho: R@k of both directions equal those recomputed from
   const ranks = readTable(predictions)
   const direction = ranks.getChild('direction').toArray() as string[]
   const rank = Array.from(ranks.getChild('rank').toArray() as Int32Array)
-  assert.deepEqual(rank.filter((_, r) => direction[r] === 'audio_to_text'), a2t)
-  assert.deepEqual(rank.filter((_, r) => direction[r] === 'text_to_audio'), t2a)
+  assert.deepEqual(rank.filter((_, r) => direction[r] === 'audio_to_text'), a2t.map((r) => r + 1), '1-based')
+  assert.deepEqual(rank.filter((_, r) => direction[r] === 'text_to_audio'), t2a.map((r) => r + 1))
   assert.deepEqual((ranks.getChild('id').toArray() as string[]).filter((_, r) => direction[r] === 'audio_to_text'), ids)
 
   // Free search over the embedded table, read from stdin: the order of a direct cosine ranking.

@@ -93,3 +93,18 @@ test('mel --shard i/n over job-array shards, merged with concat, equals the unsh
   assert.deepEqual([...merged2.keys()].sort(), [...all.keys()].sort(), 'complete')
   for (const [id, values] of merged2) assert.deepEqual(values, all.get(id), id)
 })
+
+test('fetch --shard i/n: the shards of an index are disjoint and complete', {skip: skipWithoutShared, timeout: 60_000}, () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-shard-fetch-'))
+  const ids = (extra: string[]) => {
+    const out = path.join(dir, `${extra.join('') || 'all'}.arrow`.replace(/\//g, '-'))
+    const run = vipant(['fetch', 'esc50', sharedData('esc50'), '-o', out, ...extra])
+    assert.equal(run.status, 0, run.stderr.toString())
+    return tableFromIPC(readFileSync(out), {useProxy: false}).getChild('id').toArray() as string[]
+  }
+  const all = ids([])
+  const shards = ['0/3', '1/3', '2/3'].map((s) => ids(['--shard', s]))
+  assert.equal(all.length, 2000)
+  assert.ok(shards.every((s) => Math.abs(s.length - 2000 / 3) < 100), `sizes ${shards.map((s) => s.length)}`)
+  assert.deepEqual(shards.flat().sort(), [...all].sort())
+})

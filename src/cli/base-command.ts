@@ -8,7 +8,7 @@ import {UserError} from '../lib/util/errors.js'
 export abstract class VipantCommand extends Command {
   protected override async catch(error: Error & {exitCode?: number; code?: string}): Promise<unknown> {
     if (error instanceof UserError) {
-      if (error.exitCode !== 141) process.stderr.write(`vipant ${this.id}: ${error.message}\n`)
+      if (error.exitCode !== 141) process.stderr.write(`vipant ${this.id?.replaceAll(':', ' ')}: ${error.message}\n`)
       this.exit(error.exitCode)
     }
     if (error.code === 'EPIPE') this.exit(141)

@@ -2,12 +2,12 @@ import {readFile} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
-import {startEmbedder} from '../cli/embedder.js'
+import {engineFlags, startEmbedder} from '../cli/embedder.js'
 import {progress} from '../cli/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
+import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
-import {BACKENDS} from '../lib/backend/index.js'
 import {checkEmbedInput, embedStage, embedStageSchema, textTable, type EmbedOptions} from '../lib/model/embed-stage.js'
 import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
@@ -30,19 +30,21 @@ export default class Embed extends VipantCommand {
   static override flags = {
     output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
     model: Flags.string({description: 'audio tower (or a full CLIP for --tower text|image): a path or a known name', required: true}),
+    offline: offlineFlag,
     clip: Flags.string({description: 'CLIP supplying the text and image towers when --model lacks them', default: 'clip-vit-b32'}),
     tower: Flags.string({description: 'towers to run (default: those whose input columns are present)', options: ['audio', 'text', 'image'], multiple: true}),
     raw: Flags.boolean({description: 'keep embeddings unnormalised (zero-shot classification)'}),
     text: Flags.string({description: 'embed this text into a new table (repeatable)', multiple: true}),
     'text-file': Flags.string({description: 'embed each line of this file into a new table'}),
     'batch-size': Flags.integer({description: 'rows per forward pass', default: 8, min: 1}),
-    workers: Flags.integer({description: 'worker threads, each with its own copy of the model (default: one per core on wasm/cpu)', min: 1}),
-    backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
+    workers: Flags.integer({description: 'worker threads, each with its own copy of the model (tfjs; default: one per core on wasm/cpu)', min: 1}),
+    ...engineFlags,
     shard: shardFlag,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Embed)
+    applyOffline(flags.offline)
     const texts = [...(flags.text ?? []), ...(flags['text-file'] ? await readLines(flags['text-file']) : [])]
     const input = texts.length > 0 ? undefined : shardInput('embed', await openTableInput(args.input), flags.shard)
     const run = (flags.tower as TowerName[] | undefined) ?? (input ? presentTowers(input) : ['text'])
@@ -50,7 +52,7 @@ export default class Embed extends VipantCommand {
     if (input) checkEmbedInput(input, run)
 
     const normalize = !flags.raw
-    const {embedder, workers} = await startEmbedder({backend: flags.backend, workers: flags.workers, run, model: flags.model, clip: flags.clip, normalize})
+    const {embedder, workers} = await startEmbedder({engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model, clip: flags.clip, normalize})
     const bar = progress('embed', undefined)
     let rows = 0
     const options: EmbedOptions = {

@@ -1,25 +1,42 @@
 import {existsSync} from 'node:fs'
+import {mkdir} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
 import {arg, requiredArg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
+import {shardFlag, shardInput} from '../cli/shard.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
+import {DATASET_FILES, downloadDataset, isDownloadable} from '../lib/data/download/archives.js'
+import {downloadYoutubeSet, type YoutubeSetSummary} from '../lib/data/download/youtube-set.js'
 import {indexTableInput} from '../lib/data/index-table.js'
-import type {DatasetName} from '../lib/data/index-row.js'
-import {DATASETS} from '../lib/data/ingest.js'
+import type {DatasetName, IndexRow} from '../lib/data/index-row.js'
+import {DATASETS, detectDataset} from '../lib/data/ingest.js'
+import {stderrReporter} from '../lib/net/reporter.js'
+import {resolveShard} from '../lib/data/shard.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
 
 export default class Fetch extends VipantCommand {
-  static override summary = 'Index a dataset on disk: one row per clip, as an Arrow table'
-  static override description = `Reads a dataset in its official layout and writes the index table (id, path, split/fold, label, class, captions, labels, start/end, frames, status) that every later stage reads. Clips listed in the metadata whose file is not on disk become rows with status "missing".
+  static override summary = 'Index a dataset on disk (downloading it first with --download): one row per clip, as an Arrow table'
+  static override description = `Reads a dataset in its official layout and writes the index table (id, path, split/fold, label, class, captions, labels, start/end, frames, status, reason) that every later stage reads. Clips listed in the metadata whose file is not on disk become rows with status "missing"; YouTube clips a download found gone, status "unavailable" with the reason.
+
+--download first gets what is not there yet, then indexes as above:
+  esc50, us8k, clotho   the official archives (GitHub, Zenodo; Clotho v2.1 needs 7-Zip), resumed after an
+                        interruption, retried with backoff, size-checked, unpacked into DIR's official layout
+  audioset, audiocaps   the metadata if DIR has none, then each clip the way VIP-ANT did (spec §2.1): yt-dlp
+                        fetches the video, ffmpeg cuts the segment to <chunk>/aclip/<ytid>.p0.mp3 at the native
+                        rate and 4 frames to <chunk>/frame/<ytid>.p0.4_0{1..4}.jpg. Needs yt-dlp and ffmpeg.
+                        Gone videos are logged in DIR/download-log.jsonl and skipped by later runs, as are clips
+                        on disk; failed ones are tried again.
+Sources: VIPANT_MIRROR (or "mirror" in $VIPANT_HOME/config.json) serves https://host/path as <mirror>/host/path;
+VIPANT_YOUTUBE_URL (default https://www.youtube.com/watch?v={id}); HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured.
 
 Datasets:
 ${Object.entries(DATASETS)
   .map(([name, d]) => `  ${name.padEnd(10)} ${d.description}\n  ${''.padEnd(10)} ${d.layout}`)
   .join('\n')}
 
-Without DIR, the dataset is looked for in $VIPANT_HOME/data/<dataset> (default ~/.cache/vipant/data).`
+Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<dataset> (default ~/.cache/vipant/data). Model weights: vipant fetch model --help.`
 
   static override examples = [
     '<%= config.bin %> fetch esc50 ~/data/ESC-50 -o esc50.arrow',
@@ -27,6 +44,10 @@ Without DIR, the dataset is looked for in $VIPANT_HOME/data/<dataset> (default ~
     '<%= config.bin %> fetch clotho ~/data/clotho --split evaluation | <%= config.bin %> inspect',
     '<%= config.bin %> fetch audioset ~/data/audioset --csv balanced_train_segments.csv',
     '<%= config.bin %> fetch folder ~/Music/field-recordings -o mine.arrow',
+    '<%= config.bin %> fetch esc50 --download -o esc50.arrow',
+    '<%= config.bin %> fetch audiocaps ~/data/audiocaps --download --split test --jobs 8 -o audiocaps-test.arrow',
+    '<%= config.bin %> fetch audioset ~/data/audioset --download --csv eval_segments.csv --limit 100 --json -o eval.arrow',
+    '<%= config.bin %> fetch audioset ~/data/audioset --download --shard 7/100 -o part-007.arrow   # task 7 of a 100-task job array',
   ]
 
   static override args = {
@@ -41,26 +62,58 @@ Without DIR, the dataset is looked for in $VIPANT_HOME/data/<dataset> (default ~
     'audio-dir': Flags.string({description: 'folder holding the audio files, if not the layout\'s default'}),
     ontology: Flags.string({description: 'AudioSet ontology.json (default DIR/ontology.json)'}),
     strict: Flags.boolean({description: 'fail when a listed clip is missing on disk'}),
+    download: Flags.boolean({description: 'download what is not on disk yet (see above), then index'}),
+    limit: Flags.integer({description: 'audioset/audiocaps --download: attempt at most N clips this run', min: 0, dependsOn: ['download']}),
+    jobs: Flags.integer({description: 'audioset/audiocaps --download: clips fetched in parallel (default 4)', min: 1, dependsOn: ['download']}),
+    'retry-unavailable': Flags.boolean({description: 'audioset/audiocaps --download: try again clips an earlier run found gone', dependsOn: ['download']}),
+    json: Flags.boolean({description: 'print the download summary as JSON on stdout (the table then goes only to -o)', dependsOn: ['download']}),
+    shard: shardFlag,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Fetch)
     const dataset = args.dataset as DatasetName
     const dir = args.dir ?? datasetHome(dataset)
+    let report: Record<string, unknown> | undefined
+    if (flags.download) report = await this.download(dataset, dir, flags)
     if (!args.dir && !existsSync(dir)) {
-      throw new UserError(`${dataset} is not in ${dir}: name its directory (vipant fetch ${dataset} DIR)`)
+      throw new UserError(`${dataset} is not in ${dir}: name its directory (vipant fetch ${dataset} DIR), or --download it`)
     }
+    const index = flags.json && !flags.output ? undefined : await this.index(dataset, dir, flags)
+    if (report && flags.json) process.stdout.write(`${JSON.stringify({...report, index}, null, 2)}\n`)
+  }
+
+  private async download(dataset: DatasetName, dir: string, flags: {csv?: string; split?: string; 'audio-dir'?: string; limit?: number; jobs?: number; 'retry-unavailable': boolean; shard?: string}) {
+    if (!isDownloadable(dataset)) throw new UserError(`${dataset} has nothing to download (${Object.keys(DATASET_FILES).join(', ')} have)`)
+    const youtube = dataset === 'audioset' || dataset === 'audiocaps'
+    // A YouTube-based set with its own metadata (DIR's, or --csv) needs none fetched.
+    const files = youtube && (flags.csv !== undefined || detectDataset(dir) === dataset)
+      ? []
+      : await downloadDataset(dataset, dir, {report: (file) => stderrReporter(`downloading ${file.name}`)})
+    for (const f of files) process.stderr.write(`fetch ${dataset}: ${f.file} ${f.action === 'downloaded' ? `downloaded (${f.bytes} bytes) and unpacked` : 'already unpacked'}\n`)
+    if (!youtube) return {dataset, dir, files}
+    await mkdir(dir, {recursive: true})
+    const bar = progress(`fetch ${dataset}`, undefined)
+    const clips = await downloadYoutubeSet(dataset, dir, {
+      split: flags.split, csv: flags.csv, audioDir: flags['audio-dir'], limit: flags.limit, jobs: flags.jobs ?? 4, retryUnavailable: flags['retry-unavailable'], shard: resolveShard(flags.shard),
+      onClip: (_id, outcome) => outcome !== 'present' && bar.tick({detail: outcome}),
+    }).finally(() => bar.stop())
+    process.stderr.write(`fetch ${dataset}: ${summaryLine(clips)}\n`)
+    return {dataset, dir, files, clips}
+  }
+
+  private async index(dataset: DatasetName, dir: string, flags: {output?: string; split?: string; csv?: string; 'audio-dir'?: string; ontology?: string; strict: boolean; shard?: string}) {
     const options = {split: flags.split, csv: flags.csv, audioDir: flags['audio-dir'], ontology: flags.ontology}
-    const input = indexTableInput([{dataset, dir}], options, this.version)
+    const input = shardInput('fetch', indexTableInput([{dataset, dir}], options, this.version), flags.shard)
     const bar = progress('indexing', undefined)
-    const counts = {ok: 0, missing: 0}
+    const counts: Record<IndexRow['status'], number> = {ok: 0, missing: 0, unavailable: 0}
     async function* counted() {
       for await (const batch of input.batches) {
         const status = batch.getChild('status')!
         for (let i = 0; i < batch.numRows; i++) {
-          const s = status.get(i) as 'ok' | 'missing'
+          const s = status.get(i) as IndexRow['status']
           counts[s]++
-          if (s === 'missing' && flags.strict) {
+          if (s !== 'ok' && flags.strict) {
             throw new UserError(`${batch.getChild('path')!.get(i)}: listed in the metadata but not on disk (--strict)`)
           }
         }
@@ -74,6 +127,15 @@ Without DIR, the dataset is looked for in $VIPANT_HOME/data/<dataset> (default ~
       bar.stop()
     }
     const missing = counts.missing > 0 ? `, ${counts.missing} missing on disk (status "missing")` : ''
-    process.stderr.write(`fetch ${dataset}: ${counts.ok + counts.missing} clips, ${counts.ok} on disk${missing}\n`)
+    const gone = counts.unavailable > 0 ? `, ${counts.unavailable} unavailable (status "unavailable")` : ''
+    process.stderr.write(`fetch ${dataset}: ${counts.ok + counts.missing + counts.unavailable} clips, ${counts.ok} on disk${missing}${gone}\n`)
+    return counts
   }
+}
+
+function summaryLine(s: YoutubeSetSummary): string {
+  const parts = [`${s.done} downloaded`, `${s.present} already on disk`, `${s.unavailable} unavailable`, `${s.failed} failed`]
+  if (s.left > 0) parts.push(`${s.left} left for a later run (--limit)`)
+  const rerun = s.failed > 0 ? '; rerun to retry the failed' : ''
+  return `${parts.join(', ')} (log: ${s.log}${rerun})`
 }

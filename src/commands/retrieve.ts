@@ -2,12 +2,12 @@ import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
-import {startEmbedder} from '../cli/embedder.js'
+import {engineFlags, startEmbedder} from '../cli/embedder.js'
 import {progress, type Progress} from '../cli/progress.js'
+import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
-import {BACKENDS} from '../lib/backend/index.js'
 import {indexTableInput} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {searchCaptions} from '../lib/eval/audio-search.js'
@@ -51,6 +51,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     audio: Flags.string({description: 'search the input table\'s captions for this audio file', exclusive: ['data', 'query']}),
     k: Flags.integer({char: 'k', description: 'clips to show per --query, captions for --audio', default: 10, min: 1}),
     model: Flags.string({description: 'audio tower: a path or a known name (needed with --data and --audio)'}),
+    offline: offlineFlag,
     clip: Flags.string({description: 'CLIP supplying the text tower when --model lacks it', default: 'clip-vit-b32'}),
     split: Flags.string({description: 'dataset split (default: clotho evaluation, audiocaps test)'}),
     prompt: Flags.string({description: 'prefix of every caption, joined with one space ("" for none)', default: DEFAULT_CAPTION_PROMPT}),
@@ -58,12 +59,13 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     predictions: Flags.string({description: 'write each query\'s rank here (Arrow: direction, query, id, text, rank)'}),
     json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
     'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
-    workers: Flags.integer({description: 'worker threads for the towers (default: one per core on wasm/cpu)', min: 1}),
-    backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
+    workers: Flags.integer({description: 'worker threads for the towers (tfjs; default: one per core on wasm/cpu)', min: 1}),
+    ...engineFlags,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Retrieve)
+    applyOffline(flags.offline)
     if ((flags.data || flags.audio) && !flags.model) throw new UserError(`${flags.data ? '--data' : '--audio'} needs --model, the audio tower`)
     if ((flags.query || flags.audio) && flags.predictions) throw new UserError('--predictions goes with an evaluation, not a search')
     const dataDir = flags.data ? (args.input ?? datasetHome(flags.data)) : undefined
@@ -77,7 +79,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     const run: TowerName[] = flags.data || flags.audio ? ['audio', 'text'] : ['text']
     // Retrieval is cosine (spec §8.2): the audio tower normalises; captions are normalised when scored.
     const {embedder, workers, backend} = await startEmbedder({
-      backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: true,
+      engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: true,
     })
 
     const bar = flags.data ? progress('retrieve', undefined) : undefined

@@ -2,12 +2,12 @@ import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
-import {startEmbedder} from '../cli/embedder.js'
+import {engineFlags, startEmbedder} from '../cli/embedder.js'
 import {progress} from '../cli/progress.js'
+import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL} from '../lib/audio/mel-config.js'
-import {BACKENDS} from '../lib/backend/index.js'
 import {indexTableInput} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {DEFAULT_PROMPT} from '../lib/eval/classification.js'
@@ -42,6 +42,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
   static override flags = {
     data: Flags.string({description: 'evaluate this dataset, from audio to accuracy', options: ['esc50', 'us8k']}),
     model: Flags.string({description: 'audio tower: a path or a known name (needed with --data)'}),
+    offline: offlineFlag,
     clip: Flags.string({description: 'CLIP supplying the text tower when --model lacks it', default: 'clip-vit-b32'}),
     prompt: Flags.string({description: 'prefix of every class name', default: DEFAULT_PROMPT}),
     prompts: Flags.string({description: 'file of templates, one per line, averaged per class ({} marks the class name; else a prefix)', exclusive: ['prompt']}),
@@ -52,12 +53,13 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     plot: Flags.string({description: 'draw the confusion matrix here (.svg; .png through rsvg-convert or ImageMagick)'}),
     json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
     'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
-    workers: Flags.integer({description: 'worker threads for the towers (default: one per core on wasm/cpu)', min: 1}),
-    backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
+    workers: Flags.integer({description: 'worker threads for the towers (tfjs; default: one per core on wasm/cpu)', min: 1}),
+    ...engineFlags,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ZeroShot)
+    applyOffline(flags.offline)
     if (flags.data && !flags.model) throw new UserError('--data needs --model, the audio tower to evaluate')
     if (flags.plot) await checkPlotPath(flags.plot)
     const templates = flags.prompts ? await readList(flags.prompts, 'prompt templates') : [flags.prompt]
@@ -69,7 +71,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
     const run: TowerName[] = flags.data ? ['audio', 'text'] : ['text']
     const {embedder, workers, backend} = await startEmbedder({
-      backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: false,
+      engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: false,
     })
 
     let listing: Listing | null = null

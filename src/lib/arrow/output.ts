@@ -1,4 +1,5 @@
 import {createWriteStream} from 'node:fs'
+import {isSpecialFile} from '../util/atomic-write.js'
 import {rename, rm} from 'node:fs/promises'
 import {once} from 'node:events'
 import path from 'node:path'
@@ -27,9 +28,10 @@ export function openTableOutput(schema: Schema, outPath: string | undefined, std
     if (stdout.isTTY) throw new UserError(TTY_HINT)
     return sinkOutput(schema, stdout, 'stdout', new RecordBatchStreamWriter(), async () => {})
   }
+  const writer = /\.(arrow|feather)$/i.test(outPath) ? new RecordBatchFileWriter() : new RecordBatchStreamWriter()
+  if (isSpecialFile(outPath)) return sinkOutput(schema, createWriteStream(outPath), outPath, writer, async () => {})
   const temp = path.join(path.dirname(outPath), `.${path.basename(outPath)}.${process.pid}.tmp`)
   const file = createWriteStream(temp)
-  const writer = /\.(arrow|feather)$/i.test(outPath) ? new RecordBatchFileWriter() : new RecordBatchStreamWriter()
   const output = sinkOutput(schema, file, outPath, writer, async (ok) => {
     if (!file.closed) {
       file.end()
@@ -69,6 +71,8 @@ function sinkOutput(
   return {
     target,
     async write(batch) {
+      // After a closed pipe the writer's queue is gone too: report the pipe, not the queue.
+      if (failure) throw failure
       started = true
       // The writer silently ends the stream on a batch whose schema differs (even in metadata).
       writer.write(batch.schema === schema ? batch : new RecordBatch(schema, batch.data))
@@ -76,8 +80,10 @@ function sinkOutput(
     },
     async close() {
       // A table with no rows still carries its schema; one that failed before its first batch writes nothing.
-      if (!started) writer.reset(undefined, schema)
-      writer.close()
+      if (!failure) {
+        if (!started) writer.reset(undefined, schema)
+        writer.close()
+      }
       await pump
       if (failure) {
         await finish(false)
@@ -86,7 +92,7 @@ function sinkOutput(
       await finish(true)
     },
     async abort() {
-      writer.abort()
+      if (!failure) writer.abort()
       await pump.catch(() => {})
       await finish(false)
     },

@@ -36,6 +36,8 @@ export async function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[], source
   const binary = tool === 'ffmpeg' ? ffmpegBinary() : ffprobeBinary()
   const result = await execa(binary, args, {
     encoding: 'buffer',
+    // Binary output: a last byte of 0x0a is a sample or a pixel, not a line ending to strip.
+    stripFinalNewline: false,
     reject: false,
     stdin: 'ignore',
     maxBuffer: Number.POSITIVE_INFINITY,

@@ -150,3 +150,33 @@ export function decodeWav(bytes: Uint8Array, source: string): PcmAudio {
   }
   return {sampleRate: header.sampleRate, channels}
 }
+
+/**
+ * 16-bit PCM WAV bytes (RIFF, little-endian, interleaved channels) of AUDIO: samples are clipped to
+ * [-1, 1] and scaled by 32767 with rounding, so decodeWav gives each back within 1/32768.
+ */
+export function encodeWav16({sampleRate, channels}: PcmAudio): Uint8Array {
+  const count = channels.length
+  const frames = channels[0]?.length ?? 0
+  const dataBytes = frames * count * 2
+  const bytes = new Uint8Array(44 + dataBytes)
+  const view = new DataView(bytes.buffer)
+  const text = (offset: number, s: string) => [...s].forEach((c, i) => view.setUint8(offset + i, c.charCodeAt(0)))
+  text(0, 'RIFF')
+  view.setUint32(4, 36 + dataBytes, true)
+  text(8, 'WAVE')
+  text(12, 'fmt ')
+  view.setUint32(16, 16, true)
+  view.setUint16(20, WAVE_FORMAT_PCM, true)
+  view.setUint16(22, count, true)
+  view.setUint32(24, sampleRate, true)
+  view.setUint32(28, sampleRate * count * 2, true)
+  view.setUint16(32, count * 2, true)
+  view.setUint16(34, 16, true)
+  text(36, 'data')
+  view.setUint32(40, dataBytes, true)
+  for (let i = 0, o = 44; i < frames; i++) {
+    for (let c = 0; c < count; c++, o += 2) view.setInt16(o, Math.round(Math.max(-1, Math.min(1, channels[c][i])) * 32767), true)
+  }
+  return bytes
+}

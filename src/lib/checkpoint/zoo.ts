@@ -1,5 +1,12 @@
-import {existsSync} from 'node:fs'
+import {existsSync, statSync} from 'node:fs'
+import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
+import {isFile} from '../data/paths.js'
+import {netConfig, type NetConfig} from '../net/config.js'
+import {download, type DownloadOptions} from '../net/download.js'
+import {withFileLock} from '../net/file-lock.js'
+import {KnownSizes} from '../net/known-sizes.js'
+import {stderrReporter} from '../net/reporter.js'
 import {UserError} from '../util/errors.js'
 import {vipantHome} from '../util/home.js'
 
@@ -50,17 +57,80 @@ export function modelsDir(): string {
   return path.join(vipantHome(), 'models')
 }
 
+export function zooEntry(name: string): ZooEntry | undefined {
+  return ZOO.find((e) => e.name === name)
+}
+
+export function cachedPath(entry: ZooEntry): string {
+  return path.join(modelsDir(), entry.file)
+}
+
+export interface ModelListing {
+  name: string
+  file: string
+  url: string
+  purpose: string
+  sha256: string | null
+  /** Bytes: of the cached file, else as first downloaded; null before the first download. */
+  size: number | null
+  cached: boolean
+}
+
+/** What `vipant fetch model --list` shows: every known model and whether it is in the cache. */
+export function listModels(): ModelListing[] {
+  const sizes = new KnownSizes(modelsDir())
+  return ZOO.map((entry) => {
+    const file = cachedPath(entry)
+    const cached = isFile(file)
+    const size = cached ? statSync(file).size : (sizes.get(entry.url) ?? null)
+    return {name: entry.name, file, url: entry.url, purpose: entry.purpose, sha256: entry.sha256 ?? null, size, cached}
+  })
+}
+
+export interface FetchModelOptions {
+  net?: NetConfig
+  /** Progress and retry notices; the default draws on stderr. */
+  report?: Pick<DownloadOptions, 'onProgress' | 'onRetry'> & {stop(): void}
+}
+
 /**
- * A model argument as a file: an existing path as it is, or a known name from the cache. A known name
- * not yet downloaded is an error that says how to get it.
+ * The cached file of a known model, downloaded first when absent (verified, resumable; one download at a
+ * time per file, however many processes or worker threads ask).
  */
-export function resolveModel(nameOrPath: string): string {
+export async function fetchModel(entry: ZooEntry, options: FetchModelOptions = {}): Promise<string> {
+  const file = cachedPath(entry)
+  if (isFile(file)) return file
+  await mkdir(modelsDir(), {recursive: true})
+  await withFileLock(file, async () => {
+    if (isFile(file)) return
+    const report = options.report ?? stderrReporter(`downloading ${entry.name}`)
+    try {
+      await download(entry, file, {net: options.net ?? netConfig(), sizes: new KnownSizes(modelsDir()), ...report})
+    } finally {
+      report.stop()
+    }
+  })
+  return file
+}
+
+/** Whether downloads are forbidden: --offline, or VIPANT_OFFLINE=1 in the environment (worker threads inherit it). */
+export function offline(): boolean {
+  return ['1', 'true', 'yes'].includes((process.env.VIPANT_OFFLINE ?? '').toLowerCase())
+}
+
+/**
+ * A model argument as a file: an existing path as it is, or a known name from the cache, downloaded on
+ * first use unless offline.
+ */
+export async function resolveModel(nameOrPath: string): Promise<string> {
   if (existsSync(nameOrPath)) return nameOrPath
-  const entry = ZOO.find((e) => e.name === nameOrPath)
+  const entry = zooEntry(nameOrPath)
   if (!entry) {
     throw new UserError(`${nameOrPath}: no such file, and not a known model (${ZOO.map((e) => e.name).join(', ')})`)
   }
-  const file = path.join(modelsDir(), entry.file)
-  if (!existsSync(file)) throw new UserError(`model ${entry.name} is not in ${modelsDir()}: download it with curl -L --create-dirs -o ${file} ${entry.url}`)
-  return file
+  const file = cachedPath(entry)
+  if (!isFile(file) && offline()) {
+    throw new UserError(`model ${entry.name} is not in ${modelsDir()} and --offline forbids downloading it (vipant fetch model ${entry.name})`)
+  }
+  return fetchModel(entry)
 }

@@ -7,16 +7,20 @@ import {isDir, isFile} from './paths.js'
  * `{root}/{chunk}/frame/{ytid}.p0.4_0{1..4}.jpg`, where a chunk is a folder of ~35 000 videos.
  */
 export const CLIP_SUFFIX = 'p0.mp3'
-const FRAME_SUFFIXES = ['p0.4_01.jpg', 'p0.4_02.jpg', 'p0.4_03.jpg', 'p0.4_04.jpg']
+export const FRAME_SUFFIXES = ['p0.4_01.jpg', 'p0.4_02.jpg', 'p0.4_03.jpg', 'p0.4_04.jpg']
 
 export function clipPath(root: string, chunk: string, ytid: string, suffix = CLIP_SUFFIX): string {
   return path.join(root, chunk, 'aclip', `${ytid}.${suffix}`)
 }
 
+export function framePath(root: string, chunk: string, ytid: string, suffix: string): string {
+  return path.join(root, chunk, 'frame', `${ytid}.${suffix}`)
+}
+
 /** The frames that exist, sorted: a frame that failed to extract is simply absent. */
 export function presentFrames(root: string, chunk: string, ytid: string, suffixes = FRAME_SUFFIXES): string[] {
   return suffixes
-    .map((suffix) => path.join(root, chunk, 'frame', `${ytid}.${suffix}`))
+    .map((suffix) => framePath(root, chunk, ytid, suffix))
     .filter(isFile)
     .sort()
 }

@@ -1,13 +1,14 @@
 /** One row of the index table: one clip of a dataset, as found (or not found) on disk. */
 
-export type DatasetName = 'esc50' | 'us8k' | 'clotho' | 'audiocaps' | 'audioset' | 'folder'
+export type DatasetName = 'esc50' | 'us8k' | 'clotho' | 'audiocaps' | 'audioset' | 'synth' | 'folder'
 
 export interface IndexRow {
   id: string
   dataset: DatasetName
   /** Absolute path of the audio/video file; for a missing file, where it was expected. */
   path: string | null
-  status: 'ok' | 'missing'
+  /** unavailable: a YouTube clip the download found gone (private, removed, blocked). */
+  status: 'ok' | 'missing' | 'unavailable'
   split: string | null
   fold: number | null
   label: number | null
@@ -22,6 +23,8 @@ export interface IndexRow {
   end: number | null
   /** Absolute paths of the clip's video frames. */
   frames: string[] | null
+  /** Why a clip is not on disk, when a download said (only set then). */
+  reason?: string
 }
 
 export interface IngestOptions {

@@ -21,6 +21,7 @@ export const INDEX_FIELDS: Field[] = [
   float64('start'),
   float64('end'),
   utf8List('frames'),
+  utf8('reason'),
 ]
 
 export function indexSchema(params: Record<string, unknown>, version: string): Schema {

@@ -5,6 +5,8 @@ import {audioset} from './datasets/audioset.js'
 import {clotho} from './datasets/clotho.js'
 import {esc50} from './datasets/esc50.js'
 import {folder} from './datasets/folder.js'
+import {withDownloadOutcomes} from './download/clip-log.js'
+import {synth} from './datasets/synth.js'
 import {us8k} from './datasets/us8k.js'
 import type {DatasetName, DatasetSource, IndexRow, IngestOptions} from './index-row.js'
 import {isMediaFile} from './media.js'
@@ -12,7 +14,7 @@ import {isDir, isFile, requireDir} from './paths.js'
 
 export type {DatasetName, IndexRow, IngestOptions} from './index-row.js'
 
-const SOURCES: Record<DatasetName, DatasetSource> = {esc50, us8k, clotho, audiocaps, audioset, folder}
+const SOURCES: Record<DatasetName, DatasetSource> = {esc50, us8k, clotho, audiocaps, audioset, synth, folder}
 
 /** Name, description and on-disk layout of each dataset, for --help. */
 export const DATASETS: Readonly<Record<DatasetName, {description: string; layout: string}>> = SOURCES
@@ -21,7 +23,7 @@ export const DATASETS: Readonly<Record<DatasetName, {description: string; layout
  * Most specific layout first. AudioSet goes before AudioCaps because VIP-ANT's data root holds both
  * src_*_segments.csv and src_audiocaps_*.csv, and is mainly AudioSet; folder, matching any media, goes last.
  */
-const DETECTION_ORDER: DatasetName[] = ['esc50', 'us8k', 'clotho', 'audioset', 'audiocaps', 'folder']
+const DETECTION_ORDER: DatasetName[] = ['esc50', 'us8k', 'clotho', 'audioset', 'audiocaps', 'synth', 'folder']
 
 /** The dataset whose layout DIR has; a single media file or a tree of media with no known layout is a 'folder'. */
 export function detectDataset(dir: string): DatasetName | null {
@@ -40,5 +42,6 @@ export async function* ingest(dataset: DatasetName, dir: string, options: Ingest
   if (unused.length > 0) throw new UserError(`${dataset} does not take the ${unused.join(', ')} option`)
   // Only a folder dataset may be a single file.
   const root = dataset === 'folder' && isFile(dir) ? path.resolve(dir) : requireDir(dir)
-  yield* source.rows(root, options)
+  const rows = source.rows(root, options)
+  yield* dataset === 'audioset' || dataset === 'audiocaps' ? withDownloadOutcomes(rows, root) : rows
 }

@@ -65,7 +65,7 @@ export interface RetrievalSetup {
   version: string
 }
 
-/** One query's rank (0-based) in --predictions: a clip's best caption (A->T) or a caption's clip (T->A). */
+/** One query's rank (1-based, like the report's median rank and --query's hits) in --predictions: a clip's best caption (A->T) or a caption's clip (T->A). */
 export interface RankRow {
   direction: 'audio_to_text' | 'text_to_audio'
   query: number
@@ -90,11 +90,11 @@ export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report:
     query: i,
     id: c.id,
     text: null,
-    rank: Math.min(...Array.from({length: CAPTIONS_PER_CLIP}, (_, k) => rankOf(sim[i], CAPTIONS_PER_CLIP * i + k))),
+    rank: 1 + Math.min(...Array.from({length: CAPTIONS_PER_CLIP}, (_, k) => rankOf(sim[i], CAPTIONS_PER_CLIP * i + k))),
   }))
   for (let q = 0; q < texts.length; q++) {
     const clip = Math.floor(q / CAPTIONS_PER_CLIP)
-    ranks.push({direction: 'text_to_audio', query: q, id: clips[clip].id, text: texts[q], rank: rankOf(Float64Array.from(sim, (row) => row[q]), clip)})
+    ranks.push({direction: 'text_to_audio', query: q, id: clips[clip].id, text: texts[q], rank: 1 + rankOf(Float64Array.from(sim, (row) => row[q]), clip)})
   }
 
   const report: RetrievalReport = {
@@ -120,7 +120,7 @@ export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report:
   return {report, ranks}
 }
 
-/** The table of --predictions: direction, query index, clip id, caption text (T->A), 0-based rank. */
+/** The table of --predictions: direction, query index, clip id, caption text (T->A), 1-based rank. */
 export function ranksTable(rows: readonly RankRow[], params: Record<string, unknown>, version: string): TableInput {
   const fields = [utf8('direction'), int32('query'), utf8('id'), utf8('text'), int32('rank')]
   const schema = sourceSchema(fields, {command: 'retrieve', version, params})

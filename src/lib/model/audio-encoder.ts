@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core'
 import type {AudioConfig} from '../checkpoint/audio-config.js'
 import type {StateDict, Tensor} from '../checkpoint/tensor.js'
 import {UserError} from '../util/errors.js'
+import {asIs, laidOut, matMulFast, own, prefixed, type Parameter} from './parameters.js'
 import {loadPosEmbedding, positionResolution, type Grid} from './pos-embedding.js'
 import {LayerNorm, param, shapeOf, Transformer} from './transformer.js'
 
@@ -15,15 +16,18 @@ const VIPANT_STRIDE: [number, number] = [16, 24]
 const MEL_BINS = 128
 
 export class AudioEncoder {
-  /** Positional embeddings adapted to each input length seen, by grid rows. */
+  /** Positional embeddings adapted to each input length seen other than the trained one, by grid rows. */
   private readonly positions = new Map<number, tf.Tensor2D>()
 
   private constructor(
-    /** The patch conv as a matMul: [P*P, W], its [W, C, P, P] weight averaged over C (3 -> 1) as VIP-ANT's forward does. */
-    readonly conv1: tf.Tensor2D,
+    /**
+     * The patch conv as a matMul: [C, P*P, W] from its [W, C, P, P] weight. VIP-ANT's forward averages it over C
+     * (3 -> 1): for inference that is done once (C = 1 here); to train, the 3-channel parameter is kept, as in PyTorch.
+     */
+    readonly conv1: tf.Tensor3D,
     readonly class_embedding: tf.Tensor1D,
-    /** As stored, for the grid `config` describes; adapted per input length by `loadPosEmbedding`. */
-    readonly positional_embedding: Tensor,
+    /** For the grid `config` describes; adapted per other input length by `loadPosEmbedding`. */
+    readonly positional_embedding: tf.Tensor2D,
     readonly ln_pre: LayerNorm,
     readonly transformer: Transformer,
     readonly ln_post: LayerNorm,
@@ -36,8 +40,8 @@ export class AudioEncoder {
    * embedding's length, assuming VIP-ANT's stride (16, 24) and 128 mel bins (the resolution is then the shortest
    * input with that grid).
    */
-  static fromStateDict(state: StateDict, config?: AudioConfig): AudioEncoder {
-    const [width, , patchSize, patchSize2] = shapeOf(state, 'pre_encoder.conv1.weight')
+  static fromStateDict(state: StateDict, config?: AudioConfig, trainable = false): AudioEncoder {
+    const [width, channels, patchSize, patchSize2] = shapeOf(state, 'pre_encoder.conv1.weight')
     const pos = state.get('misc.positional_embedding')
     if (!pos) throw new UserError('weights have no misc.positional_embedding')
     const stride = config?.stride ?? VIPANT_STRIDE
@@ -52,23 +56,39 @@ export class AudioEncoder {
       )
     }
     const conv1 = tf.tidy(() => {
-      const w = tf.mean(param(state, 'pre_encoder.conv1.weight'), 1) // shape = [W, P, P]
-      return tf.transpose(tf.reshape(w, [width, patchSize * patchSize])) // shape = [P*P, W], rows (time, freq) row-major
-    }) as tf.Tensor2D
+      const w = param(state, 'pre_encoder.conv1.weight') // shape = [W, C, P, P]
+      const kept = trainable ? w : tf.mean(w, 1, true) // shape = [W, C or 1, P, P]
+      return tf.transpose(tf.reshape(kept, [width, trainable ? channels : 1, patchSize * patchSize]), [1, 2, 0]) // shape = [C, P*P, W], rows (time, freq) row-major
+    }) as tf.Tensor3D
     return new AudioEncoder(
-      conv1,
-      param(state, 'misc.class_embedding') as tf.Tensor1D,
-      pos,
-      LayerNorm.fromStateDict(state, 'pre_encoder.ln'),
-      Transformer.fromStateDict(state, 'encoder'),
-      LayerNorm.fromStateDict(state, 'post_encoder.ln'),
-      param(state, 'post_encoder.proj') as tf.Tensor2D,
+      own(conv1, trainable),
+      own(param(state, 'misc.class_embedding') as tf.Tensor1D, trainable),
+      own(tf.tensor2d(pos.data, pos.shape as [number, number]), trainable),
+      LayerNorm.fromStateDict(state, 'pre_encoder.ln', trainable),
+      Transformer.fromStateDict(state, 'encoder', trainable),
+      LayerNorm.fromStateDict(state, 'post_encoder.ln', trainable),
+      own(param(state, 'post_encoder.proj') as tf.Tensor2D, trainable),
       trained,
     )
   }
 
+  /** VIP-ANT's names and layout (spec §9.3). */
+  parameters(): Parameter[] {
+    const [C, , W] = this.conv1.shape
+    const P = this.patchSize
+    return [
+      laidOut('pre_encoder.conv1.weight', [this.conv1], 4, ([w]) => tf.transpose(tf.reshape(w, [C, P, P, W]), [3, 0, 1, 2])),
+      ...prefixed('pre_encoder.ln', this.ln_pre.parameters()),
+      ...prefixed('encoder', this.transformer.parameters()),
+      asIs('post_encoder.proj', this.proj),
+      ...prefixed('post_encoder.ln', this.ln_post.parameters()),
+      asIs('misc.positional_embedding', this.positional_embedding),
+      asIs('misc.class_embedding', this.class_embedding),
+    ]
+  }
+
   get width(): number {
-    return this.conv1.shape[1]
+    return this.conv1.shape[2]
   }
 
   get patchSize(): number {
@@ -102,22 +122,28 @@ export class AudioEncoder {
         B * rows * cols,
         P * P,
       ]) // shape = [B*rows*cols, P*P]
-      let h = tf.reshape(tf.matMul(patches, this.conv1), [B, rows * cols, W]) // shape = [B, rows*cols, W], token t*cols + f
+      const kernel = this.conv1.shape[0] === 1 ? tf.reshape(this.conv1, [P * P, W]) : tf.mean(this.conv1, 0) // shape = [P*P, W]
+      let h = tf.reshape(matMulFast(patches, kernel as tf.Tensor2D), [B, rows * cols, W]) // shape = [B, rows*cols, W], token t*cols + f
       h = tf.concat([tf.broadcastTo(tf.reshape(this.class_embedding, [1, 1, W]), [B, 1, W]), h], 1) // shape = [B, 1 + rows*cols, W]
       h = tf.add(h, positional)
       const L = rows * cols + 1
       h = tf.reshape(this.ln_pre.forward(tf.reshape(h, [B * L, W])), [B, L, W])
       h = this.transformer.forward(h as tf.Tensor3D)
       const cls = tf.reshape(tf.slice(h, [0, 0, 0], [B, 1, W]), [B, W]) as tf.Tensor2D
-      return tf.matMul(this.ln_post.forward(cls), this.proj)
+      return matMulFast(this.ln_post.forward(cls), this.proj)
     })
   }
 
-  /** The embedding for `grid` under VIP-ANT's rules for a length other than the trained one (spec §5.5). */
+  /** The embedding for `grid`: as trained, or under VIP-ANT's rules for another length (spec §5.5). */
   private positionalEmbedding(grid: Grid): tf.Tensor2D {
+    if (grid[0] === this.trainedGrid[0] && grid[1] === this.trainedGrid[1]) return this.positional_embedding
+    if (this.positional_embedding instanceof tf.Variable) {
+      throw new UserError(`a tower in training takes ${this.config.resolution[0]}-frame log-mels (its positional embedding's grid)`)
+    }
     let pos = this.positions.get(grid[0])
     if (!pos) {
-      const adapted = loadPosEmbedding(this.positional_embedding, this.trainedGrid, grid)
+      const stored: Tensor = {shape: this.positional_embedding.shape, dtype: 'float32', data: this.positional_embedding.dataSync() as Float32Array}
+      const adapted = loadPosEmbedding(stored, this.trainedGrid, grid)
       pos = tf.keep(tf.tensor2d(adapted.data, adapted.shape as [number, number])) // outlives any caller's tidy
       this.positions.set(grid[0], pos)
     }
@@ -125,7 +151,7 @@ export class AudioEncoder {
   }
 
   dispose(): void {
-    tf.dispose([this.conv1, this.class_embedding, this.proj, ...this.positions.values()])
+    tf.dispose([this.conv1, this.class_embedding, this.positional_embedding, this.proj, ...this.positions.values()])
     for (const part of [this.ln_pre, this.transformer, this.ln_post]) part.dispose()
   }
 }

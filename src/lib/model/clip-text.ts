@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core'
 import type {StateDict} from '../checkpoint/tensor.js'
 import {UserError} from '../util/errors.js'
+import {asIs, gatherRows, matMulFast, own, prefixed, type Parameter} from './parameters.js'
 import {LayerNorm, param, Transformer} from './transformer.js'
 
 export class TextTransformer {
@@ -18,14 +19,25 @@ export class TextTransformer {
   ) {}
 
   /** From CLIP's top-level text weights (`token_embedding.weight`, `positional_embedding`, `transformer.*`, ...). */
-  static fromStateDict(state: StateDict): TextTransformer {
+  static fromStateDict(state: StateDict, trainable = false): TextTransformer {
     return new TextTransformer(
-      param(state, 'token_embedding.weight') as tf.Tensor2D,
-      param(state, 'positional_embedding') as tf.Tensor2D,
-      Transformer.fromStateDict(state, 'transformer'),
-      LayerNorm.fromStateDict(state, 'ln_final'),
-      param(state, 'text_projection') as tf.Tensor2D,
+      own(param(state, 'token_embedding.weight') as tf.Tensor2D, trainable),
+      own(param(state, 'positional_embedding') as tf.Tensor2D, trainable),
+      Transformer.fromStateDict(state, 'transformer', trainable),
+      LayerNorm.fromStateDict(state, 'ln_final', trainable),
+      own(param(state, 'text_projection') as tf.Tensor2D, trainable),
     )
+  }
+
+  /** CLIP's names and layout. */
+  parameters(): Parameter[] {
+    return [
+      asIs('positional_embedding', this.positional_embedding),
+      asIs('text_projection', this.text_projection),
+      ...prefixed('transformer', this.transformer.parameters()),
+      asIs('token_embedding.weight', this.token_embedding),
+      ...prefixed('ln_final', this.ln_final.parameters()),
+    ]
   }
 
   get vocabSize(): number {
@@ -50,14 +62,14 @@ export class TextTransformer {
     const W = this.width
     if (L > this.contextLength) throw new UserError(`text of ${L} tokens exceeds the context length ${this.contextLength}`)
     return tf.tidy(() => {
-      let x = tf.reshape(tf.gather(this.token_embedding, tf.reshape(ids, [B * L])), [B, L, W]) // shape = [B, L, W]
+      let x = tf.reshape(gatherRows(this.token_embedding, tf.reshape(ids, [B * L])), [B, L, W]) // shape = [B, L, W]
       x = tf.add(x, tf.slice(this.positional_embedding, [0, 0], [L, W]))
       x = this.transformer.forward(x as tf.Tensor3D, causalMask(L))
       // CLIP applies ln_final to every token and keeps the EOT one (argmax of the ids); LayerNorm is per token, so
       // normalising only the kept tokens is the same.
-      const eot = tf.add(tf.argMax(ids, 1), tf.range(0, B * L, L, 'int32')) // flat index of each row's EOT
-      const pooled = tf.gather(tf.reshape(x, [B * L, W]), eot) as tf.Tensor2D // shape = [B, W]
-      return tf.matMul(this.ln_final.forward(pooled), this.text_projection)
+      const eot = tf.add(tf.argMax(ids, 1), tf.range(0, B * L, L, 'int32')) as tf.Tensor1D // flat index of each row's EOT
+      const pooled = gatherRows(tf.reshape(x, [B * L, W]), eot) // shape = [B, W]
+      return matMulFast(this.ln_final.forward(pooled), this.text_projection)
     })
   }
 

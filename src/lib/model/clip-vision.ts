@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core'
 import type {StateDict} from '../checkpoint/tensor.js'
 import {UserError} from '../util/errors.js'
+import {asIs, laidOut, matMulFast, own, prefixed, type Parameter} from './parameters.js'
 import {LayerNorm, param, shapeOf, Transformer} from './transformer.js'
 
 export class VisionTransformer {
@@ -23,7 +24,7 @@ export class VisionTransformer {
   ) {}
 
   /** From CLIP's `visual.*` weights (or another prefix holding the same names). */
-  static fromStateDict(state: StateDict, prefix = 'visual'): VisionTransformer {
+  static fromStateDict(state: StateDict, prefix = 'visual', trainable = false): VisionTransformer {
     const [width, channels, patchSize] = shapeOf(state, `${prefix}.conv1.weight`)
     const [positions, posWidth] = shapeOf(state, `${prefix}.positional_embedding`)
     const grid = Math.round(Math.sqrt(positions - 1))
@@ -34,16 +35,30 @@ export class VisionTransformer {
       tf.reshape(tf.transpose(param(state, `${prefix}.conv1.weight`), [2, 3, 1, 0]), [patchSize * patchSize * 3, width]),
     ) as tf.Tensor2D // [W, 3, P, P] -> [P, P, 3, W] -> [P*P*3, W]
     return new VisionTransformer(
-      conv1,
-      param(state, `${prefix}.class_embedding`) as tf.Tensor1D,
-      param(state, `${prefix}.positional_embedding`) as tf.Tensor2D,
-      LayerNorm.fromStateDict(state, `${prefix}.ln_pre`),
-      Transformer.fromStateDict(state, `${prefix}.transformer`),
-      LayerNorm.fromStateDict(state, `${prefix}.ln_post`),
-      param(state, `${prefix}.proj`) as tf.Tensor2D,
+      own(conv1, trainable),
+      own(param(state, `${prefix}.class_embedding`) as tf.Tensor1D, trainable),
+      own(param(state, `${prefix}.positional_embedding`) as tf.Tensor2D, trainable),
+      LayerNorm.fromStateDict(state, `${prefix}.ln_pre`, trainable),
+      Transformer.fromStateDict(state, `${prefix}.transformer`, trainable),
+      LayerNorm.fromStateDict(state, `${prefix}.ln_post`, trainable),
+      own(param(state, `${prefix}.proj`) as tf.Tensor2D, trainable),
       patchSize,
       grid,
     )
+  }
+
+  /** CLIP's names under `visual.` and layout. */
+  parameters(): Parameter[] {
+    const [P, W] = [this.patchSize, this.width]
+    return prefixed('visual', [
+      asIs('class_embedding', this.class_embedding),
+      asIs('positional_embedding', this.positional_embedding),
+      asIs('proj', this.proj),
+      laidOut('conv1.weight', [this.conv1], 4, ([w]) => tf.transpose(tf.reshape(w, [P, P, 3, W]), [3, 2, 0, 1])),
+      ...prefixed('ln_pre', this.ln_pre.parameters()),
+      ...prefixed('transformer', this.transformer.parameters()),
+      ...prefixed('ln_post', this.ln_post.parameters()),
+    ])
   }
 
   get width(): number {
@@ -69,14 +84,14 @@ export class VisionTransformer {
       // Non-overlapping patches: the stride-P conv is a matMul over patches cut by reshapes.
       const rows = tf.reshape(x, [B * G, P, G, P * 3]) // shape = [B*grid, kh, grid, kw*3]
       const patches = tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [B * G * G, P * P * 3]) // shape = [B*grid^2, kh*kw*3]
-      let h = tf.reshape(tf.matMul(patches, this.conv1), [B, G * G, W]) // shape = [B, grid^2, W], row-major grid
+      let h = tf.reshape(matMulFast(patches, this.conv1), [B, G * G, W]) // shape = [B, grid^2, W], row-major grid
       h = tf.concat([tf.broadcastTo(tf.reshape(this.class_embedding, [1, 1, W]), [B, 1, W]), h], 1) // shape = [B, grid^2 + 1, W]
       h = tf.add(h, this.positional_embedding)
       const L = G * G + 1
       h = tf.reshape(this.ln_pre.forward(tf.reshape(h, [B * L, W])), [B, L, W])
       h = this.transformer.forward(h as tf.Tensor3D)
       const cls = tf.reshape(tf.slice(h, [0, 0, 0], [B, 1, W]), [B, W]) as tf.Tensor2D
-      return tf.matMul(this.ln_post.forward(cls), this.proj)
+      return matMulFast(this.ln_post.forward(cls), this.proj)
     })
   }
 

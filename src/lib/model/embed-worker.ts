@@ -1,8 +1,19 @@
 import {parentPort, workerData} from 'node:worker_threads'
-import {workerTowers, type EmbedTask, type EmbedderSpec} from './embedder.js'
+import {selectBackend} from '../backend/index.js'
+import {onnxEmbedder} from '../onnx/embedder.js'
+import type {Provider} from '../onnx/runtime.js'
+import {localEmbedder, type Embedder, type EmbedTask, type EmbedderSpec} from './embedder.js'
+import {loadTowers} from './towers.js'
 
-// Worker-thread entry of `vipant embed --workers N`: its own backend and towers, one chunk of rows per message.
+// Worker-thread entry of the embedders: its own towers, one chunk of rows per message.
 const embedder = workerTowers(workerData as EmbedderSpec)
+
+/** The towers of this worker, loaded once for its lifetime. */
+async function workerTowers(spec: EmbedderSpec): Promise<Embedder> {
+  if (spec.engine === 'onnx') return onnxEmbedder({...spec, provider: spec.backend as Provider})
+  await selectBackend(spec.backend)
+  return localEmbedder(await loadTowers(spec.run, spec.model, spec.clip), spec.normalize)
+}
 
 parentPort!.on('message', async ({id, task}: {id: number; task: EmbedTask}) => {
   try {

@@ -2,16 +2,16 @@ import * as tf from '@tensorflow/tfjs-core'
 import {tokenize} from '../text/tokenizer.js'
 import {UserError} from '../util/errors.js'
 import {WorkerPool} from '../util/worker-pool.js'
-import {selectBackend} from '../backend/index.js'
 import {l2normalize} from './transformer.js'
-import {disposeTowers, loadTowers, type TowerName, type Towers} from './towers.js'
+import {disposeTowers, type TowerName, type Towers} from './towers.js'
 
 /** One row's inputs to a tower: its log-mel, its captions (or class), its frames; empty when it has none. */
 export type RowItems = (Float32Array | string)[][]
 
 /**
  * Turns rows' items into embeddings: per row, its items' vectors end to end (null for a row without
- * items). In this thread, or spread over worker threads each holding its own copy of the towers.
+ * items). On TensorFlow.js in this thread or spread over worker threads each holding its own copy of
+ * the towers (the training engine, and the fallback), or on ONNX Runtime (src/lib/onnx/embedder.ts).
  */
 export interface Embedder {
   dims: Partial<Record<TowerName, number>>
@@ -20,11 +20,16 @@ export interface Embedder {
   close(): Promise<void>
 }
 
+export const ENGINES = ['onnx', 'tfjs'] as const
+export type Engine = (typeof ENGINES)[number]
+
 export interface EmbedderSpec {
   run: TowerName[]
   model: string
   clip: string
   normalize: boolean
+  engine: Engine
+  /** The TensorFlow.js backend, or ONNX Runtime's execution provider. */
   backend: string
 }
 
@@ -38,8 +43,10 @@ export function localEmbedder(towers: Towers, normalize: boolean): Embedder {
 }
 
 /**
- * Data parallelism over cores: wasm runs single-threaded under Node, so each worker thread runs the
- * towers on its own backend and chunks of rows go to whichever worker is free.
+ * The towers in worker threads. TensorFlow.js: data parallelism over cores, since wasm runs
+ * single-threaded under Node: each worker runs the towers on its own backend and chunks of rows go to
+ * whichever worker is free. ONNX Runtime: one worker, whose session uses every core, so that its
+ * blocking runs leave the main thread free to feed it.
  */
 export async function workerEmbedder(workers: number, spec: EmbedderSpec): Promise<Embedder> {
   const pool = new WorkerPool<EmbedTask, EmbedReply>(new URL('./embed-worker.js', import.meta.url), workers, spec)
@@ -66,12 +73,6 @@ export async function workerEmbedder(workers: number, spec: EmbedderSpec): Promi
 export type EmbedTask = {kind: 'describe'} | {kind: 'embed'; tower: TowerName; rows: RowItems}
 export type EmbedReply = {dims: Embedder['dims']; sources: Embedder['sources']} | {embeddings: (Float32Array | null)[]}
 
-/** The towers of a worker thread, loaded once for its lifetime. */
-export async function workerTowers(spec: EmbedderSpec): Promise<Embedder> {
-  await selectBackend(spec.backend)
-  return localEmbedder(await loadTowers(spec.run, spec.model, spec.clip), spec.normalize)
-}
-
 /** All items of all rows in one forward pass, split back per row. */
 function embedRows(towers: Towers, tower: TowerName, rows: RowItems, normalize: boolean): (Float32Array | null)[] {
   const all = rows.flat()
@@ -82,7 +83,12 @@ function embedRows(towers: Towers, tower: TowerName, rows: RowItems, normalize: 
   })
   const values = out.dataSync() as Float32Array
   out.dispose()
-  const dim = values.length / all.length
+  return perRow(rows, values)
+}
+
+/** The vectors of all items of all rows, end to end, cut back into each row's (null for a row without items). */
+export function perRow(rows: RowItems, values: Float32Array): (Float32Array | null)[] {
+  const dim = values.length / rows.reduce((n, items) => n + items.length, 0)
   let at = 0
   return rows.map((items) => {
     if (items.length === 0) return null
@@ -92,18 +98,27 @@ function embedRows(towers: Towers, tower: TowerName, rows: RowItems, normalize: 
   })
 }
 
-function forward(towers: Towers, tower: TowerName, items: (Float32Array | string)[]): tf.Tensor2D {
-  if (tower === 'text') return towers.text!.forward(textIds(items as string[], towers.text!.contextLength))
+export function forward(towers: Towers, tower: TowerName, items: (Float32Array | string)[]): tf.Tensor2D {
+  if (tower === 'text') {
+    const {ids, shape} = paddedIds(items as string[], towers.text!.contextLength)
+    return towers.text!.forward(tf.tensor2d(ids, shape, 'int32'))
+  }
   const arrays = items as Float32Array[]
-  const stacked = new Float32Array(arrays.length * arrays[0].length)
-  arrays.forEach((a, k) => stacked.set(a, k * a.length))
+  const stacked = stack(arrays)
   if (tower === 'audio') return towers.audio!.forward(tf.tensor3d(stacked, [arrays.length, arrays[0].length / 128, 128])) // shape = [n, T, 128]
   const side = Math.sqrt(arrays[0].length / 3)
   return towers.image!.forward(tf.tensor4d(stacked, [arrays.length, side, side, 3])) // shape = [n, 224, 224, 3]
 }
 
+/** Equal-sized inputs end to end, as one batch. */
+export function stack(arrays: Float32Array[]): Float32Array {
+  const stacked = new Float32Array(arrays.length * arrays[0].length)
+  arrays.forEach((a, k) => stacked.set(a, k * a.length))
+  return stacked
+}
+
 /** CLIP token ids padded to the batch's longest text: the causal mask hides the rest from the EOT token (spec §5.6). */
-function textIds(texts: string[], contextLength: number): tf.Tensor2D {
+export function paddedIds(texts: string[], contextLength: number): {ids: Int32Array; shape: [number, number]} {
   const {ids} = tokenize(texts, contextLength)
   let longest = 1
   for (let r = 0; r < texts.length; r++) {
@@ -116,5 +131,5 @@ function textIds(texts: string[], contextLength: number): tf.Tensor2D {
   }
   const trimmed = new Int32Array(texts.length * longest)
   for (let r = 0; r < texts.length; r++) trimmed.set(ids.subarray(r * contextLength, r * contextLength + longest), r * longest)
-  return tf.tensor2d(trimmed, [texts.length, longest], 'int32') // shape = [n, longest]
+  return {ids: trimmed, shape: [texts.length, longest]} // shape = [n, longest]
 }

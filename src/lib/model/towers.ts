@@ -24,7 +24,7 @@ export interface Towers {
 export async function loadTowers(needed: readonly TowerName[], model: string, clip: string): Promise<Towers> {
   const cache = new Map<string, CheckedModel>()
   const load = async (name: string) => {
-    const file = resolveModel(name)
+    const file = await resolveModel(name)
     if (!cache.has(file)) cache.set(file, await loadModelFile(file))
     return {file, loaded: cache.get(file)!}
   }

@@ -4,11 +4,13 @@
  *
  * wasm runs one kind of matMul fast (XNNPACK): a single 2-D product without transpose flags. Everything here is
  * written in those terms: activations are reshaped to 2-D for each Linear, weights are stored pre-transposed
- * ([in, out]), and attention is one 2-D product per (sample, head) with explicitly transposed keys.
+ * ([in, out]), and attention is one 2-D product per (sample, head) with explicitly transposed keys. Built with
+ * `trainable`, the weights are tf.Variables and every product's gradient keeps to that fast path (matMulFast).
  */
 import * as tf from '@tensorflow/tfjs-core'
 import type {StateDict} from '../checkpoint/tensor.js'
 import {UserError} from '../util/errors.js'
+import {asIs, laidOut, matMulFast, own, prefixed, transposed, type Parameter} from './parameters.js'
 
 /** `state[name]` as a tf tensor of its stored (PyTorch) shape. */
 export function param(state: StateDict, name: string): tf.Tensor {
@@ -35,8 +37,12 @@ export class LayerNorm {
     readonly eps = 1e-5,
   ) {}
 
-  static fromStateDict(state: StateDict, prefix: string): LayerNorm {
-    return new LayerNorm(param(state, `${prefix}.weight`) as tf.Tensor1D, param(state, `${prefix}.bias`) as tf.Tensor1D)
+  static fromStateDict(state: StateDict, prefix: string, trainable = false): LayerNorm {
+    return new LayerNorm(own(param(state, `${prefix}.weight`) as tf.Tensor1D, trainable), own(param(state, `${prefix}.bias`) as tf.Tensor1D, trainable))
+  }
+
+  parameters(): Parameter[] {
+    return [asIs('weight', this.weight), asIs('bias', this.bias)]
   }
 
   /** x: (N, W), normalised over W. */
@@ -59,16 +65,20 @@ export class Linear {
     readonly bias: tf.Tensor1D,
   ) {}
 
-  static fromStateDict(state: StateDict, prefix: string): Linear {
+  static fromStateDict(state: StateDict, prefix: string, trainable = false): Linear {
     const w = param(state, `${prefix}.weight`)
-    const linear = new Linear(tf.transpose(w as tf.Tensor2D), param(state, `${prefix}.bias`) as tf.Tensor1D)
+    const linear = new Linear(own(tf.transpose(w as tf.Tensor2D), trainable), own(param(state, `${prefix}.bias`) as tf.Tensor1D, trainable))
     w.dispose()
     return linear
   }
 
   /** x: (N, in). */
   forward(x: tf.Tensor): tf.Tensor2D {
-    return tf.tidy(() => tf.add(tf.matMul(x as tf.Tensor2D, this.weight), this.bias))
+    return tf.tidy(() => tf.add(matMulFast(x as tf.Tensor2D, this.weight), this.bias))
+  }
+
+  parameters(): Parameter[] {
+    return [transposed('weight', this.weight), asIs('bias', this.bias)]
   }
 
   dispose(): void {
@@ -86,7 +96,7 @@ export class MultiheadAttention {
     readonly nHead: number,
   ) {}
 
-  static fromStateDict(state: StateDict, prefix: string): MultiheadAttention {
+  static fromStateDict(state: StateDict, prefix: string, trainable = false): MultiheadAttention {
     const [threeW, width] = shapeOf(state, `${prefix}.in_proj_weight`)
     if (threeW !== 3 * width || width % 64) throw new UserError(`${prefix}.in_proj_weight has shape [${threeW}, ${width}]`)
     // in_proj_weight [3W, W] stacks the q, k and v projections by rows; the bias [3W] likewise.
@@ -94,8 +104,17 @@ export class MultiheadAttention {
       const weights = tf.split(param(state, `${prefix}.in_proj_weight`), 3, 0)
       const biases = tf.split(param(state, `${prefix}.in_proj_bias`), 3, 0)
       return weights.map((w, i) => [tf.transpose(w), biases[i]] as const)
-    }).map(([w, b]) => new Linear(w as tf.Tensor2D, b as tf.Tensor1D))
-    return new MultiheadAttention(q, k, v, Linear.fromStateDict(state, `${prefix}.out_proj`), width / 64)
+    }).map(([w, b]) => new Linear(own(w as tf.Tensor2D, trainable), own(b as tf.Tensor1D, trainable)))
+    return new MultiheadAttention(q, k, v, Linear.fromStateDict(state, `${prefix}.out_proj`, trainable), width / 64)
+  }
+
+  parameters(): Parameter[] {
+    const qkv = [this.q, this.k, this.v]
+    return [
+      laidOut('in_proj_weight', qkv.map((l) => l.weight), 2, (ws) => tf.concat(ws.map((w) => tf.transpose(w)), 0)),
+      laidOut('in_proj_bias', qkv.map((l) => l.bias), 1, (bs) => tf.concat(bs, 0)),
+      ...prefixed('out_proj', this.outProj.parameters()),
+    ]
   }
 
   /** x: (B, L, W); mask: additive (L, L) or undefined. */
@@ -116,8 +135,8 @@ export class MultiheadAttention {
         const [qb, kb, vb] = [q, k, v].map((t) => tf.slice(t, [b * L, 0], [L, W])) // shape = [L, W]
         const heads = Array.from({length: H}, (_, h) => {
           const cut = (t: tf.Tensor) => tf.slice(t, [0, h * D], [L, D]) as tf.Tensor2D // shape = [L, D]
-          const scores = tf.matMul(cut(qb), tf.transpose(cut(kb))) // shape = [L, L]
-          return tf.matMul(tf.softmax(mask ? tf.add(scores, mask) : scores), cut(vb)) // shape = [L, D]
+          const scores = matMulFast(cut(qb), tf.transpose(cut(kb))) // shape = [L, L]
+          return matMulFast(tf.softmax(mask ? tf.add(scores, mask) : scores), cut(vb)) // shape = [L, D]
         })
         return tf.concat(heads, 1) // shape = [L, W], heads concatenated
       })
@@ -140,14 +159,24 @@ export class ResidualAttentionBlock {
     readonly ln_2: LayerNorm,
   ) {}
 
-  static fromStateDict(state: StateDict, prefix: string): ResidualAttentionBlock {
+  static fromStateDict(state: StateDict, prefix: string, trainable = false): ResidualAttentionBlock {
     return new ResidualAttentionBlock(
-      MultiheadAttention.fromStateDict(state, `${prefix}.attn`),
-      LayerNorm.fromStateDict(state, `${prefix}.ln_1`),
-      Linear.fromStateDict(state, `${prefix}.mlp.c_fc`),
-      Linear.fromStateDict(state, `${prefix}.mlp.c_proj`),
-      LayerNorm.fromStateDict(state, `${prefix}.ln_2`),
+      MultiheadAttention.fromStateDict(state, `${prefix}.attn`, trainable),
+      LayerNorm.fromStateDict(state, `${prefix}.ln_1`, trainable),
+      Linear.fromStateDict(state, `${prefix}.mlp.c_fc`, trainable),
+      Linear.fromStateDict(state, `${prefix}.mlp.c_proj`, trainable),
+      LayerNorm.fromStateDict(state, `${prefix}.ln_2`, trainable),
     )
+  }
+
+  parameters(): Parameter[] {
+    return [
+      ...prefixed('attn', this.attn.parameters()),
+      ...prefixed('ln_1', this.ln_1.parameters()),
+      ...prefixed('mlp.c_fc', this.c_fc.parameters()),
+      ...prefixed('mlp.c_proj', this.c_proj.parameters()),
+      ...prefixed('ln_2', this.ln_2.parameters()),
+    ]
   }
 
   forward(x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
@@ -170,10 +199,10 @@ export class Transformer {
   constructor(readonly resblocks: ResidualAttentionBlock[]) {}
 
   /** Blocks `${prefix}.resblocks.0..n-1`, n read from the names present. */
-  static fromStateDict(state: StateDict, prefix: string): Transformer {
+  static fromStateDict(state: StateDict, prefix: string, trainable = false): Transformer {
     const resblocks: ResidualAttentionBlock[] = []
     while (state.has(`${prefix}.resblocks.${resblocks.length}.attn.in_proj_weight`)) {
-      resblocks.push(ResidualAttentionBlock.fromStateDict(state, `${prefix}.resblocks.${resblocks.length}`))
+      resblocks.push(ResidualAttentionBlock.fromStateDict(state, `${prefix}.resblocks.${resblocks.length}`, trainable))
     }
     if (!resblocks.length) throw new UserError(`weights have no ${prefix}.resblocks.0`)
     return new Transformer(resblocks)
@@ -185,6 +214,10 @@ export class Transformer {
 
   get heads(): number {
     return this.resblocks[0].attn.nHead
+  }
+
+  parameters(): Parameter[] {
+    return this.resblocks.flatMap((block, i) => prefixed(`resblocks.${i}`, block.parameters()))
   }
 
   forward(x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {

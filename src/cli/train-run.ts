@@ -1,0 +1,118 @@
+import {Flags} from '@oclif/core'
+import {progress} from './progress.js'
+import {BACKENDS, selectBackend} from '../lib/backend/index.js'
+import {readConfigFile, resolveConfig, type TrainConfig} from '../lib/train/config.js'
+import {latestCheckpoint, type Checkpoint} from '../lib/train/run-checkpoint.js'
+import {train, type TrainResult} from '../lib/train/trainer.js'
+import {UserError} from '../lib/util/errors.js'
+
+/** Flags every training command shares. Defaults live in the config (lib/train/config.ts) so --config can set them. */
+export const trainFlags = {
+  config: Flags.string({description: 'YAML file of settings (flag names or camelCase keys); flags given override it'}),
+  out: Flags.string({char: 'o', description: 'run directory: checkpoints/, metrics.jsonl, train.yaml'}),
+  init: Flags.string({description: 'weights to start from: a CLIP (clip-vit-b32 or a path) or an audio checkpoint'}),
+  clip: Flags.string({description: 'CLIP supplying the frozen tower (default: --init when it is a CLIP, else clip-vit-b32)'}),
+  model: Flags.string({description: 'without --init: a random CLIP of this size, tiny | vit-b32 | FILE.yaml [default: vit-b32]'}),
+  val: Flags.string({description: 'held-out table evaluated every --eval-every steps'}),
+  holdout: Flags.integer({description: 'hold out this many rows from the end of the training table instead of --val', min: 0}),
+  seed: Flags.integer({description: 'seed of every random draw [default: 1213]'}),
+  frames: Flags.integer({description: "audio tower input frames; fewer than the table's gives random crops [default: the table's]", min: 32}),
+  'batch-size': Flags.integer({description: 'clips per step (negatives per clip + 1) [default: 432]', min: 1}),
+  epochs: Flags.integer({description: 'LR schedule horizon and run length [default: 1000]', min: 1}),
+  steps: Flags.integer({description: 'stop after this many steps in all (resume continues to it)', min: 1}),
+  optimizer: Flags.string({description: 'lars (spec §7.1) or adam [default: lars]', options: ['lars', 'adam']}),
+  lr: Flags.string({description: "Adam's peak learning rate [default: 5e-4] (LARS: batch-size/256)"}),
+  'lr-weight': Flags.string({description: 'LARS lr multiplier of weights (ndim >= 2) [default: 0.2]'}),
+  'lr-bias': Flags.string({description: 'LARS lr multiplier of biases, norms, class embedding, logit scale [default: 0.0048]'}),
+  'warmup-epochs': Flags.integer({description: 'linear LR warm-up [default: 10]', min: 0}),
+  'weight-decay': Flags.string({description: 'LARS weight decay of weights [default: 1e-6]'}),
+  momentum: Flags.string({description: '[default: 0.9]'}),
+  eta: Flags.string({description: 'LARS trust coefficient [default: 0.001]'}),
+  'logit-scale': Flags.string({description: 'initial s of exp(s)·cos [default: ln(1/0.07) = 2.659]'}),
+  'freq-mask': Flags.integer({description: 'SpecAugment frequency mask width, 0 = off [default: 32]', min: 0}),
+  'time-mask': Flags.integer({description: 'SpecAugment time mask width, 0 = off [default: 200]', min: 0}),
+  'checkpoint-every': Flags.integer({description: 'checkpoint every N steps (and at every epoch end) [default: 1000]', min: 1}),
+  keep: Flags.integer({description: 'checkpoints kept [default: 3]', min: 1}),
+  'eval-every': Flags.integer({description: 'evaluate the held-out clips every N steps [default: 1000]', min: 1}),
+  resume: Flags.boolean({description: "continue the run in --out from its latest checkpoint, exactly (its saved config rules; --steps may extend it)"}),
+  backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
+  json: Flags.boolean({description: 'print the result as JSON'}),
+}
+
+type FlagValues = {[K in keyof typeof trainFlags]?: unknown} & Record<string, unknown>
+
+const NUMERIC = ['lr', 'lr-weight', 'lr-bias', 'weight-decay', 'momentum', 'eta', 'logit-scale', 'fraction']
+
+/** The config fields the flags give (numbers given as text, so 1e-6 parses), leaving the rest undefined. */
+function flagLayer(flags: FlagValues, data: string | undefined): Partial<TrainConfig> {
+  const layer: Record<string, unknown> = {data}
+  for (const [name, value] of Object.entries(flags)) {
+    if (value === undefined || ['config', 'resume', 'backend', 'json'].includes(name)) continue
+    const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+    if (NUMERIC.includes(name)) {
+      const n = Number(value)
+      if (!Number.isFinite(n)) throw new UserError(`--${name}: not a number: ${value}`)
+      layer[key] = n
+    } else layer[key] = value
+  }
+  return layer as Partial<TrainConfig>
+}
+
+/**
+ * Runs a training command: resolves the config, starts the backend, trains with a progress bar on a TTY, and
+ * turns SIGINT/SIGTERM into "checkpoint, then exit" (130/143).
+ */
+export async function runTraining(command: string, fixed: Partial<TrainConfig>, flags: FlagValues, data: string | undefined): Promise<{result: TrainResult; signal: NodeJS.Signals | null}> {
+  const layers = [flags.config ? await readConfigFile(flags.config as string) : {}, fixed, flagLayer(flags, data)]
+  let config: TrainConfig
+  let resumed: Checkpoint | undefined
+  if (flags.resume) {
+    const out = Object.assign({}, ...layers).out as string | undefined
+    if (!out) throw new UserError('--resume needs --out, the run directory to continue')
+    resumed = await latestCheckpoint(out)
+    if (!resumed) throw new UserError(`${out}: no checkpoint to resume from`)
+    config = {...resumed.config, ...(flags.steps !== undefined && {steps: flags.steps as number})}
+  } else config = resolveConfig(...layers)
+
+  const backend = await selectBackend(flags.backend as string | undefined)
+  process.stderr.write(`${backend.description}\n`)
+  let signal: NodeJS.Signals | null = null
+  const onSignal = (s: NodeJS.Signals) => {
+    if (signal) process.exit(s === 'SIGINT' ? 130 : 143) // a second signal: stop now
+    signal = s
+    process.stderr.write(`\n${command}: ${s}: saving a checkpoint after this step\n`)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  let bar: ReturnType<typeof progress> | undefined
+  try {
+    const result = await train(
+      config,
+      {
+        log: (line) => process.stderr.write(`${line}\n`),
+        onStep: (r, total) => {
+          bar ??= progress(command, Number.isFinite(total) ? total - r.step + 1 : undefined)
+          bar.tick({detail: `step ${r.step} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)} ${r.clips_per_s.toFixed(1)} clips/s`})
+        },
+        shouldStop: () => signal !== null,
+      },
+      resumed,
+    )
+    return {result, signal}
+  } finally {
+    bar?.stop()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+export function renderResult(result: TrainResult, json: boolean): string {
+  if (json) return `${JSON.stringify(result, null, 2)}\n`
+  const lines = [
+    `${result.interrupted ? 'interrupted' : 'done'} at step ${result.steps}${result.loss === null ? '' : `, loss ${result.loss.toFixed(4)}`}`,
+    `checkpoint: ${result.checkpoint}`,
+  ]
+  if (result.eval) lines.push(`eval: ${Object.entries(result.eval).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`)
+  if (result.interrupted) lines.push(`continue with: --out ${result.config.out} --resume`)
+  return `${lines.join('\n')}\n`
+}

@@ -1,0 +1,39 @@
+import {Flags} from '@oclif/core'
+import {arg} from '../cli/args.js'
+import {VipantCommand} from '../cli/base-command.js'
+import {renderResult, runTraining, trainFlags} from '../cli/train-run.js'
+import type {Pair} from '../lib/train/config.js'
+
+export default class Pretrain extends VipantCommand {
+  static override summary = 'VA pre-training: an audio tower learns CLIP\'s image space from video (or train a small image-text CLIP)'
+  static override description = `Contrastive training (spec §5.4, §6.1, §7): the audio tower starts from CLIP's image tower (renamed, positional embedding resized to the audio grid), CLIP's image tower stays frozen, loss = the sum of both cross-entropy directions with a learned, unclamped logit scale. LARS with the Barlow Twins schedule by default.
+
+DATA is a table from "vipant mel --frames K" (the frozen image tower runs once over its frames) or one that also has "image_emb" ("vipant embed --tower image", used when present). Each step takes one random frame per clip, SpecAugment on the log-mel, and a random crop when --frames is shorter than the table's log-mels.
+
+--pair image-text trains both towers of a CLIP on images and their captions (a "captions" or "class" column) with the same trainer: the demo world's small CLIP.
+
+The run directory gets checkpoints/step-N/ (vipant's format: usable as --model anywhere; plus optimiser state), metrics.jsonl (one JSON object per step and per evaluation; "vipant report" draws it) and train.yaml. Ctrl-C (or SIGTERM) checkpoints and exits; --resume continues exactly where it stopped.`
+
+  static override examples = [
+    '<%= config.bin %> mel videos/ --frames 4 -o va.arrow && <%= config.bin %> pretrain va.arrow --init clip-vit-b32 -o runs/va --batch-size 64',
+    '<%= config.bin %> pretrain va.arrow --model tiny -o runs/tiny --batch-size 16 --steps 200 --optimizer adam --lr 1e-3',
+    '<%= config.bin %> pretrain --config va.yaml --steps 5000',
+    '<%= config.bin %> pretrain -o runs/va --resume',
+    '<%= config.bin %> pretrain shapes.arrow --pair image-text --model tiny -o runs/clip --steps 300',
+  ]
+
+  static override args = {data: arg('training table (vipant mel --frames, optionally with image_emb); a file, so the run can resume')}
+
+  static override flags = {
+    pair: Flags.string({description: 'towers to match [default: audio-image]', options: ['audio-image', 'image-text']}),
+    ...trainFlags,
+  }
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Pretrain)
+    const {pair, ...rest} = flags
+    const {result, signal} = await runTraining('pretrain', {pair: (pair ?? 'audio-image') as Pair}, rest, args.data)
+    process.stdout.write(renderResult(result, flags.json))
+    if (signal) this.exit(signal === 'SIGINT' ? 130 : 143)
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The towers on ONNX Runtime behind the Embedder seam: one session per tower graph (per patch grid for audio),
+ * each using every core, fed one batch at a time. `vipant` runs this in one worker thread (workerEmbedder with one
+ * worker), because a session's run blocks the thread it runs on and the main thread keeps the pipeline moving.
+ */
+import {resolveModel} from '../checkpoint/zoo.js'
+import {NUM_MEL_BINS} from '../audio/mel-config.js'
+import {paddedIds, perRow, stack, type Embedder, type RowItems} from '../model/embedder.js'
+import type {TowerName} from '../model/towers.js'
+import {UserError} from '../util/errors.js'
+import {audioGrid} from './audio-encoder.js'
+import {Checkpoint, type CheckpointInfo} from './graph-cache.js'
+import {createSession, requireRuntime, type Provider, type Session} from './runtime.js'
+
+export interface OnnxEmbedderSpec {
+  run: readonly TowerName[]
+  model: string
+  clip: string
+  normalize: boolean
+  provider: Provider
+}
+
+/** Which checkpoint supplies each tower, as loadTowers decides: audio from `model`; text and image from `model` when it carries CLIP, else from `clip`. */
+async function suppliers(spec: OnnxEmbedderSpec): Promise<Map<TowerName, {checkpoint: Checkpoint; info: CheckpointInfo}>> {
+  const opened = new Map<string, Promise<Checkpoint>>()
+  const open = async (name: string) => {
+    const file = await resolveModel(name)
+    if (!opened.has(file)) opened.set(file, Checkpoint.open(file))
+    const checkpoint = await opened.get(file)!
+    return {checkpoint, info: await checkpoint.info()}
+  }
+  const found = new Map<TowerName, {checkpoint: Checkpoint; info: CheckpointInfo}>()
+  for (const tower of spec.run) {
+    const primary = await open(spec.model)
+    const supplier = tower === 'audio' || primary.info.hasClip ? primary : await open(spec.clip)
+    const {architecture} = supplier.info
+    if (tower === 'audio' && !architecture.audio) throw new UserError(`${supplier.checkpoint.file}: holds no audio tower; name an audio model with --model`)
+    if (tower === 'text' && !architecture.text) throw new UserError(`${supplier.checkpoint.file}: holds no CLIP text tower; name a CLIP with --clip`)
+    if (tower === 'image' && !architecture.vision) throw new UserError(`${supplier.checkpoint.file}: holds no CLIP image tower; name a CLIP with --clip`)
+    found.set(tower, supplier)
+  }
+  return found
+}
+
+export async function onnxEmbedder(spec: OnnxEmbedderSpec): Promise<Embedder> {
+  const ort = await requireRuntime()
+  const towers = await suppliers(spec)
+  const sessions = new Map<string, Promise<Session>>()
+  const session = (tower: TowerName, grid?: [number, number]) => {
+    const key = `${tower}${grid ? ` ${grid}` : ''}`
+    if (!sessions.has(key)) sessions.set(key, towers.get(tower)!.checkpoint.graph(tower, grid).then((file) => createSession(file, spec.provider)))
+    return sessions.get(key)!
+  }
+  // Text and image graphs do not depend on the input: ready them now, so that a broken one fails before any work.
+  for (const tower of spec.run) if (tower !== 'audio') await session(tower)
+
+  const dims: Embedder['dims'] = {}
+  for (const [tower, {info}] of towers) {
+    dims[tower] = (tower === 'audio' ? info.architecture.audio : tower === 'text' ? info.architecture.text : info.architecture.vision)!.embedDim
+  }
+
+  /** One batch of items through its tower's session: (n, E) end to end. */
+  async function forward(tower: TowerName, items: (Float32Array | string)[]): Promise<Float32Array> {
+    const {info} = towers.get(tower)!
+    let input: InstanceType<typeof ort.Tensor>
+    let run: Session
+    if (tower === 'text') {
+      const {ids, shape} = paddedIds(items as string[], info.architecture.text!.contextLength)
+      input = new ort.Tensor('int32', ids, shape)
+      run = await session('text')
+    } else {
+      const arrays = items as Float32Array[]
+      if (tower === 'audio') {
+        const frames = arrays[0].length / NUM_MEL_BINS
+        const {patchSize} = info.audioConfig!
+        if (frames < patchSize) throw new UserError(`audio tower expects (B, T >= ${patchSize}, ${NUM_MEL_BINS}) input, got T = ${frames}`)
+        input = new ort.Tensor('float32', stack(arrays), [arrays.length, frames, NUM_MEL_BINS])
+        run = await session('audio', audioGrid(frames, info.audioConfig!))
+      } else {
+        const side = info.architecture.vision!.imageResolution
+        if (arrays[0].length !== side * side * 3) throw new UserError(`image tower expects ${side}x${side}x3 frames, got ${arrays[0].length} values`)
+        input = new ort.Tensor('float32', stack(arrays), [arrays.length, side, side, 3])
+        run = await session('image')
+      }
+    }
+    const output = await run.run({[run.inputNames[0]]: input})
+    return output[run.outputNames[0]].data as Float32Array
+  }
+
+  return {
+    dims,
+    sources: Object.fromEntries([...towers].map(([tower, {checkpoint}]) => [tower, checkpoint.file])),
+    async embed(tower: TowerName, rows: RowItems) {
+      const all = rows.flat()
+      if (all.length === 0) return rows.map(() => null)
+      const values = await forward(tower, all)
+      return perRow(rows, spec.normalize ? l2normalizeRows(values, dims[tower]!) : values)
+    },
+    async close() {
+      for (const s of sessions.values()) await (await s.catch(() => undefined))?.release()
+    },
+  }
+}
+
+/** Each `dim`-long vector divided by its norm, in place. */
+function l2normalizeRows(values: Float32Array, dim: number): Float32Array {
+  for (let at = 0; at < values.length; at += dim) {
+    let sum = 0
+    for (let k = at; k < at + dim; k++) sum += values[k] * values[k]
+    const norm = Math.sqrt(sum)
+    for (let k = at; k < at + dim; k++) values[k] /= norm
+  }
+  return values
+}

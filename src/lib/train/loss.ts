@@ -1,0 +1,16 @@
+import * as tf from '@tensorflow/tfjs-core'
+import {matMulFast} from '../model/parameters.js'
+import {l2normalize} from '../model/transformer.js'
+
+/**
+ * VIP-ANT's CELossHead (spec §6): with a and b L2-normalised and logits = exp(s) a bᵀ, the SUM of the two
+ * cross-entropies against the diagonal, each averaged over the batch. The logit scale is learned and unclamped.
+ */
+export function contrastiveLoss(a: tf.Tensor2D, b: tf.Tensor2D, logitScale: tf.Scalar): tf.Scalar {
+  return tf.tidy(() => {
+    const logits = tf.mul(tf.exp(logitScale), matMulFast(l2normalize(a), tf.transpose(l2normalize(b)))) as tf.Tensor2D // shape = [B, B]
+    const diagonal = tf.eye(a.shape[0])
+    const ce = (l: tf.Tensor2D) => tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(l), diagonal), 1)))
+    return tf.add(ce(logits), ce(tf.transpose(logits))) as tf.Scalar
+  })
+}

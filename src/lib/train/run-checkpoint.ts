@@ -1,0 +1,87 @@
+/**
+ * A run's checkpoints: RUN/checkpoints/step-NNNNNNNN/ holds the trainable weights in vipant's format
+ * (model.safetensors + config.json, loadable by every command), the optimiser's moments (optimizer.safetensors),
+ * the training state (state.json: step, epoch, time, seed and counters) and the resolved config (train.yaml).
+ * Each is written into a temporary directory renamed into place, so a checkpoint is whole or absent; the last
+ * `keep` are kept.
+ */
+import {mkdir, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import type {LoadedModel} from '../checkpoint/load.js'
+import {readSafetensors, writeSafetensors} from '../checkpoint/safetensors.js'
+import type {StateDict} from '../checkpoint/tensor.js'
+import {writeVipantCheckpoint} from '../checkpoint/vipant-format.js'
+import {UserError} from '../util/errors.js'
+import {configYaml, parseConfigYaml, resolveConfig, type TrainConfig} from './config.js'
+
+export interface TrainState {
+  /** Steps done: the next step to run. */
+  step: number
+  epoch: number
+  /** Seconds spent training, over every resumed segment. */
+  time: number
+  seed: number
+  /** Optimiser counters (Adam's step). */
+  counters: Record<string, number>
+}
+
+export interface Checkpoint {
+  dir: string
+  state: TrainState
+  config: TrainConfig
+  optimizer: StateDict
+}
+
+const STATE_FILE = 'state.json'
+const OPTIMIZER_FILE = 'optimizer.safetensors'
+const CONFIG_FILE = 'train.yaml'
+
+export const checkpointsDir = (run: string) => path.join(run, 'checkpoints')
+const stepDir = (step: number) => `step-${String(step).padStart(8, '0')}`
+
+export async function saveCheckpoint(
+  run: string,
+  model: LoadedModel,
+  optimizer: StateDict,
+  state: TrainState,
+  config: TrainConfig,
+  keep: number,
+): Promise<string> {
+  const root = checkpointsDir(run)
+  const final = path.join(root, stepDir(state.step))
+  const temp = path.join(root, `.${stepDir(state.step)}.${process.pid}.tmp`)
+  await rm(temp, {recursive: true, force: true})
+  await mkdir(temp, {recursive: true})
+  await writeVipantCheckpoint(temp, model)
+  await writeSafetensors(path.join(temp, OPTIMIZER_FILE), optimizer)
+  await writeFile(path.join(temp, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`)
+  await writeFile(path.join(temp, CONFIG_FILE), configYaml(config))
+  await rm(final, {recursive: true, force: true})
+  await rename(temp, final)
+  const steps = await listCheckpoints(run)
+  for (const old of steps.slice(0, Math.max(0, steps.length - keep))) await rm(path.join(root, old), {recursive: true, force: true})
+  return final
+}
+
+/** Checkpoint directory names, oldest first. */
+async function listCheckpoints(run: string): Promise<string[]> {
+  const names = await readdir(checkpointsDir(run)).catch(() => [] as string[])
+  return names.filter((n) => /^step-\d{8}$/.test(n)).sort()
+}
+
+/** The newest whole checkpoint of a run, or undefined when it has none. */
+export async function latestCheckpoint(run: string): Promise<Checkpoint | undefined> {
+  const names = await listCheckpoints(run)
+  if (names.length === 0) return undefined
+  const dir = path.join(checkpointsDir(run), names[names.length - 1])
+  const read = (file: string) => readFile(path.join(dir, file), 'utf8')
+  try {
+    const state = JSON.parse(await read(STATE_FILE)) as TrainState
+    const config = resolveConfig(parseConfigYaml(await read(CONFIG_FILE), path.join(dir, CONFIG_FILE)))
+    const {tensors} = await readSafetensors(path.join(dir, OPTIMIZER_FILE))
+    return {dir, state, config, optimizer: tensors}
+  } catch (error) {
+    if (error instanceof UserError) throw error
+    throw new UserError(`${dir}: unreadable checkpoint (${(error as Error).message.split('\n')[0]})`)
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * One contrastive trainer for every pair (spec §1.1, §6): VA pre-training (audio vs frozen image), AT fine-tuning
+ * (audio vs frozen text) and a small image-text CLIP (both towers train). Every random draw is a function of
+ * (seed, step), weights and optimiser moments are checkpointed exactly, so a resumed run ends where an
+ * uninterrupted one does.
+ */
+import {appendFileSync} from 'node:fs'
+import {mkdir, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import * as tf from '@tensorflow/tfjs-core'
+import {loadModelFile, type LoadedModel} from '../checkpoint/load.js'
+import {writeVipantCheckpoint} from '../checkpoint/vipant-format.js'
+import {resolveModel} from '../checkpoint/zoo.js'
+import {AudioEncoder} from '../model/audio-encoder.js'
+import {TextTransformer} from '../model/clip-text.js'
+import {VisionTransformer} from '../model/clip-vision.js'
+import {UserError} from '../util/errors.js'
+import {rngFor} from '../util/rng.js'
+import {audioForFrames, audioFromClip} from './audio-init.js'
+import {configYaml, type TrainConfig} from './config.js'
+import {evaluatePair} from './evaluate.js'
+import {registerGradients} from './gradients.js'
+import {contrastiveLoss} from './loss.js'
+import {METRICS_FILE} from './metrics-log.js'
+import {adam, lars, learningRate, type Gradients, type Optimizer} from './optimizer.js'
+import {embedAll, PairModel} from './pair-model.js'
+import {readPairTable, towersOf, type Clip, type TowerName} from './pair-table.js'
+import {clipSize, randomClip} from './random-clip.js'
+import {latestCheckpoint, saveCheckpoint, type Checkpoint, type TrainState} from './run-checkpoint.js'
+import {clipItem, clipRng, permutation, Sampler, type Item, type ItemOptions} from './sampler.js'
+
+/** One line of metrics.jsonl for a train step (key names are read by `vipant report`). */
+export interface StepRecord {
+  step: number
+  epoch: number
+  loss: number
+  lr: number
+  logit_scale: number
+  grad_norm: number
+  clips_per_s: number
+  time: number
+}
+
+export interface TrainHooks {
+  /** A line of news for stderr. */
+  log(line: string): void
+  onStep?(record: StepRecord, totalSteps: number): void
+  /** Polled after every step: true once SIGINT/SIGTERM arrived; the run then checkpoints and returns. */
+  shouldStop(): boolean
+}
+
+export interface TrainResult {
+  config: TrainConfig
+  steps: number
+  interrupted: boolean
+  checkpoint: string | null
+  loss: number | null
+  eval: Record<string, number> | null
+}
+
+/** Starts a run in `config.out`, or with `resume` continues its latest checkpoint (whose config then rules). */
+export async function train(config: TrainConfig, hooks: TrainHooks, resume: Checkpoint | undefined): Promise<TrainResult> {
+  await registerGradients()
+  await mkdir(config.out, {recursive: true})
+  if (!resume && (await latestCheckpoint(config.out))) {
+    throw new UserError(`${config.out} already holds a run: continue it with --resume, or choose another --out`)
+  }
+  const [left, right] = towersOf(config.pair)
+  const precomputed: TowerName[] = config.pair === 'image-text' ? [] : [right]
+  const table = await readPairTable(config.data, config.pair, precomputed, config.prompt)
+  let clips = table.clips
+  let val: Clip[] = []
+  if (config.val) val = (await readPairTable(config.val, config.pair, precomputed, config.prompt)).clips
+  else if (config.holdout > 0) {
+    if (config.holdout >= clips.length) throw new UserError(`--holdout ${config.holdout} leaves no clips of ${clips.length} to train on`)
+    val = clips.slice(clips.length - config.holdout)
+    clips = clips.slice(0, clips.length - config.holdout)
+  }
+  if (config.fraction < 1) {
+    const kept = permutation(clips.length, rngFor(config.seed, 'fraction')).slice(0, Math.max(1, Math.round(config.fraction * clips.length)))
+    clips = kept.sort((a, b) => a - b).map((i) => clips[i])
+  }
+  const frames = config.frames ?? table.melLength ?? 0
+  if (left === 'audio' && (table.melLength === undefined || frames > table.melLength)) {
+    throw new UserError(`${config.data}: log-mels of ${table.melLength} frames, the audio tower was asked for ${frames}`)
+  }
+  hooks.log(`train: ${clips.length} clips from ${config.data}${table.skipped ? ` (${table.skipped} unusable rows skipped)` : ''}; held out: ${val.length}`)
+
+  const model = await buildModel(config, frames, resume, needsFrozen(right, [...clips, ...val]) || (right === 'text' && val.length > 0))
+  const options: ItemOptions = {frames, freqMask: config.freqMask, timeMask: config.timeMask}
+  precomputeFrozen(model, right, [...clips, ...val], hooks)
+  const captionsOf = config.randomCaptions ? permutation(clips.length, rngFor(config.seed, 'random-captions')) : undefined
+
+  const sampler = new Sampler(clips.length, config.batchSize, config.seed)
+  const perEpoch = sampler.stepsPerEpoch
+  const schedule = {
+    peak: config.optimizer === 'lars' ? config.batchSize / 256 : config.lr,
+    warmupSteps: config.warmupEpochs * perEpoch,
+    totalSteps: config.epochs * perEpoch,
+  }
+  const optimizer: Optimizer =
+    config.optimizer === 'lars'
+      ? lars({weightDecay: config.weightDecay, momentum: config.momentum, eta: config.eta, lrWeight: config.lrWeight, lrBias: config.lrBias})
+      : adam()
+  const params = model.parameters()
+  const variables = params.flatMap((p) => p.parts) as tf.Variable[]
+  const state: TrainState = resume ? {...resume.state} : {step: 0, epoch: 0, time: 0, seed: config.seed, counters: {}}
+  if (resume) optimizer.load(params, resume.optimizer, resume.state.counters)
+  else await writeFile(path.join(config.out, 'train.yaml'), configYaml(config))
+
+  const endStep = Math.min(config.steps ?? Infinity, config.epochs * perEpoch)
+  const metricsFile = path.join(config.out, METRICS_FILE)
+  let lastCheckpoint: string | null = resume?.dir ?? null
+  let savedStep = state.step
+  let lastLoss: number | null = null
+  let lastEval: Record<string, number> | null = null
+  const save = async () => {
+    state.counters = optimizer.state(params).counters
+    const source = {run: path.resolve(config.out), step: state.step, pair: config.pair}
+    lastCheckpoint = await saveCheckpoint(config.out, model.checkpoint(source), optimizer.state(params).tensors, state, config, config.keep)
+    savedStep = state.step
+  }
+  const evaluate = () => {
+    lastEval = evaluatePair(model, val, [left, right], {...options, prompt: config.prompt})
+    appendFileSync(metricsFile, `${JSON.stringify({step: state.step, eval: lastEval})}\n`)
+    hooks.log(`eval at step ${state.step}: ${Object.entries(lastEval).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`)
+  }
+
+  try {
+    while (state.step < endStep) {
+      const started = performance.now()
+      const step = state.step
+      const {epoch, indices} = sampler.batch(step)
+      const leftItems: Item[] = []
+      const rightItems: Item[] = []
+      for (const i of indices) {
+        const rng = clipRng(config.seed, step, i)
+        leftItems.push(clipItem(clips[i], left, options, rng))
+        rightItems.push(clipItem(clips[captionsOf ? captionsOf[i] : i], right, options, rng))
+      }
+      const lr = learningRate(step, schedule)
+      const {value, grads} = tf.variableGrads(() => contrastiveLoss(model.embed(left, leftItems), model.embed(right, rightItems), model.logitScale), variables)
+      const loss = value.dataSync()[0]
+      const gradients: Gradients = new Map(variables.map((v) => [v, grads[v.name]]))
+      const gradNorm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0])
+      if (!Number.isFinite(loss)) {
+        tf.dispose([value, ...Object.values(grads)])
+        throw new UserError(`loss is ${loss} at step ${step + 1}: stopped; the last good checkpoint is ${lastCheckpoint ?? 'none (no checkpoint yet)'}`)
+      }
+      optimizer.apply(params, gradients, lr)
+      tf.dispose([value, ...Object.values(grads)])
+      state.step = step + 1
+      state.epoch = epoch
+      const seconds = (performance.now() - started) / 1000
+      state.time += seconds
+      lastLoss = loss
+      const record: StepRecord = {
+        step: state.step, epoch, loss, lr, logit_scale: model.logitScale.dataSync()[0], grad_norm: gradNorm,
+        clips_per_s: indices.length / seconds, time: state.time,
+      }
+      appendFileSync(metricsFile, `${JSON.stringify(record)}\n`)
+      hooks.onStep?.(record, endStep)
+      const stopping = hooks.shouldStop()
+      if (val.length > 0 && (state.step % config.evalEvery === 0 || state.step === endStep)) evaluate()
+      if (stopping || state.step % config.checkpointEvery === 0 || state.step % perEpoch === 0 || state.step === endStep) await save()
+      if (stopping) return {config, steps: state.step, interrupted: true, checkpoint: lastCheckpoint, loss: lastLoss, eval: lastEval}
+    }
+    if (savedStep !== state.step || lastCheckpoint === null) await save()
+    return {config, steps: state.step, interrupted: false, checkpoint: lastCheckpoint, loss: lastLoss, eval: lastEval}
+  } finally {
+    optimizer.dispose()
+    model.dispose()
+  }
+}
+
+/** Whether some clip lacks the frozen tower's precomputed embeddings, so the tower must run. */
+function needsFrozen(tower: TowerName, clips: readonly Clip[]): boolean {
+  return clips.some((c) => (tower === 'image' ? c.frameEmb === undefined : c.captionEmb === undefined))
+}
+
+/** Runs the frozen tower once over every frame or caption that has no precomputed embedding. */
+function precomputeFrozen(model: PairModel, tower: TowerName, clips: readonly Clip[], hooks: TrainHooks): void {
+  if (model.trainable[tower] || !model.frozen[tower]) return
+  const missing = clips.filter((c) => (tower === 'image' ? c.frameEmb : c.captionEmb) === undefined)
+  const items = missing.flatMap((c): Item[] => (tower === 'image' ? c.frames! : c.captions!))
+  if (items.length === 0) return
+  hooks.log(`embedding ${items.length} ${tower === 'image' ? 'frames' : 'captions'} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}`)
+  const vectors = embedAll((chunk) => model.embedFrozen(tower, chunk), items)
+  let at = 0
+  for (const clip of missing) {
+    const n = (tower === 'image' ? clip.frames! : clip.captions!).length
+    if (tower === 'image') {
+      clip.frameEmb = vectors.slice(at, at + n)
+      clip.frames = undefined
+    } else clip.captionEmb = vectors.slice(at, at + n)
+    at += n
+  }
+}
+
+/**
+ * The towers: trainable from the checkpoint when resuming, else from `init` (a CLIP, the audio tower then built
+ * from its image tower, §5.4; or an audio checkpoint, §5.5), else from a random CLIP of size `model`, which is
+ * written to RUN/init-clip and becomes `clip`, the frozen towers' source.
+ */
+async function buildModel(config: TrainConfig, frames: number, resume: Checkpoint | undefined, frozenNeeded: boolean): Promise<PairModel> {
+  const load = async (name: string) => loadModelFile(await resolveModel(name))
+  let start: LoadedModel
+  if (resume) start = await loadModelFile(resume.dir)
+  else if (config.init) start = await load(config.init)
+  else {
+    const clip = randomClip(await clipSize(config.model), config.seed)
+    const dir = path.join(config.out, 'init-clip')
+    await writeVipantCheckpoint(dir, {format: 'vipant', clip, info: {source: {format: 'random', file: '', model: config.model, seed: config.seed}}})
+    start = {format: 'vipant', clip, info: {}}
+    config.clip ??= dir
+  }
+  const [left, right] = towersOf(config.pair)
+  const trainable: PairModel['trainable'] = {}
+  const frozen: PairModel['frozen'] = {}
+  let audioConfig
+  if (left === 'audio') {
+    if (!start.audio && !start.clip) throw new UserError(`${config.init}: holds neither an audio tower nor a CLIP image tower to start from`)
+    const audio = start.audio ? audioForFrames(start.audio, frames) : audioFromClip(start.clip!, frames)
+    trainable.audio = AudioEncoder.fromStateDict(audio.weights, audio.config, true)
+    audioConfig = audio.config
+    if (frozenNeeded) {
+      const clip = (await frozenSource(config, resume ? undefined : start, load)).clip
+      if (!clip) throw new UserError(`${config.clip}: holds no CLIP ${right} tower`)
+      frozen[right] = right === 'image' ? VisionTransformer.fromStateDict(clip) : TextTransformer.fromStateDict(clip)
+    }
+  } else {
+    if (!start.clip) throw new UserError(`${config.init}: holds no CLIP to train`)
+    trainable.image = VisionTransformer.fromStateDict(start.clip, 'visual', true)
+    trainable.text = TextTransformer.fromStateDict(start.clip, true)
+  }
+  const logitScale = resume ? start.logitScale! : config.logitScale
+  return new PairModel(trainable, frozen, logitScale, audioConfig)
+}
+
+/** The CLIP of the frozen tower: `clip`, else `init` when it is a CLIP, else OpenAI's ViT-B/32. */
+async function frozenSource(config: TrainConfig, init: LoadedModel | undefined, load: (name: string) => Promise<LoadedModel>): Promise<LoadedModel> {
+  if (config.clip) return load(config.clip)
+  if (config.init) {
+    const model = init ?? (await load(config.init))
+    if (model.clip) return model
+  }
+  return load('clip-vit-b32')
+}
