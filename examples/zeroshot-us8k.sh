@@ -8,7 +8,7 @@
 #   DATA=~/data/UrbanSound8K examples/zeroshot-us8k.sh   # metadata/UrbanSound8K.csv, audio/fold*/*.wav
 #   MODEL=vipant-at examples/zeroshot-us8k.sh            # the +AT w/ GC row of the paper's table
 #
-# Classes come from the clips' labels, so every class needs at least one clip on disk.
+# Every clip is scored against all 10 classes, whichever clips are on disk.
 # Settings from the environment: DATA, MODEL (audio tower), CLIP (text tower), MAX_LEN, OUT, VIPANT.
 set -euo pipefail
 DATA=${DATA:-$HOME/data/UrbanSound8K}

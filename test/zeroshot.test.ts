@@ -83,7 +83,14 @@ test('scores: raw dot products, where text norms change the argmax; cosine does 
 test('classes: every label up to the largest must be named, else --classes', () => {
   assert.deepEqual(resolveClasses('t', new Map([[1, 'b'], [0, 'a']]), []), ['a', 'b'])
   assert.throws(() => resolveClasses('t.arrow', new Map([[2, 'c']]), []), (e: Error) => e instanceof UserError && /--classes FILE/.test(e.message))
-  assert.deepEqual(resolveClasses('t', new Map(), [{id: 'x', fold: null, label: null, className: 'rain', audio: new Float32Array()}]), ['rain'])
+  assert.deepEqual(resolveClasses('t', new Map(), [{id: 'x', fold: null, label: null, className: 'rain', dataset: null, audio: new Float32Array()}]), ['rain'])
+  // A table of two US8K clips (the rest dropped on the way) is still scored against all ten classes.
+  const clip = (label: number, className: string) => ({id: String(label), fold: 10, label, className, dataset: 'us8k', audio: new Float32Array()})
+  const us8k = resolveClasses('t', new Map([[3, 'dog_bark'], [8, 'siren']]), [clip(3, 'dog_bark'), clip(8, 'siren')])
+  assert.equal(us8k.length, 10)
+  assert.deepEqual([us8k[0], us8k[3], us8k[8]], ['air_conditioner', 'dog_bark', 'siren'])
+  // Names that disagree with the dataset's own are the table's business: the usual rule applies.
+  assert.throws(() => resolveClasses('t', new Map([[3, 'dog']]), [clip(3, 'dog')]), /labels run to 3/)
 })
 
 test('zeroshot --data us8k: report states fold 10 and the missing clips; accuracy equals the predictions table\'s', {skip: skipWithoutShared, timeout: 180_000}, async () => {

@@ -47,6 +47,8 @@ export interface DatasetSource {
   /** Whether DIR has this dataset's layout. */
   detect(dir: string): boolean
   rows(dir: string, options: IngestOptions): AsyncIterable<IndexRow>
+  /** Class names by label for a fixed label set: they name every class even in a table holding some of the clips. */
+  classes?: readonly string[]
 }
 
 type Required = Pick<IndexRow, 'id' | 'dataset' | 'path' | 'status'>

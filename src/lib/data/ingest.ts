@@ -19,6 +19,11 @@ const SOURCES: Record<DatasetName, DatasetSource> = {esc50, us8k, clotho, audioc
 /** Name, description and on-disk layout of each dataset, for --help. */
 export const DATASETS: Readonly<Record<DatasetName, {description: string; layout: string}>> = SOURCES
 
+/** The full class list of a dataset with a fixed label set (esc50, us8k), by label. */
+export function datasetClasses(name: string): readonly string[] | undefined {
+  return Object.hasOwn(SOURCES, name) ? SOURCES[name as DatasetName].classes : undefined
+}
+
 /**
  * Most specific layout first. AudioSet goes before AudioCaps because VIP-ANT's data root holds both
  * src_*_segments.csv and src_audiocaps_*.csv, and is mainly AudioSet; folder, matching any media, goes last.

@@ -5,6 +5,7 @@ import type {TableInput} from '../arrow/input.js'
 import {sourceBatch, sourceSchema} from '../arrow/stage.js'
 import {forEachEmbedded} from './embedded-rows.js'
 import {tensorData, tensorField, type TensorType} from '../arrow/tensor.js'
+import {datasetClasses} from '../data/ingest.js'
 import {UserError} from '../util/errors.js'
 
 /**
@@ -43,6 +44,7 @@ export interface EvalClip {
   fold: number | null
   label: number | null
   className: string | null
+  dataset: string | null
   audio: Float32Array
 }
 
@@ -60,6 +62,7 @@ export async function collectClips(input: TableInput): Promise<{clips: EvalClip[
       fold: (batch.getChild('fold')?.get(i) as number | null | undefined) ?? null,
       label: (batch.getChild('label')?.get(i) as number | null | undefined) ?? null,
       className: (batch.getChild('class')?.get(i) as string | null | undefined) ?? null,
+      dataset: (batch.getChild('dataset')?.get(i) as string | null | undefined) ?? null,
       audio,
     })
   })
@@ -83,11 +86,15 @@ export async function readList(file: string, what: string): Promise<string[]> {
 }
 
 /**
- * The class list, index = label: from --classes, else from the table's (label, class) pairs, which
- * must name every label from 0 to the largest; a table with class names but no labels gets them sorted.
+ * The class list, index = label: from --classes, else the dataset's own (ESC-50 and US8K have fixed label sets:
+ * a table of some of their clips is still scored against every class), else from the table's (label, class) pairs,
+ * which must name every label from 0 to the largest; a table with class names but no labels gets them sorted.
  */
 export function resolveClasses(source: string, names: Map<number, string>, clips: readonly EvalClip[], given?: string[]): string[] {
   if (given) return given
+  const datasets = new Set(clips.map((c) => c.dataset))
+  const fixed = datasets.size === 1 ? datasetClasses(String([...datasets][0])) : undefined
+  if (fixed && [...names].every(([label, name]) => fixed[label] === name)) return [...fixed]
   if (names.size === 0) {
     const unlabelled = [...new Set(clips.map((c) => c.className).filter((n): n is string => n !== null))].sort()
     if (unlabelled.length > 0) return unlabelled

@@ -10,6 +10,14 @@ export const esc50: DatasetSource = {
   layout: 'DIR/meta/esc50.csv (filename,fold,target,category,...) and DIR/audio/<filename>',
   options: ['audioDir'],
   detect: (dir) => isFile(metadata(dir)),
+  // meta/esc50.csv's category by target.
+  classes: [
+    'dog', 'rooster', 'pig', 'cow', 'frog', 'cat', 'hen', 'insects', 'sheep', 'crow',
+    'rain', 'sea_waves', 'crackling_fire', 'crickets', 'chirping_birds', 'water_drops', 'wind', 'pouring_water', 'toilet_flush', 'thunderstorm',
+    'crying_baby', 'sneezing', 'clapping', 'breathing', 'coughing', 'footsteps', 'laughing', 'brushing_teeth', 'snoring', 'drinking_sipping',
+    'door_wood_knock', 'mouse_click', 'keyboard_typing', 'door_wood_creaks', 'can_opening', 'washing_machine', 'vacuum_cleaner', 'clock_alarm', 'clock_tick', 'glass_breaking',
+    'helicopter', 'chainsaw', 'siren', 'car_horn', 'engine', 'train', 'church_bells', 'airplane', 'fireworks', 'hand_saw',
+  ],
   async *rows(dir, options) {
     const csv = requireFile(metadata(dir), 'ESC-50 metadata')
     const audio = audioRoot(options, path.join(dir, 'audio'))

@@ -10,6 +10,8 @@ export const us8k: DatasetSource = {
   layout: 'DIR/metadata/UrbanSound8K.csv (slice_file_name,fsID,start,end,salience,fold,classID,class) and DIR/audio/fold<fold>/<slice_file_name>',
   options: ['audioDir'],
   detect: (dir) => isFile(metadata(dir)),
+  // metadata/UrbanSound8K.csv's class by classID.
+  classes: ['air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling', 'engine_idling', 'gun_shot', 'jackhammer', 'siren', 'street_music'],
   async *rows(dir, options) {
     const csv = requireFile(metadata(dir), 'UrbanSound8K metadata')
     const audio = audioRoot(options, path.join(dir, 'audio'))
