@@ -6,8 +6,10 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {median} from './median.js'
 import {mel} from './mel.js'
 import {towers} from './towers.js'
+import {train} from './train.js'
 import {zeroshot} from './zeroshot.js'
 
 /** One contender timed on the benchmark's workload. */
@@ -43,15 +45,9 @@ export interface Benchmark {
   run(): Promise<BenchResult>
 }
 
-const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot]
+const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train]
 
 const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results')
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
 
 function printTable(benchmark: Benchmark, result: BenchResult, rows: Row[]): void {
   const reference = rows[rows.length - 1]

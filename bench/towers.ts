@@ -22,6 +22,7 @@ import {audioEncoderGraph} from '../src/lib/onnx/audio-encoder.js'
 import {textTransformerGraph} from '../src/lib/onnx/clip-text.js'
 import {visionTransformerGraph} from '../src/lib/onnx/clip-vision.js'
 import {createSession, describeRuntime, loadRuntime} from '../src/lib/onnx/runtime.js'
+import {median} from './median.js'
 import {pythonProcess} from './python-process.js'
 import type {Benchmark, Measurement} from './run.js'
 
@@ -215,12 +216,6 @@ async function dataParallelAudio(audio: StateDict): Promise<Measurement> {
     await embedder.close()
     rmSync(dir, {recursive: true, force: true})
   }
-}
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
 export const towers: Benchmark = {

@@ -6,7 +6,8 @@
 #   4. classify held-out sounds by text prompts (zero-shot) and rank them by text (retrieval): the visual pivot
 # Deterministic for a given seed; needs Node.js 20 and ffmpeg.
 # usage: examples/demo.sh [WORKDIR]   (default: a fresh temporary directory)
-#   env: DEMO_SEED (0), DEMO_CLIPS scenes per concept and split (16), DEMO_CONCEPTS (8), DEMO_VA_FRAMES frames per va clip (1)
+#   env: DEMO_SEED (0), DEMO_CLIPS scenes per concept and split (16), DEMO_CONCEPTS (8), DEMO_VA_FRAMES frames per va clip (1),
+#        DEMO_BATCH clips per training step (32), DEMO_CLIP_STEPS (100) and DEMO_VA_STEPS (160) training steps
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 vipant="node $here/../bin/vipant.js"
@@ -18,9 +19,15 @@ concepts=${DEMO_CONCEPTS:-8}
 va_frames=${DEMO_VA_FRAMES:-1}
 # 3 s sounds: 300 log-mel frames of 10 ms.
 max_len=300
+# Training: clips per step, and steps of the image-text CLIP and of VA.
+batch=${DEMO_BATCH:-32}
+clip_steps=${DEMO_CLIP_STEPS:-100}
+va_steps=${DEMO_VA_STEPS:-160}
 world=$work/world
 started=$SECONDS
 step() { printf '\n== %s (%d s so far)\n' "$*" $((SECONDS - started)); }
+# A run's last checkpoint.
+latest() { ls -d "$1"/checkpoints/step-* | tail -n 1; }
 
 step "1. a synthetic world in $world: vipant synth"
 rm -rf "$world"
@@ -39,33 +46,54 @@ ls -lh "$work"/*.arrow | awk '{print "  " $NF ": " $5}'
 echo "the va table:"
 $vipant inspect "$work/va.arrow" | sed 's/^/  /'
 
-# ============================================================================================
-# TRAINING: placeholder, to be filled in when vipant pretrain --pair image-text / pretrain land.
-# It must leave $clip (the tiny image-text CLIP), $model (the VA-trained audio tower, with the
-# CLIP's text tower) and $control (the same audio tower without VA training) set, e.g.
-#   step "3. a tiny CLIP learns the pictures from their captions: vipant pretrain --pair image-text"
-#   $vipant pretrain "$work/image-text.arrow" --pair image-text --model tiny -o "$work/runs/clip" ...
-#   clip=$work/runs/clip/checkpoints/step-N
-#   step "4. VA: an audio tower learns to land where the CLIP puts the va pictures: vipant pretrain"
-#   $vipant pretrain "$work/va.arrow" --init "$clip" -o "$work/runs/va" ...
-#   model=$work/runs/va/checkpoints/step-N
-#   control=...   # the audio tower as initialised, before VA training
-# ============================================================================================
+step "3. a tiny CLIP learns the pictures from their captions: vipant pretrain --pair image-text"
+# Both towers train (the only step that reads captions); the va pictures, never trained on, measure it: zero-shot
+# by "a picture of <class>" prompts.
+$vipant pretrain "$work/image-text.arrow" --pair image-text --model tiny --seed "$seed" -o "$work/runs/clip" \
+  --batch-size $batch --steps $clip_steps --optimizer adam --lr 3e-4 --warmup-epochs 1 \
+  --val "$work/va.arrow" --eval-every $clip_steps --keep 1
+clip=$(latest "$work/runs/clip")
 
-if [[ -z ${model:-} || -z ${control:-} ]]; then
-  step "done: the world and its tables are in $work; training is not wired into the demo yet"
-  exit 0
-fi
+step "4. VA: an audio tower starts from the CLIP's image tower and learns to land where the CLIP puts the va pictures"
+# The image tower stays frozen; no caption is read. The control is the same audio tower as VA training starts it
+# (spec 5.4: the image tower's weights, positions resized to the audio grid), untrained: --steps 0.
+$vipant pretrain "$work/va.arrow" --init "$clip" --seed "$seed" -o "$work/runs/va" \
+  --batch-size $batch --steps $va_steps --optimizer adam --lr 5e-4 --warmup-epochs 1 --time-mask 30 --freq-mask 16 --keep 1
+model=$(latest "$work/runs/va")
+$vipant pretrain "$work/va.arrow" --init "$clip" --seed "$seed" -o "$work/runs/control" --steps 0
+control=$(latest "$work/runs/control")
 
 step "5. zero-shot: held-out sounds classified by text prompts the audio tower never saw with a sound"
-# Class "red_circle" reads "red circle"; the prompt makes it "a picture of red circle".
+# Class "red_circle" reads "red circle"; the prompt makes it "a picture of red circle". The text tower is the CLIP's.
 for tower in model control; do
-  echo "-- $tower"
-  $vipant embed "$work/test.arrow" --model "${!tower}" --clip "$clip" --raw | $vipant zeroshot --model "${!tower}" --clip "$clip" --prompt "a picture of"
+  $vipant embed "$work/test.arrow" --model "${!tower}" --clip "$clip" --raw | tee "$work/test-$tower.arrow" |
+    $vipant zeroshot --model "${!tower}" --clip "$clip" --prompt "a picture of" --json > "$work/zeroshot-$tower.json"
 done
-echo "chance: 1/$concepts"
 
 step "6. retrieval: the held-out sounds ranked by text"
-$vipant embed "$work/test.arrow" --model "$model" --clip "$clip" -o "$work/test-emb.arrow"
-$vipant retrieve "$work/test-emb.arrow" --model "$model" --clip "$clip" --query "a red circle" --query "a blue square" -k 5
+# Queries: the first three concepts' phrases, as a caption would put them ("a red circle", "a picture of a blue square", ...).
+mapfile -t phrases < <(tail -n +2 "$world/concepts.csv" | head -n 3 | cut -d, -f3)
+queries=("${phrases[0]}" "a picture of ${phrases[1]}" "${phrases[2]} on a black background")
+$vipant retrieve "$work/test-model.arrow" --model "$model" --clip "$clip" -k 5 --json \
+  "${queries[@]/#/--query=}" > "$work/retrieve.json"
+
+step "summary"
+node - "$work" "$concepts" $((SECONDS - started)) <<'JS'
+const [work, concepts, seconds] = process.argv.slice(2)
+const read = (name) => JSON.parse(require('node:fs').readFileSync(`${work}/${name}`, 'utf8'))
+const pct = (x) => `${(100 * x).toFixed(1)} %`
+const [pivot, control] = [read('zeroshot-model.json'), read('zeroshot-control.json')]
+console.log(`zero-shot accuracy on ${pivot.clips.evaluated} held-out sounds, ${concepts} classes, by text prompts:`)
+const row = (label, x) => console.log(`  ${`${label}:`.padEnd(39)}${pct(x)}`)
+row('visual pivot (VA-trained audio tower)', pivot.accuracy)
+row('control (the same tower untrained)', control.accuracy)
+row(`chance (1/${concepts})`, 1 / concepts)
+// A sound is a match when its class's words are all in the query ("blue_square" in "a picture of a blue square").
+for (const {query, results} of read('retrieve.json')) {
+  const classes = results.map((r) => r.id.replace(/^test\/|-\d+$/g, ''))
+  const matches = classes.filter((c) => c.split('_').every((w) => query.split(' ').includes(w))).length
+  console.log(`top ${results.length} sounds for "${query}": ${classes.join(', ')} (${matches} of ${results.length} match)`)
+}
+console.log(`wall time: ${seconds} s`)
+JS
 step "done: everything is in $work"

@@ -1,4 +1,6 @@
-import {clipImages} from '../image/clip-images.js'
+import {CLIP_IMAGE_FLOATS, clipImages} from '../image/clip-images.js'
+import {clipPreprocess} from '../image/clip-preprocess.js'
+import type {RgbImage} from '../image/rgb.js'
 import {decodeAudio} from './decode.js'
 import {logMel} from './log-mel.js'
 import type {MelConfig} from './mel-config.js'
@@ -11,6 +13,8 @@ export interface MelTask {
   /** Video frames to add per clip (0: none), and the frame files the index lists for it. */
   frames: number
   frameFiles: string[] | null
+  /** The listed frames already decoded (the mel stage decodes many rows' pictures per ffmpeg run). */
+  pictures?: RgbImage[]
 }
 
 export interface MelResult {
@@ -28,8 +32,14 @@ export interface MelResult {
 export async function melClip(task: MelTask): Promise<MelResult> {
   const [audio, images] = await Promise.all([
     decodeAudio(task.path),
-    task.frames > 0 ? clipImages(task.path, task.frameFiles, task.frames) : null,
+    task.pictures ? preprocessed(task.pictures) : task.frames > 0 ? clipImages(task.path, task.frameFiles, task.frames) : null,
   ])
   const {mel, frames} = logMel(audio.channels, audio.sampleRate, task.config, task.key)
   return {mel, frames, sampleRate: audio.sampleRate, channels: audio.channels.length, duration: audio.duration, images}
+}
+
+function preprocessed(pictures: readonly RgbImage[]): Float32Array {
+  const out = new Float32Array(pictures.length * CLIP_IMAGE_FLOATS)
+  pictures.forEach((picture, i) => out.set(clipPreprocess(picture), i * CLIP_IMAGE_FLOATS))
+  return out
 }

@@ -5,7 +5,9 @@ import {stageBatch, stageSchema} from '../arrow/stage.js'
 import {tensorData, tensorField, type TensorType} from '../arrow/tensor.js'
 import {UserError} from '../util/errors.js'
 import {orderedMap, WorkerPool} from '../util/worker-pool.js'
+import {pickFrames} from '../image/clip-images.js'
 import {CLIP_IMAGE_SIZE} from '../image/clip-preprocess.js'
+import {PictureBatcher} from '../image/picture-batcher.js'
 import {NUM_MEL_BINS, type MelConfig} from './mel-config.js'
 import type {MelResult, MelTask} from './mel-clip.js'
 
@@ -66,7 +68,9 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
   const pathColumn = input.schema.fields.find((f) => f.name === 'path')
   if (!pathColumn) throw new UserError(`${input.source}: no 'path' column; expected an index table (vipant fetch ...)`)
   const pool = new WorkerPool<MelTask, MelResult>(new URL('./mel-worker.js', import.meta.url), options.workers)
-  const window = pool.size * 4
+  // Listed pictures (frame files) are decoded here, many rows per ffmpeg run; a wider window makes the runs larger.
+  const pictures = new PictureBatcher()
+  const window = options.frames > 0 ? Math.max(32, pool.size * 4) : pool.size * 4
   const own = melFields(options)
 
   type Row = {batch: RecordBatch; index: number}
@@ -82,10 +86,14 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
     else if (status !== 'ok') outcome = {status: status as 'error', error: batch.getChild('error')?.get(index) ?? null}
     else {
       const frameFiles = (batch.getChild('frames')?.get(index)?.toArray() as string[] | undefined) ?? null
-      outcome = await pool.run({key: id, path, config: options.config, frames: options.frames, frameFiles}).then(
-        (result): Outcome => ({status: 'ok', result}),
-        (error: Error): Outcome => ({status: 'error', error: error.message}),
-      )
+      const listed = options.frames > 0 && frameFiles !== null && frameFiles.length > 0
+      const decoded = listed ? pictures.decode(pickFrames(frameFiles, options.frames)) : Promise.resolve(undefined)
+      outcome = await decoded
+        .then((images) => pool.run({key: id, path, config: options.config, frames: options.frames, frameFiles, pictures: images}))
+        .then(
+          (result): Outcome => ({status: 'ok', result}),
+          (error: Error): Outcome => ({status: 'error', error: error.message}),
+        )
     }
     if (outcome.status === 'error' && options.strict) throw new UserError(outcome.error ?? `${path}: failed`)
     options.onClip?.({id, status: outcome.status, duration: outcome.status === 'ok' ? outcome.result.duration : 0, error: outcome.status === 'ok' ? undefined : (outcome.error ?? undefined)})

@@ -16,6 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs-core'
 import {UserError} from '../util/errors.js'
+import {patchWasmKernels} from './wasm-kernels.js'
 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const
 export type BackendName = (typeof BACKENDS)[number]
@@ -80,6 +81,7 @@ const SETUP: Record<BackendName, Setup> = {
       const wasm = await import('@tensorflow/tfjs-backend-wasm')
       // Under Node the backend cannot find its .wasm files by itself: point it at the package's dist/.
       wasm.setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep)
+      patchWasmKernels()
     },
     install: 'npm install @tensorflow/tfjs-backend-wasm',
     describe: async () => {

@@ -81,3 +81,26 @@ export async function decodeImage(file: string): Promise<RgbImage> {
   if (!frame) throw new UserError(`${file}: no image`)
   return frame
 }
+
+/**
+ * Still images as decodeImage gives them, byte for byte, from one ffmpeg run: starting ffmpeg costs far more than
+ * decoding a small picture. Each input has its own output file, so each keeps its own size (one stream of several
+ * pictures would be scaled to the first one's). Any failure fails the lot: decode one by one to know which file.
+ */
+export async function decodeImages(files: readonly string[]): Promise<RgbImage[]> {
+  if (files.length === 1) return [await decodeImage(files[0])]
+  const dir = await mkdtemp(path.join(tmpdir(), 'vipant-pictures-'))
+  try {
+    const outputs = files.map((_, i) => ['-map', `${i}:v:0`, '-frames:v', '1', ...SWS_FLAGS, '-f', 'image2pipe', '-c:v', 'ppm', path.join(dir, `${i}.ppm`)])
+    await runTool('ffmpeg', ['-nostdin', '-v', 'error', ...files.flatMap((f) => ['-i', f]), ...outputs.flat()], files[0])
+    return await Promise.all(
+      files.map(async (file, i) => {
+        const [image] = parsePpms(await readFile(path.join(dir, `${i}.ppm`)), file)
+        if (!image) throw new UserError(`${file}: no image`)
+        return image
+      }),
+    )
+  } finally {
+    await rm(dir, {recursive: true, force: true})
+  }
+}

@@ -76,18 +76,21 @@ export const matMulFast = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.G
 
 /**
  * tf.gather(table, rows) along axis 0 with a gradient that wasm can run: its own needs UnsortedSegmentSum, which
- * the wasm backend lacks, so the gradient scatters through a one-hot product instead.
+ * the wasm backend lacks, and a one-hot product (or wasm's ScatterNd) costs seconds per step for CLIP's
+ * 49408-row token table, so the few gathered rows' gradients are summed into the table's shape here, in order.
  */
 export function gatherRows(table: tf.Tensor2D, rows: tf.Tensor1D): tf.Tensor2D {
-  const n = table.shape[0]
+  const [n, width] = table.shape
   const gather = tf.customGrad(((t: tf.Tensor, r: tf.Tensor, save: tf.GradSaveFunc) => {
     save([r])
     return {
       value: tf.gather(t, r),
-      gradFunc: (dy: tf.Tensor, [index]: tf.Tensor[]) => [
-        tf.matMul(tf.transpose(tf.oneHot(index as tf.Tensor1D, n, 1, 0, 'float32')), dy as tf.Tensor2D),
-        tf.zerosLike(index),
-      ],
+      gradFunc: (dy: tf.Tensor, [index]: tf.Tensor[]) => {
+        const [at, values] = [index.dataSync(), dy.dataSync()]
+        const grad = new Float32Array(n * width)
+        for (let i = 0; i < at.length; i++) for (let j = 0; j < width; j++) grad[at[i] * width + j] += values[i * width + j]
+        return [tf.tensor2d(grad, [n, width]), tf.zerosLike(index)]
+      },
     }
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (t: tf.Tensor, r: tf.Tensor) => tf.Tensor
   return gather(table, rows) as tf.Tensor2D

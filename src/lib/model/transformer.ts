@@ -6,6 +6,12 @@
  * written in those terms: activations are reshaped to 2-D for each Linear, weights are stored pre-transposed
  * ([in, out]), and attention is one 2-D product per (sample, head) with explicitly transposed keys. Built with
  * `trainable`, the weights are tf.Variables and every product's gradient keeps to that fast path (matMulFast).
+ *
+ * Training memory: the tape keeps every intermediate of the forward pass and the backward pass every gradient until
+ * it ends, ~15 GB for the 12-layer ViT-B audio tower at batch 8, far beyond wasm's 4 GB heap. With
+ * `checkpointBlocks` each block is one tape node that keeps only its input (the residual stream) and recomputes its
+ * own forward pass inside its gradient (gradient checkpointing): one block's intermediates live at a time, for one
+ * more forward pass of the trunk per step (measured: 2.7 GB of wasm heap for that step).
  */
 import * as tf from '@tensorflow/tfjs-core'
 import type {StateDict} from '../checkpoint/tensor.js'
@@ -128,15 +134,17 @@ export class MultiheadAttention {
       const q = tf.mul(this.q.forward(x2), 1 / Math.sqrt(D)) // shape = [B*L, W], head h in columns h*D..(h+1)*D
       const k = this.k.forward(x2)
       const v = this.v.forward(x2)
-      // One 2-D product per sample and head. wasm's Slice copies its whole input before cutting, so samples are cut
-      // from the [B*L, W] projections first and heads from each sample's [L, W]: cutting every head straight from
-      // the batch (or unstacking [B*H, L, D]) costs more than the products once B*H is large.
-      const samples = Array.from({length: B}, (_, b) => {
-        const [qb, kb, vb] = [q, k, v].map((t) => tf.slice(t, [b * L, 0], [L, W])) // shape = [L, W]
-        const heads = Array.from({length: H}, (_, h) => {
-          const cut = (t: tf.Tensor) => tf.slice(t, [0, h * D], [L, D]) as tf.Tensor2D // shape = [L, D]
-          const scores = matMulFast(cut(qb), tf.transpose(cut(kb))) // shape = [L, L]
-          return matMulFast(tf.softmax(mask ? tf.add(scores, mask) : scores), cut(vb)) // shape = [L, D]
+      // One 2-D product per sample and head. tfjs-wasm's own Slice copies its whole input before cutting (see
+      // src/lib/backend/wasm-kernels.ts), so samples are cut from the [B*L, W] projections first and heads from each
+      // sample's [L, W]: cutting every head straight from the batch (or unstacking [B*H, L, D]) costs more than the
+      // products once B*H is large. tf.split rather than tf.slice: its gradient is one concat, where each slice's is
+      // a zero-padded copy of the whole input.
+      const [qs, ks, vs] = [q, k, v].map((t) => split(t, B, 0)) // shape = B x [L, W]
+      const samples = qs.map((qb, b) => {
+        const [qh, kh, vh] = [qb, ks[b], vs[b]].map((t) => split(t, H, 1)) // shape = H x [L, D]
+        const heads = qh.map((qi, h) => {
+          const scores = matMulFast(qi, tf.transpose(kh[h])) // shape = [L, L]
+          return matMulFast(tf.softmax(mask ? tf.add(scores, mask) : scores), vh[h]) // shape = [L, D]
         })
         return tf.concat(heads, 1) // shape = [L, W], heads concatenated
       })
@@ -148,6 +156,11 @@ export class MultiheadAttention {
   dispose(): void {
     for (const linear of [this.q, this.k, this.v, this.outProj]) linear.dispose()
   }
+}
+
+/** tf.split, except into one part: tfjs's split gradient then receives a lone tensor where it expects a list. */
+function split(t: tf.Tensor, parts: number, axis: number): tf.Tensor2D[] {
+  return (parts === 1 ? [t] : tf.split(t, parts, axis)) as tf.Tensor2D[]
 }
 
 export class ResidualAttentionBlock {
@@ -195,7 +208,15 @@ export class ResidualAttentionBlock {
   }
 }
 
+/** Whether a trainable trunk recomputes each block in the backward pass: always, never, or when the tape would be large. */
+export type Checkpointing = boolean | 'auto'
+
+/** 'auto' checkpoints when the tape of the blocks would exceed this: a quarter of wasm's 4 GB heap. */
+const AUTO_CHECKPOINT_BYTES = 2 ** 30
+
 export class Transformer {
+  checkpointBlocks: Checkpointing = 'auto'
+
   constructor(readonly resblocks: ResidualAttentionBlock[]) {}
 
   /** Blocks `${prefix}.resblocks.0..n-1`, n read from the names present. */
@@ -220,12 +241,28 @@ export class Transformer {
     return this.resblocks.flatMap((block, i) => prefixed(`resblocks.${i}`, block.parameters()))
   }
 
+  /**
+   * Bytes a training step holds for the blocks without checkpointing: the tape, and the backward pass's gradients,
+   * which tfjs frees only once the pass ends. Fitted to the wasm heap's growth (within ~1.5x over widths 128-512):
+   * ~160 tensors of [B*L, W] and ~5 attention maps of [B*H, L, L] per block.
+   */
+  tapeBytes([B, L, W]: number[]): number {
+    return 4 * this.layers * B * L * (160 * W + 5 * this.heads * L)
+  }
+
+  /** Whether forward(x) checkpoints: only a trainable trunk (an inference one keeps no tape). */
+  checkpoints(shape: number[]): boolean {
+    if (!(this.resblocks[0].ln_1.weight instanceof tf.Variable) || this.checkpointBlocks === false) return false
+    return this.checkpointBlocks === true || this.tapeBytes(shape) > AUTO_CHECKPOINT_BYTES
+  }
+
   forward(x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
     // Block by block under its own tidy: only the residual stream outlives a block, which keeps peak memory at
     // one block's intermediates.
+    const checkpoint = this.checkpoints(x.shape)
     let h = x
     for (const block of this.resblocks) {
-      const next = tf.tidy(() => block.forward(h, mask))
+      const next = tf.tidy(() => (checkpoint ? checkpointed(block, h, mask) : block.forward(h, mask)))
       if (h !== x) h.dispose()
       h = next
     }
@@ -234,5 +271,42 @@ export class Transformer {
 
   dispose(): void {
     for (const block of this.resblocks) block.dispose()
+  }
+}
+
+/**
+ * block.forward(x, mask) as a single tape node over x and the block's weights that saves only x (and the mask): its
+ * gradient runs the block's forward again under a tape of its own and backpropagates dy through it.
+ */
+function checkpointed(block: ResidualAttentionBlock, x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
+  const weights = block.parameters().flatMap((p) => p.parts)
+  const run = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc
+    const input = args[0] as tf.Tensor3D
+    save(mask ? [input, mask] : [input])
+    return {
+      value: block.forward(input, mask),
+      gradFunc: (dy: tf.Tensor, [savedInput, savedMask]: tf.Tensor[]) =>
+        recomputedGradients(() => block.forward(savedInput as tf.Tensor3D, savedMask as tf.Tensor2D | undefined), [savedInput, ...weights], dy),
+    }
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (...inputs: tf.Tensor[]) => tf.Tensor3D
+  return run(x, ...weights)
+}
+
+/**
+ * Gradients of f() with respect to xs, weighted by dy, from inside another backward pass. tfjs's engine.gradients()
+ * ends by dropping the engine's tape when no gradient is being recorded, which is the case during a backward pass:
+ * the outer tf.variableGrads would then fail freeing its own tape, so that tape is put back. The inner tape's
+ * intermediates are freed as soon as its gradients exist.
+ */
+function recomputedGradients(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor): tf.Tensor[] {
+  const engine = tf.engine()
+  const tape = engine.state.activeTape
+  try {
+    const {value, grads} = engine.gradients(f, xs, dy)
+    value.dispose()
+    return grads
+  } finally {
+    engine.state.activeTape = tape
   }
 }

@@ -31,6 +31,7 @@ export interface TrainConfig {
   batchSize: number
   /** The LR schedule's horizon, and the run's length unless `steps` stops it sooner (VIP-ANT: 1000, §7.1). */
   epochs: number
+  /** 0 saves the starting weights as checkpoint step 0 (the untrained control of the demo). */
   steps: number | null
   optimizer: 'lars' | 'adam'
   /** Adam's peak learning rate; LARS's is batchSize / 256 (§7.1). */
@@ -49,11 +50,17 @@ export interface TrainConfig {
   /** AT controls (§1.3): captions of a random other clip; a seeded fraction of the training clips. */
   randomCaptions: boolean
   fraction: number
-  /** Class prompt prefix for zero-shot evaluation and for clips without captions. */
+  /** Class prompt prefix for zero-shot evaluation and for clips without captions; the image-text pair's default is IMAGE_PROMPT. */
   prompt: string
   checkpointEvery: number
   keep: number
   evalEvery: number
+  /**
+   * Gradient checkpointing of the trainable tower's transformer blocks (src/lib/model/transformer.ts): recompute
+   * each block in the backward pass, for ~1/3 more compute, instead of keeping its activations. null: when they
+   * would exceed 1 GB (a ViT-B tower at batch 8 would need ~15 GB, over wasm's 4 GB heap).
+   */
+  checkpointBlocks: boolean | null
 }
 
 export const DEFAULTS: Omit<TrainConfig, 'pair' | 'data' | 'out'> = {
@@ -84,7 +91,11 @@ export const DEFAULTS: Omit<TrainConfig, 'pair' | 'data' | 'out'> = {
   checkpointEvery: 1000,
   keep: 3,
   evalEvery: 1000,
+  checkpointBlocks: null,
 }
+
+/** The class prompt of pictures (CLIP's "a photo of" for the demo world's drawings). */
+export const IMAGE_PROMPT = 'a picture of'
 
 const camel = (key: string) => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
 
@@ -121,7 +132,9 @@ export async function readConfigFile(file: string): Promise<Partial<TrainConfig>
 
 /** Defaults, then the file's settings, then the flags given; checks what must hold. */
 export function resolveConfig(...layers: Partial<TrainConfig>[]): TrainConfig {
-  const config = Object.assign({}, DEFAULTS, ...layers.map(withoutUndefined)) as TrainConfig
+  const given = layers.map(withoutUndefined)
+  const config = Object.assign({}, DEFAULTS, ...given) as TrainConfig
+  if (config.pair === 'image-text' && given.every((layer) => layer.prompt === undefined)) config.prompt = IMAGE_PROMPT
   for (const key of ['pair', 'data', 'out'] as const) if (!config[key]) throw new UserError(`no ${key} given (a flag, or in --config)`)
   if (!PAIRS.includes(config.pair)) throw new UserError(`unknown pair ${config.pair}; choose one of ${PAIRS.join(', ')}`)
   if (!(config.fraction > 0 && config.fraction <= 1)) throw new UserError(`fraction must be in (0, 1], got ${config.fraction}`)
@@ -129,6 +142,8 @@ export function resolveConfig(...layers: Partial<TrainConfig>[]): TrainConfig {
   for (const key of ['batchSize', 'epochs', 'checkpointEvery', 'keep', 'evalEvery'] as const) {
     if (!(Number.isInteger(config[key]) && config[key] >= 1)) throw new UserError(`${key} must be a positive integer, got ${config[key]}`)
   }
+  if (config.steps !== null && !(Number.isInteger(config.steps) && config.steps >= 0)) throw new UserError(`steps must be a whole number, got ${config.steps}`)
+  if (config.checkpointBlocks !== null && typeof config.checkpointBlocks !== 'boolean') throw new UserError(`checkpointBlocks must be true, false or null (auto)`)
   return config
 }
 

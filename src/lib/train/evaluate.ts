@@ -1,9 +1,9 @@
 /**
  * In-training evaluation on held-out clips, with the evaluation code the commands use. Inputs are deterministic
  * (middle frame, first caption, centre crop, no SpecAugment; spec pitfall 14). Which metric depends on the table:
- * exactly 5 captions per clip -> audio-text retrieval R@1/5/10 (§8.2, as VALMonitor does on AudioCaps val);
- * class labels on the audio-text pair -> zero-shot top-1/top-5 over the classes' prompts (§8.1's raw scores, and
- * cosine); otherwise each
+ * exactly 5 captions per clip -> audio-text (or image-text) retrieval R@1/5/10 (§8.2, as VALMonitor does on AudioCaps val);
+ * class labels against text -> zero-shot top-1/top-5 over the classes' prompts (§8.1's raw scores, and cosine; the
+ * text tower frozen for audio-text, trained for image-text); otherwise each
  * clip's pair against all others' -> top-1/top-5 both ways (§8.3, VA's image<->audio monitor). Percentages.
  */
 import {classEmbeddings, classificationMetrics, classText, rankOf, scoreClips} from '../eval/classification.js'
@@ -30,15 +30,16 @@ export function evaluatePair(
     }
   }
   const labelled = clips.every((c) => c.label !== undefined && c.className !== undefined)
-  if (right === 'text' && labelled && model.frozen.text) {
+  const textTower = model.frozen.text ? (items: readonly Item[]) => model.embedFrozen('text', items) : model.trainable.text ? embed('text') : undefined
+  if (right === 'text' && labelled && textTower) {
     const names = new Map(clips.map((c) => [c.label!, c.className!]))
     const count = Math.max(...names.keys()) + 1
     const prompts = Array.from({length: count}, (_, label) => classText(options.prompt, names.get(label) ?? `class ${label}`))
-    const text = [embedAll((items) => model.embedFrozen('text', items), prompts)]
-    const audio = embedLeft()
+    const text = [embedAll(textTower, prompts)]
+    const clipEmb = embedLeft()
     // Raw dot products are the paper's protocol; cosine is what the loss trains, and is blind to the text norms.
     const zeroShot = (cosine: boolean) => {
-      const scores = scoreClips(audio, classEmbeddings(text, cosine), cosine)
+      const scores = scoreClips(clipEmb, classEmbeddings(text, cosine), cosine)
       return classificationMetrics(clips.map((c, i) => ({label: c.label!, fold: null, scores: scores[i]})), count)
     }
     const [raw, cosine] = [zeroShot(false), zeroShot(true)]

@@ -87,6 +87,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
   hooks.log(`train: ${clips.length} clips from ${config.data}${table.skipped ? ` (${table.skipped} unusable rows skipped)` : ''}; held out: ${val.length}`)
 
   const model = await buildModel(config, frames, resume, needsFrozen(right, [...clips, ...val]) || (right === 'text' && val.length > 0))
+  for (const tower of Object.values(model.trainable)) tower.transformer.checkpointBlocks = config.checkpointBlocks ?? 'auto'
   const options: ItemOptions = {frames, freqMask: config.freqMask, timeMask: config.timeMask}
   precomputeFrozen(model, right, [...clips, ...val], hooks)
   const captionsOf = config.randomCaptions ? permutation(clips.length, rngFor(config.seed, 'random-captions')) : undefined

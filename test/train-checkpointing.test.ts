@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict'
+import {before, describe, it} from 'node:test'
+import * as tf from '@tensorflow/tfjs-core'
+import {selectBackend} from '../src/lib/backend/index.js'
+import {readSafetensors} from '../src/lib/checkpoint/safetensors.js'
+import type {StateDict} from '../src/lib/checkpoint/tensor.js'
+import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
+import {TextTransformer} from '../src/lib/model/clip-text.js'
+import {VisionTransformer} from '../src/lib/model/clip-vision.js'
+import {asIs, type Parameter} from '../src/lib/model/parameters.js'
+import type {Checkpointing, Transformer} from '../src/lib/model/transformer.js'
+import {parseConfigYaml, resolveConfig} from '../src/lib/train/config.js'
+import {registerGradients} from '../src/lib/train/gradients.js'
+import {contrastiveLoss} from '../src/lib/train/loss.js'
+import {lars, type Gradients} from '../src/lib/train/optimizer.js'
+import {UserError} from '../src/lib/util/errors.js'
+import {mulberry32} from '../src/lib/util/rng.js'
+import {fixture, maxAbsDiff} from './helpers.js'
+
+const random = (shape: number[], seed: number) => {
+  const rng = mulberry32(seed)
+  return tf.tensor(Float32Array.from({length: shape.reduce((a, b) => a * b, 1)}, () => 2 * rng() - 1), shape, 'float32')
+}
+
+interface Model {
+  params: Parameter[]
+  trunks: Transformer[]
+  loss(): tf.Scalar
+  dispose(): void
+}
+
+interface StepResult {
+  loss: number
+  grads: Map<string, Float32Array>
+  weights: Map<string, Float32Array>
+  peakBytes: number
+  leakedTensors: number
+}
+
+/** One LARS step of `build()`'s model with its trunks set to `checkpoint`: the loss, gradients, new weights, memory. */
+async function step(build: () => Model, checkpoint: Checkpointing): Promise<StepResult> {
+  const model = build()
+  for (const trunk of model.trunks) trunk.checkpointBlocks = checkpoint
+  const variables = model.params.flatMap((p) => p.parts) as tf.Variable[]
+  const optimizer = lars({weightDecay: 1e-6, momentum: 0.9, eta: 0.001, lrWeight: 0.2, lrBias: 0.0048})
+  const tensorsBefore = tf.memory().numTensors
+  let result: {value: tf.Scalar; grads: tf.NamedTensorMap} | undefined
+  const profile = await tf.profile(() => {
+    result = tf.variableGrads(() => model.loss(), variables)
+  })
+  const {value, grads} = result!
+  const named = new Map(model.params.flatMap((p) => p.parts.map((part, i) => [`${p.name}.${i}`, grads[(part as tf.Variable).name].dataSync() as Float32Array])))
+  optimizer.apply(model.params, new Map(variables.map((v) => [v, grads[v.name]])) as Gradients, 0.5)
+  const loss = value.dataSync()[0]
+  tf.dispose([value, ...Object.values(grads)])
+  optimizer.dispose()
+  const leakedTensors = tf.memory().numTensors - tensorsBefore
+  const weights = new Map(model.params.map((p) => [p.name, p.toTorch().data]))
+  model.dispose()
+  return {loss, grads: named, weights, peakBytes: profile.peakBytes, leakedTensors}
+}
+
+function assertSame(a: StepResult, b: StepResult): number {
+  assert.equal(a.loss, b.loss)
+  let worst = 0
+  for (const [name, g] of a.grads) {
+    assert.ok(maxAbsDiff(g, new Float32Array(g.length)) > 0, `${name}: a gradient of zero tests nothing`)
+    worst = Math.max(worst, maxAbsDiff(g, b.grads.get(name)!))
+  }
+  for (const [name, w] of a.weights) worst = Math.max(worst, maxAbsDiff(w, b.weights.get(name)!))
+  assert.ok(worst <= 1e-6, `max abs difference ${worst}`)
+  return worst
+}
+
+describe('gradient checkpointing per transformer block (tiny towers, wasm)', () => {
+  let audioState: StateDict
+  let clipState: StateDict
+  before(async () => {
+    await selectBackend('wasm')
+    await registerGradients()
+    audioState = (await readSafetensors(fixture('model', 'audio.safetensors'))).tensors
+    clipState = (await readSafetensors(fixture('model', 'clip.safetensors'))).tensors
+  })
+
+  // VA pre-training's trainable part: the audio tower against fixed (precomputed) image embeddings.
+  const audioModel = (): Model => {
+    const audio = AudioEncoder.fromStateDict(audioState, {resolution: [200, 128], patchSize: 32, stride: [16, 24]}, true)
+    const scale = tf.variable(tf.scalar(Math.log(1 / 0.07)))
+    const [x, images] = [random([4, 200, 128], 1), random([4, audio.outputDim], 2)]
+    return {
+      params: [...audio.parameters(), asIs('logit_scale', scale)],
+      trunks: [audio.transformer],
+      loss: () => contrastiveLoss(audio.forward(x as tf.Tensor3D), images as tf.Tensor2D, scale as tf.Scalar),
+      dispose: () => {
+        audio.dispose()
+        tf.dispose([scale, x, images])
+      },
+    }
+  }
+
+  // Both CLIP towers training: the text trunk carries the causal mask through the recomputation.
+  const clipModel = (): Model => {
+    const image = VisionTransformer.fromStateDict(clipState, 'visual', true)
+    const text = TextTransformer.fromStateDict(clipState, true)
+    const scale = tf.variable(tf.scalar(Math.log(1 / 0.07)))
+    const pixels = random([3, image.inputResolution, image.inputResolution, 3], 3)
+    const ids = tf.tensor2d([[254, 5, 9, 255, 0, 0], [254, 17, 3, 40, 2, 255], [254, 255, 0, 0, 0, 0]], [3, 6], 'int32')
+    return {
+      params: [...image.parameters(), ...text.parameters(), asIs('logit_scale', scale)],
+      trunks: [image.transformer, text.transformer],
+      loss: () => contrastiveLoss(image.forward(pixels as tf.Tensor4D), text.forward(ids), scale as tf.Scalar),
+      dispose: () => {
+        image.dispose()
+        text.dispose()
+        tf.dispose([scale, pixels, ids])
+      },
+    }
+  }
+
+  it('audio tower: gradients and a LARS step equal without and with checkpointing (<= 1e-6), with less peak memory', async (t) => {
+    const plain = await step(audioModel, false)
+    const checkpointed = await step(audioModel, true)
+    const diff = assertSame(plain, checkpointed)
+    t.diagnostic(`max abs diff ${diff}; peak bytes ${plain.peakBytes} -> ${checkpointed.peakBytes}`)
+    assert.ok(checkpointed.peakBytes < plain.peakBytes, `peak ${checkpointed.peakBytes} vs ${plain.peakBytes} without checkpointing`)
+    assert.deepEqual([plain.leakedTensors, checkpointed.leakedTensors], [0, 0], 'tensors left behind by a step')
+  })
+
+  it('image and text towers (causal mask): gradients and a LARS step equal', async (t) => {
+    const plain = await step(clipModel, false)
+    const checkpointed = await step(clipModel, true)
+    t.diagnostic(`max abs diff ${assertSame(plain, checkpointed)}`)
+    assert.deepEqual([plain.leakedTensors, checkpointed.leakedTensors], [0, 0], 'tensors left behind by a step')
+  })
+
+  it('wasm Slice and SplitV (replaced: no copy of the whole input) cut what tfjs specifies', () => tf.tidy(() => {
+    const x = tf.tensor2d(Array.from({length: 12}, (_, i) => i), [3, 4])
+    assert.deepEqual(tf.slice(x, [0, 1], [2, 2]).arraySync(), [[1, 2], [5, 6]])
+    assert.deepEqual(tf.slice(x, [1, 0], [2, 4]).arraySync(), [[4, 5, 6, 7], [8, 9, 10, 11]])
+    assert.deepEqual(tf.split(x, 2, 1).map((t) => t.arraySync()), [[[0, 1], [4, 5], [8, 9]], [[2, 3], [6, 7], [10, 11]]])
+    assert.deepEqual(tf.split(x, [1, 2], 0).map((t) => t.arraySync()), [[[0, 1, 2, 3]], [[4, 5, 6, 7], [8, 9, 10, 11]]])
+    assert.deepEqual(tf.slice(tf.reshape(x, [3, 2, 2]), [0, 1, 1], [2, 1, 1]).arraySync(), [[[3]], [[7]]])
+  }))
+
+  it('on wasm a clone (what the tape saves) shares its input buffer, which outlives the input', () => {
+    const a = tf.tensor1d([1, 2, 3])
+    const b = tf.clone(a)
+    assert.equal(b.dataId, a.dataId)
+    a.dispose()
+    assert.deepEqual(Array.from(b.dataSync()), [1, 2, 3])
+    b.dispose()
+  })
+
+  it("'auto' checkpoints a trainable trunk only when its tape would be large, never an inference one", () => {
+    const trainable = AudioEncoder.fromStateDict(audioState, undefined, true)
+    const frozen = AudioEncoder.fromStateDict(audioState)
+    assert.equal(trainable.transformer.checkpointBlocks, 'auto')
+    assert.equal(trainable.transformer.checkpoints([4, 56, 64]), false)
+    assert.equal(trainable.transformer.checkpoints([4096, 56, 64]), true)
+    assert.equal(frozen.transformer.checkpoints([4096, 56, 64]), false)
+    trainable.transformer.checkpointBlocks = true
+    assert.equal(trainable.transformer.checkpoints([1, 56, 64]), true)
+    trainable.dispose()
+    frozen.dispose()
+  })
+
+  it('the training config turns it on or off (checkpointBlocks), null meaning auto', () => {
+    const base = {pair: 'audio-image' as const, data: 'd.arrow', out: 'o'}
+    assert.equal(resolveConfig(base).checkpointBlocks, null)
+    assert.equal(resolveConfig(parseConfigYaml('checkpoint-blocks: true', 'x.yaml'), base).checkpointBlocks, true)
+    assert.throws(() => resolveConfig(parseConfigYaml('checkpointBlocks: yes please', 'x.yaml'), base), UserError)
+  })
+})
