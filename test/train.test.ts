@@ -199,6 +199,14 @@ describe('vipant finetune on a tiny model: checkpoints, exact resume, NaN stop',
     sameWeights(await finalWeights(path.join(dir, 'a'), STEPS), await finalWeights(run, STEPS))
   })
 
+  it('--checkpoint-blocks (recompute each block in the backward pass) trains to the same weights, bit for bit', async () => {
+    const run = path.join(dir, 'recompute')
+    const r = vipant(['finetune', data, '-o', run, ...common, '--checkpoint-blocks'])
+    assert.equal(r.status, 0, r.stderr.toString())
+    assert.match(readFileSync(path.join(run, 'checkpoints', `step-${String(STEPS).padStart(8, '0')}`, 'train.yaml'), 'utf8'), /checkpointBlocks: true/)
+    sameWeights(await finalWeights(path.join(dir, 'a'), STEPS), await finalWeights(run, STEPS))
+  })
+
   it('stops on a non-finite loss with one line, keeping no bad checkpoint', () => {
     const run = path.join(dir, 'nan')
     const r = vipant(['finetune', data, '-o', run, ...common, '--logit-scale', '100'])

@@ -33,6 +33,10 @@ export const trainFlags = {
   'time-mask': Flags.integer({description: 'SpecAugment time mask width, 0 = off [default: 200]', min: 0}),
   'checkpoint-every': Flags.integer({description: 'checkpoint every N steps (and at every epoch end) [default: 1000]', min: 1}),
   keep: Flags.integer({description: 'checkpoints kept [default: 3]', min: 1}),
+  'checkpoint-blocks': Flags.boolean({
+    allowNo: true,
+    description: 'recompute each transformer block in the backward pass: far less memory, about a third more compute [default: on when a step would keep over 1 GB of activations]',
+  }),
   'eval-every': Flags.integer({description: 'evaluate the held-out clips every N steps [default: 1000]', min: 1}),
   resume: Flags.boolean({description: "continue the run in --out from its latest checkpoint, exactly (its saved config rules; --steps may extend it)"}),
   backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
