@@ -23,7 +23,7 @@ import {textTransformerGraph} from '../src/lib/onnx/clip-text.js'
 import {visionTransformerGraph} from '../src/lib/onnx/clip-vision.js'
 import {createSession, describeRuntime, loadRuntime} from '../src/lib/onnx/runtime.js'
 import {median} from './median.js'
-import {pythonProcess} from './python-process.js'
+import {torchProcess} from './python-process.js'
 import type {Benchmark, Measurement} from './run.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -126,10 +126,9 @@ export function randomTextWeights(): StateDict {
 
 /** bench/towers_torch.py kept running, one pass per request. */
 async function torchContender(): Promise<Contender> {
-  const python = pythonProcess(TORCH_SCRIPT)
-  const hello = await python.reply()
+  const {python, name} = await torchProcess(TORCH_SCRIPT)
   return {
-    name: `PyTorch ${hello.torch} (BLAS ${hello.blas}: ${hello.blas_library}, ${hello.threads} threads)`,
+    name,
     pass: async (w) => {
       python.send(`${w.tower} ${w.batch}\n`)
       return (await python.reply()).run_s as number

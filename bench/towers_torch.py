@@ -24,18 +24,22 @@ def blas_library():
     return found[0] if found else "unknown"
 
 
-def main():
+def start_torch():
+    """Seeds and threads as every benchmark runs PyTorch, then says which torch and BLAS run (the first reply line)."""
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    config = torch.__config__.show()
-    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    print(json.dumps({"torch": torch.__version__, "blas": blas.group(1) if blas else "unknown", "blas_library": blas_library(),
+                      "threads": torch.get_num_threads()}), flush=True)
+
+
+def main():
     models = {"audio": AudioHead(width=768, layers=12, output_dim=512, max_len=1000).eval(),
               "text": TextTransformer(vocab_size=49408, context_length=77, width=512, layers=12, output_dim=512).eval(),
               "image": VisionTransformer(input_resolution=224, patch_size=32, width=768, layers=12, output_dim=512).eval()}
     inputs = {"audio": lambda b: torch.randn(b, 1, 1000, 128), "image": lambda b: torch.randn(b, 3, 224, 224),
               "text": lambda b: torch.cat([torch.randint(1, 49405, (b, 76)), torch.full((b, 1), 49407)], 1)}
-    print(json.dumps({"torch": torch.__version__, "blas": blas.group(1) if blas else "unknown", "blas_library": blas_library(),
-                      "threads": torch.get_num_threads()}), flush=True)
+    start_torch()
     for line in sys.stdin:
         tower, batch = line.split()
         x = inputs[tower](int(batch))  # generated before the clock starts

@@ -17,7 +17,7 @@ import {registerGradients} from '../src/lib/train/gradients.js'
 import {contrastiveLoss} from '../src/lib/train/loss.js'
 import {lars, type Gradients} from '../src/lib/train/optimizer.js'
 import {CLIP_SIZES, randomClip} from '../src/lib/train/random-clip.js'
-import {pythonProcess} from './python-process.js'
+import {torchProcess} from './python-process.js'
 import {median} from './median.js'
 import type {Benchmark, Measurement} from './run.js'
 
@@ -95,10 +95,9 @@ function tfjsRun(size: Size) {
 }
 
 async function torchContender(): Promise<Contender> {
-  const python = pythonProcess(TORCH_SCRIPT)
-  const hello = await python.reply()
+  const {python, name} = await torchProcess(TORCH_SCRIPT)
   return {
-    name: `PyTorch ${hello.torch} (BLAS ${hello.blas}: ${hello.blas_library}, ${hello.threads} threads)`,
+    name,
     step: async (size) => {
       python.send(`${size} ${BATCH}\n`)
       return (await python.reply()).run_s as number

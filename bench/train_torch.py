@@ -13,7 +13,6 @@ Protocol, one JSON object per output line, so that the caller can interleave its
   The model of a size is built on its first request, before the clock starts. End of input ends the script.
 """
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test" / "reference"))
 from towers import AudioHead  # noqa: E402
-from towers_torch import blas_library  # noqa: E402
+from towers_torch import start_torch  # noqa: E402
 from train_lars import LARS  # noqa: E402
 
 SIZES = {"vit-b32": dict(width=768, layers=12, output_dim=512), "tiny": dict(width=64, layers=1, output_dim=32)}
@@ -56,12 +55,7 @@ class Run:
 
 
 def main():
-    torch.manual_seed(0)
-    torch.set_num_threads(2)
-    config = torch.__config__.show()
-    blas = re.search(r"BLAS_INFO=(\w+)", config)
-    print(json.dumps({"torch": torch.__version__, "blas": blas.group(1) if blas else "unknown", "blas_library": blas_library(),
-                      "threads": torch.get_num_threads()}), flush=True)
+    start_torch()
     runs = {}
     for line in sys.stdin:
         size, batch = line.split()

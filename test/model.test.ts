@@ -1,50 +1,23 @@
 import assert from 'node:assert/strict'
-import {readFileSync} from 'node:fs'
 import {after, before, describe, it} from 'node:test'
 import * as tf from '@tensorflow/tfjs-core'
 import {selectBackend} from '../src/lib/backend/index.js'
-import {readSafetensors} from '../src/lib/checkpoint/safetensors.js'
 import type {StateDict} from '../src/lib/checkpoint/tensor.js'
-import type {AudioConfig} from '../src/lib/checkpoint/audio-config.js'
 import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
 import {TextTransformer} from '../src/lib/model/clip-text.js'
 import {VisionTransformer} from '../src/lib/model/clip-vision.js'
 import {interpClipVpEmbedding, loadPosEmbedding} from '../src/lib/model/pos-embedding.js'
 import {l2normalize} from '../src/lib/model/transformer.js'
 import {UserError} from '../src/lib/util/errors.js'
-import {fixture, maxAbsDiff, readF32} from './helpers.js'
+import {maxAbsDiff} from './helpers.js'
+import {f32, i32, manifest, referenceWeights} from './tower-fixtures.js'
 
-// Fixtures: test/reference/towers.py (tiny random CLIP towers and VIP-ANT audio head in PyTorch).
-interface Blob {
-  file: string
-  shape: number[]
-}
-interface Case {
-  tower: 'image' | 'text' | 'audio'
-  weights: string
-  input: Blob
-  output: Blob
-  frames?: number
-  grid?: [number, number]
-  positional?: Blob
-}
-const manifest = JSON.parse(readFileSync(fixture('model', 'manifest.json'), 'utf8')) as {
-  audio_config: AudioConfig
-  cases: Case[]
-  clip_pos: {input: Blob; output: Blob}
-}
-const f32 = (blob: Blob) => readF32(fixture('model', blob.file))
-const i32 = (blob: Blob) => {
-  const buf = readFileSync(fixture('model', blob.file))
-  return new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
-}
 const TOLERANCE = 1e-4
 
 let clip: StateDict
 let audio: StateDict
 before(async () => {
-  clip = (await readSafetensors(fixture('model', 'clip.safetensors'))).tensors
-  audio = (await readSafetensors(fixture('model', 'audio.safetensors'))).tensors
+  ({clip, audio} = await referenceWeights())
 })
 
 describe('positional embeddings (spec §5.4, §5.5)', () => {

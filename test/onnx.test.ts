@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict'
-import {existsSync, mkdtempSync, readdirSync, readFileSync, statSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import * as tf from '@tensorflow/tfjs-core'
 import {selectBackend} from '../src/lib/backend/index.js'
-import type {AudioConfig} from '../src/lib/checkpoint/audio-config.js'
-import {readSafetensors} from '../src/lib/checkpoint/safetensors.js'
 import type {StateDict} from '../src/lib/checkpoint/tensor.js'
 import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
 import {TextTransformer} from '../src/lib/model/clip-text.js'
@@ -17,27 +15,10 @@ import {visionTransformerGraph} from '../src/lib/onnx/clip-vision.js'
 import {onnxEmbedder} from '../src/lib/onnx/embedder.js'
 import {Checkpoint, graphCacheDir} from '../src/lib/onnx/graph-cache.js'
 import {createSession, loadRuntime, type Session} from '../src/lib/onnx/runtime.js'
-import {fixture, maxAbsDiff, readF32} from './helpers.js'
+import {maxAbsDiff} from './helpers.js'
+import {f32, i32, manifest, referenceWeights, type Case} from './tower-fixtures.js'
 import {TINY, writeTinyVipant} from './tiny-models.js'
 
-// The PyTorch reference fixtures of test/model.test.ts (test/reference/towers.py), through ONNX Runtime.
-interface Blob {
-  file: string
-  shape: number[]
-}
-interface Case {
-  tower: 'image' | 'text' | 'audio'
-  input: Blob
-  output: Blob
-  frames?: number
-  grid?: [number, number]
-}
-const manifest = JSON.parse(readFileSync(fixture('model', 'manifest.json'), 'utf8')) as {audio_config: AudioConfig; cases: Case[]}
-const f32 = (blob: Blob) => readF32(fixture('model', blob.file))
-const i32 = (blob: Blob) => {
-  const buf = readFileSync(fixture('model', blob.file))
-  return new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
-}
 const TOLERANCE = 1e-4
 const skip = (await loadRuntime()) ? false : 'onnxruntime-node is not installed'
 const home = mkdtempSync(path.join(os.tmpdir(), 'vipant-onnx-'))
@@ -64,8 +45,7 @@ describe('tower graphs on ONNX Runtime', {skip}, () => {
   const ort = async () => (await loadRuntime())!
 
   before(async () => {
-    clip = (await readSafetensors(fixture('model', 'clip.safetensors'))).tensors
-    audio = (await readSafetensors(fixture('model', 'audio.safetensors'))).tensors
+    ({clip, audio} = await referenceWeights())
     await selectBackend('wasm')
   })
   after(async () => {
