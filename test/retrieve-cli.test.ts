@@ -125,6 +125,7 @@ test('retrieve --data clotho: R@k of both directions equal those recomputed from
   // Free search over the embedded table, read from stdin: the order of a direct cosine ranking.
   const searched = vipant(['retrieve', '--query', queries[0], '--query', queries[1], '--model', model, '--clip', model, '-k', '4', '--json'], {input: readFileSync(audioFile)})
   assert.equal(searched.status, 0, searched.stderr.toString())
+  assert.match(searched.stderr.toString(), /^retrieve: searched 7 clips, 2 queries, top 4 each$/m)
   const found = JSON.parse(searched.stdout.toString()) as {query: string; results: {rank: number; id: string; score: number}[]}[]
   assert.deepEqual(found.map((f) => f.query), queries)
   queries.forEach((_, j) => {
@@ -136,6 +137,7 @@ test('retrieve --data clotho: R@k of both directions equal those recomputed from
   // INDEX named after --query is the table, not another query.
   const named = vipant(['retrieve', '--query', queries[0], audioFile, '--model', model, '--clip', model, '-k', '2', '--json'])
   assert.equal(named.status, 0, named.stderr.toString())
+  assert.match(named.stderr.toString(), /^retrieve: searched 7 clips, 1 query, top 2 each$/m)
   assert.deepEqual(JSON.parse(named.stdout.toString())[0].results.map((r: {id: string}) => r.id), found[0].results.slice(0, 2).map((r) => r.id))
 
   // Without --data, the embedded table itself is evaluated: the same protocol, the same numbers.

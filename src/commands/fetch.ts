@@ -1,16 +1,14 @@
 import {existsSync} from 'node:fs'
-import {mkdir} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
 import {arg, requiredArg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
-import {DATASET_FILES, downloadDataset, isDownloadable} from '../lib/data/download/archives.js'
-import {downloadYoutubeSet, type YoutubeSetSummary} from '../lib/data/download/youtube-set.js'
+import {clipSummaryLine, downloadForIndex, placedLine, type DownloadSummary} from '../lib/data/download/dataset-download.js'
 import {indexTableInput} from '../lib/data/index-table.js'
 import type {DatasetName, IndexRow} from '../lib/data/index-row.js'
-import {DATASETS, detectDataset} from '../lib/data/ingest.js'
+import {DATASETS} from '../lib/data/ingest.js'
 import {stderrReporter} from '../lib/net/reporter.js'
 import {resolveShard} from '../lib/data/shard.js'
 import {UserError} from '../lib/util/errors.js'
@@ -74,8 +72,7 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
     const {args, flags} = await this.parse(Fetch)
     const dataset = args.dataset as DatasetName
     const dir = args.dir ?? datasetHome(dataset)
-    let report: Record<string, unknown> | undefined
-    if (flags.download) report = await this.download(dataset, dir, flags)
+    const report = flags.download ? await this.download(dataset, dir, flags) : undefined
     if (!args.dir && !existsSync(dir)) {
       throw new UserError(`${dataset} is not in ${dir}: name its directory (vipant fetch ${dataset} DIR), or --download it`)
     }
@@ -83,23 +80,18 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
     if (report && flags.json) process.stdout.write(`${JSON.stringify({...report, index}, null, 2)}\n`)
   }
 
-  private async download(dataset: DatasetName, dir: string, flags: {csv?: string; split?: string; 'audio-dir'?: string; limit?: number; jobs?: number; 'retry-unavailable': boolean; shard?: string}) {
-    if (!isDownloadable(dataset)) throw new UserError(`${dataset} has nothing to download (${Object.keys(DATASET_FILES).join(', ')} have)`)
-    const youtube = dataset === 'audioset' || dataset === 'audiocaps'
-    // A YouTube-based set with its own metadata (DIR's, or --csv) needs none fetched.
-    const files = youtube && (flags.csv !== undefined || detectDataset(dir) === dataset)
-      ? []
-      : await downloadDataset(dataset, dir, {report: (file) => stderrReporter(`downloading ${file.name}`)})
-    for (const f of files) process.stderr.write(`fetch ${dataset}: ${f.file} ${f.action === 'downloaded' ? `downloaded (${f.bytes} bytes) and unpacked` : 'already unpacked'}\n`)
-    if (!youtube) return {dataset, dir, files}
-    await mkdir(dir, {recursive: true})
-    const bar = progress(`fetch ${dataset}`, undefined)
-    const clips = await downloadYoutubeSet(dataset, dir, {
-      split: flags.split, csv: flags.csv, audioDir: flags['audio-dir'], limit: flags.limit, jobs: flags.jobs ?? 4, retryUnavailable: flags['retry-unavailable'], shard: resolveShard(flags.shard),
-      onClip: (_id, outcome) => outcome !== 'present' && bar.tick({detail: outcome}),
-    }).finally(() => bar.stop())
-    process.stderr.write(`fetch ${dataset}: ${summaryLine(clips)}\n`)
-    return {dataset, dir, files, clips}
+  private async download(dataset: DatasetName, dir: string, flags: {csv?: string; split?: string; 'audio-dir'?: string; limit?: number; jobs?: number; 'retry-unavailable': boolean; shard?: string}): Promise<DownloadSummary> {
+    const options = {split: flags.split, csv: flags.csv, audioDir: flags['audio-dir'], limit: flags.limit, jobs: flags.jobs, retryUnavailable: flags['retry-unavailable'], shard: resolveShard(flags.shard)}
+    const summary = await downloadForIndex(dataset, dir, options, {
+      file: (file) => stderrReporter(`downloading ${file.name}`),
+      placed: (file) => process.stderr.write(`fetch ${dataset}: ${placedLine(file)}\n`),
+      clips() {
+        const bar = progress(`fetch ${dataset}`, undefined)
+        return {onClip: (_id, outcome) => outcome !== 'present' && bar.tick({detail: outcome}), stop: () => bar.stop()}
+      },
+    })
+    if (summary.clips) process.stderr.write(`fetch ${dataset}: ${clipSummaryLine(summary.clips)}\n`)
+    return summary
   }
 
   private async index(dataset: DatasetName, dir: string, flags: {output?: string; split?: string; csv?: string; 'audio-dir'?: string; ontology?: string; strict: boolean; shard?: string}) {
@@ -131,11 +123,4 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
     process.stderr.write(`fetch ${dataset}: ${counts.ok + counts.missing + counts.unavailable} clips, ${counts.ok} on disk${missing}${gone}\n`)
     return counts
   }
-}
-
-function summaryLine(s: YoutubeSetSummary): string {
-  const parts = [`${s.done} downloaded`, `${s.present} already on disk`, `${s.unavailable} unavailable`, `${s.failed} failed`]
-  if (s.left > 0) parts.push(`${s.left} left for a later run (--limit)`)
-  const rerun = s.failed > 0 ? '; rerun to retry the failed' : ''
-  return `${parts.join(', ')} (log: ${s.log}${rerun})`
 }

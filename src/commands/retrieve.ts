@@ -12,7 +12,7 @@ import {indexTableInput} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {searchCaptions} from '../lib/eval/audio-search.js'
 import {DEFAULT_CAPTION_PROMPT, evaluateRetrieval, ranksTable, searchClips} from '../lib/eval/retrieve.js'
-import {renderCaptionSearchText, renderRetrievalJson, renderRetrievalText, renderSearchText, retrievalCoverageLine} from '../lib/eval/retrieval-report.js'
+import {renderCaptionSearchText, renderRetrievalJson, renderRetrievalText, renderSearchText, retrievalCoverageLine, searchCoverageLine} from '../lib/eval/retrieval-report.js'
 import {tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
 import {audioEmbeddings} from '../lib/model/audio-chain.js'
 import type {Embedder} from '../lib/model/embedder.js'
@@ -85,8 +85,9 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     const bar = flags.data ? progress('retrieve', undefined) : undefined
     try {
       if (flags.query) {
-        const results = await searchClips(input!, flags.query, flags.k, embedder)
-        process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(results) : renderSearchText(results))
+        const search = await searchClips(input!, flags.query, flags.k, embedder)
+        process.stderr.write(`retrieve: ${searchCoverageLine(search)}\n`)
+        process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(search.results) : renderSearchText(search.results))
         return
       }
       const mel = {...DEFAULT_MEL, maxLen: flags['max-len']}

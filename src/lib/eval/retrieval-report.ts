@@ -31,6 +31,15 @@ export interface SearchResult {
   results: {rank: number; id: string; path: string | null; score: number}[]
 }
 
+/** A --query search: each query's best clips, and the clips searched (rows without an embedding are counted, not searched). */
+export interface ClipSearch {
+  results: SearchResult[]
+  clips: number
+  failed: number
+  /** Clips shown per query (fewer when the table has fewer). */
+  k: number
+}
+
 /** Audio->text search: one audio file and the captions closest to it. */
 export interface CaptionSearchResult {
   audio: string
@@ -43,6 +52,12 @@ export function retrievalCoverageLine(report: RetrievalReport): string {
   if (missing) parts.push(`${missing} not on disk`)
   if (failed) parts.push(`${failed} failed to decode`)
   return `${parts.join('; ')}, ${report.captions} captions`
+}
+
+export function searchCoverageLine(search: ClipSearch): string {
+  const queries = search.results.length
+  const failed = search.failed ? `; ${search.failed} failed to decode` : ''
+  return `searched ${search.clips} clips${failed}, ${queries} quer${queries === 1 ? 'y' : 'ies'}, top ${search.k} each`
 }
 
 export function renderRetrievalJson(value: RetrievalReport | SearchResult[] | CaptionSearchResult): string {

@@ -7,7 +7,7 @@ import {forEachEmbedded} from './embedded-rows.js'
 import type {Embedder} from '../model/embedder.js'
 import {UserError} from '../util/errors.js'
 import {evaluatedModels} from './report.js'
-import type {RetrievalReport, SearchResult} from './retrieval-report.js'
+import type {ClipSearch, RetrievalReport} from './retrieval-report.js'
 import {rankOf} from './classification.js'
 import {CAPTIONS_PER_CLIP, checkFiveCaptions, retrievalMetrics, similarity} from './retrieval.js'
 import type {Listing} from './zeroshot-input.js'
@@ -132,11 +132,12 @@ export function ranksTable(rows: readonly RankRow[], params: Record<string, unkn
 }
 
 /** Free search: each query's k best clips by cosine similarity (ties: the earlier row first). */
-export async function searchClips(input: TableInput, queries: readonly string[], k: number, embedder: Embedder): Promise<SearchResult[]> {
-  const {clips} = await collectRetrievalClips(input)
+export async function searchClips(input: TableInput, queries: readonly string[], k: number, embedder: Embedder): Promise<ClipSearch> {
+  const {clips, failed} = await collectRetrievalClips(input)
   const sim = similarity(await embedTexts(embedder, queries), clips.map((c) => c.audio))
-  return queries.map((query, q) => {
+  const results = queries.map((query, q) => {
     const order = clips.map((_, i) => i).sort((a, b) => sim[q][b] - sim[q][a] || a - b)
     return {query, results: order.slice(0, k).map((i, r) => ({rank: r + 1, id: clips[i].id, path: clips[i].path, score: sim[q][i]}))}
   })
+  return {results, clips: clips.length, failed, k}
 }

@@ -108,16 +108,16 @@ function describe(model: CheckedModel): CheckpointInfo {
   return {architecture: model.architecture, audioConfig: model.audio?.config, hasClip: model.clip !== undefined && model.clip.size > 0}
 }
 
-/** Deletes the least recently used graphs beyond CACHE_BYTES, never `keep`. */
-async function pruneGraphs(keep: string): Promise<void> {
-  const dir = graphCacheDir()
+/** Deletes the least recently used graphs of `keep`'s folder beyond `budget` bytes, never `keep` (the graph just written). */
+export async function pruneGraphs(keep: string, budget = CACHE_BYTES): Promise<void> {
+  const dir = path.dirname(keep)
   const graphs = await Promise.all(
     (await readdir(dir)).filter((f) => f.endsWith('.onnx')).map(async (f) => ({file: path.join(dir, f), ...(await stat(path.join(dir, f)))})),
   )
   let total = 0
   for (const graph of graphs.sort((a, b) => b.mtimeMs - a.mtimeMs)) {
     total += graph.size
-    if (total > CACHE_BYTES && graph.file !== keep) await rm(graph.file, {force: true})
+    if (total > budget && graph.file !== keep) await rm(graph.file, {force: true})
   }
 }
 
