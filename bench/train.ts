@@ -3,20 +3,24 @@
  * against precomputed frozen image embeddings, the sum of both cross-entropy directions with a learned logit scale,
  * then a LARS update; at ViT-B/32 size (width 768, 12 layers, 61x5 patch grid, batch 8) and at `--model tiny` size
  * (width 64, 1 layer), both from `randomClip` as `vipant pretrain` starts without --init. TensorFlow.js on wasm
- * (the trainer's engine: blocks checkpointed at ViT-B size, see src/lib/model/transformer.ts) against the same step
- * in PyTorch (bench/train_torch.py, 2 threads) in the same run, the two taking turns step by step.
+ * (the trainer's engine: blocks checkpointed at ViT-B size, see src/lib/model/transformer.ts), on one thread and
+ * split over one data-parallel worker per core, against the same step in PyTorch (bench/train_torch.py, 2 threads)
+ * in the same run, taking turns step by step.
  */
+import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import * as tf from '@tensorflow/tfjs-core'
 import {selectBackend} from '../src/lib/backend/index.js'
-import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
-import {asIs} from '../src/lib/model/parameters.js'
+import type {AudioEncoder} from '../src/lib/model/audio-encoder.js'
 import {audioFromClip} from '../src/lib/train/audio-init.js'
+import {dataParallelStep} from '../src/lib/train/data-parallel.js'
+import {localStep} from '../src/lib/train/gradient-step.js'
 import {registerGradients} from '../src/lib/train/gradients.js'
-import {contrastiveLoss} from '../src/lib/train/loss.js'
-import {lars, type Gradients} from '../src/lib/train/optimizer.js'
+import {lars} from '../src/lib/train/optimizer.js'
+import {PairModel, trainableTowers} from '../src/lib/train/pair-model.js'
 import {CLIP_SIZES, randomClip} from '../src/lib/train/random-clip.js'
+import {mulberry32} from '../src/lib/util/rng.js'
 import {torchProcess} from './python-process.js'
 import {median} from './median.js'
 import type {Benchmark, Measurement} from './run.js'
@@ -43,53 +47,57 @@ function wasmHeapBytes(): number {
   return (tf.backend() as unknown as {wasm: {HEAPU8: Uint8Array}}).wasm.HEAPU8.buffer.byteLength
 }
 
-/** tfjs on wasm, one tower per size built on first use (untimed), steps as the trainer runs them. */
-async function tfjsContender(): Promise<Contender & {checkpointing: Record<string, boolean>}> {
+/**
+ * tfjs on wasm, one tower per size built on first use (untimed), steps as the trainer runs them: on one thread, or
+ * split over `workers` data-parallel worker threads (src/lib/train/data-parallel.ts).
+ */
+async function tfjsContender(workers: number): Promise<Contender & {checkpointing: Record<string, boolean>}> {
   const description = (await selectBackend('wasm')).description.replace(/^backend: /, '')
   await registerGradients()
-  const runs = new Map<Size, ReturnType<typeof tfjsRun>>()
+  const runs = new Map<Size, Awaited<ReturnType<typeof tfjsRun>>>()
   const checkpointing: Record<string, boolean> = {}
   return {
-    name: `tfjs ${description}`,
+    name: `tfjs ${description}${workers > 1 ? `, ${workers} data-parallel workers` : ''}`,
     checkpointing,
     async step(size) {
-      if (!runs.has(size)) runs.set(size, tfjsRun(size))
+      if (!runs.has(size)) runs.set(size, await tfjsRun(size, workers))
       const run = runs.get(size)!
-      checkpointing[size] = run.audio.transformer.checkpoints([BATCH, 1 + run.audio.grid(FRAMES)[0] * run.audio.grid(FRAMES)[1], run.audio.width])
+      const audio = run.model.trainable.audio as AudioEncoder
+      const [rows, columns] = audio.grid(FRAMES)
+      checkpointing[size] = audio.transformer.checkpoints([Math.ceil(BATCH / workers), 1 + rows * columns, audio.width])
       return run.step()
     },
     close: async () => {
-      for (const run of runs.values()) run.dispose()
+      for (const run of runs.values()) await run.dispose()
     },
   }
 }
 
-function tfjsRun(size: Size) {
-  const {weights, config} = audioFromClip(randomClip(CLIP_SIZES[size], 1213), FRAMES)
-  const audio = AudioEncoder.fromStateDict(weights, config, true)
-  const scale = tf.variable(tf.scalar(Math.log(1 / 0.07)))
-  const params = [...audio.parameters(), asIs('logit_scale', scale)]
+async function tfjsRun(size: Size, workers: number) {
+  const audio = audioFromClip(randomClip(CLIP_SIZES[size], 1213), FRAMES)
+  const model = new PairModel(trainableTowers({audio}), {}, Math.log(1 / 0.07), audio.config)
+  const params = model.parameters()
   const variables = params.flatMap((p) => p.parts) as tf.Variable[]
+  const gradients = workers > 1 ? await dataParallelStep(model, variables, workers, {backend: 'wasm', checkpointBlocks: 'auto'}) : localStep(model, variables)
   const optimizer = lars({weightDecay: 1e-6, momentum: 0.9, eta: 0.001, lrWeight: 0.2, lrBias: 0.0048})
-  const images = tf.randomNormal([BATCH, audio.outputDim], 0, 1, 'float32', 2) as tf.Tensor2D
-  let seed = 0
+  const rng = mulberry32(2)
+  const images = Array.from({length: BATCH}, () => Float32Array.from({length: (model.trainable.audio as AudioEncoder).outputDim}, () => rng() - 0.5))
   return {
-    audio,
-    step(): number {
-      const x = tf.randomNormal([BATCH, FRAMES, 128], 0, 1, 'float32', ++seed) as tf.Tensor3D
-      x.dataSync() // generated before the clock starts
+    model,
+    async step(): Promise<number> {
+      const mels = Array.from({length: BATCH}, () => Float32Array.from({length: FRAMES * 128}, () => 2 * rng() - 1)) // drawn before the clock starts
       const start = process.hrtime.bigint()
-      const {value, grads} = tf.variableGrads(() => contrastiveLoss(audio.forward(x), images, scale as tf.Scalar), variables)
-      optimizer.apply(params, new Map(variables.map((v) => [v, grads[v.name]])) as Gradients, BATCH / 256)
-      value.dataSync()
+      const {grads} = await gradients.run({towers: ['audio', 'image'], items: [mels, images]})
+      optimizer.apply(params, grads, BATCH / 256)
+      model.logitScale.dataSync()
       const elapsed = seconds(start)
-      tf.dispose([x, value, ...Object.values(grads)])
+      tf.dispose([...grads.values()])
       return elapsed
     },
-    dispose() {
+    async dispose() {
+      await gradients.close()
       optimizer.dispose()
-      audio.dispose()
-      tf.dispose([scale, images])
+      model.dispose()
     },
   }
 }
@@ -110,13 +118,16 @@ export const train: Benchmark = {
   name: 'train',
   description:
     'one VA pre-training step of the audio tower on (1000, 128) log-mels, batch 8, against precomputed image embeddings ' +
-    '(forward, loss, backward, LARS), at ViT-B/32 and tiny size, tfjs wasm vs PyTorch in the same run; steps per hour',
+    '(forward, loss, backward, LARS), at ViT-B/32 and tiny size, tfjs wasm on one thread and data-parallel on every core ' +
+    'vs PyTorch in the same run; steps per hour',
   async run() {
     const unavailable: {name: string; reason: string}[] = [
       {name: 'tfjs wasm ViT-B/32 without block checkpointing', reason: 'its tape (~1.3 GB per block at batch 8) outgrows the 4 GB wasm heap'},
     ]
-    const tfjs = await tfjsContender()
-    const contenders: Contender[] = [tfjs]
+    const workers = Math.max(2, os.availableParallelism())
+    const single = await tfjsContender(1)
+    const parallel = await tfjsContender(workers)
+    const contenders: Contender[] = [single, parallel]
     try {
       contenders.push(await torchContender())
     } catch (e) {
@@ -129,7 +140,8 @@ export const train: Benchmark = {
         for (const c of contenders) {
           const s = await c.step(w.size)
           if (r < w.warmup) continue
-          const name = `${w.size} ${c === tfjs && tfjs.checkpointing[w.size] ? `${c.name}, blocks checkpointed` : c.name}`
+          const checkpointed = c === single ? single.checkpointing[w.size] : c === parallel && parallel.checkpointing[w.size]
+          const name = `${w.size} ${checkpointed ? `${c.name}, blocks checkpointed` : c.name}`
           if (!rows.has(name)) rows.set(name, {name, runsS: [], work: 3600})
           rows.get(name)!.runsS.push(s)
         }
@@ -138,18 +150,30 @@ export const train: Benchmark = {
     }
     for (const c of contenders) await c.close()
     const measurements = [...rows.values()]
-    // Seconds per step and how many times PyTorch's time each tfjs step takes, per size.
+    // Seconds per step per size: one thread, data-parallel, PyTorch, and the ratios between them.
     const perSize = Object.fromEntries(
       WORKLOADS.map(({size}) => {
-        const [ours, theirs] = [measurements.find((m) => m.name.startsWith(`${size} tfjs`)), measurements.find((m) => m.name.startsWith(`${size} PyTorch`))]
-        const [s, torch] = [ours && median(ours.runsS), theirs && median(theirs.runsS)]
-        return [size, {tfjs_s_per_step: s, pytorch_s_per_step: torch, tfjs_over_pytorch: s && torch ? s / torch : undefined, wasm_heap_mb_after: heap[size] / 2 ** 20}]
+        const timeOf = (prefix: string) => {
+          const m = measurements.find((m) => m.name.startsWith(`${size} ${prefix}`))
+          return m && median(m.runsS)
+        }
+        const [one, dp, torch] = [timeOf(single.name), timeOf(parallel.name), timeOf('PyTorch')]
+        return [
+          size,
+          {
+            tfjs_s_per_step: one, tfjs_data_parallel_s_per_step: dp, pytorch_s_per_step: torch,
+            data_parallel_speedup: one && dp ? one / dp : undefined, data_parallel_over_pytorch: dp && torch ? dp / torch : undefined,
+            wasm_heap_mb_after: heap[size] / 2 ** 20,
+          },
+        ]
       }),
     )
     const lines = Object.entries(perSize).map(
       ([size, r]) =>
-        `  ${size}: tfjs ${r.tfjs_s_per_step?.toFixed(2)} s/step, PyTorch ${r.pytorch_s_per_step?.toFixed(2) ?? '-'} s/step` +
-        `${r.tfjs_over_pytorch ? `, tfjs takes ${r.tfjs_over_pytorch.toFixed(2)}x PyTorch's time` : ''}; wasm heap ${r.wasm_heap_mb_after.toFixed(0)} MiB`,
+        `  ${size}: tfjs ${r.tfjs_s_per_step?.toFixed(2)} s/step on one thread, ${r.tfjs_data_parallel_s_per_step?.toFixed(2)} s/step with ${workers} workers ` +
+        `(${r.data_parallel_speedup?.toFixed(2)}x), PyTorch ${r.pytorch_s_per_step?.toFixed(2) ?? '-'} s/step` +
+        `${r.data_parallel_over_pytorch ? `: data-parallel tfjs takes ${r.data_parallel_over_pytorch.toFixed(2)}x PyTorch's time` : ''}; ` +
+        `one-thread wasm heap ${r.wasm_heap_mb_after.toFixed(0)} MiB`,
     )
     // The table compares every row with the last: PyTorch at ViT-B size.
     const reference = measurements.findIndex((m) => m.name.startsWith('vit-b32 PyTorch'))
@@ -161,7 +185,7 @@ export const train: Benchmark = {
         `per size (medians; the wasm heap grows to the peak of the steps so far and never shrinks):\n${lines.join('\n')}`,
       measurements,
       unavailable,
-      details: {per_size: perSize, batch: BATCH, frames: FRAMES, optimizer: 'LARS (Barlow Twins, two groups), lr 8/256'},
+      details: {per_size: perSize, batch: BATCH, frames: FRAMES, workers, optimizer: 'LARS (Barlow Twins, two groups), lr 8/256'},
     }
   },
 }

@@ -150,7 +150,8 @@ describe('vipant finetune on a tiny model: checkpoints, exact resume, NaN stop',
   let dir: string
   let data: string
   const STEPS = 8
-  const common = ['--model', 'tiny', '--batch-size', '8', '--steps', String(STEPS), '--checkpoint-every', '2', '--keep', '10', '--warmup-epochs', '1', '--epochs', '20', '--time-mask', '8']
+  const base = ['--model', 'tiny', '--batch-size', '8', '--steps', String(STEPS), '--checkpoint-every', '2', '--keep', '10', '--warmup-epochs', '1', '--epochs', '20', '--time-mask', '8']
+  const common = [...base, '--workers', '2']
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'vipant-train-'))
     data = path.join(dir, 'data.arrow')
@@ -205,6 +206,16 @@ describe('vipant finetune on a tiny model: checkpoints, exact resume, NaN stop',
     assert.equal(r.status, 0, r.stderr.toString())
     assert.match(readFileSync(path.join(run, 'checkpoints', `step-${String(STEPS).padStart(8, '0')}`, 'train.yaml'), 'utf8'), /checkpointBlocks: true/)
     sameWeights(await finalWeights(path.join(dir, 'a'), STEPS), await finalWeights(run, STEPS))
+  })
+
+  it('one thread (the default for a tower this small) trains to the weights of 2 data-parallel workers within 1e-5; the count is saved', async () => {
+    const run = path.join(dir, 'one-thread')
+    const r = vipant(['finetune', data, '-o', run, ...base])
+    assert.equal(r.status, 0, r.stderr.toString())
+    assert.match(readFileSync(path.join(dir, 'a', 'train.yaml'), 'utf8'), /^workers: 2$/m)
+    assert.match(readFileSync(path.join(run, 'train.yaml'), 'utf8'), /^workers: 1$/m)
+    const [parallel, single] = [await finalWeights(path.join(dir, 'a'), STEPS), await finalWeights(run, STEPS)]
+    for (const [name, t] of single) assert.ok(maxAbsDiff(t.data, parallel.get(name)!.data) <= 1e-5, name)
   })
 
   it('stops on a non-finite loss with one line, keeping no bad checkpoint', () => {

@@ -37,6 +37,7 @@ export const trainFlags = {
     allowNo: true,
     description: 'recompute each transformer block in the backward pass: far less memory, about a third more compute [default: on when a step would keep over 1 GB of activations]',
   }),
+  workers: Flags.integer({description: 'worker threads, each training on a slice of every batch (data parallelism) [default: one per core on wasm/cpu for towers large enough to gain, else 1]', min: 1}),
   'eval-every': Flags.integer({description: 'evaluate the held-out clips every N steps [default: 1000]', min: 1}),
   resume: Flags.boolean({description: "continue the run in --out from its latest checkpoint, exactly (its saved config rules; --steps may extend it)"}),
   backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
@@ -101,6 +102,7 @@ export async function runTraining(command: string, fixed: Partial<TrainConfig>, 
         shouldStop: () => signal !== null,
       },
       resumed,
+      backend.name,
     )
     return {result, signal}
   } finally {

@@ -15,7 +15,9 @@ export interface TableInput {
 }
 
 /** Arrow IPC file magic: a file is its stream framed by this and a footer. */
-const MAGIC = Buffer.from('ARROW1')
+export const MAGIC = Buffer.from('ARROW1')
+
+export const NO_INPUT = 'no input: name an Arrow file, or pipe one in (e.g. vipant fetch esc50 DIR | vipant mel)'
 
 /**
  * Opens an Arrow IPC file or stream from a path, from "-" (stdin), or from stdin when no path is
@@ -25,7 +27,7 @@ const MAGIC = Buffer.from('ARROW1')
 export async function openTableInput(path: string | undefined, stdin: NodeJS.ReadStream = process.stdin): Promise<TableInput> {
   if (path === undefined || path === '-') {
     if (path === undefined && stdin.isTTY) {
-      throw new UserError('no input: name an Arrow file, or pipe one in (e.g. vipant fetch esc50 DIR | vipant mel)')
+      throw new UserError(NO_INPUT)
     }
     return fromStream(stdin, 'stdin')
   }
@@ -93,7 +95,7 @@ async function* readAll(
   }
 }
 
-function notArrow(source: string, error: unknown): Error {
+export function notArrow(source: string, error: unknown): Error {
   if (error instanceof UserError) return error
   const why = error instanceof Error ? error.message.split('\n')[0] : String(error)
   return new UserError(`${source}: not a readable Arrow IPC file or stream (${why})`)

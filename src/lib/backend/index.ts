@@ -6,9 +6,9 @@
  * package can also be on disk without its native binding or a GPU to drive, so a backend counts only once
  * `tf.setBackend()` has returned true for it.
  *
- * Cores: tfjs runs wasm on one thread under Node (tfjs issue 3830; see docs feasibility.md). Using all cores is the
- * next step: data-parallel worker_threads, each selecting its own backend and building its own tower from the same
- * weights (shared via SharedArrayBuffer), fed batches round-robin, as the mel stage's worker pool does for clips.
+ * Cores: tfjs runs wasm on one thread under Node (tfjs issue 3830; see docs feasibility.md), so vipant uses every
+ * core with data-parallel worker threads, each selecting its own backend and building its own towers: embedding
+ * (src/lib/model/embedder.ts) and training (src/lib/train/data-parallel.ts).
  */
 import {existsSync, readdirSync} from 'node:fs'
 import {createRequire} from 'node:module'

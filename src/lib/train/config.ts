@@ -61,6 +61,12 @@ export interface TrainConfig {
    * would exceed 1 GB (a ViT-B tower at batch 8 would need ~15 GB, over wasm's 4 GB heap).
    */
   checkpointBlocks: boolean | null
+  /**
+   * Worker threads that each take a slice of every batch (data parallelism, src/lib/train/data-parallel.ts); null:
+   * one per core on wasm and cpu, which run on one thread each, unless the towers are too small to gain (trainer.ts).
+   * Part of the run: a resumed run keeps the count, since another count sums the gradients in another order.
+   */
+  workers: number | null
 }
 
 export const DEFAULTS: Omit<TrainConfig, 'pair' | 'data' | 'out'> = {
@@ -92,6 +98,7 @@ export const DEFAULTS: Omit<TrainConfig, 'pair' | 'data' | 'out'> = {
   keep: 3,
   evalEvery: 1000,
   checkpointBlocks: null,
+  workers: null,
 }
 
 /** The class prompt of pictures (CLIP's "a photo of" for the demo world's drawings). */
@@ -143,6 +150,7 @@ export function resolveConfig(...layers: Partial<TrainConfig>[]): TrainConfig {
     if (!(Number.isInteger(config[key]) && config[key] >= 1)) throw new UserError(`${key} must be a positive integer, got ${config[key]}`)
   }
   if (config.steps !== null && !(Number.isInteger(config.steps) && config.steps >= 0)) throw new UserError(`steps must be a whole number, got ${config.steps}`)
+  if (config.workers !== null && !(Number.isInteger(config.workers) && config.workers >= 1)) throw new UserError(`workers must be a positive integer, got ${config.workers}`)
   if (config.checkpointBlocks !== null && typeof config.checkpointBlocks !== 'boolean') throw new UserError(`checkpointBlocks must be true, false or null (auto)`)
   return config
 }

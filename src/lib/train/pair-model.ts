@@ -69,6 +69,12 @@ export class PairModel {
   }
 }
 
+/** Trainable towers from weights in vipant's layout: an audio tower, else a CLIP's image and text towers. */
+export function trainableTowers(weights: Pick<LoadedModel, 'audio' | 'clip'>): PairModel['trainable'] {
+  if (weights.audio) return {audio: AudioEncoder.fromStateDict(weights.audio.weights, weights.audio.config, true)}
+  return {image: VisionTransformer.fromStateDict(weights.clip!, 'visual', true), text: TextTransformer.fromStateDict(weights.clip!, true)}
+}
+
 /** Outputs for many inputs, in fixed chunks and order so every run computes the same values. */
 export function embedAll(embed: (items: readonly Item[]) => tf.Tensor2D, items: readonly Item[], chunk = 16): Float32Array[] {
   const out: Float32Array[] = []

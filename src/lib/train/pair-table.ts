@@ -1,11 +1,13 @@
 /**
- * A training (or held-out) table read into memory, one entry per usable clip: its log-mel, its frames or their
- * precomputed image embeddings, its captions (or its class as a prompt) or their precomputed text embeddings.
- * Random access keeps the data order a pure function of (seed, step), which is what makes resuming exact.
+ * A training (or held-out) table, one entry per usable clip: its log-mel, its frames or their precomputed image
+ * embeddings, its captions (or its class as a prompt) or their precomputed text embeddings. Log-mels and frames
+ * (a real pre-training table is ~1 TB of them) stay on disk and are read at each access through a bounded cache;
+ * the rest is held in memory. Random access keeps the data order a pure function of (seed, step), which is what
+ * makes resuming exact.
  */
-import type {Field} from 'apache-arrow'
-import {openTableInput} from '../arrow/input.js'
+import type {Field, Vector} from 'apache-arrow'
 import {requireParams} from '../arrow/provenance.js'
+import {RowReader} from '../arrow/row-reader.js'
 import {rowSize, tensorRow, tensorShape} from '../arrow/tensor.js'
 import {NUM_MEL_BINS, VIPANT_NORMS} from '../audio/mel-config.js'
 import {classText} from '../eval/classification.js'
@@ -45,8 +47,8 @@ export function towersOf(pair: Pair): [TowerName, TowerName] {
  * `precomputed` lists it and the table has them; else its raw input (`images`; `captions`, or `class` as a prompt).
  */
 export async function readPairTable(file: string, pair: Pair, precomputed: readonly TowerName[], prompt: string): Promise<PairTable> {
-  const input = await openTableInput(file)
-  const fields = new Map(input.schema.fields.map((f) => [f.name, f]))
+  const reader = await RowReader.open(file)
+  const fields = new Map(reader.schema.fields.map((f) => [f.name, f]))
   const needs = towersOf(pair)
   const column = (tower: TowerName): string => {
     const embedded = `${tower}_emb`
@@ -60,42 +62,67 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
     return found
   }
   const used = needs.map(column)
-  if (used.includes('mel')) requireParams(input.schema, file, 'mel', {num_mel_bins: NUM_MEL_BINS, norms: VIPANT_NORMS})
+  if (used.includes('mel')) requireParams(reader.schema, file, 'mel', {num_mel_bins: NUM_MEL_BINS, norms: VIPANT_NORMS})
   const frameSize = fields.has('images') ? rowSize(tensorShape(fields.get('images') as Field).slice(1)) : 0
   const embSize = (name: string) => rowSize(tensorShape(fields.get(name) as Field).slice(1))
   const melLength = fields.has('mel') ? tensorShape(fields.get('mel') as Field)[0] : undefined
   const clips: Clip[] = []
   let skipped = 0
-  for await (const batch of input.batches) {
+  // This pass reads every column but the log-mels' and frames' values: their validity and lengths decide usability.
+  for (const {start, batch} of reader.scan(used.filter((name) => name === 'mel' || name === 'images'))) {
     const get = (name: string) => batch.getChild(name)
     for (let i = 0; i < batch.numRows; i++) {
-      const clip: Clip = {id: String(get('id')?.get(i) ?? clips.length + skipped)}
+      const row = start + i
+      const clip: Clip = {id: String(get('id')?.get(i) ?? row)}
       const label = get('label')?.get(i)
       const className = get('class')?.get(i)
       if (label !== null && label !== undefined) clip.label = label as number
       if (className) clip.className = className as string
+      let usable = true
       for (const name of used) {
         if (name === 'mel') {
-          clip.mel = tensorRow(get('mel')!, i) ?? undefined
+          usable &&= get('mel')!.isValid(i)
+          onDemand(clip, 'mel', () => reader.row('mel', row) ?? undefined)
           clip.melFrames = (get('mel_frames')?.get(i) as number | null) ?? melLength
         } else if (name === 'images') {
-          clip.frames = split(tensorRow(get('images')!, i), frameSize)
+          usable &&= (get('images')!.get(i)?.length ?? 0) > 0
+          onDemand(clip, 'frames', () => split(reader.row('images', row), frameSize))
         } else if (name === 'image_emb') {
-          clip.frameEmb = split(tensorRow(get('image_emb')!, i), embSize('image_emb'))
+          clip.frameEmb = split(held(get('image_emb')!, i), embSize('image_emb'))
         } else if (name === 'text_emb') {
-          clip.captionEmb = split(tensorRow(get('text_emb')!, i), embSize('text_emb'))
+          clip.captionEmb = split(held(get('text_emb')!, i), embSize('text_emb'))
         } else {
           const captions = get('captions')?.get(i)
           clip.captions = captions && captions.length > 0 ? ([...captions] as string[]) : className ? [classText(prompt, className as string)] : []
         }
       }
-      const usable = (clip.mel !== undefined || !used.includes('mel')) && [clip.frames, clip.frameEmb, clip.captions, clip.captionEmb].every((items) => items === undefined || items.length > 0)
+      usable &&= [clip.frameEmb, clip.captions, clip.captionEmb].every((items) => items === undefined || items.length > 0)
       if (usable) clips.push(clip)
       else skipped++
     }
   }
   if (clips.length === 0) throw new UserError(`${file}: no usable rows for the ${pair} pair (${skipped} without log-mel, frames or captions)`)
   return {source: file, clips, melLength, skipped}
+}
+
+/**
+ * A property read through the row reader at each access, so no clip holds its rows; assigning replaces it with
+ * a plain value (the trainer drops frames once it has embedded them).
+ */
+function onDemand<K extends 'mel' | 'frames'>(clip: Clip, key: K, read: () => Clip[K]): void {
+  Object.defineProperty(clip, key, {
+    enumerable: true,
+    configurable: true,
+    get: read,
+    set(value: Clip[K]) {
+      Object.defineProperty(clip, key, {value, writable: true, enumerable: true, configurable: true})
+    },
+  })
+}
+
+/** A row copied out of its batch, so that holding it does not hold the batch. */
+function held(column: Vector, i: number): Float32Array | null {
+  return tensorRow(column, i)?.slice() ?? null
 }
 
 function split(values: Float32Array | null, size: number): Float32Array[] {
