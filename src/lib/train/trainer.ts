@@ -215,22 +215,27 @@ function needsFrozen(tower: TowerName, clips: readonly Clip[]): boolean {
   return clips.some((c) => (tower === 'image' ? c.frameEmb === undefined : c.captionEmb === undefined))
 }
 
+/** Clips whose frames or captions one pass embeds: frames are read from disk on demand, so only a pass's are in memory. */
+const CLIPS_PER_PASS = 64
+
 /** Runs the frozen tower once over every frame or caption that has no precomputed embedding. */
 function precomputeFrozen(model: PairModel, tower: TowerName, clips: readonly Clip[], hooks: TrainHooks): void {
   if (model.trainable[tower] || !model.frozen[tower]) return
   const missing = clips.filter((c) => (tower === 'image' ? c.frameEmb : c.captionEmb) === undefined)
-  const items = missing.flatMap((c): Item[] => (tower === 'image' ? c.frames! : c.captions!))
-  if (items.length === 0) return
-  hooks.log(`embedding ${items.length} ${tower === 'image' ? 'frames' : 'captions'} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}`)
-  const vectors = embedAll((chunk) => model.embedFrozen(tower, chunk), items)
-  let at = 0
-  for (const clip of missing) {
-    const n = (tower === 'image' ? clip.frames! : clip.captions!).length
-    if (tower === 'image') {
-      clip.frameEmb = vectors.slice(at, at + n)
-      clip.frames = undefined
-    } else clip.captionEmb = vectors.slice(at, at + n)
-    at += n
+  if (missing.length === 0) return
+  hooks.log(`embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${missing.length} clips with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}`)
+  for (let start = 0; start < missing.length; start += CLIPS_PER_PASS) {
+    const pass = missing.slice(start, start + CLIPS_PER_PASS)
+    const inputs = pass.map((c): Item[] => (tower === 'image' ? c.frames! : c.captions!))
+    const vectors = embedAll((chunk) => model.embedFrozen(tower, chunk), inputs.flat())
+    let at = 0
+    pass.forEach((clip, k) => {
+      const embedded = vectors.slice(at, (at += inputs[k].length))
+      if (tower === 'image') {
+        clip.frameEmb = embedded
+        clip.frames = undefined
+      } else clip.captionEmb = embedded
+    })
   }
 }
 
