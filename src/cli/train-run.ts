@@ -39,7 +39,7 @@ export const trainFlags = {
   }),
   workers: Flags.integer({description: 'worker threads, each training on a slice of every batch (data parallelism) [default: one per core on wasm/cpu for towers large enough to gain, else 1]', min: 1}),
   'eval-every': Flags.integer({description: 'evaluate the held-out clips every N steps [default: 1000]', min: 1}),
-  resume: Flags.boolean({description: "continue the run in --out from its latest checkpoint, exactly (its saved config rules; --steps may extend it)"}),
+  resume: Flags.boolean({description: "continue the run in --out from its latest checkpoint, exactly (its saved config rules; --steps may extend it, --workers change it)"}),
   backend: Flags.string({description: 'TensorFlow.js backend (default: the best present)', options: [...BACKENDS]}),
   json: Flags.boolean({description: 'print the result as JSON'}),
 }
@@ -63,6 +63,26 @@ function flagLayer(flags: FlagValues, data: string | undefined): Partial<TrainCo
   return layer as Partial<TrainConfig>
 }
 
+/** Flags a resumed run takes; every other setting is the run's own, from its checkpoint. */
+const RESUME_FLAGS = ['out', 'resume', 'steps', 'workers', 'backend', 'json']
+
+/**
+ * A resumed run's config: the checkpoint's, with --steps (extend the run) and --workers (another machine) taken.
+ * Another worker count sums gradients in another order, so the run then continues close to, not bit for bit as,
+ * an uninterrupted one: said on stderr, as is every flag given that the saved config overrules.
+ */
+function resumedConfig(command: string, saved: TrainConfig, flags: FlagValues): TrainConfig {
+  const ignored = Object.keys(flags).filter((name) => flags[name] !== undefined && !RESUME_FLAGS.includes(name))
+  if (ignored.length > 0) process.stderr.write(`${command}: ignored with --resume (the run's saved config rules): ${ignored.map((name) => `--${name}`).join(' ')}\n`)
+  const config = {...saved}
+  if (flags.steps !== undefined) config.steps = flags.steps as number
+  if (flags.workers !== undefined && flags.workers !== saved.workers) {
+    process.stderr.write(`${command}: --workers ${flags.workers} (the run had ${saved.workers ?? 'the default'}): the gradients sum in another order, so the run goes on close to, not bit for bit as, an uninterrupted one\n`)
+    config.workers = flags.workers as number
+  }
+  return config
+}
+
 /**
  * Runs a training command: resolves the config, starts the backend, trains with a progress bar on a TTY, and
  * turns SIGINT/SIGTERM into "checkpoint, then exit" (130/143).
@@ -76,7 +96,7 @@ export async function runTraining(command: string, fixed: Partial<TrainConfig>, 
     if (!out) throw new UserError('--resume needs --out, the run directory to continue')
     resumed = await latestCheckpoint(out)
     if (!resumed) throw new UserError(`${out}: no checkpoint to resume from`)
-    config = {...resumed.config, ...(flags.steps !== undefined && {steps: flags.steps as number})}
+    config = resumedConfig(command, resumed.config, flags)
   } else config = resolveConfig(...layers)
 
   const backend = await selectBackend(flags.backend as string | undefined)
