@@ -9,13 +9,16 @@ export default class Finetune extends VipantCommand {
 
 DATA is a table from "vipant mel" with a "captions" column (AudioCaps, Clotho, or curated captions), or a "class" column whose names become captions with --prompt ("the sound of dog bark"); precomputed "text_emb" is used when present. --random-captions gives each clip the captions of a random other clip (the RC control); --fraction keeps a seeded fraction of the clips (the few-shot study).
 
-Evaluation every --eval-every steps on --val (or --holdout rows): retrieval R@1/5/10 when every clip has 5 captions, else zero-shot top-1/top-5 over the class prompts.`
+Evaluation every --eval-every steps on --val (or --holdout rows): retrieval R@1/5/10 when every clip has 5 captions, else zero-shot top-1/top-5 over the class prompts.
+
+On wasm and cpu (one thread each under Node) a step is split over worker threads, one per core for towers large enough to gain (--workers): each embeds and back-propagates a slice of the batch, the loss is taken over the whole batch, so the gradient is the batch's.`
 
   static override examples = [
     '<%= config.bin %> finetune audiocaps-train.arrow --init vipant-va --val audiocaps-val.arrow -o runs/at --batch-size 64',
     '<%= config.bin %> finetune us8k.arrow --model tiny --holdout 200 -o runs/us8k --steps 300 --optimizer adam --lr 1e-3',
     '<%= config.bin %> finetune audiocaps-train.arrow --init vipant-va --random-captions --fraction 0.1 -o runs/rc',
     '<%= config.bin %> finetune -o runs/at --resume',
+    '<%= config.bin %> finetune -o runs/at --resume --workers 16   # continued on a 16-core machine',
   ]
 
   static override args = {data: arg('training table (vipant mel, with captions or class); a file, so the run can resume')}

@@ -14,13 +14,16 @@ DATA is a table from "vipant mel --frames K" (the frozen image tower runs once o
 
 --steps 0 writes the starting weights as checkpoint step 0: with --init CLIP, the audio tower as VA training starts it, an untrained control.
 
-The run directory gets checkpoints/step-N/ (vipant's format: usable as --model anywhere; plus optimiser state), metrics.jsonl (one JSON object per step and per evaluation; "vipant report" draws it) and train.yaml. Ctrl-C (or SIGTERM) checkpoints and exits; --resume continues exactly where it stopped.`
+The run directory gets checkpoints/step-N/ (vipant's format: usable as --model anywhere; plus optimiser state), metrics.jsonl (one JSON object per step and per evaluation; "vipant report" draws it) and train.yaml. Ctrl-C (or SIGTERM) checkpoints and exits; --resume continues exactly where it stopped.
+
+On wasm and cpu (one thread each under Node) a step is split over worker threads, one per core for towers large enough to gain (--workers): each embeds and back-propagates a slice of the batch, the loss is taken over the whole batch, so the gradient is the batch's.`
 
   static override examples = [
     '<%= config.bin %> mel videos/ --frames 4 -o va.arrow && <%= config.bin %> pretrain va.arrow --init clip-vit-b32 -o runs/va --batch-size 64',
     '<%= config.bin %> pretrain va.arrow --model tiny -o runs/tiny --batch-size 16 --steps 200 --optimizer adam --lr 1e-3',
     '<%= config.bin %> pretrain --config va.yaml --steps 5000',
     '<%= config.bin %> pretrain -o runs/va --resume',
+    '<%= config.bin %> pretrain -o runs/va --resume --workers 16   # continued on a 16-core machine',
     '<%= config.bin %> pretrain shapes.arrow --pair image-text --model tiny -o runs/clip --steps 300 --optimizer adam --lr 3e-4',
     '<%= config.bin %> pretrain va.arrow --init runs/clip/checkpoints/step-00000300 -o runs/control --steps 0',
   ]
