@@ -6,6 +6,10 @@ import {latestCheckpoint, type Checkpoint} from '../lib/train/run-checkpoint.js'
 import {train, type TrainResult} from '../lib/train/trainer.js'
 import {UserError} from '../lib/util/errors.js'
 
+/** What --help of every training command says of its worker threads. */
+export const WORKERS_HELP =
+  'On wasm and cpu (one thread each under Node) a step is split over worker threads, one per core for towers large enough to gain (--workers): each embeds and back-propagates a slice of the batch, the loss is taken over the whole batch, so the gradient is the batch\'s.'
+
 /** Flags every training command shares. Defaults live in the config (lib/train/config.ts) so --config can set them. */
 export const trainFlags = {
   config: Flags.string({description: 'YAML file of settings (flag names or camelCase keys); flags given override it'}),

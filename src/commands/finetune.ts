@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
-import {renderResult, runTraining, trainFlags} from '../cli/train-run.js'
+import {renderResult, runTraining, trainFlags, WORKERS_HELP} from '../cli/train-run.js'
 
 export default class Finetune extends VipantCommand {
   static override summary = 'AT fine-tuning: the audio tower learns from captions against CLIP\'s frozen text tower'
@@ -11,7 +11,7 @@ DATA is a table from "vipant mel" with a "captions" column (AudioCaps, Clotho, o
 
 Evaluation every --eval-every steps on --val (or --holdout rows): retrieval R@1/5/10 when every clip has 5 captions, else zero-shot top-1/top-5 over the class prompts.
 
-On wasm and cpu (one thread each under Node) a step is split over worker threads, one per core for towers large enough to gain (--workers): each embeds and back-propagates a slice of the batch, the loss is taken over the whole batch, so the gradient is the batch's.`
+${WORKERS_HELP}`
 
   static override examples = [
     '<%= config.bin %> finetune audiocaps-train.arrow --init vipant-va --val audiocaps-val.arrow -o runs/at --batch-size 64',

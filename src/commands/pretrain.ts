@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
-import {renderResult, runTraining, trainFlags} from '../cli/train-run.js'
+import {renderResult, runTraining, trainFlags, WORKERS_HELP} from '../cli/train-run.js'
 import type {Pair} from '../lib/train/config.js'
 
 export default class Pretrain extends VipantCommand {
@@ -16,7 +16,7 @@ DATA is a table from "vipant mel --frames K" (the frozen image tower runs once o
 
 The run directory gets checkpoints/step-N/ (vipant's format: usable as --model anywhere; plus optimiser state), metrics.jsonl (one JSON object per step and per evaluation; "vipant report" draws it) and train.yaml. Ctrl-C (or SIGTERM) checkpoints and exits; --resume continues exactly where it stopped.
 
-On wasm and cpu (one thread each under Node) a step is split over worker threads, one per core for towers large enough to gain (--workers): each embeds and back-propagates a slice of the batch, the loss is taken over the whole batch, so the gradient is the batch's.`
+${WORKERS_HELP}`
 
   static override examples = [
     '<%= config.bin %> mel videos/ --frames 4 -o va.arrow && <%= config.bin %> pretrain va.arrow --init clip-vit-b32 -o runs/va --batch-size 64',
