@@ -18,6 +18,7 @@ import {selectBackend} from '../src/lib/backend/index.js'
 import {readSafetensors} from '../src/lib/checkpoint/safetensors.js'
 import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
 import {stateDictOf} from '../src/lib/model/parameters.js'
+import {loadRuntime} from '../src/lib/onnx/runtime.js'
 import {parseConfigYaml, resolveConfig} from '../src/lib/train/config.js'
 import {registerGradients} from '../src/lib/train/gradients.js'
 import {contrastiveLoss} from '../src/lib/train/loss.js'
@@ -163,6 +164,7 @@ describe('vipant finetune on a tiny model: checkpoints, exact resume, NaN stop',
     const run = path.join(dir, 'full')
     const r = vipant(['finetune', data, '-o', run, ...common, '--holdout', '8', '--eval-every', '4', '--json'])
     assert.equal(r.status, 0, r.stderr.toString())
+    assert.match(r.stderr.toString(), (await loadRuntime()) ? /^eval: onnxruntime-node \S+, cpu, \d+ threads$/m : /^eval: tfjs$/m)
     const result = JSON.parse(r.stdout.toString())
     assert.deepEqual([result.steps, result.interrupted], [STEPS, false])
     const lines = readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
@@ -216,6 +218,19 @@ describe('vipant finetune on a tiny model: checkpoints, exact resume, NaN stop',
     assert.match(readFileSync(path.join(run, 'train.yaml'), 'utf8'), /^workers: 1$/m)
     const [parallel, single] = [await finalWeights(path.join(dir, 'a'), STEPS), await finalWeights(run, STEPS)]
     for (const [name, t] of single) assert.ok(maxAbsDiff(t.data, parallel.get(name)!.data) <= 1e-5, name)
+  })
+
+  it('--resume takes --steps and --workers (saying the run is then no longer bit-identical) and names the flags it ignores', async () => {
+    const run = path.join(dir, 'moved')
+    const twoSteps = common.map((a, i) => (common[i - 1] === '--steps' ? '2' : a))
+    assert.equal(vipant(['finetune', data, '-o', run, ...twoSteps]).status, 0)
+    const r = vipant(['finetune', '-o', run, '--resume', '--steps', '4', '--workers', '1', '--batch-size', '4'])
+    assert.equal(r.status, 0, r.stderr.toString())
+    assert.match(r.stderr.toString(), /ignored with --resume \(the run's saved config rules\): --batch-size\n/)
+    assert.match(r.stderr.toString(), /--workers 1 \(the run had 2\): the gradients sum in another order/)
+    const saved = readFileSync(path.join(run, 'checkpoints', 'step-00000004', 'train.yaml'), 'utf8')
+    assert.match(saved, /^workers: 1$/m)
+    assert.match(saved, /^batchSize: 8$/m)
   })
 
   it('stops on a non-finite loss with one line, keeping no bad checkpoint', () => {

@@ -4,13 +4,12 @@
  * worker), because a session's run blocks the thread it runs on and the main thread keeps the pipeline moving.
  */
 import {resolveModel} from '../checkpoint/zoo.js'
-import {NUM_MEL_BINS} from '../audio/mel-config.js'
-import {paddedIds, perRow, stack, type Embedder, type RowItems} from '../model/embedder.js'
+import {perRow, type Embedder, type RowItems} from '../model/embedder.js'
 import type {TowerName} from '../model/towers.js'
 import {UserError} from '../util/errors.js'
-import {audioGrid} from './audio-encoder.js'
 import {Checkpoint, type CheckpointInfo} from './graph-cache.js'
 import {createSession, requireRuntime, type Provider, type Session} from './runtime.js'
+import {runTower, towerInput} from './tower-input.js'
 
 export interface OnnxEmbedderSpec {
   run: readonly TowerName[]
@@ -61,30 +60,10 @@ export async function onnxEmbedder(spec: OnnxEmbedderSpec): Promise<Embedder> {
 
   /** One batch of items through its tower's session: (n, E) end to end. */
   async function forward(tower: TowerName, items: (Float32Array | string)[]): Promise<Float32Array> {
-    const {info} = towers.get(tower)!
-    let input: InstanceType<typeof ort.Tensor>
-    let run: Session
-    if (tower === 'text') {
-      const {ids, shape} = paddedIds(items as string[], info.architecture.text!.contextLength)
-      input = new ort.Tensor('int32', ids, shape)
-      run = await session('text')
-    } else {
-      const arrays = items as Float32Array[]
-      if (tower === 'audio') {
-        const frames = arrays[0].length / NUM_MEL_BINS
-        const {patchSize} = info.audioConfig!
-        if (frames < patchSize) throw new UserError(`audio tower expects (B, T >= ${patchSize}, ${NUM_MEL_BINS}) input, got T = ${frames}`)
-        input = new ort.Tensor('float32', stack(arrays), [arrays.length, frames, NUM_MEL_BINS])
-        run = await session('audio', audioGrid(frames, info.audioConfig!))
-      } else {
-        const side = info.architecture.vision!.imageResolution
-        if (arrays[0].length !== side * side * 3) throw new UserError(`image tower expects ${side}x${side}x3 frames, got ${arrays[0].length} values`)
-        input = new ort.Tensor('float32', stack(arrays), [arrays.length, side, side, 3])
-        run = await session('image')
-      }
-    }
-    const output = await run.run({[run.inputNames[0]]: input})
-    return output[run.outputNames[0]].data as Float32Array
+    const {architecture, audioConfig} = towers.get(tower)!.info
+    const sizes = {contextLength: architecture.text?.contextLength, audioConfig, imageResolution: architecture.vision?.imageResolution}
+    const {input, grid} = towerInput(ort, tower, items, sizes)
+    return runTower(await session(tower, grid), input)
   }
 
   return {

@@ -21,10 +21,11 @@ import {rngFor} from '../util/rng.js'
 import {audioForFrames, audioFromClip} from './audio-init.js'
 import {configYaml, type TrainConfig} from './config.js'
 import {dataParallelStep} from './data-parallel.js'
-import {evaluatePair} from './evaluate.js'
+import {evaluatePair, tfjsEngine, type EvalEngine} from './evaluate.js'
 import {localStep, type GradientStep} from './gradient-step.js'
 import {registerGradients} from './gradients.js'
 import {METRICS_FILE} from './metrics-log.js'
+import {onnxEngine} from './onnx-evaluation.js'
 import {adam, lars, learningRate, type Optimizer} from './optimizer.js'
 import {embedAll, PairModel, trainableTowers} from './pair-model.js'
 import {readPairTable, towersOf, type Clip, type TowerName} from './pair-table.js'
@@ -129,8 +130,18 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
     lastCheckpoint = await saveCheckpoint(config.out, model.checkpoint(source), optimizer.state(params).tensors, state, config, config.keep)
     savedStep = state.step
   }
-  const evaluate = () => {
-    lastEval = evaluatePair(model, val, [left, right], {...options, prompt: config.prompt})
+  let evalEngine: EvalEngine | undefined
+  const evaluate = async () => {
+    if (!evalEngine) {
+      evalEngine = (await onnxEngine(model)) ?? tfjsEngine(model)
+      hooks.log(`eval: ${evalEngine.name}`)
+    }
+    const {embed, close} = await evalEngine.open()
+    try {
+      lastEval = await evaluatePair(embed, val, [left, right], {...options, prompt: config.prompt})
+    } finally {
+      await close()
+    }
     appendFileSync(metricsFile, `${JSON.stringify({step: state.step, eval: lastEval})}\n`)
     hooks.log(`eval at step ${state.step}: ${Object.entries(lastEval).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`)
   }
@@ -174,7 +185,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
       appendFileSync(metricsFile, `${JSON.stringify(record)}\n`)
       hooks.onStep?.(record, endStep)
       const stopping = hooks.shouldStop()
-      if (val.length > 0 && (state.step % config.evalEvery === 0 || state.step === endStep)) evaluate()
+      if (val.length > 0 && (state.step % config.evalEvery === 0 || state.step === endStep)) await evaluate()
       if (stopping || state.step % config.checkpointEvery === 0 || state.step % perEpoch === 0 || state.step === endStep) await save()
       if (stopping) return {config, steps: state.step, interrupted: true, checkpoint: lastCheckpoint, loss: lastLoss, eval: lastEval}
     }

@@ -1,0 +1,66 @@
+/**
+ * In-training evaluation on ONNX Runtime: at each evaluation the trainable towers' graphs are built in memory from the
+ * current weights, run on every core, then released. Measured on 2 cores, a ViT-B/32-sized audio tower on 16 clips of
+ * 1000 frames: ~3 s to build graph and session, then 0.47 s per clip, against 3.5 s per clip on tfjs's one wasm
+ * thread. Frozen towers stay on TensorFlow.js: their outputs are stored, and the text tower of audio-text runs only
+ * over the class prompts. The gradient steps never leave TensorFlow.js.
+ */
+import type {TextTransformer} from '../model/clip-text.js'
+import type {VisionTransformer} from '../model/clip-vision.js'
+import {audioEncoderGraph} from '../onnx/audio-encoder.js'
+import {textTransformerGraph} from '../onnx/clip-text.js'
+import {visionTransformerGraph} from '../onnx/clip-vision.js'
+import type {Graph} from '../onnx/graph.js'
+import {createSession, describeRuntime, loadRuntime, type Session} from '../onnx/runtime.js'
+import {runTower, towerInput} from '../onnx/tower-input.js'
+import {tfjsEngine, type EvalEmbed, type EvalEngine} from './evaluate.js'
+import type {PairModel} from './pair-model.js'
+import type {TowerName} from './pair-table.js'
+
+/** Items per run, as embedAll's chunks: it bounds the activations' memory at ViT-B size. */
+const CHUNK = 16
+
+/** Evaluation on ONNX Runtime's CPU provider, or undefined where onnxruntime-node is not installed. */
+export async function onnxEngine(model: PairModel): Promise<EvalEngine | undefined> {
+  const ort = await loadRuntime()
+  if (!ort) return undefined
+  const frozen = tfjsEngine(model)
+  return {
+    name: await describeRuntime('cpu'),
+    async open() {
+      const {embed: embedFrozen} = await frozen.open()
+      const {audio, clip} = model.checkpoint({}) // the weights as they are now, in vipant's layout
+      const sessions = new Map<string, Promise<Session>>()
+      const session = (key: string, graph: () => Graph) => {
+        if (!sessions.has(key)) sessions.set(key, createSession(graph().serialise(), 'cpu'))
+        return sessions.get(key)!
+      }
+      const sizes = {
+        contextLength: (model.trainable.text as TextTransformer | undefined)?.contextLength,
+        audioConfig: audio?.config,
+        imageResolution: (model.trainable.image as VisionTransformer | undefined)?.inputResolution,
+      }
+      /** (n, E) end to end for one chunk of a trainable tower's items. */
+      const run = async (tower: TowerName, items: readonly (Float32Array | string)[]): Promise<Float32Array> => {
+        const {input, grid} = towerInput(ort, tower, items, sizes)
+        const graph = () => (tower === 'audio' ? audioEncoderGraph(audio!.weights, audio!.config, grid!) : tower === 'text' ? textTransformerGraph(clip!) : visionTransformerGraph(clip!))
+        return runTower(await session(`${tower} ${grid ?? ''}`, graph), input)
+      }
+      const embed: EvalEmbed = async (tower, items) => {
+        if (!model.trainable[tower]) return embedFrozen(tower, items)
+        const out: Float32Array[] = []
+        for (let start = 0; start < items.length; start += CHUNK) {
+          const chunk = items.slice(start, start + CHUNK)
+          const values = await run(tower, chunk)
+          const dim = values.length / chunk.length
+          for (let k = 0; k < chunk.length; k++) out.push(values.slice(k * dim, (k + 1) * dim))
+        }
+        return out
+      }
+      const close = async () => {
+        for (const s of sessions.values()) await (await s.catch(() => undefined))?.release()
+      }
+      return {embed, close}
+    },
+  }
+}
