@@ -202,10 +202,11 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
 const WORKER_MIN_MACS = 1e8
 
 /**
- * Workers by default: one per core (never more than a batch's clips) on the single-threaded backends, wasm and cpu,
- * once a clip costs the trainable towers' blocks over WORKER_MIN_MACS (12 width^2 per token and layer). Below that a
- * step is bound by per-operation overhead, and the exchange costs more than it saves: measured, a width-64 1-layer
- * audio tower on 64 frames took 2x longer per step in two workers, a width-256 4-layer one on 1000 frames 2.2x less.
+ * Workers by default: one per core on the single-threaded backends, wasm and cpu, once a clip costs the trainable
+ * towers' blocks over WORKER_MIN_MACS (12 width^2 per token and layer). Below that a step is bound by per-operation
+ * overhead, and the exchange costs more than it saves: measured, a width-64 1-layer audio tower on 64 frames took 2x
+ * longer per step in two workers, a width-256 4-layer one on 1000 frames 2.2x less. Never more than a batch's clips,
+ * nor than free memory holds at a wasm heap's most (4 GiB) each.
  */
 function defaultWorkers(backend: BackendName, batchSize: number, model: PairModel, frames: number): number {
   if (backend !== 'wasm' && backend !== 'cpu') return 1
@@ -218,7 +219,7 @@ function defaultWorkers(backend: BackendName, batchSize: number, model: PairMode
     return tower instanceof VisionTransformer ? 1 + tower.grid ** 2 : tower.contextLength
   }
   const macs = [audio, image, text].reduce((sum, tower) => sum + (tower ? 12 * tower.width ** 2 * tower.transformer.layers * tokens(tower) : 0), 0)
-  return macs < WORKER_MIN_MACS ? 1 : Math.max(1, Math.min(os.availableParallelism(), batchSize))
+  return macs < WORKER_MIN_MACS ? 1 : Math.max(1, Math.min(os.availableParallelism(), batchSize, Math.floor(os.freemem() / 2 ** 32)))
 }
 
 /** Whether some clip lacks the frozen tower's precomputed embeddings, so the tower must run. */
