@@ -5,7 +5,8 @@
  * (width 64, 1 layer), both from `randomClip` as `vipant pretrain` starts without --init. TensorFlow.js on wasm
  * (the trainer's engine: blocks checkpointed at ViT-B size, see src/lib/model/transformer.ts), on one thread and
  * split over one data-parallel worker per core, against the same step in PyTorch (bench/train_torch.py, 2 threads)
- * in the same run, taking turns step by step.
+ * in the same run, taking turns step by step. Then one in-training evaluation per size (16 held-out clips through
+ * the trainable audio tower, graph building included), on tfjs and on ONNX Runtime as the trainer runs it.
  */
 import os from 'node:os'
 import path from 'node:path'
@@ -16,7 +17,9 @@ import type {AudioEncoder} from '../src/lib/model/audio-encoder.js'
 import {audioFromClip} from '../src/lib/train/audio-init.js'
 import {dataParallelStep} from '../src/lib/train/data-parallel.js'
 import {localStep} from '../src/lib/train/gradient-step.js'
+import {tfjsEngine} from '../src/lib/train/evaluate.js'
 import {registerGradients} from '../src/lib/train/gradients.js'
+import {onnxEngine} from '../src/lib/train/onnx-evaluation.js'
 import {lars} from '../src/lib/train/optimizer.js'
 import {PairModel, trainableTowers} from '../src/lib/train/pair-model.js'
 import {CLIP_SIZES, randomClip} from '../src/lib/train/random-clip.js'
@@ -27,6 +30,8 @@ import type {Benchmark, Measurement} from './run.js'
 
 const TORCH_SCRIPT = path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..'), 'bench', 'train_torch.py')
 const [FRAMES, BATCH] = [1000, 8]
+/** Held-out clips of the in-training evaluation timed once per size, tfjs vs ONNX Runtime (src/lib/train/onnx-evaluation.ts). */
+const EVAL_CLIPS = 16
 /** Untimed warm-up steps, then timed ones: ViT-B steps take tens of seconds on wasm. */
 const WORKLOADS = [
   {size: 'tiny', warmup: 1, runs: 5},
@@ -51,7 +56,7 @@ function wasmHeapBytes(): number {
  * tfjs on wasm, one tower per size built on first use (untimed), steps as the trainer runs them: on one thread, or
  * split over `workers` data-parallel worker threads (src/lib/train/data-parallel.ts).
  */
-async function tfjsContender(workers: number): Promise<Contender & {checkpointing: Record<string, boolean>}> {
+async function tfjsContender(workers: number): Promise<Contender & {checkpointing: Record<string, boolean>; evaluate(size: Size): Promise<Record<string, number>>}> {
   const description = (await selectBackend('wasm')).description.replace(/^backend: /, '')
   await registerGradients()
   const runs = new Map<Size, Awaited<ReturnType<typeof tfjsRun>>>()
@@ -67,6 +72,7 @@ async function tfjsContender(workers: number): Promise<Contender & {checkpointin
       checkpointing[size] = audio.transformer.checkpoints([Math.ceil(BATCH / workers), 1 + rows * columns, audio.width])
       return run.step()
     },
+    evaluate: (size: Size) => runs.get(size)!.evaluate(),
     close: async () => {
       for (const run of runs.values()) await run.dispose()
     },
@@ -94,6 +100,20 @@ async function tfjsRun(size: Size, workers: number) {
       tf.dispose([...grads.values()])
       return elapsed
     },
+    /** Seconds for one evaluation of EVAL_CLIPS held-out clips by each engine, as the trainer runs it (build included). */
+    async evaluate(): Promise<Record<string, number>> {
+      const clips = Array.from({length: EVAL_CLIPS}, () => Float32Array.from({length: FRAMES * 128}, () => 2 * rng() - 1))
+      const timed: Record<string, number> = {}
+      for (const engine of [tfjsEngine(model), await onnxEngine(model)]) {
+        if (!engine) continue
+        const start = process.hrtime.bigint()
+        const {embed, close} = await engine.open()
+        await embed('audio', clips)
+        await close()
+        timed[engine.name.split(',')[0]] = seconds(start)
+      }
+      return timed
+    },
     async dispose() {
       await gradients.close()
       optimizer.dispose()
@@ -119,7 +139,7 @@ export const train: Benchmark = {
   description:
     'one VA pre-training step of the audio tower on (1000, 128) log-mels, batch 8, against precomputed image embeddings ' +
     '(forward, loss, backward, LARS), at ViT-B/32 and tiny size, tfjs wasm on one thread and data-parallel on every core ' +
-    'vs PyTorch in the same run; steps per hour',
+    'vs PyTorch in the same run; steps per hour; and one in-training evaluation of 16 clips, tfjs vs ONNX Runtime',
   async run() {
     const unavailable: {name: string; reason: string}[] = [
       {name: 'tfjs wasm ViT-B/32 without block checkpointing', reason: 'its tape (~1.3 GB per block at batch 8) outgrows the 4 GB wasm heap'},
@@ -135,6 +155,7 @@ export const train: Benchmark = {
     }
     const rows = new Map<string, Measurement>()
     const heap: Record<string, number> = {}
+    const evaluation: Record<string, Record<string, number>> = {}
     for (const w of WORKLOADS) {
       for (let r = 0; r < w.warmup + w.runs; r++) {
         for (const c of contenders) {
@@ -147,6 +168,7 @@ export const train: Benchmark = {
         }
       }
       heap[w.size] = wasmHeapBytes()
+      evaluation[w.size] = await single.evaluate(w.size)
     }
     for (const c of contenders) await c.close()
     const measurements = [...rows.values()]
@@ -164,6 +186,7 @@ export const train: Benchmark = {
             tfjs_s_per_step: one, tfjs_data_parallel_s_per_step: dp, pytorch_s_per_step: torch,
             data_parallel_speedup: one && dp ? one / dp : undefined, data_parallel_over_pytorch: dp && torch ? dp / torch : undefined,
             wasm_heap_mb_after: heap[size] / 2 ** 20,
+            evaluation_s: evaluation[size],
           },
         ]
       }),
@@ -173,7 +196,8 @@ export const train: Benchmark = {
         `  ${size}: tfjs ${r.tfjs_s_per_step?.toFixed(2)} s/step on one thread, ${r.tfjs_data_parallel_s_per_step?.toFixed(2)} s/step with ${workers} workers ` +
         `(${r.data_parallel_speedup?.toFixed(2)}x), PyTorch ${r.pytorch_s_per_step?.toFixed(2) ?? '-'} s/step` +
         `${r.data_parallel_over_pytorch ? `: data-parallel tfjs takes ${r.data_parallel_over_pytorch.toFixed(2)}x PyTorch's time` : ''}; ` +
-        `one-thread wasm heap ${r.wasm_heap_mb_after.toFixed(0)} MiB`,
+        `one-thread wasm heap ${r.wasm_heap_mb_after.toFixed(0)} MiB; evaluation of ${EVAL_CLIPS} clips: ` +
+        Object.entries(r.evaluation_s).map(([engine, s]) => `${engine} ${s.toFixed(2)} s`).join(', '),
     )
     // The table compares every row with the last: PyTorch at ViT-B size.
     const reference = measurements.findIndex((m) => m.name.startsWith('vit-b32 PyTorch'))

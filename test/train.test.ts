@@ -233,6 +233,21 @@ describe('vipant finetune on a tiny model: checkpoints, exact resume, NaN stop',
     assert.match(saved, /^batchSize: 8$/m)
   })
 
+  it('a piped table is kept as RUN/input.arrow, which the config names, so the run resumes from it', async () => {
+    const run = path.join(dir, 'piped')
+    const twoSteps = common.map((a, i) => (common[i - 1] === '--steps' ? '2' : a))
+    const r = vipant(['finetune', '-o', run, ...twoSteps], {input: readFileSync(data)})
+    assert.equal(r.status, 0, r.stderr.toString())
+    assert.ok(readFileSync(path.join(run, 'input.arrow')).equals(readFileSync(data)))
+    assert.match(readFileSync(path.join(run, 'train.yaml'), 'utf8'), new RegExp(`^data: ${path.join(run, 'input.arrow')}$`, 'm'))
+    const resumed = vipant(['finetune', '-o', run, '--resume', '--steps', '4'])
+    assert.equal(resumed.status, 0, resumed.stderr.toString())
+    const again = vipant(['finetune', '-o', run, ...twoSteps], {input: Buffer.from('not arrow')})
+    assert.equal(again.status, 2)
+    assert.match(again.stderr.toString(), /already holds a run/)
+    assert.ok(readFileSync(path.join(run, 'input.arrow')).equals(readFileSync(data)), 'the kept table is not overwritten')
+  })
+
   it('stops on a non-finite loss with one line, keeping no bad checkpoint', () => {
     const run = path.join(dir, 'nan')
     const r = vipant(['finetune', data, '-o', run, ...common, '--logit-scale', '100'])

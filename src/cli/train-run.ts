@@ -1,9 +1,14 @@
+import {createWriteStream} from 'node:fs'
+import {mkdir} from 'node:fs/promises'
+import path from 'node:path'
+import {pipeline} from 'node:stream/promises'
 import {Flags} from '@oclif/core'
 import {progress} from './progress.js'
 import {BACKENDS, selectBackend} from '../lib/backend/index.js'
 import {readConfigFile, resolveConfig, type TrainConfig} from '../lib/train/config.js'
-import {latestCheckpoint, type Checkpoint} from '../lib/train/run-checkpoint.js'
+import {latestCheckpoint, requireNewRun, type Checkpoint} from '../lib/train/run-checkpoint.js'
 import {train, type TrainResult} from '../lib/train/trainer.js'
+import {atomicWrite} from '../lib/util/atomic-write.js'
 import {UserError} from '../lib/util/errors.js'
 
 /** What --help of every training command says of its worker threads. */
@@ -67,6 +72,22 @@ function flagLayer(flags: FlagValues, data: string | undefined): Partial<TrainCo
   return layer as Partial<TrainConfig>
 }
 
+/** Where a run keeps a training table that was piped in. */
+export const PIPED_TABLE = 'input.arrow'
+
+/**
+ * A training table piped in (no DATA, or "-") is kept in the run directory, so that --resume can read it again: the
+ * run's config names that copy.
+ */
+async function keepPipedTable(out: string): Promise<string> {
+  if (process.stdin.isTTY) throw new UserError(`no training table: name a file, or pipe one in (vipant mel DIR | vipant pretrain -o ${out})`)
+  await requireNewRun(out)
+  await mkdir(out, {recursive: true})
+  const file = path.join(out, PIPED_TABLE)
+  await atomicWrite(file, (temp) => pipeline(process.stdin, createWriteStream(temp)))
+  return file
+}
+
 /** Flags a resumed run takes; every other setting is the run's own, from its checkpoint. */
 const RESUME_FLAGS = ['out', 'resume', 'steps', 'workers', 'backend', 'json']
 
@@ -101,7 +122,13 @@ export async function runTraining(command: string, fixed: Partial<TrainConfig>, 
     resumed = await latestCheckpoint(out)
     if (!resumed) throw new UserError(`${out}: no checkpoint to resume from`)
     config = resumedConfig(command, resumed.config, flags)
-  } else config = resolveConfig(...layers)
+  } else {
+    const [file, fixedLayer, flagged] = layers
+    const out = flagged.out ?? fixedLayer.out ?? file.out
+    const piped = (data === undefined || data === '-') && !(fixedLayer.data ?? file.data)
+    if (piped && out) flagged.data = await keepPipedTable(out)
+    config = resolveConfig(...layers)
+  }
 
   const backend = await selectBackend(flags.backend as string | undefined)
   process.stderr.write(`${backend.description}\n`)

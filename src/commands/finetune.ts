@@ -21,7 +21,7 @@ ${WORKERS_HELP}`
     '<%= config.bin %> finetune -o runs/at --resume --workers 16   # continued on a 16-core machine',
   ]
 
-  static override args = {data: arg('training table (vipant mel, with captions or class); a file, so the run can resume')}
+  static override args = {data: arg('training table (vipant mel, with captions or class); a file, or piped in (kept as RUN/input.arrow, so the run can resume)')}
 
   static override flags = {
     'random-captions': Flags.boolean({description: 'train on the captions of a random other clip (the RC control)'}),

@@ -22,13 +22,14 @@ ${WORKERS_HELP}`
     '<%= config.bin %> mel videos/ --frames 4 -o va.arrow && <%= config.bin %> pretrain va.arrow --init clip-vit-b32 -o runs/va --batch-size 64',
     '<%= config.bin %> pretrain va.arrow --model tiny -o runs/tiny --batch-size 16 --steps 200 --optimizer adam --lr 1e-3',
     '<%= config.bin %> pretrain --config va.yaml --steps 5000',
+    '<%= config.bin %> mel audioset/ --frames 4 | <%= config.bin %> pretrain -o runs/va --init clip-vit-b32',
     '<%= config.bin %> pretrain -o runs/va --resume',
     '<%= config.bin %> pretrain -o runs/va --resume --workers 16   # continued on a 16-core machine',
     '<%= config.bin %> pretrain shapes.arrow --pair image-text --model tiny -o runs/clip --steps 300 --optimizer adam --lr 3e-4',
     '<%= config.bin %> pretrain va.arrow --init runs/clip/checkpoints/step-00000300 -o runs/control --steps 0',
   ]
 
-  static override args = {data: arg('training table (vipant mel --frames, optionally with image_emb); a file, so the run can resume')}
+  static override args = {data: arg('training table (vipant mel --frames, optionally with image_emb); a file, or piped in (kept as RUN/input.arrow, so the run can resume)')}
 
   static override flags = {
     pair: Flags.string({description: 'towers to match [default: audio-image]', options: ['audio-image', 'image-text']}),

@@ -1,8 +1,7 @@
 /**
  * In-training evaluation on ONNX Runtime: at each evaluation the trainable towers' graphs are built in memory from the
- * current weights, run on every core, then released. Measured on 2 cores, a ViT-B/32-sized audio tower on 16 clips of
- * 1000 frames: ~3 s to build graph and session, then 0.47 s per clip, against 3.5 s per clip on tfjs's one wasm
- * thread. Frozen towers stay on TensorFlow.js: their outputs are stored, and the text tower of audio-text runs only
+ * current weights, run on every core, then released. A ViT-B/32-sized audio tower on 16 clips of 1000 frames, 2
+ * cores: 14 s in all (~3 s of it building graph and session), 54 s on tfjs's one wasm thread (npm run bench -- train). Frozen towers stay on TensorFlow.js: their outputs are stored, and the text tower of audio-text runs only
  * over the class prompts. The gradient steps never leave TensorFlow.js.
  */
 import type {TextTransformer} from '../model/clip-text.js'

@@ -69,6 +69,11 @@ async function listCheckpoints(run: string): Promise<string[]> {
   return names.filter((n) => /^step-\d{8}$/.test(n)).sort()
 }
 
+/** Refuses to start a run in a directory that already holds one. */
+export async function requireNewRun(run: string): Promise<void> {
+  if (await latestCheckpoint(run)) throw new UserError(`${run} already holds a run: continue it with --resume, or choose another --out`)
+}
+
 /** The newest whole checkpoint of a run, or undefined when it has none. */
 export async function latestCheckpoint(run: string): Promise<Checkpoint | undefined> {
   const names = await listCheckpoints(run)

@@ -30,7 +30,7 @@ import {adam, lars, learningRate, type Optimizer} from './optimizer.js'
 import {embedAll, PairModel, trainableTowers} from './pair-model.js'
 import {readPairTable, towersOf, type Clip, type TowerName} from './pair-table.js'
 import {clipSize, randomClip} from './random-clip.js'
-import {latestCheckpoint, saveCheckpoint, type Checkpoint, type TrainState} from './run-checkpoint.js'
+import {requireNewRun, saveCheckpoint, type Checkpoint, type TrainState} from './run-checkpoint.js'
 import {clipItem, clipRng, permutation, Sampler, type Item, type ItemOptions} from './sampler.js'
 
 /** One line of metrics.jsonl for a train step (key names are read by `vipant report`). */
@@ -69,9 +69,7 @@ export interface TrainResult {
 export async function train(config: TrainConfig, hooks: TrainHooks, resume: Checkpoint | undefined, backend: BackendName): Promise<TrainResult> {
   await registerGradients()
   await mkdir(config.out, {recursive: true})
-  if (!resume && (await latestCheckpoint(config.out))) {
-    throw new UserError(`${config.out} already holds a run: continue it with --resume, or choose another --out`)
-  }
+  if (!resume) await requireNewRun(config.out)
   const [left, right] = towersOf(config.pair)
   const precomputed: TowerName[] = config.pair === 'image-text' ? [] : [right]
   const table = await readPairTable(config.data, config.pair, precomputed, config.prompt)
