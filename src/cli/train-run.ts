@@ -83,7 +83,7 @@ async function keepPipedTable(out: string): Promise<string> {
   if (process.stdin.isTTY) throw new UserError(`no training table: name a file, or pipe one in (vipant mel DIR | vipant pretrain -o ${out})`)
   await requireNewRun(out)
   await mkdir(out, {recursive: true})
-  const file = path.join(out, PIPED_TABLE)
+  const file = path.resolve(out, PIPED_TABLE) // absolute: --resume may run from another directory
   await atomicWrite(file, (temp) => pipeline(process.stdin, createWriteStream(temp)))
   return file
 }
