@@ -1,11 +1,8 @@
-import {createWriteStream} from 'node:fs'
-import {mkdtemp, open, rm, stat} from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
+import {open, stat} from 'node:fs/promises'
 import {Readable} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
 import {RecordBatchReader, type RecordBatch, type Schema} from 'apache-arrow'
 import {UserError} from '../util/errors.js'
+import {openSpooled} from './spool.js'
 
 export interface TableInput {
   /** What to call the input in messages: the path, or "stdin". */
@@ -69,16 +66,7 @@ async function fromStream(stream: NodeJS.ReadableStream, source: string): Promis
  * so one arriving through a pipe is spooled to a temporary file first: memory stays bounded.
  */
 async function spillFile(chunks: AsyncIterable<Uint8Array>, source: string): Promise<TableInput> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'vipant-stdin-'))
-  const file = path.join(dir, 'input.arrow')
-  try {
-    await pipeline(Readable.from(chunks), createWriteStream(file))
-    const input = await openTableInput(file)
-    return {...input, source}
-  } finally {
-    // The open handle keeps the data readable on POSIX systems after the name is gone.
-    await rm(dir, {recursive: true, force: true})
-  }
+  return openSpooled(Readable.from(chunks), async (file) => ({...(await openTableInput(file)), source}))
 }
 
 async function* readAll(

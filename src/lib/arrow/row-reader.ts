@@ -23,7 +23,7 @@ import {
 import {Footer, type FileBlock} from 'apache-arrow/ipc/metadata/file'
 import {UserError} from '../util/errors.js'
 import {MAGIC, NO_INPUT, notArrow} from './input.js'
-import {spoolToTempFile} from './spool.js'
+import {openSpooled} from './spool.js'
 
 export interface RowReaderOptions {
   /** Bytes of rows kept in memory (256 MB unless given). */
@@ -93,13 +93,13 @@ export class RowReader {
     if (path === undefined || path === '-') {
       if (path === undefined && stdin.isTTY) throw new UserError(NO_INPUT)
       source = 'stdin'
-      fd = await spoolToTempFile(stdin)
+      fd = await openSpooled(stdin, async (file) => openSync(file, 'r'))
     } else {
       const info = await stat(path).catch(() => {
         throw new UserError(`${path}: no such file`)
       })
       if (info.isDirectory()) throw new UserError(`${path}: is a directory, not an Arrow file`)
-      fd = info.isFile() ? openSync(path, 'r') : await spoolToTempFile(createReadStream(path))
+      fd = info.isFile() ? openSync(path, 'r') : await openSpooled(createReadStream(path), async (file) => openSync(file, 'r'))
     }
     try {
       const {schema, schemaBytes, batches} = indexMessages(fd, source)

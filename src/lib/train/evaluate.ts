@@ -10,7 +10,7 @@
 import {classEmbeddings, classificationMetrics, classText, rankOf, scoreClips} from '../eval/classification.js'
 import {CAPTIONS_PER_CLIP, retrievalMetrics, similarity} from '../eval/retrieval.js'
 import type {PairModel} from './pair-model.js'
-import {embedAll} from './pair-model.js'
+import {embedAll, tensorValues} from './pair-model.js'
 import type {Clip, TowerName} from './pair-table.js'
 import {clipItem, type Item, type ItemOptions} from './sampler.js'
 
@@ -29,8 +29,8 @@ export interface EvalEngine {
 
 /** The towers on TensorFlow.js, in this thread, as training runs them. */
 export function tfjsEngine(model: PairModel): EvalEngine {
-  const embed: EvalEmbed = async (tower, items) =>
-    embedAll((chunk) => (model.trainable[tower] || typeof items[0] !== 'string' ? model.embed(tower, chunk) : model.embedFrozen(tower, chunk)), items)
+  const embed: EvalEmbed = (tower, items) =>
+    embedAll((chunk) => tensorValues(model.trainable[tower] || typeof items[0] !== 'string' ? model.embed(tower, chunk) : model.embedFrozen(tower, chunk)), items)
   return {name: 'tfjs', open: async () => ({embed, close: async () => {}})}
 }
 

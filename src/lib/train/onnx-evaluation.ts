@@ -13,11 +13,8 @@ import type {Graph} from '../onnx/graph.js'
 import {createSession, describeRuntime, loadRuntime, type Session} from '../onnx/runtime.js'
 import {runTower, towerInput} from '../onnx/tower-input.js'
 import {tfjsEngine, type EvalEmbed, type EvalEngine} from './evaluate.js'
-import type {PairModel} from './pair-model.js'
+import {embedAll, type PairModel} from './pair-model.js'
 import type {TowerName} from './pair-table.js'
-
-/** Items per run, as embedAll's chunks: it bounds the activations' memory at ViT-B size. */
-const CHUNK = 16
 
 /** Evaluation on ONNX Runtime's CPU provider, or undefined where onnxruntime-node is not installed. */
 export async function onnxEngine(model: PairModel): Promise<EvalEngine | undefined> {
@@ -45,17 +42,7 @@ export async function onnxEngine(model: PairModel): Promise<EvalEngine | undefin
         const graph = () => (tower === 'audio' ? audioEncoderGraph(audio!.weights, audio!.config, grid!) : tower === 'text' ? textTransformerGraph(clip!) : visionTransformerGraph(clip!))
         return runTower(await session(`${tower} ${grid ?? ''}`, graph), input)
       }
-      const embed: EvalEmbed = async (tower, items) => {
-        if (!model.trainable[tower]) return embedFrozen(tower, items)
-        const out: Float32Array[] = []
-        for (let start = 0; start < items.length; start += CHUNK) {
-          const chunk = items.slice(start, start + CHUNK)
-          const values = await run(tower, chunk)
-          const dim = values.length / chunk.length
-          for (let k = 0; k < chunk.length; k++) out.push(values.slice(k * dim, (k + 1) * dim))
-        }
-        return out
-      }
+      const embed: EvalEmbed = async (tower, items) => (model.trainable[tower] ? embedAll((chunk) => run(tower, chunk), items) : embedFrozen(tower, items))
       const close = async () => {
         for (const s of sessions.values()) await (await s.catch(() => undefined))?.release()
       }

@@ -75,15 +75,24 @@ export function trainableTowers(weights: Pick<LoadedModel, 'audio' | 'clip'>): P
   return {image: VisionTransformer.fromStateDict(weights.clip!, 'visual', true), text: TextTransformer.fromStateDict(weights.clip!, true)}
 }
 
-/** Outputs for many inputs, in fixed chunks and order so every run computes the same values. */
-export function embedAll(embed: (items: readonly Item[]) => tf.Tensor2D, items: readonly Item[], chunk = 16): Float32Array[] {
+/**
+ * Outputs for many inputs, in fixed chunks and order so every run computes the same values; `embed` gives a chunk's
+ * (n, E) outputs end to end (tensorValues for a tfjs tower).
+ */
+export async function embedAll(embed: (items: readonly Item[]) => Float32Array | Promise<Float32Array>, items: readonly Item[], chunk = 16): Promise<Float32Array[]> {
   const out: Float32Array[] = []
   for (let start = 0; start < items.length; start += chunk) {
-    const e = embed(items.slice(start, start + chunk))
-    const values = e.dataSync() as Float32Array
-    const dim = e.shape[1]
-    e.dispose()
-    for (let k = 0; k * dim < values.length; k++) out.push(values.slice(k * dim, (k + 1) * dim))
+    const part = items.slice(start, start + chunk)
+    const values = await embed(part)
+    const dim = values.length / part.length
+    for (let k = 0; k < part.length; k++) out.push(values.slice(k * dim, (k + 1) * dim))
   }
   return out
+}
+
+/** A tensor's values, the tensor disposed. */
+export function tensorValues(t: tf.Tensor): Float32Array {
+  const values = t.dataSync() as Float32Array
+  t.dispose()
+  return values
 }

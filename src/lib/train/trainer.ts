@@ -27,7 +27,7 @@ import {registerGradients} from './gradients.js'
 import {METRICS_FILE} from './metrics-log.js'
 import {onnxEngine} from './onnx-evaluation.js'
 import {adam, lars, learningRate, type Optimizer} from './optimizer.js'
-import {embedAll, PairModel, trainableTowers} from './pair-model.js'
+import {embedAll, PairModel, tensorValues, trainableTowers} from './pair-model.js'
 import {readPairTable, towersOf, type Clip, type TowerName} from './pair-table.js'
 import {clipSize, randomClip} from './random-clip.js'
 import {requireNewRun, saveCheckpoint, type Checkpoint, type TrainState} from './run-checkpoint.js'
@@ -95,7 +95,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
   const model = await buildModel(config, frames, resume, needsFrozen(right, [...clips, ...val]) || (right === 'text' && val.length > 0))
   for (const tower of Object.values(model.trainable)) tower.transformer.checkpointBlocks = config.checkpointBlocks ?? 'auto'
   const options: ItemOptions = {frames, freqMask: config.freqMask, timeMask: config.timeMask}
-  precomputeFrozen(model, right, [...clips, ...val], hooks)
+  await precomputeFrozen(model, right, [...clips, ...val], hooks)
   const captionsOf = config.randomCaptions ? permutation(clips.length, rngFor(config.seed, 'random-captions')) : undefined
 
   const sampler = new Sampler(clips.length, config.batchSize, config.seed)
@@ -229,7 +229,7 @@ function needsFrozen(tower: TowerName, clips: readonly Clip[]): boolean {
 const CLIPS_PER_PASS = 64
 
 /** Runs the frozen tower once over every frame or caption that has no precomputed embedding. */
-function precomputeFrozen(model: PairModel, tower: TowerName, clips: readonly Clip[], hooks: TrainHooks): void {
+async function precomputeFrozen(model: PairModel, tower: TowerName, clips: readonly Clip[], hooks: TrainHooks): Promise<void> {
   if (model.trainable[tower] || !model.frozen[tower]) return
   const missing = clips.filter((c) => (tower === 'image' ? c.frameEmb : c.captionEmb) === undefined)
   if (missing.length === 0) return
@@ -237,7 +237,7 @@ function precomputeFrozen(model: PairModel, tower: TowerName, clips: readonly Cl
   for (let start = 0; start < missing.length; start += CLIPS_PER_PASS) {
     const pass = missing.slice(start, start + CLIPS_PER_PASS)
     const inputs = pass.map((c): Item[] => (tower === 'image' ? c.frames! : c.captions!))
-    const vectors = embedAll((chunk) => model.embedFrozen(tower, chunk), inputs.flat())
+    const vectors = await embedAll((chunk) => tensorValues(model.embedFrozen(tower, chunk)), inputs.flat())
     let at = 0
     pass.forEach((clip, k) => {
       const embedded = vectors.slice(at, (at += inputs[k].length))
