@@ -43,3 +43,15 @@ test('retrieval metrics equal the numpy reference in both directions (duplicate 
   closeTo(metrics.audioToText, data.expected.audio_to_text, 'audio_to_text')
   closeTo(metrics.textToAudio, data.expected.text_to_audio, 'text_to_audio')
 })
+
+test('retrieval metrics equal what the original LossHead.retrieval_eval printed (an even count: the lower middle rank)', () => {
+  const data = load('retrieval_original')
+  const metrics: {audioToText: DirectionMetrics; textToAudio: DirectionMetrics} = retrievalMetrics(similarity(f32(data.audio), f32(data.text)))
+  for (const [ours, printed] of [[metrics.audioToText, data.printed.audio_to_text], [metrics.textToAudio, data.printed.text_to_audio]] as const) {
+    // The original prints two decimals; every figure must round to what it printed.
+    for (const key of ['r1', 'r5', 'r10', 'r50', 'median_rank', 'mean_rank'] as const) {
+      assert.equal(ours[key].toFixed(2), printed[key].toFixed(2), `${key}: ${ours[key]} vs the original's ${printed[key]}`)
+    }
+  }
+  assert.equal(metrics.audioToText.queries % 2, 0, 'an even number of queries, where the median rule matters')
+})

@@ -5,7 +5,8 @@ ties injected, and the expected metrics, to test/fixtures/metrics/. Deterministi
 
 Conventions, as in the spec and the original (torch/numpy argmax, np.median):
   - ties rank the lower index first (a stable sort of -score);
-  - median rank is np.median of rank+1 (the mean of the two middle values for an even count);
+  - median rank is torch.median of rank+1, the lower of the two middle values for an even count (the
+    original's LossHead.retrieval_metrics calls ranks.median());
   - AP@10 sums precision at each relevant item within the top 10 and divides by min(relevant, 10).
 """
 import json
@@ -76,7 +77,7 @@ def direction(relevant_positions):
     return {
         'queries': len(ranks),
         **{f'r{k}': float(100 * (ranks < k).mean()) for k in (1, 5, 10, 50)},
-        'median_rank': float(np.median(ranks + 1)),
+        'median_rank': float(np.sort(ranks + 1)[(len(ranks) - 1) // 2]),
         'mean_rank': float(np.mean(ranks + 1)),
         'map10': float(np.mean([ap10(p) for p in relevant_positions])),
     }
@@ -98,8 +99,48 @@ def retrieval():
             'expected': {'audio_to_text': direction(a2t), 'text_to_audio': direction(t2a)}}
 
 
+def original_loss_head():
+    """The original's cvap/module/decoder/loss_head.py, read from the zhaoyanpeng/vipant mirror and imported as is.
+    Its imports of fvcore's registry and of CLIP's modules are stubbed: retrieval_eval uses neither."""
+    import subprocess
+    import sys
+    import types
+    mirror = os.environ.get('VIPANT_ORIGINAL', '/work/.mirror/zhaoyanpeng+vipant/repo')
+    source = subprocess.run(['git', '-C', mirror, 'show', 'HEAD:cvap/module/decoder/loss_head.py'],
+                            check=True, capture_output=True, text=True).stdout
+    registry = types.ModuleType('fvcore.common.registry')
+    registry.Registry = lambda name: types.SimpleNamespace(register=lambda *a, **k: (lambda c: c))
+    sys.modules.update({'fvcore': types.ModuleType('fvcore'), 'fvcore.common': types.ModuleType('fvcore.common'),
+                        'fvcore.common.registry': registry})
+    clip = types.ModuleType('clip')
+    clip.LayerNorm = clip.Transformer = clip.ModifiedResNet = clip.VisualTransformer = None
+    sys.modules['clip'] = clip
+    module = types.ModuleType('loss_head')
+    exec(compile(source, 'cvap/module/decoder/loss_head.py', 'exec'), module.__dict__)
+    return module.LossHead
+
+
+def retrieval_by_original():
+    """20 clips x 5 captions without ties (argsort in the original is not stable), scored by the original's own
+    LossHead.retrieval_eval; its printed line is parsed into numbers (2 decimals, as it prints them)."""
+    import re
+    import torch
+    n, dim = 20, 8
+    audio = f32((n, dim))
+    text = f32((5 * n, dim))
+    unit = lambda m: torch.from_numpy(m.astype(np.float64) / np.linalg.norm(m.astype(np.float64), axis=1, keepdims=True))
+    message = original_loss_head().retrieval_eval(unit(audio), unit(text))
+    pattern = re.compile(r'(A->T|T->A): R@1 (\S+) R5 (\S+) R10 (\S+) R50 (\S+) MED (\S+) AVG (\S+)')
+    printed = {}
+    for direction, *values in pattern.findall(message):
+        name = 'audio_to_text' if direction == 'A->T' else 'text_to_audio'
+        printed[name] = dict(zip(('r1', 'r5', 'r10', 'r50', 'median_rank', 'mean_rank'), map(float, values)))
+    assert len(printed) == 2, message
+    return {'audio': audio.tolist(), 'text': text.tolist(), 'original_message': message, 'printed': printed}
+
+
 os.makedirs(OUT, exist_ok=True)
-for name, data in (('classification', classification()), ('retrieval', retrieval())):
+for name, data in (('classification', classification()), ('retrieval', retrieval()), ('retrieval_original', retrieval_by_original())):
     with open(os.path.join(OUT, f'{name}.json'), 'w') as f:
         json.dump(data, f, separators=(',', ':'))
         f.write('\n')

@@ -16,6 +16,8 @@ export interface RetrievalReport {
     scoring: 'cosine'
     max_len: number | null
     ties: 'lower index first'
+    /** For an even number of queries: the lower of the two middle ranks, as torch.median in the original. */
+    median: 'lower middle'
   }
   model: {audio: ModelDigest | null; text: ModelDigest}
   backend: string
@@ -82,7 +84,7 @@ export function renderRetrievalText(report: RetrievalReport): string {
       [row('audio->text', report.audio_to_text), row('text->audio', report.text_to_audio)],
     ),
     '',
-    'R@k and mAP@10 in %; ranks are 1-based',
+    'R@k and mAP@10 in %; ranks are 1-based; medR of an even count is the lower middle rank (torch.median, as the original)',
   ]
   return `${lines.join('\n')}\n`
 }

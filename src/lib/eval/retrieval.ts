@@ -15,7 +15,7 @@ export interface DirectionMetrics {
   r5: number
   r10: number
   r50: number
-  /** Of rank + 1. */
+  /** Of rank + 1; for an even count the lower of the two middle values, as `torch.median` (the original's rule). */
   median_rank: number
   mean_rank: number
   /** Mean over queries of AP@10 against all of a query's relevant items (5 captions; 1 clip). */
@@ -63,8 +63,8 @@ function direction(relevant: number[][]): DirectionMetrics {
   const ranks = relevant.map((ps) => Math.min(...ps))
   const recall = (k: number) => (100 * ranks.filter((r) => r < k).length) / ranks.length
   const sorted = ranks.map((r) => r + 1).sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  const median = sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+  // torch.median, which VIP-ANT's retrieval_metrics calls, takes the lower middle value rather than averaging the two.
+  const median = sorted[(sorted.length - 1) >> 1]
   const ap10 = (ps: number[]) => {
     const hits = ps.filter((p) => p < 10).sort((a, b) => a - b)
     return hits.reduce((s, p, h) => s + (h + 1) / (p + 1), 0) / Math.min(ps.length, 10)

@@ -109,6 +109,7 @@ export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report:
       scoring: 'cosine',
       max_len: setup.maxLen ?? (stageOf(scored.schema, 'mel')?.params.max_len as number | undefined) ?? null,
       ties: 'lower index first',
+      median: 'lower middle',
     },
     model: await evaluatedModels(scored, embedder.sources),
     backend: setup.backend,
