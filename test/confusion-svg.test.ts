@@ -18,7 +18,7 @@ function report(classes: string[], matrix: number[][]): ZeroShotReport {
   return {
     protocol: {dataset: 'esc50 & <friends>'},
     accuracy: correct / clips,
-    clips: {evaluated: clips},
+    clips: {evaluated: clips, unlabelled: 0},
     confusion: {classes, matrix},
   } as unknown as ZeroShotReport
 }

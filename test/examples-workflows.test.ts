@@ -86,7 +86,7 @@ test('examples/zeroshot-esc50.sh: the report, predictions and confusion plot of 
   const run = await example('zeroshot-esc50.sh', {DATA: sharedData('esc50')})
   assert.equal(run.code, 0, run.stderr)
   const report = readJson(result('esc50.json'))
-  assert.deepEqual(report.clips, {listed: 2000, evaluated: 6, missing: 1994, failed: 0})
+  assert.deepEqual(report.clips, {listed: 2000, evaluated: 6, missing: 1994, failed: 0, unlabelled: 0})
   assert.equal(report.protocol.max_len, TINY.audioMaxLen)
   assertZeroshot(report, result('esc50-predictions.arrow'), 6, 50)
   assert.match(readFileSync(result('esc50-confusion.svg'), 'utf8'), /<svg[^>]*>[\s\S]*esc50: accuracy/)

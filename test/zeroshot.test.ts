@@ -1,6 +1,6 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync, readFileSync} from 'node:fs'
+import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {tableFromIPC} from '@uwdata/flechette'
@@ -102,7 +102,7 @@ test('zeroshot --data us8k: report states fold 10 and the missing clips; accurac
   assert.equal(result.status, 0, result.stderr.toString())
   assert.match(result.stderr.toString(), /^zeroshot: evaluated 837 of 8732 listed clips; 7895 not on disk \(fold 10\)$/m)
   const report = JSON.parse(result.stdout.toString())
-  assert.deepEqual(report.clips, {listed: 8732, evaluated: 837, missing: 7895, failed: 0})
+  assert.deepEqual(report.clips, {listed: 8732, evaluated: 837, missing: 7895, failed: 0, unlabelled: 0})
   assert.deepEqual(report.folds.present, [10])
   assert.deepEqual(report.protocol.prompts, ['the sound of '])
   assert.equal(report.protocol.max_len, TINY.audioMaxLen)
@@ -141,4 +141,45 @@ test('zeroshot --data without a directory: one line naming where it looked and w
   const result = vipant(['zeroshot', '--data', 'esc50', '--model', 'x'], {env: {VIPANT_HOME: dir}})
   assert.equal(result.status, 2)
   assert.equal(result.stderr.toString(), `vipant zeroshot: esc50 is not in ${path.join(dir, 'data', 'esc50')}: put it there, or name its directory (vipant zeroshot --data esc50 DIR)\n`)
+})
+
+test('zeroshot --classes on one\'s own unlabelled sounds: every clip predicted, no accuracy, exit 0', {skip: skipWithoutShared, timeout: 120_000}, async () => {
+  const model = await tinyModel
+  const mine = path.join(dir, 'mine')
+  mkdirSync(mine)
+  for (const name of ['1-56234-A-9.wav', '2-100648-A-43.wav', '3-157695-A-0.wav']) copyFileSync(sharedData('esc50', 'audio', name), path.join(mine, name))
+  const classes = path.join(dir, 'classes.txt')
+  writeFileSync(classes, 'dog\nrain\nchirping_birds\nvacuum_cleaner\n')
+  const predictions = path.join(dir, 'mine-pred.arrow')
+  const embedded = path.join(dir, 'mine.arrow')
+  const chain = vipant(['mel', mine, '--max-len', String(TINY.audioMaxLen), '-o', path.join(dir, 'mine-mel.arrow')])
+  assert.equal(chain.status, 0, chain.stderr.toString())
+  const embed = vipant(['embed', path.join(dir, 'mine-mel.arrow'), '--model', model, '--raw', '-o', embedded])
+  assert.equal(embed.status, 0, embed.stderr.toString())
+  const result = vipant(['zeroshot', embedded, '--model', model, '--clip', model, '--classes', classes, '--predictions', predictions, '--json'])
+  assert.equal(result.status, 0, result.stderr.toString())
+  const report = JSON.parse(result.stdout.toString())
+  assert.deepEqual([report.accuracy, report.top5, report.confusion.matrix, report.per_class], [null, null, null, []])
+  assert.deepEqual({evaluated: report.clips.evaluated, unlabelled: report.clips.unlabelled}, {evaluated: 3, unlabelled: 3})
+  assert.match(result.stderr.toString(), /^zeroshot: evaluated 3 clips; 3 without a label \(predicted, not scored\)$/m)
+
+  // Each listed prediction is the argmax of that clip's scores in the predictions table, whose label is null.
+  const table = tableFromIPC(readFileSync(predictions), {useProxy: false})
+  const ids = table.getChild('id').toArray() as string[]
+  const scores = table.getChild('scores').toArray() as Float32Array[]
+  assert.deepEqual([...table.getChild('label').toArray()], [null, null, null])
+  assert.deepEqual(report.unlabelled.map((p: {id: string}) => p.id), ids)
+  report.unlabelled.forEach((p: {predicted: string; score: number}, i: number) => {
+    const best = argmax(scores[i])
+    assert.equal(p.predicted, ['dog', 'rain', 'chirping_birds', 'vacuum_cleaner'][best])
+    assert.ok(Math.abs(p.score - scores[i][best]) <= 1e-6 * Math.max(1, Math.abs(p.score)))
+  })
+
+  // Without --classes the same table is refused with the way out; --plot has nothing to draw.
+  const bare = vipant(['zeroshot', embedded, '--model', model, '--clip', model])
+  assert.equal(bare.status, 2)
+  assert.match(bare.stderr.toString(), /no class or label column to evaluate against; give the class names with --classes FILE/)
+  const plot = vipant(['zeroshot', embedded, '--model', model, '--clip', model, '--classes', classes, '--plot', path.join(dir, 'none.svg')])
+  assert.equal(plot.status, 2)
+  assert.match(plot.stderr.toString(), /--plot: no clip has a label, so there is no confusion matrix to draw/)
 })

@@ -1,3 +1,4 @@
+import {UserError} from '../util/errors.js'
 import {escapeXml} from '../util/xml.js'
 import type {ZeroShotReport} from './report.js'
 
@@ -13,13 +14,14 @@ const PAD = 12
 
 export function confusionSvg(report: ZeroShotReport): string {
   const {classes, matrix} = report.confusion
+  if (matrix === null || report.accuracy === null) throw new UserError('--plot: no clip has a label, so there is no confusion matrix to draw')
   const n = classes.length
   const labelWidth = Math.ceil(Math.max(4, ...classes.map((c) => c.length)) * CHAR) + PAD
   const left = labelWidth + 20 // room for the "true" axis title
   const top = 40 + labelWidth // the title, the "predicted" axis title, and the rotated column labels
   const width = left + n * CELL + PAD
   const height = top + n * CELL + PAD
-  const title = `${report.protocol.dataset}: accuracy ${(100 * report.accuracy).toFixed(2)}% (${report.clips.evaluated} clips)`
+  const title = `${report.protocol.dataset}: accuracy ${(100 * report.accuracy).toFixed(2)}% (${report.clips.evaluated - report.clips.unlabelled} clips)`
 
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,

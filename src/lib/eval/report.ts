@@ -27,13 +27,18 @@ export interface ZeroShotReport {
   }
   model: {audio: ModelDigest | null; text: ModelDigest}
   backend: string
-  clips: {listed: number | null; evaluated: number; missing: number | null; failed: number}
+  /** `unlabelled`: clips with neither a label nor a class, predicted but left out of every metric. */
+  clips: {listed: number | null; evaluated: number; missing: number | null; failed: number; unlabelled: number}
   folds: {present: number[]; listed: number[] | null}
-  accuracy: number
-  top5: number
+  /** Over the labelled clips; null when no clip has a label (a classifier for one's own sounds). */
+  accuracy: number | null
+  top5: number | null
   per_fold: ClassificationMetrics['folds']
   per_class: {label: number; name: string; clips: number; accuracy: number | null}[]
-  confusion: {classes: string[]; matrix: number[][]}
+  /** matrix[true label][predicted]; null without labelled clips. */
+  confusion: {classes: string[]; matrix: number[][] | null}
+  /** Each unlabelled clip's predicted class and its score. */
+  unlabelled: {id: string; predicted: string; score: number}[]
 }
 
 export interface ModelDigest {
@@ -66,6 +71,7 @@ export function coverageLine(report: ZeroShotReport): string {
   const parts = [listed === null ? `evaluated ${evaluated} clips` : `evaluated ${evaluated} of ${listed} listed clips`]
   if (missing) parts.push(`${missing} not on disk`)
   if (failed) parts.push(`${failed} failed to decode`)
+  if (report.clips.unlabelled) parts.push(`${report.clips.unlabelled} without a label (predicted, not scored)`)
   const folds = report.folds.present.length > 0 ? ` (fold${report.folds.present.length > 1 ? 's' : ''} ${report.folds.present.join(', ')})` : ''
   return `${parts.join('; ')}${folds}`
 }
@@ -87,23 +93,33 @@ export function renderText(report: ZeroShotReport): string {
     `  text:  ${digestLine(report.model.text)}`,
     `  ${report.backend}`,
     '',
-    `accuracy ${pct(report.accuracy)}   top-5 ${pct(report.top5)}`,
   ]
+  if (report.accuracy !== null) lines.push(`accuracy ${pct(report.accuracy)}   top-5 ${pct(report.top5)}`)
   if (report.per_fold.length > 0) {
     lines.push('', ...table(['fold', 'clips', 'accuracy'], report.per_fold.map((f) => [String(f.fold), String(f.clips), pct(f.accuracy)])))
   }
-  lines.push('', ...table(['label', 'class', 'clips', 'accuracy'], report.per_class.map((c) => [String(c.label), c.name, String(c.clips), pct(c.accuracy)])))
+  if (report.per_class.length > 0) {
+    lines.push('', ...table(['label', 'class', 'clips', 'accuracy'], report.per_class.map((c) => [String(c.label), c.name, String(c.clips), pct(c.accuracy)])))
+  }
   const {classes, matrix} = report.confusion
-  if (classes.length <= MAX_CONFUSION_CLASSES) {
+  if (matrix && classes.length <= MAX_CONFUSION_CLASSES) {
     lines.push('', 'confusion (rows: true label, columns: predicted)')
     lines.push(...table(['', ...classes.map((_, j) => String(j))], matrix.map((row, i) => [`${i} ${classes[i]}`, ...row.map(String)])))
-  } else {
+  } else if (matrix) {
     lines.push('', `confusion matrix (${classes.length} classes): see --json`)
+  }
+  if (report.unlabelled.length > 0) {
+    const shown = report.unlabelled.slice(0, MAX_PREDICTION_ROWS)
+    lines.push('', 'predictions (clips without a label)')
+    lines.push(...table(['id', 'predicted', 'score'], shown.map((p) => [p.id, p.predicted, p.score.toFixed(4)])))
+    const rest = report.unlabelled.length - shown.length
+    if (rest > 0) lines.push(`... and ${rest} more: see --json or --predictions`)
   }
   return `${lines.join('\n')}\n`
 }
 
 const MAX_CONFUSION_CLASSES = 20
+const MAX_PREDICTION_ROWS = 50
 
 export function digestLine(digest: ModelDigest | null): string {
   if (digest === null) return 'from the input table'

@@ -108,10 +108,14 @@ export function resolveClasses(source: string, names: Map<number, string>, clips
   return Array.from({length: count}, (_, j) => names.get(j)!)
 }
 
-/** Each clip's label index: its `label`, else its `class` looked up in the class list. */
-export function clipLabels(source: string, clips: readonly EvalClip[], classes: readonly string[]): number[] {
+/**
+ * Each clip's label index: its `label`, else its `class` looked up in the class list, else null for a clip that
+ * carries neither (one's own unlabelled sounds: predicted, not scored).
+ */
+export function clipLabels(source: string, clips: readonly EvalClip[], classes: readonly string[]): (number | null)[] {
   return clips.map((clip) => {
-    const label = clip.label ?? (clip.className === null ? -1 : classes.indexOf(clip.className))
+    if (clip.label === null && clip.className === null) return null
+    const label = clip.label ?? classes.indexOf(clip.className!)
     if (label < 0 || label >= classes.length) {
       const what = clip.label === null ? `class ${JSON.stringify(clip.className)}` : `label ${clip.label}`
       throw new UserError(`${source}: clip ${clip.id} has ${what}, not one of the ${classes.length} classes`)
@@ -120,9 +124,9 @@ export function clipLabels(source: string, clips: readonly EvalClip[], classes: 
   })
 }
 
-/** The per-clip table of --predictions: id, fold, label, predicted, and the scores of every class. */
+/** The per-clip table of --predictions: id, fold, label (null for an unlabelled clip), predicted, and the scores of every class. */
 export function predictionsTable(
-  rows: {id: string; fold: number | null; label: number; predicted: number; scores: Float64Array}[],
+  rows: {id: string; fold: number | null; label: number | null; predicted: number; scores: Float64Array}[],
   classes: readonly string[],
   params: Record<string, unknown>,
   version: string,

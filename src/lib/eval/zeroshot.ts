@@ -22,7 +22,8 @@ export interface ZeroShotSetup {
 export interface Prediction {
   id: string
   fold: number | null
-  label: number
+  /** null: the clip carried no label or class, so it is predicted but not scored. */
+  label: number | null
   predicted: number
   scores: Float64Array
 }
@@ -39,7 +40,10 @@ export async function evaluateZeroShot(setup: ZeroShotSetup): Promise<{report: Z
     perTemplate.push((await embedder.embed('text', classes.map((name) => [classText(template, name)]))) as Float32Array[])
   }
   const scores = scoreClips(clips.map((c) => c.audio), classEmbeddings(perTemplate, setup.cosine), setup.cosine)
-  const metrics = classificationMetrics(clips.map((c, i) => ({label: labels[i], fold: c.fold, scores: scores[i]})), classes.length)
+  const labelled = clips.flatMap((c, i) => (labels[i] === null ? [] : [{label: labels[i]!, fold: c.fold, scores: scores[i]}]))
+  // Accuracy needs labels; a table of one's own unlabelled sounds still gets every clip's prediction.
+  const metrics = labelled.length > 0 ? classificationMetrics(labelled, classes.length) : null
+  const predictions = clips.map((c, i) => ({id: c.id, fold: c.fold, label: labels[i], predicted: argmax(scores[i]), scores: scores[i]}))
 
   const embedStage = stageOf(scored.schema, 'audio_emb')
   const report: ZeroShotReport = {
@@ -56,14 +60,17 @@ export async function evaluateZeroShot(setup: ZeroShotSetup): Promise<{report: Z
     },
     model: await evaluatedModels(scored, embedder.sources),
     backend: setup.backend,
-    clips: {listed: listing?.listed ?? null, evaluated: clips.length, missing: listing?.missing ?? null, failed},
-    folds: {present: metrics.folds.map((f) => f.fold), listed: listing ? [...listing.folds].sort((a, b) => a - b) : null},
-    accuracy: metrics.accuracy,
-    top5: metrics.top5,
-    per_fold: metrics.folds,
-    per_class: metrics.classes.map((c) => ({...c, name: classes[c.label]})),
-    confusion: {classes, matrix: metrics.confusion},
+    clips: {
+      listed: listing?.listed ?? null, evaluated: clips.length, missing: listing?.missing ?? null, failed,
+      unlabelled: clips.length - labelled.length,
+    },
+    folds: {present: metrics?.folds.map((f) => f.fold) ?? [], listed: listing ? [...listing.folds].sort((a, b) => a - b) : null},
+    accuracy: metrics?.accuracy ?? null,
+    top5: metrics?.top5 ?? null,
+    per_fold: metrics?.folds ?? [],
+    per_class: metrics?.classes.map((c) => ({...c, name: classes[c.label]})) ?? [],
+    confusion: {classes, matrix: metrics?.confusion ?? null},
+    unlabelled: predictions.filter((p) => p.label === null).map((p) => ({id: p.id, predicted: classes[p.predicted], score: p.scores[p.predicted]})),
   }
-  const predictions = clips.map((c, i) => ({id: c.id, fold: c.fold, label: labels[i], predicted: argmax(scores[i]), scores: scores[i]}))
   return {report, predictions, classes}
 }
