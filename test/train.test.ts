@@ -94,6 +94,16 @@ describe('training pieces', () => {
     assert.deepEqual(new Sampler(10, 4, 1213).batch(4).indices, sampler.batch(4).indices)
   })
 
+  it('a last batch of one clip (no negatives, loss 0) joins the batch before it; one clip or batch 1 is refused', () => {
+    const sampler = new Sampler(9, 4, 1213)
+    assert.equal(sampler.stepsPerEpoch, 2)
+    assert.deepEqual([sampler.batch(0).indices.length, sampler.batch(1).indices.length, sampler.batch(2).epoch], [4, 5, 1])
+    assert.deepEqual([...sampler.batch(0).indices, ...sampler.batch(1).indices].sort((a, b) => a - b), [...Array(9).keys()])
+    assert.equal(new Sampler(5, 4, 1).stepsPerEpoch, 1)
+    assert.equal(new Sampler(1, 4, 1).stepsPerEpoch, 1)
+    assert.throws(() => resolveConfig({pair: 'audio-text', data: 'd.arrow', out: 'o', batchSize: 1}), /batchSize must be at least 2/)
+  })
+
   it('config: YAML under flag or camelCase names, flags over it, unknown keys refused', () => {
     const file = parseConfigYaml('batch-size: 8\noptimizer: adam\nlogitScale: 4.6\n', 'x.yaml')
     const config = resolveConfig(file, {pair: 'audio-text', data: 'd.arrow', out: 'o', batchSize: 16})

@@ -26,7 +26,7 @@ export const trainFlags = {
   holdout: Flags.integer({description: 'hold out this many rows from the end of the training table instead of --val', min: 0}),
   seed: Flags.integer({description: 'seed of every random draw [default: 1213]'}),
   frames: Flags.integer({description: "audio tower input frames; fewer than the table's gives random crops [default: the table's]", min: 32}),
-  'batch-size': Flags.integer({description: 'clips per step (negatives per clip + 1) [default: 432]', min: 1}),
+  'batch-size': Flags.integer({description: 'clips per step (negatives per clip + 1) [default: 432]', min: 2}),
   epochs: Flags.integer({description: 'LR schedule horizon and run length [default: 1000]', min: 1}),
   steps: Flags.integer({description: 'stop after this many steps in all (resume continues to it); 0 saves the starting weights as step 0', min: 0}),
   optimizer: Flags.string({description: 'lars (spec §7.1) or adam [default: lars]', options: ['lars', 'adam']}),

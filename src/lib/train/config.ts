@@ -149,6 +149,7 @@ export function resolveConfig(...layers: Partial<TrainConfig>[]): TrainConfig {
   for (const key of ['batchSize', 'epochs', 'checkpointEvery', 'keep', 'evalEvery'] as const) {
     if (!(Number.isInteger(config[key]) && config[key] >= 1)) throw new UserError(`${key} must be a positive integer, got ${config[key]}`)
   }
+  if (config.batchSize < 2) throw new UserError(`batchSize must be at least 2: a contrastive batch of one clip has no negatives`)
   if (config.steps !== null && !(Number.isInteger(config.steps) && config.steps >= 0)) throw new UserError(`steps must be a whole number, got ${config.steps}`)
   if (config.workers !== null && !(Number.isInteger(config.workers) && config.workers >= 1)) throw new UserError(`workers must be a positive integer, got ${config.workers}`)
   if (config.checkpointBlocks !== null && typeof config.checkpointBlocks !== 'boolean') throw new UserError(`checkpointBlocks must be true, false or null (auto)`)

@@ -1,7 +1,9 @@
 /**
  * Which clips a step trains on and what it draws for each: a pure function of (seed, step), so a resumed run
  * draws exactly what the uninterrupted one would have. Each epoch visits the clips in a seeded permutation,
- * the last batch smaller (drop_last=False, spec §7.2); each clip gets one random frame, one random caption,
+ * the last batch smaller (drop_last=False, as the original), except that a last batch of one clip joins the
+ * batch before it: alone it has no negatives, so its contrastive loss and gradient are 0 and the step would
+ * only replay the optimiser's momentum. Each clip gets one random frame, one random caption,
  * a random crop when the table's log-mels are longer than the tower's input, and SpecAugment (spec pitfall 14).
  */
 import {NUM_MEL_BINS} from '../audio/mel-config.js'
@@ -13,7 +15,13 @@ import {specAugment} from './spec-augment.js'
 export type Item = Float32Array | string
 
 export function stepsPerEpoch(clips: number, batchSize: number): number {
-  return Math.ceil(clips / batchSize)
+  const steps = Math.ceil(clips / batchSize)
+  return steps > 1 && clips % batchSize === 1 ? steps - 1 : steps
+}
+
+/** Whether an epoch's last batch is one clip that joins the batch before it (see stepsPerEpoch). */
+export function mergesLoneClip(clips: number, batchSize: number): boolean {
+  return stepsPerEpoch(clips, batchSize) < Math.ceil(clips / batchSize)
 }
 
 export function permutation(n: number, rng: Rng): number[] {
@@ -42,8 +50,11 @@ export class Sampler {
   batch(step: number): {epoch: number; indices: number[]} {
     const epoch = Math.floor(step / this.stepsPerEpoch)
     if (this.epochOrder?.epoch !== epoch) this.epochOrder = {epoch, order: permutation(this.clips, rngFor(this.seed, `epoch:${epoch}`))}
-    const start = (step % this.stepsPerEpoch) * this.batchSize
-    return {epoch, indices: this.epochOrder.order.slice(start, start + this.batchSize)}
+    const k = step % this.stepsPerEpoch
+    const start = k * this.batchSize
+    // The epoch's last batch takes every clip left, a lone last clip included.
+    const end = k === this.stepsPerEpoch - 1 ? this.clips : start + this.batchSize
+    return {epoch, indices: this.epochOrder.order.slice(start, end)}
   }
 }
 

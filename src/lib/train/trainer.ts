@@ -31,7 +31,7 @@ import {embedAll, PairModel, tensorValues, trainableTowers} from './pair-model.j
 import {readPairTable, towersOf, type Clip, type TowerName} from './pair-table.js'
 import {clipSize, randomClip} from './random-clip.js'
 import {requireNewRun, saveCheckpoint, type Checkpoint, type TrainState} from './run-checkpoint.js'
-import {clipItem, clipRng, permutation, Sampler, type Item, type ItemOptions} from './sampler.js'
+import {clipItem, clipRng, mergesLoneClip, permutation, Sampler, type Item, type ItemOptions} from './sampler.js'
 
 /** One line of metrics.jsonl for a train step (key names are read by `vipant report`). */
 export interface StepRecord {
@@ -98,8 +98,12 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
   await precomputeFrozen(model, right, [...clips, ...val], hooks)
   const captionsOf = config.randomCaptions ? permutation(clips.length, rngFor(config.seed, 'random-captions')) : undefined
 
+  if (clips.length < 2) throw new UserError(`${config.data}: ${clips.length} training clip${clips.length === 1 ? '' : 's'}: a contrastive batch needs at least 2 (each clip's negatives are the others)`)
   const sampler = new Sampler(clips.length, config.batchSize, config.seed)
   const perEpoch = sampler.stepsPerEpoch
+  if (mergesLoneClip(clips.length, config.batchSize)) {
+    hooks.log(`${clips.length} clips at batch ${config.batchSize}: each epoch's last clip joins the batch before it (${config.batchSize + 1} clips), since alone it has no negatives`)
+  }
   const schedule = {
     peak: config.optimizer === 'lars' ? config.batchSize / 256 : config.lr,
     warmupSteps: config.warmupEpochs * perEpoch,
