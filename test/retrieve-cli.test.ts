@@ -180,3 +180,11 @@ test('retrieve --data without a directory: one line naming where it looked and w
   assert.equal(result.status, 2)
   assert.equal(result.stderr.toString(), `vipant retrieve: clotho is not in ${path.join(dir, 'data', 'clotho')}: put it there, or name its directory (vipant retrieve --data clotho DIR)\n`)
 })
+
+test('retrieve --data clotho without --model evaluates the released checkpoint behind the paper\'s number; offline and absent, one line', {skip: skipWithoutShared}, () => {
+  const result = vipant(['retrieve', '--data', 'clotho', sharedData('clotho'), '--offline'], {env: {VIPANT_HOME: path.join(dir, 'empty-home')}})
+  assert.equal(result.status, 2)
+  const lines = result.stderr.toString().trim().split('\n')
+  assert.equal(lines[0], 'retrieve: --model vipant-clotho (VIP-ANT VA audio tower, step 00043681: Clotho retrieval (10 s and 18 s); --model to evaluate another)')
+  assert.match(lines[lines.length - 1], /model vipant-clotho is not in .*empty-home\/models/)
+})

@@ -183,3 +183,25 @@ test('zeroshot --classes on one\'s own unlabelled sounds: every clip predicted, 
   assert.equal(plot.status, 2)
   assert.match(plot.stderr.toString(), /--plot: no clip has a label, so there is no confusion matrix to draw/)
 })
+
+test('zeroshot --data esc50 without --model: the released checkpoint behind the paper\'s number, from the cache; offline and absent, one line', {skip: skipWithoutShared, timeout: 60_000}, async () => {
+  const model = await tinyModel
+  const home = path.join(dir, 'home-default-model')
+  const args = ['zeroshot', '--data', 'esc50', sharedData('esc50'), '--offline', '--clip', model, '--max-len', String(TINY.audioMaxLen), '--json']
+  const absent = vipant(args, {env: {VIPANT_HOME: home}})
+  assert.equal(absent.status, 2)
+  assert.match(absent.stderr.toString(), /^zeroshot: --model vipant-esc50 \(VIP-ANT VA audio tower, step 00083391: zero-shot ESC-50; --model to evaluate another\)$/m)
+  assert.match(absent.stderr.toString(), /model vipant-esc50 is not in .*home-default-model\/models/)
+
+  // Placed by hand under the name `fetch model --list` gives, it is found and evaluated.
+  // (vipant's one-file format here: the loader goes by content, not by name.)
+  mkdirSync(path.join(home, 'models'), {recursive: true})
+  const single = path.join(dir, 'tiny-single.safetensors')
+  assert.equal(vipant(['convert', model, single]).status, 0)
+  copyFileSync(single, path.join(home, 'models', 'vipant-va-00083391.pth'))
+  const placed = vipant(args, {env: {VIPANT_HOME: home}})
+  assert.equal(placed.status, 0, placed.stderr.toString())
+  const report = JSON.parse(placed.stdout.toString())
+  assert.equal(report.model.audio.path, path.join(home, 'models', 'vipant-va-00083391.pth'))
+  assert.deepEqual([report.clips.evaluated, report.confusion.classes.length], [6, 50])
+})

@@ -4,6 +4,7 @@ import {BACKENDS, selectBackend} from '../lib/backend/index.js'
 import {ENGINES, localEmbedder, workerEmbedder, type Embedder, type Engine} from '../lib/model/embedder.js'
 import {loadTowers, type TowerName} from '../lib/model/towers.js'
 import {checkProvider, describeRuntime, loadRuntime, PROVIDERS, type Provider} from '../lib/onnx/runtime.js'
+import {paperModel} from '../lib/checkpoint/zoo.js'
 import {UserError} from '../lib/util/errors.js'
 
 export const engineFlags = {
@@ -52,6 +53,13 @@ export async function startEmbedder(options: {
         : localEmbedder(await loadTowers(run, model, clip), normalize)
   }
   return {embedder, workers, backend: description}
+}
+
+/** --data NAME without --model: the released checkpoint behind the paper's number on NAME, said on stderr. */
+export function defaultModel(command: string, dataset: string): string {
+  const entry = paperModel(dataset)
+  process.stderr.write(`${command}: --model ${entry.name} (${entry.purpose}; --model to evaluate another)\n`)
+  return entry.name
 }
 
 /** ONNX Runtime unless tfjs is asked for, by name or by naming a backend only tfjs has, or ONNX Runtime is absent. */

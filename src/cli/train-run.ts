@@ -1,5 +1,5 @@
-import {createWriteStream} from 'node:fs'
-import {mkdir} from 'node:fs/promises'
+import {createWriteStream, existsSync} from 'node:fs'
+import {mkdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {Flags} from '@oclif/core'
@@ -114,22 +114,29 @@ function resumedConfig(command: string, saved: TrainConfig, flags: FlagValues): 
  */
 export async function runTraining(command: string, fixed: Partial<TrainConfig>, flags: FlagValues, data: string | undefined): Promise<{result: TrainResult; signal: NodeJS.Signals | null}> {
   const layers = [flags.config ? await readConfigFile(flags.config as string) : {}, fixed, flagLayer(flags, data)]
-  let config: TrainConfig
-  let resumed: Checkpoint | undefined
   if (flags.resume) {
     const out = Object.assign({}, ...layers).out as string | undefined
     if (!out) throw new UserError('--resume needs --out, the run directory to continue')
-    resumed = await latestCheckpoint(out)
+    const resumed = await latestCheckpoint(out)
     if (!resumed) throw new UserError(`${out}: no checkpoint to resume from`)
-    config = resumedConfig(command, resumed.config, flags)
-  } else {
-    const [file, fixedLayer, flagged] = layers
-    const out = flagged.out ?? fixedLayer.out ?? file.out
-    const piped = (data === undefined || data === '-') && !(fixedLayer.data ?? file.data)
-    if (piped && out) flagged.data = await keepPipedTable(out)
-    config = resolveConfig(...layers)
+    return startTraining(command, resumedConfig(command, resumed.config, flags), flags, resumed)
   }
+  const [file, fixedLayer, flagged] = layers
+  const out = flagged.out ?? fixedLayer.out ?? file.out
+  const piped = (data === undefined || data === '-') && !(fixedLayer.data ?? file.data)
+  if (!piped || !out) return startTraining(command, resolveConfig(...layers), flags)
+  const created = !existsSync(out)
+  flagged.data = await keepPipedTable(out)
+  try {
+    return await startTraining(command, resolveConfig(...layers), flags)
+  } catch (error) {
+    // A run that fails before its first checkpoint leaves nothing behind: neither the spooled table nor the directory.
+    if (!(await latestCheckpoint(out).catch(() => undefined))) await (created ? rm(out, {recursive: true, force: true}) : rm(flagged.data, {force: true}))
+    throw error
+  }
+}
 
+async function startTraining(command: string, config: TrainConfig, flags: FlagValues, resumed?: Checkpoint): Promise<{result: TrainResult; signal: NodeJS.Signals | null}> {
   const backend = await selectBackend(flags.backend as string | undefined)
   process.stderr.write(`${backend.description}\n`)
   let signal: NodeJS.Signals | null = null

@@ -8,7 +8,7 @@ export default class Pretrain extends VipantCommand {
   static override summary = 'VA pre-training: an audio tower learns CLIP\'s image space from video (or train a small image-text CLIP)'
   static override description = `Contrastive training (spec §5.4, §6.1, §7): the audio tower starts from CLIP's image tower (renamed, positional embedding resized to the audio grid), CLIP's image tower stays frozen, loss = the sum of both cross-entropy directions with a learned, unclamped logit scale. LARS with the Barlow Twins schedule by default.
 
-DATA is a table from "vipant mel --frames K" (the frozen image tower runs once over its frames) or one that also has "image_emb" ("vipant embed --tower image", used when present). Each step takes one random frame per clip, SpecAugment on the log-mel, and a random crop when --frames is shorter than the table's log-mels.
+DATA is a table from "vipant mel --frames K" (the frozen image tower runs once over its frames), one whose "frames" column lists frame files (an AudioSet index: "vipant mel audioset/" passes it through, and the files are decoded when the frozen tower embeds them), or one that also has "image_emb" ("vipant embed --tower image", used when present). A run that fails before its first checkpoint leaves no run directory behind. Each step takes one random frame per clip, SpecAugment on the log-mel, and a random crop when --frames is shorter than the table's log-mels.
 
 --pair image-text trains both towers of a CLIP on images and their captions (a "captions" column, or a "class" column whose names become captions with --prompt, "a picture of red circle") with the same trainer: the demo world's small CLIP (examples/demo.sh). Its evaluation on --val is retrieval R@1/5/10 when every row has 5 captions, else zero-shot top-1/top-5 of the pictures over the class prompts.
 
@@ -22,7 +22,7 @@ ${WORKERS_HELP}`
     '<%= config.bin %> mel videos/ --frames 4 -o va.arrow && <%= config.bin %> pretrain va.arrow --init clip-vit-b32 -o runs/va --batch-size 64',
     '<%= config.bin %> pretrain va.arrow --model tiny -o runs/tiny --batch-size 16 --steps 200 --optimizer adam --lr 1e-3',
     '<%= config.bin %> pretrain --config va.yaml --steps 5000',
-    '<%= config.bin %> mel audioset/ --frames 4 | <%= config.bin %> pretrain -o runs/va --init clip-vit-b32',
+    '<%= config.bin %> mel audioset/ | <%= config.bin %> pretrain -o runs/va --init clip-vit-b32',
     '<%= config.bin %> pretrain -o runs/va --resume',
     '<%= config.bin %> pretrain -o runs/va --resume --workers 16   # continued on a 16-core machine',
     '<%= config.bin %> pretrain shapes.arrow --pair image-text --model tiny -o runs/clip --steps 300 --optimizer adam --lr 3e-4',

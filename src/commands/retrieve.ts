@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
-import {engineFlags, startEmbedder} from '../cli/embedder.js'
+import {defaultModel, engineFlags, startEmbedder} from '../cli/embedder.js'
 import {progress, type Progress} from '../cli/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
@@ -37,7 +37,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
   static override examples = [
     '<%= config.bin %> retrieve --data clotho ~/data/clotho --model vipant-clotho --max-len 1800',
-    '<%= config.bin %> retrieve --data audiocaps --model vipant-audiocaps --predictions ranks.arrow --json > audiocaps.json',
+    '<%= config.bin %> retrieve --data audiocaps --predictions ranks.arrow --json > audiocaps.json',
     '<%= config.bin %> fetch clotho ~/data/clotho --split evaluation | <%= config.bin %> mel | <%= config.bin %> embed --model vipant-clotho > clotho.arrow; <%= config.bin %> retrieve clotho.arrow --model vipant-clotho',
     '<%= config.bin %> mel mine/ | <%= config.bin %> embed --model vipant-audiocaps | <%= config.bin %> retrieve --model vipant-audiocaps --query "a dog barks" -k 5',
     '<%= config.bin %> retrieve clotho.arrow --model vipant-clotho --audio recording.wav -k 5',
@@ -50,7 +50,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     query: Flags.string({description: 'search the input table for this text (repeatable)', multiple: true, multipleNonGreedy: true}),
     audio: Flags.string({description: 'search the input table\'s captions for this audio file', exclusive: ['data', 'query']}),
     k: Flags.integer({char: 'k', description: 'clips to show per --query, captions for --audio', default: 10, min: 1}),
-    model: Flags.string({description: 'audio tower: a path or a known name (needed with --data and --audio)'}),
+    model: Flags.string({description: "audio tower: a path or a known name (needed with --audio; with --data, default: the released checkpoint behind the paper's number, vipant-clotho or vipant-audiocaps)"}),
     offline: offlineFlag,
     clip: Flags.string({description: 'CLIP supplying the text tower when --model lacks it', default: 'clip-vit-b32'}),
     split: Flags.string({description: 'dataset split (default: clotho evaluation, audiocaps test)'}),
@@ -66,7 +66,8 @@ On a terminal the report is a table; with --json or when stdout is not a termina
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Retrieve)
     applyOffline(flags.offline)
-    if ((flags.data || flags.audio) && !flags.model) throw new UserError(`${flags.data ? '--data' : '--audio'} needs --model, the audio tower`)
+    if (flags.data && !flags.model) flags.model = defaultModel('retrieve', flags.data)
+    if (flags.audio && !flags.model) throw new UserError('--audio needs --model, the audio tower')
     if ((flags.query || flags.audio) && flags.predictions) throw new UserError('--predictions goes with an evaluation, not a search')
     const dataDir = flags.data ? (args.input ?? datasetHome(flags.data)) : undefined
     if (flags.data && !args.input && !existsSync(dataDir!)) {

@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
-import {engineFlags, startEmbedder} from '../cli/embedder.js'
+import {defaultModel, engineFlags, startEmbedder} from '../cli/embedder.js'
 import {progress} from '../cli/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
@@ -33,7 +33,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
   static override examples = [
     '<%= config.bin %> zeroshot --data esc50 ~/data/ESC-50 --model vipant-esc50',
-    '<%= config.bin %> zeroshot --data us8k --model vipant-us8k --predictions us8k-pred.arrow --json > us8k.json',
+    '<%= config.bin %> zeroshot --data us8k --predictions us8k-pred.arrow --json > us8k.json',
     '<%= config.bin %> mel mine/ | <%= config.bin %> embed --model vipant-esc50 --raw | <%= config.bin %> zeroshot --model vipant-esc50 --classes classes.txt',
   ]
 
@@ -41,7 +41,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
   static override flags = {
     data: Flags.string({description: 'evaluate this dataset, from audio to accuracy', options: ['esc50', 'us8k']}),
-    model: Flags.string({description: 'audio tower: a path or a known name (needed with --data)'}),
+    model: Flags.string({description: "audio tower: a path or a known name (with --data, default: the released checkpoint behind the paper's number, vipant-esc50 or vipant-us8k)"}),
     offline: offlineFlag,
     clip: Flags.string({description: 'CLIP supplying the text tower when --model lacks it', default: 'clip-vit-b32'}),
     prompt: Flags.string({description: 'prefix of every class name', default: DEFAULT_PROMPT}),
@@ -60,7 +60,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ZeroShot)
     applyOffline(flags.offline)
-    if (flags.data && !flags.model) throw new UserError('--data needs --model, the audio tower to evaluate')
+    if (flags.data && !flags.model) flags.model = defaultModel('zeroshot', flags.data)
     if (flags.plot) await checkPlotPath(flags.plot)
     const templates = flags.prompts ? await readList(flags.prompts, 'prompt templates') : [flags.prompt]
     const givenClasses = flags.classes ? await readList(flags.classes, 'class names') : undefined

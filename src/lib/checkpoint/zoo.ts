@@ -53,6 +53,16 @@ export const ZOO: readonly ZooEntry[] = [
   at('vipant-at-clotho18s', '00006900', 'Clotho 18 s retrieval'),
 ]
 
+/**
+ * The released audio tower behind the paper's VIP-ANT number on each evaluation set (the original's README):
+ * what `--data NAME` evaluates when no --model is named.
+ */
+const PAPER_MODELS: Record<string, string> = {esc50: 'vipant-esc50', us8k: 'vipant-us8k', audiocaps: 'vipant-audiocaps', clotho: 'vipant-clotho'}
+
+export function paperModel(dataset: string): ZooEntry {
+  return zooEntry(PAPER_MODELS[dataset])!
+}
+
 export function modelsDir(): string {
   return path.join(vipantHome(), 'models')
 }

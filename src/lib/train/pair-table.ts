@@ -22,6 +22,8 @@ export interface Clip {
   /** Log-mel frames that came from audio (the rest is padding). */
   melFrames?: number
   frames?: Float32Array[]
+  /** Frame files (an AudioSet index's `frames`), decoded only when the frozen image tower embeds them. */
+  framePaths?: string[]
   frameEmb?: Float32Array[]
   captions?: string[]
   captionEmb?: Float32Array[]
@@ -36,6 +38,13 @@ export interface PairTable {
   melLength?: number
   /** Rows left out: no log-mel (failed clips), no frames or no captions. */
   skipped: number
+}
+
+/** Where a tower's training input comes from, for the messages of a table that lacks it. */
+const SOURCE_HINT: Record<TowerName, string> = {
+  audio: 'log-mels: vipant mel',
+  image: 'frames: vipant mel --frames K on videos, frame files listed by an AudioSet index, or vipant embed --tower image',
+  text: 'captions: a captions or class column',
 }
 
 export function towersOf(pair: Pair): [TowerName, TowerName] {
@@ -53,11 +62,11 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
   const column = (tower: TowerName): string => {
     const embedded = `${tower}_emb`
     if (tower !== 'audio' && precomputed.includes(tower) && fields.has(embedded)) return embedded
-    const raw = tower === 'audio' ? ['mel'] : tower === 'image' ? ['images'] : ['captions', 'class']
+    // A frozen image tower runs once, before training: then frame files named by the index will do as well as pixels.
+    const raw = tower === 'audio' ? ['mel'] : tower === 'image' ? (precomputed.includes('image') ? ['images', 'frames'] : ['images']) : ['captions', 'class']
     const found = raw.find((c) => fields.has(c))
     if (!found) {
-      const hint = tower === 'audio' ? 'vipant mel' : tower === 'image' ? 'vipant mel --frames K, or vipant embed --tower image' : 'captions or class'
-      throw new UserError(`${file}: the ${pair} pair needs a ${[...raw, ...(tower === 'audio' ? [] : [embedded])].join(' or ')} column (${hint})`)
+      throw new UserError(`${file}: the ${pair} pair needs a ${[...raw, ...(tower === 'audio' ? [] : [embedded])].join(' or ')} column (${SOURCE_HINT[tower]})`)
     }
     return found
   }
@@ -87,6 +96,9 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
         } else if (name === 'images') {
           usable &&= (get('images')!.get(i)?.length ?? 0) > 0
           onDemand(clip, 'frames', () => split(reader.row('images', row), frameSize))
+        } else if (name === 'frames') {
+          clip.framePaths = [...((get('frames')!.get(i) as Iterable<string> | null) ?? [])]
+          usable &&= clip.framePaths.length > 0
         } else if (name === 'image_emb') {
           clip.frameEmb = split(held(get('image_emb')!, i), embSize('image_emb'))
         } else if (name === 'text_emb') {
@@ -101,7 +113,10 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
       else skipped++
     }
   }
-  if (clips.length === 0) throw new UserError(`${file}: no usable rows for the ${pair} pair (${skipped} without log-mel, frames or captions)`)
+  if (clips.length === 0) {
+    const hints = needs.map((tower) => SOURCE_HINT[tower]).join('; ')
+    throw new UserError(`${file}: no usable rows for the ${pair} pair: ${skipped} without log-mel, frames or captions (${hints})`)
+  }
   return {source: file, clips, melLength, skipped}
 }
 

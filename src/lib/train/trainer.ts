@@ -17,6 +17,8 @@ import {AudioEncoder} from '../model/audio-encoder.js'
 import {TextTransformer} from '../model/clip-text.js'
 import {VisionTransformer} from '../model/clip-vision.js'
 import {UserError} from '../util/errors.js'
+import {clipPreprocess} from '../image/clip-preprocess.js'
+import {decodeImage} from '../image/frames.js'
 import {rngFor} from '../util/rng.js'
 import {audioForFrames, audioFromClip} from './audio-init.js'
 import {configYaml, type TrainConfig} from './config.js'
@@ -240,7 +242,7 @@ async function precomputeFrozen(model: PairModel, tower: TowerName, clips: reado
   hooks.log(`embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${missing.length} clips with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}`)
   for (let start = 0; start < missing.length; start += CLIPS_PER_PASS) {
     const pass = missing.slice(start, start + CLIPS_PER_PASS)
-    const inputs = pass.map((c): Item[] => (tower === 'image' ? c.frames! : c.captions!))
+    const inputs = await Promise.all(pass.map(async (c): Promise<Item[]> => (tower === 'image' ? (c.frames ?? (await framesFromFiles(c, hooks))) : c.captions!)))
     const vectors = await embedAll((chunk) => tensorValues(model.embedFrozen(tower, chunk)), inputs.flat())
     let at = 0
     pass.forEach((clip, k) => {
@@ -251,6 +253,23 @@ async function precomputeFrozen(model: PairModel, tower: TowerName, clips: reado
       } else clip.captionEmb = embedded
     })
   }
+}
+
+/**
+ * A clip's frame files, each decoded and CLIP-preprocessed. A file that fails is left out with a warning, as the
+ * original goes on past a bad frame; a clip left with none is an error naming it.
+ */
+async function framesFromFiles(clip: Clip, hooks: TrainHooks): Promise<Float32Array[]> {
+  const frames: Float32Array[] = []
+  for (const file of clip.framePaths!) {
+    try {
+      frames.push(clipPreprocess(await decodeImage(file)))
+    } catch (error) {
+      hooks.log(`warning: clip ${clip.id}: frame left out: ${(error as Error).message}`)
+    }
+  }
+  if (frames.length === 0) throw new UserError(`clip ${clip.id}: none of its ${clip.framePaths!.length} frame files could be read`)
+  return frames
 }
 
 /**
