@@ -239,23 +239,33 @@ async function editedPickle(edits: [string, string][]): Promise<Uint8Array> {
 describe("a VIP-ANT cfg that cannot say what the head needs is one clear line", () => {
   const cases: [string, [string, string][], RegExp][] = [
     ['a missing value (???)', [['${running.max_audio_len}', '???']], /: cfg key model\.audio\.resolution\.0: missing value \(\?\?\?\)$/],
-    ['null where a number is needed', [['${running.max_audio_len}', '${running.text_emb}']], /: cfg key model\.audio\.resolution\.0: expected a positive integer, got null$/],
-    ['a cycle', [['${running.audio.max_len}', '${model.audio.resolution.0}']], /: cfg key model\.audio\.resolution\.0: recursive interpolation \(a cycle\)$/],
-    ['an unknown resolver', [['${running.max_audio_len}', '${hydra:runtime.cwd}']], /: cfg key model\.audio\.resolution\.0: unsupported resolver 'hydra'/],
-    ['an unresolvable key', [['${running.max_audio_len}', '${running.nope}']], /: cfg key model\.audio\.resolution\.0: interpolation '\$\{running\.nope\}': key 'running\.nope' not found$/],
-    ['a config the weights contradict', [['${running.max_audio_len}', '${running.audio.frame_shift}']], /the audio positional embedding has 379 rows, but a \[10,128\] input with stride \[16,24\] gives a 1x6 grid/],
+    ['null where a number is needed', [['${running.max_audio_len}', '${running.text_emb}']],
+      /: cfg key model\.audio\.resolution\.0: expected a positive integer, got null$/],
+    ['a cycle', [['${running.audio.max_len}', '${model.audio.resolution.0}']],
+      /: cfg key model\.audio\.resolution\.0: recursive interpolation \(a cycle\)$/],
+    ['an unknown resolver', [['${running.max_audio_len}', '${hydra:runtime.cwd}']],
+      /: cfg key model\.audio\.resolution\.0: unsupported resolver 'hydra'/],
+    ['an unresolvable key', [['${running.max_audio_len}', '${running.nope}']],
+      /: cfg key model\.audio\.resolution\.0: interpolation '\$\{running\.nope\}': key 'running\.nope' not found$/],
+    ['a config the weights contradict', [['${running.max_audio_len}', '${running.audio.frame_shift}']],
+      /the audio positional embedding has 379 rows, but a \[10,128\] input with stride \[16,24\] gives a 1x6 grid/],
     ['no stride', [['stride', 'strides']], /the cfg has no model\.audio\.pre_encoder\.stride, which no weight records/],
   ]
   for (const [what, edits, message] of cases) {
     test(what, async () => {
       const file = await torchZip(`${what.replaceAll(' ', '-')}.pth`, await editedPickle(edits))
-      await assert.rejects(loadModelFile(file), (e: Error) => e instanceof UserError && e.message.startsWith(file) && message.test(e.message) && !e.message.includes('\n'))
+      const clear = (e: Error) => e instanceof UserError && e.message.startsWith(file) && message.test(e.message) && !e.message.includes('\n')
+      await assert.rejects(loadModelFile(file), clear)
     })
   }
 
   test('renamed node classes read the same: nodes are known by _content and _val', async () => {
     const bytes = Buffer.from(await editedPickle([]))
-    const renamed = Buffer.from(bytes.toString('latin1').replaceAll('\nDictConfig\n', '\nDictConfigV3\n').replaceAll('\nListConfig\n', '\nListConfigV3\n').replaceAll('\nAnyNode\n', '\nAnyValueNode\n'), 'latin1')
+    const text = bytes.toString('latin1')
+    const renamed = Buffer.from(
+      text.replaceAll('\nDictConfig\n', '\nDictConfigV3\n').replaceAll('\nListConfig\n', '\nListConfigV3\n').replaceAll('\nAnyNode\n', '\nAnyValueNode\n'),
+      'latin1',
+    )
     assert.notDeepEqual(renamed, bytes)
     const model = await loadModelFile(await torchZip('renamed.pth', renamed))
     assert.deepEqual(model.audio!.config, CONFIG)
@@ -290,7 +300,8 @@ describe('shared pickle nodes', () => {
   test('a tree of 2^26 shared tuples is refused within 10 s', async () => {
     const file = await torchZip('laughs.pth', laughs(26))
     const start = performance.now()
-    await assert.rejects(loadModelFile(file), (e: Error) => e instanceof UserError && e.message === `${file}: the cfg expands to more than ${CONFIG_LIMITS.values} values (a pickle that shares nodes); not a VIP-ANT config`)
+    const message = `${file}: the cfg expands to more than ${CONFIG_LIMITS.values} values (a pickle that shares nodes); not a VIP-ANT config`
+    await assert.rejects(loadModelFile(file), (e: Error) => e instanceof UserError && e.message === message)
     assert.ok(performance.now() - start < 10_000)
   })
 

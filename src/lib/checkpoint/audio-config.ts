@@ -52,7 +52,9 @@ export function audioFromCfg(cfg: ConfigResolver): CfgAudio {
   const resolution = ['model', 'audio', 'resolution']
   if (cfg.has(resolution)) {
     const value = cfg.get(resolution)
-    if (!Array.isArray(value)) throw cfg.error(resolution, `expected [max_len, mel bins] (an audio head's input), got ${JSON.stringify(value)}`)
+    if (!Array.isArray(value)) {
+      throw cfg.error(resolution, `expected [max_len, mel bins] (an audio head's input), got ${JSON.stringify(value)}`)
+    }
     ;[audio.frames, audio.bins] = pair(resolution, value)
   } else {
     const frames = optional(['running', 'audio', 'max_len'])
@@ -82,7 +84,11 @@ export function audioFromCfg(cfg: ConfigResolver): CfgAudio {
  * weights a grid could not also explain, so a cfg without them is refused. Whether the config fits the weights is
  * checked afterwards, for every source (load.ts `checked`).
  */
-export function completeAudioConfig(file: string, cfg: CfgAudio, weights: ReadonlyMap<string, {shape: number[]}>): {config: AudioConfig; notes: string[]} {
+export function completeAudioConfig(
+  file: string,
+  cfg: CfgAudio,
+  weights: ReadonlyMap<string, {shape: number[]}>,
+): {config: AudioConfig; notes: string[]} {
   const notes: string[] = []
   const shape = (name: string, missing: string) => {
     const tensor = weights.get(name)
@@ -93,23 +99,31 @@ export function completeAudioConfig(file: string, cfg: CfgAudio, weights: Readon
   if (patchSize === undefined) {
     const [, , p, q] = shape('pre_encoder.conv1.weight', 'model.audio.pre_encoder.patch_size')
     patchSize = p
-    notes.push(`patch size ${p} inferred from pre_encoder.conv1.weight's ${p}x${q} filters (the cfg has no model.audio.pre_encoder.patch_size)`)
+    notes.push(`patch size ${p} inferred from pre_encoder.conv1.weight's ${p}x${q} filters ` + '(the cfg has no model.audio.pre_encoder.patch_size)')
   }
   if (cfg.stride === undefined) {
     throw new UserError(`${file}: the cfg has no model.audio.pre_encoder.stride, which no weight records (VIP-ANT's run scripts use [16, 24])`)
   }
   const stride: [number, number] = cfg.stride === 'patch' ? [patchSize, patchSize] : cfg.stride
-  if (cfg.bins === undefined) throw new UserError(`${file}: the cfg has no model.audio.resolution nor running.audio.num_mel_bins (the mel bins the head was trained on)`)
+  if (cfg.bins === undefined) {
+    throw new UserError(`${file}: the cfg has no model.audio.resolution nor running.audio.num_mel_bins (the mel bins the head was trained on)`)
+  }
   let frames = cfg.frames
   if (frames === undefined) {
     const [positions] = shape('misc.positional_embedding', 'model.audio.resolution nor running.audio.max_len')
     const cols = Math.floor((cfg.bins - patchSize) / stride[1]) + 1
     const rows = (positions - 1) / cols
     if (!Number.isInteger(rows) || rows < 1) {
-      throw new UserError(`${file}: the cfg has no max_len, and misc.positional_embedding's ${positions} rows are not 1 + a grid ${cols} patches wide (${cfg.bins} bins, patch ${patchSize}, stride [${stride}])`)
+      throw new UserError(
+        `${file}: the cfg has no max_len, and misc.positional_embedding's ${positions} rows are not 1 + a grid ${cols} patches wide ` +
+          `(${cfg.bins} bins, patch ${patchSize}, stride [${stride}])`,
+      )
     }
     frames = (rows - 1) * stride[0] + patchSize
-    notes.push(`max_len ${frames} inferred from misc.positional_embedding (${positions} rows: 1 + ${rows}x${cols} patches, the shortest input giving them; the cfg has no model.audio.resolution nor running.audio.max_len)`)
+    notes.push(
+      `max_len ${frames} inferred from misc.positional_embedding (${positions} rows: 1 + ${rows}x${cols} patches, ` +
+        'the shortest input giving them; the cfg has no model.audio.resolution nor running.audio.max_len)',
+    )
   }
   return {config: {resolution: [frames, cfg.bins], patchSize, stride}, notes}
 }

@@ -143,7 +143,9 @@ export class ConfigResolver {
   /** `${name:args}` written at `at`. */
   resolverValue(name: string, args: unknown[], at: Key[]): unknown {
     if (name !== 'oc.env') throw this.error(at, `unsupported resolver '${name}' (vipant knows only oc.env)`)
-    if (args.length < 1 || args.length > 2 || typeof args[0] !== 'string') throw this.error(at, 'oc.env takes a variable name and an optional default')
+    if (args.length < 1 || args.length > 2 || typeof args[0] !== 'string') {
+      throw this.error(at, 'oc.env takes a variable name and an optional default')
+    }
     const value = process.env[args[0]]
     if (value !== undefined) return value
     if (args.length === 2) return args[1] === null ? null : pyStr(args[1])

@@ -24,7 +24,9 @@ export function plainConfig(value: unknown, source = 'cfg'): unknown {
   const done = new Map<object, {plain: unknown; size: number}>()
   const active = new Set<object>()
   const walk = (v: unknown, depth: number): {plain: unknown; size: number} => {
-    if (depth > CONFIG_LIMITS.depth) throw new UserError(`${source}: the cfg nests deeper than ${CONFIG_LIMITS.depth} levels; not a VIP-ANT config`)
+    if (depth > CONFIG_LIMITS.depth) {
+      throw new UserError(`${source}: the cfg nests deeper than ${CONFIG_LIMITS.depth} levels; not a VIP-ANT config`)
+    }
     if (typeof v !== 'object' || v === null) return {plain: leaf(v), size: 1}
     const seen = done.get(v)
     if (seen) return seen
@@ -37,7 +39,9 @@ export function plainConfig(value: unknown, source = 'cfg'): unknown {
         const r = walk(item, depth + 1)
         size += r.size
         if (size > CONFIG_LIMITS.values) {
-          throw new UserError(`${source}: the cfg expands to more than ${CONFIG_LIMITS.values} values (a pickle that shares nodes); not a VIP-ANT config`)
+          throw new UserError(
+            `${source}: the cfg expands to more than ${CONFIG_LIMITS.values} values (a pickle that shares nodes); not a VIP-ANT config`,
+          )
         }
         return r.plain
       })
