@@ -25,6 +25,7 @@ import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
 import {UserError} from '../src/lib/util/errors.js'
 import {vipant} from './cli.js'
 import {fixture, maxAbsDiff, readF32} from './helpers.js'
+import {assertSameState} from './state-dict-assert.js'
 
 const original = (name: string) => fixture('original', name)
 const manifest = JSON.parse(readFileSync(original('manifest.json'), 'utf8')) as {
@@ -85,7 +86,7 @@ describe("VIP-ANT's own checkpoints load", () => {
     })
   }
 
-  test('vipant convert reads them, and reports the resolved audio grid', () => {
+  test('vipant convert reads them, reports the resolved audio grid and writes the same head', async () => {
     for (const file of FILES) {
       const run = vipant(['convert', original(file), path.join(tmp, `${file}.safetensors`), '--json'])
       assert.equal(run.status, 0, run.stderr.toString())
@@ -93,6 +94,10 @@ describe("VIP-ANT's own checkpoints load", () => {
       assert.deepEqual(report.audio, {config: CONFIG, grid: {rows: 63, cols: 6}})
       assert.deepEqual(report.info.cfg.model.audio.resolution, [1000, 128])
       assert.equal(run.stderr.toString(), '')
+      const [input, back] = await Promise.all([loadModelFile(original(file)), loadModelFile(path.join(tmp, `${file}.safetensors`))])
+      assertSameState(back.audio!.weights, input.audio!.weights)
+      assert.deepEqual(back.audio!.config, CONFIG)
+      assert.equal(back.logitScale, input.logitScale)
     }
   })
 
@@ -133,11 +138,17 @@ describe('OmegaConf interpolation, against what OmegaConf 2.2 resolved', () => {
         assert.deepEqual(cfg.all(), {value: resolved, unresolved: []})
         assert.deepEqual(cfg.get([]), resolved)
       } else {
-        assert.throws(() => cfg.get([]), (e: Error) => e instanceof UserError && /^x\.pth: cfg key a: /.test(e.message) && !e.message.includes('\n'))
+        assert.throws(() => cfg.get([]), (e: Error) => e instanceof UserError && /^x\.pth: cfg key [\w.]+: /.test(e.message) && !e.message.includes('\n'))
         assert.ok(cfg.all().unresolved.length > 0)
       }
     })
   }
+
+  test('a key is absent only when it is: an interpolated container that leads nowhere is an error', () => {
+    const cfg = new ConfigResolver({model: '${nope}', running: {}}, 'x.pth')
+    assert.equal(cfg.has(['running', 'audio', 'max_len']), false)
+    assert.throws(() => cfg.has(['model', 'audio', 'resolution']), (e: Error) => e instanceof UserError && e.message === "x.pth: cfg key model: interpolation '${nope}': key 'nope' not found")
+  })
 
   test('an unresolvable key nobody needs stays as written, listed', () => {
     const cfg = new ConfigResolver({a: 1, hydra: {cwd: '${hydra:runtime.cwd}'}}, 'x.pth')

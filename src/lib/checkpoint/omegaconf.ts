@@ -105,7 +105,13 @@ export class ConfigResolver {
     return this.guarded(at, () => {
       const parsed = new Parser(text, this, at).wholeNode()
       if (!parsed) throw this.error(at, `'${text}' is not a container`)
-      return this.locate(parsed, parsed)
+      try {
+        return this.locate(parsed, parsed)
+      } catch (error) {
+        // The key followed exists; where it leads does not, which is an error rather than an absent key.
+        if (error instanceof KeyNotFound) throw this.error(at, `interpolation '${text}': ${error.message}`)
+        throw error
+      }
     })
   }
 
