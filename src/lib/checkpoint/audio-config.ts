@@ -80,9 +80,9 @@ export function audioFromCfg(cfg: ConfigResolver): CfgAudio {
 /**
  * The audio config, from the cfg where it speaks and from the weights where it is silent: the patch size from
  * `pre_encoder.conv1.weight`'s filters, max_len as the shortest input giving the grid `misc.positional_embedding`
- * has rows for. Each inferred value is returned as a note. The stride and the mel bins leave no trace in the
- * weights a grid could not also explain, so a cfg without them is refused. Whether the config fits the weights is
- * checked afterwards, for every source (load.ts `checked`).
+ * has rows for. Each inferred value is returned as a note. The stride and the mel bins cannot be told from the
+ * weights (many combinations give the same number of positions), so a cfg without them is refused. Whether the
+ * config fits the weights is checked afterwards, for every source (load.ts `checked`).
  */
 export function completeAudioConfig(
   file: string,
@@ -99,7 +99,7 @@ export function completeAudioConfig(
   if (patchSize === undefined) {
     const [, , p, q] = shape('pre_encoder.conv1.weight', 'model.audio.pre_encoder.patch_size')
     patchSize = p
-    notes.push(`patch size ${p} inferred from pre_encoder.conv1.weight's ${p}x${q} filters ` + '(the cfg has no model.audio.pre_encoder.patch_size)')
+    notes.push(`patch size ${p} inferred from pre_encoder.conv1.weight's ${p}x${q} filters (the cfg has no model.audio.pre_encoder.patch_size)`)
   }
   if (cfg.stride === undefined) {
     throw new UserError(`${file}: the cfg has no model.audio.pre_encoder.stride, which no weight records (VIP-ANT's run scripts use [16, 24])`)
