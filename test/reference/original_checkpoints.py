@@ -1,7 +1,9 @@
 """VIP-ANT checkpoints written by VIP-ANT's own code, for test/checkpoint-original.test.ts.
 
-Writes test/fixtures/original/ (see MANIFEST below). Run with Debian's interpreter, which has torch, torchaudio,
-omegaconf 2.2, PyYAML and java (for Hydra's parser generator); nothing is installed from pip:
+Writes test/fixtures/original/ (vipant-va.pth, vipant-at.pth, their reference embeddings, manifest.json and
+omegaconf-cases.json). Run it with Debian's interpreter, which has torch, torchaudio, omegaconf 2.2 and PyYAML
+(plus apt's python3-packaging, python3-regex, python3-tqdm, python3-torchvision and a Java runtime for the ANTLR jars
+that Hydra's and omegaconf's sources ship); nothing is installed from pip:
 
     /usr/bin/python3 test/reference/original_checkpoints.py
 
