@@ -2,8 +2,9 @@ import {open, stat} from 'node:fs/promises'
 import path from 'node:path'
 import {UserError} from '../util/errors.js'
 import {checkedModel, type Architecture} from './architecture.js'
-import {audioConfigFromCfg, audioGrid, type AudioConfig} from './audio-config.js'
+import {audioFromCfg, audioGrid, completeAudioConfig, type AudioConfig} from './audio-config.js'
 import {hfToOpenAI, isHfClip} from './keymap.js'
+import {ConfigResolver} from './omegaconf.js'
 import {plainConfig} from './pickled-config.js'
 import {readSafetensors} from './safetensors.js'
 import {isTensor, type StateDict, type Tensor} from './tensor.js'
@@ -104,7 +105,8 @@ function fromStateDict(file: string, state: StateDict): LoadedModel {
 /**
  * VIP-ANT's `{cfg, model}` (spec 9.2): `model` is (audio, loss) from CVAP-era runs (the released
  * VA checkpoints) or (image, audio, text, loss) from CVALP runs (the released AT checkpoints), with
- * the frozen image and text heads saved empty.
+ * the frozen image and text heads saved empty. The cfg is read with its interpolations resolved (omegaconf.ts);
+ * what it does not say of the audio input is inferred from the weights and printed as a note.
  */
 function fromVipantPth(file: string, checkpoint: Map<unknown, unknown>): LoadedModel {
   const parts = checkpoint.get('model')
@@ -117,14 +119,24 @@ function fromVipantPth(file: string, checkpoint: Map<unknown, unknown>): LoadedM
     return sd
   })
   const [audio, loss] = dicts.length === 2 ? dicts : [dicts[1], dicts[3]]
-  const cfg = plainConfig(checkpoint.get('cfg'))
+  const cfg = new ConfigResolver(plainConfig(checkpoint.get('cfg'), file), file)
+  const {config, notes} = completeAudioConfig(file, audioFromCfg(cfg), audio)
+  for (const note of notes) process.stderr.write(`${file}: note: ${note}\n`)
+  const {value: resolved, unresolved} = cfg.all()
   const scale = loss.get('loss_head_al.logit_scale') ?? loss.get('logit_scale') ?? loss.get('loss_head_va.logit_scale')
   const ignored = dicts.length === 4 ? {imageHeadTensors: dicts[0].size, textHeadTensors: dicts[2].size} : {}
   return {
     format: 'vipant-pth',
-    audio: {weights: audio, config: audioConfigFromCfg(cfg)},
+    audio: {weights: audio, config},
     ...(scale && {logitScale: scale.data[0]}),
-    info: {layout: dicts.length === 2 ? '(audio, loss)' : '(image, audio, text, loss)', lossHead: [...loss.keys()], ...ignored, cfg},
+    info: {
+      layout: dicts.length === 2 ? '(audio, loss)' : '(image, audio, text, loss)',
+      lossHead: [...loss.keys()],
+      ...ignored,
+      ...(notes.length > 0 && {inferred: notes}),
+      cfg: resolved,
+      ...(unresolved.length > 0 && {cfgUnresolved: unresolved}),
+    },
   }
 }
 
