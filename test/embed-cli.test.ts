@@ -14,7 +14,7 @@ import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
 import {localEmbedder} from '../src/lib/model/embedder.js'
 import {TextTransformer} from '../src/lib/model/clip-text.js'
 import {pipeline, vipant} from './cli.js'
-import {maxAbsDiff, sharedData, skipWithoutShared} from './helpers.js'
+import {fixture, maxAbsDiff, sharedData, skipWithoutShared} from './helpers.js'
 import {TINY, writeTinyVipant} from './tiny-models.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-embed-'))
@@ -99,4 +99,12 @@ test('embed refuses input the tower cannot use, in one line naming the file', {s
   const noMel = vipant(['embed', index, '--model', model, '--tower', 'audio'])
   assert.equal(noMel.status, 2)
   assert.match(noMel.stderr.toString(), /^vipant embed: .*index\.arrows: the audio tower needs a mel column \(pipe it through vipant mel first\)\n$/)
+})
+
+test('a text tower whose vocabulary is smaller than CLIP\'s tokenizer: one line on both engines, not an engine\'s index error', () => {
+  for (const engine of ['onnx', 'tfjs']) {
+    const r = vipant(['embed', '--engine', engine, '--workers', '1', '--model', fixture('checkpoint', 'clip-jit.pt'), '--text', 'a dog', '-o', path.join(os.tmpdir(), 'never.arrow')])
+    assert.equal(r.status, 2, r.stderr.toString())
+    assert.match(r.stderr.toString(), /^vipant embed: the text tower has a vocabulary of 64 tokens, but CLIP's tokenizer gives token 49406 for "a dog": a CLIP text tower has 49408\n$/m)
+  }
 })

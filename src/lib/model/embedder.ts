@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core'
-import {tokenize} from '../text/tokenizer.js'
+import {EOT_TOKEN, tokenize} from '../text/tokenizer.js'
 import {UserError} from '../util/errors.js'
 import {WorkerPool} from '../util/worker-pool.js'
 import {l2normalize} from './transformer.js'
@@ -100,7 +100,7 @@ export function perRow(rows: RowItems, values: Float32Array): (Float32Array | nu
 
 export function forward(towers: Towers, tower: TowerName, items: (Float32Array | string)[]): tf.Tensor2D {
   if (tower === 'text') {
-    const {ids, shape} = paddedIds(items as string[], towers.text!.contextLength)
+    const {ids, shape} = paddedIds(items as string[], towers.text!.contextLength, towers.text!.vocabSize)
     return towers.text!.forward(tf.tensor2d(ids, shape, 'int32'))
   }
   const arrays = items as Float32Array[]
@@ -117,9 +117,18 @@ export function stack(arrays: Float32Array[]): Float32Array {
   return stacked
 }
 
-/** CLIP token ids padded to the batch's longest text: the causal mask hides the rest from the EOT token (spec §5.6). */
-export function paddedIds(texts: string[], contextLength: number): {ids: Int32Array; shape: [number, number]} {
+/**
+ * CLIP token ids padded to the batch's longest text: the causal mask hides the rest from the EOT token (spec §5.6).
+ * A text tower with a smaller vocabulary than CLIP's tokenizer (a cut-down test model) cannot read them: refused here,
+ * before an engine indexes its embedding table out of bounds.
+ */
+export function paddedIds(texts: string[], contextLength: number, vocabSize: number): {ids: Int32Array; shape: [number, number]} {
   const {ids} = tokenize(texts, contextLength)
+  const outside = ids.findIndex((id) => id >= vocabSize)
+  if (outside >= 0) {
+    const text = texts[Math.floor(outside / contextLength)]
+    throw new UserError(`the text tower has a vocabulary of ${vocabSize} tokens, but CLIP's tokenizer gives token ${ids[outside]} for ${JSON.stringify(text)}: a CLIP text tower has ${EOT_TOKEN + 1}`)
+  }
   let longest = 1
   for (let r = 0; r < texts.length; r++) {
     for (let c = contextLength - 1; c >= longest; c--) {

@@ -61,7 +61,7 @@ export async function onnxEmbedder(spec: OnnxEmbedderSpec): Promise<Embedder> {
   /** One batch of items through its tower's session: (n, E) end to end. */
   async function forward(tower: TowerName, items: (Float32Array | string)[]): Promise<Float32Array> {
     const {architecture, audioConfig} = towers.get(tower)!.info
-    const sizes = {contextLength: architecture.text?.contextLength, audioConfig, imageResolution: architecture.vision?.imageResolution}
+    const sizes = {contextLength: architecture.text?.contextLength, vocabSize: architecture.text?.vocabSize, audioConfig, imageResolution: architecture.vision?.imageResolution}
     const {input, grid} = towerInput(ort, tower, items, sizes)
     return runTower(await session(tower, grid), input)
   }

@@ -15,6 +15,7 @@ import type {Session} from './runtime.js'
 /** What a batch's input depends on, per tower. */
 export interface TowerSizes {
   contextLength?: number
+  vocabSize?: number
   audioConfig?: AudioConfig
   imageResolution?: number
 }
@@ -22,7 +23,7 @@ export interface TowerSizes {
 /** The input tensor, and for audio the patch grid whose graph must run it. */
 export function towerInput(ort: typeof Ort, tower: TowerName, items: readonly (Float32Array | string)[], sizes: TowerSizes): {input: Ort.Tensor; grid?: Grid} {
   if (tower === 'text') {
-    const {ids, shape} = paddedIds(items as string[], sizes.contextLength!)
+    const {ids, shape} = paddedIds(items as string[], sizes.contextLength!, sizes.vocabSize!)
     return {input: new ort.Tensor('int32', ids, shape)}
   }
   const arrays = items as Float32Array[]
