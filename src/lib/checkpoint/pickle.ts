@@ -50,8 +50,11 @@ export interface UnpickleOptions {
 export const PICKLE_LIMITS = {
   /** LONG1/LONG4 integers: 8 192 bits, far beyond any counter, seed or hash a checkpoint keeps. */
   longBytes: 1024,
-  /** Opcodes run: 10 M (~50 times a CLIP TorchScript pickle) bounds the values a pickle makes to a few hundred MB. */
-  opcodes: 10_000_000,
+  /**
+   * Opcodes run: 2 M. torch.save spends ~40 per tensor, so this is 50 000 tensors (an OpenAI CLIP ViT-L/14
+   * has ~600); each opcode makes at most one value, and 2 M empty dicts, the costliest, take ~450 MB.
+   */
+  opcodes: 2_000_000,
   /** Nesting of the result: CPython's default recursion limit, beyond which Python itself cannot print it. */
   depth: 1000,
   /** Arguments to an allowlisted constructor (torch's tensor rebuilders take 7 at most). */

@@ -23,8 +23,12 @@ const DEFLATED = 8
 /** A 16/32-bit field at its maximum means "see the ZIP64 record" (APPNOTE 4.4.1.4). */
 const U16_MAX = 0xffff
 const U32_MAX = 0xffffffff
-/** No deflate stream inflates more than 1032-fold (258-byte matches of 1 or 2 bits each): a larger stated size is a lie. */
-const MAX_DEFLATE_RATIO = 1032
+/**
+ * A deflated entry may state at most 100 times its compressed size once past its first 100 KiB, as
+ * Apache POI's ZipSecureFile allows: weights barely compress, and deflate's own 1032-fold limit would
+ * let a 3 MB file expand to 3 GB. PyTorch itself only writes stored entries.
+ */
+export const INFLATE_LIMITS = {ratio: 100, grace: 100 << 10}
 /** A central directory entry's fixed part; a count that cannot fit its directory is a lie. */
 const CENTRAL_SIZE = 46
 
@@ -134,8 +138,11 @@ async function readCentralDirectory(file: string, handle: FileHandle): Promise<M
     if (flags & 1) throw new UserError(`${file}: ${name} is encrypted`)
     if (method !== STORED && method !== DEFLATED) throw new UserError(`${file}: ${name} uses zip compression method ${method} (only stored and deflated are supported)`)
     if (entry.localHeaderOffset + entry.compressedSize > size) throw new UserError(`${file}: truncated zip (${name} ends past the end of the file)`)
-    if (method === STORED ? entry.size !== entry.compressedSize : entry.size > MAX_DEFLATE_RATIO * entry.compressedSize) {
-      throw new UserError(`${file}: corrupt zip (${name} states ${entry.size} bytes from ${entry.compressedSize} ${method === STORED ? 'stored' : 'deflated'} ones)`)
+    if (method === STORED && entry.size !== entry.compressedSize) {
+      throw new UserError(`${file}: corrupt zip (${name} states ${entry.size} bytes from ${entry.compressedSize} stored ones)`)
+    }
+    if (method === DEFLATED && entry.size > Math.max(INFLATE_LIMITS.grace, INFLATE_LIMITS.ratio * entry.compressedSize)) {
+      throw new UserError(`${file}: refusing to load: ${name} states ${entry.size} bytes from ${entry.compressedSize} deflated ones (a zip bomb?)`)
     }
     entries.set(name, entry)
     p += CENTRAL_SIZE + nameLength + extraLength + commentLength
