@@ -44,8 +44,8 @@ export interface UnpickleOptions {
 /**
  * Limits that keep a hostile pickle's cost in proportion to its size (docs/checkpoint-limits.md).
  * Every length the pickle states is checked against the bytes left before anything is allocated; these
- * bound what a few bytes can still make: integers (a quadratic BigInt in the worst case), the number of
- * values (each opcode makes one), and nesting, which recursive consumers (JSON, configs) must walk.
+ * bound what a few bytes can still make: huge integers (BigInt arithmetic on them is superlinear), the
+ * number of values (each opcode makes one), and nesting, which recursive consumers (JSON, configs) walk.
  */
 export const PICKLE_LIMITS = {
   /** LONG1/LONG4 integers: 8 192 bits, far beyond any counter, seed or hash a checkpoint keeps. */

@@ -1,5 +1,5 @@
 import {UserError} from '../util/errors.js'
-import {type PyDict, PyGlobal, PyObject, preview, unpickle} from './pickle.js'
+import {PICKLE_LIMITS, type PyDict, PyGlobal, PyObject, preview, unpickle} from './pickle.js'
 import {widen} from './safetensors.js'
 import {DTYPE_BYTES, isTensor, numel, type StateDict, type Tensor} from './tensor.js'
 import {ZipArchive} from './zip.js'
@@ -128,7 +128,7 @@ function torchConstructors(pending: PendingTensor[], source: string): Record<str
       // Only a tensor rebuilder, not itself: nesting it in its own arguments would recurse as deep as the file likes.
       const name = func instanceof PyGlobal ? func.qualifiedName : undefined
       const rebuild = name?.startsWith('torch._utils._rebuild_') ? constructors[name] : undefined
-      if (!rebuild || !Array.isArray(args)) throw new UserError(`${source}: tensor rebuilt by ${preview(func)}(${preview(args)})`)
+      if (!rebuild || !Array.isArray(args) || args.length > PICKLE_LIMITS.constructorArgs) throw new UserError(`${source}: tensor rebuilt by ${preview(func)}(${preview(args)})`)
       return rebuild(...args)
     },
   }
