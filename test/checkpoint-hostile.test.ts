@@ -82,7 +82,8 @@ describe('within the limits, files still load', () => {
   test('deflated entries inflate to their stated size, up to 100-fold past 100 KiB', async () => {
     const file = path.join(tmp, 'deflated.zip')
     const weights = new Uint8Array(Float32Array.from({length: 1 << 18}, (_, i) => Math.sin(i)).buffer)
-    writeFileSync(file, zipArchive([{name: 'weights', data: weights, deflate: true}, {name: 'zeros', data: new Uint8Array(100 << 10), deflate: true}]).bytes)
+    const zeros = new Uint8Array(100 << 10)
+    writeFileSync(file, zipArchive([{name: 'weights', data: weights, deflate: true}, {name: 'zeros', data: zeros, deflate: true}]).bytes)
     const zip = await ZipArchive.open(file)
     try {
       assert.deepEqual(await zip.read('weights'), weights)
@@ -94,7 +95,9 @@ describe('within the limits, files still load', () => {
 
   test('LONG1 integers: sign, 64-bit and beyond', () => {
     const long1 = (...b: number[]) => [0x8a, b.length, b]
-    const value = unpickle(bytes(op.proto, op.mark, long1(), long1(0xff), long1(0x00, 0x80), long1(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f), long1(0, 0, 0, 0, 0, 0, 0, 0, 0xff), op.tuple, op.stop), {source: 'x'})
+    const max64 = long1(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)
+    const minus2to64 = long1(0, 0, 0, 0, 0, 0, 0, 0, 0xff)
+    const value = unpickle(bytes(op.proto, op.mark, long1(), long1(0xff), long1(0x00, 0x80), max64, minus2to64, op.tuple, op.stop), {source: 'x'})
     assert.deepEqual(value, [0, -1, -32768, 2n ** 63n - 1n, -(2n ** 64n)])
   })
 
@@ -121,7 +124,8 @@ describe('within the limits, files still load', () => {
   test('a safetensors file whose entries tile its data, listed in any order', async () => {
     const file = path.join(tmp, 'order.safetensors')
     const data = new Uint8Array(Float32Array.of(1, 2, 3).buffer)
-    writeFileSync(file, safetensorsFile({b: {dtype: 'F32', shape: [1], data_offsets: [8, 12]}, a: {dtype: 'F32', shape: [2], data_offsets: [0, 8]}}, data))
+    const header = {b: {dtype: 'F32', shape: [1], data_offsets: [8, 12]}, a: {dtype: 'F32', shape: [2], data_offsets: [0, 8]}}
+    writeFileSync(file, safetensorsFile(header, data))
     const {tensors: t} = await readSafetensors(file)
     assert.deepEqual([...t.get('a')!.data], [1, 2])
     assert.deepEqual([...t.get('b')!.data], [3])

@@ -74,7 +74,8 @@ export function tensor(view: View): Bytes {
   return [
     op.global('torch._utils', '_rebuild_tensor_v2'),
     op.mark,
-    [op.mark, op.str('storage'), op.global('torch', view.storageType ?? 'FloatStorage'), op.str(view.key), op.str('cpu'), op.int(view.numel), op.tuple, op.persid],
+    [op.mark, op.str('storage'), op.global('torch', view.storageType ?? 'FloatStorage'), op.str(view.key), op.str('cpu'), op.int(view.numel)],
+    [op.tuple, op.persid],
     op.int(view.offset ?? 0),
     tuple(view.size),
     tuple(view.stride),
@@ -109,7 +110,10 @@ export function zipArchive(members: Member[]): {bytes: Uint8Array; central: numb
     const size = typeof deflate === 'object' ? deflate.size : data.length
     const method = deflate ? 8 : 0
     const fname = Buffer.from(name)
-    const local = bytes(le(0x04034b50, 4), le(20, 2), le(0, 2), le(method, 2), le(0, 4), le(0, 4), le(stored.length, 4), le(size, 4), le(fname.length, 2), le(0, 2), fname, stored)
+    const local = bytes(
+      le(0x04034b50, 4), le(20, 2), le(0, 2), le(method, 2), le(0, 4), le(0, 4), le(stored.length, 4), le(size, 4),
+      le(fname.length, 2), le(0, 2), fname, stored,
+    )
     centrals.push(
       bytes(
         le(0x02014b50, 4), le(20, 2), le(20, 2), le(0, 2), le(method, 2), le(0, 4), le(0, 4), le(stored.length, 4), le(size, 4),
@@ -253,7 +257,8 @@ export const HOSTILE_CASES: HostileCase[] = [
     what: 'a truncated ZIP64 extra field',
     name: 'zip64-extra.pt',
     make: () => {
-      const {bytes: file, central} = zipArchive([{name: 'archive/data.pkl', data: bytes(op.proto, op.none, op.stop), centralExtra: bytes(1, 0, 4, 0, 0, 0, 0, 0)}])
+      const pickle = bytes(op.proto, op.none, op.stop)
+      const {bytes: file, central} = zipArchive([{name: 'archive/data.pkl', data: pickle, centralExtra: bytes(1, 0, 4, 0, 0, 0, 0, 0)}])
       new DataView(file.buffer).setUint32(central[0] + 24, 0xffffffff, true)
       return file
     },
@@ -263,8 +268,12 @@ export const HOSTILE_CASES: HostileCase[] = [
     what: 'a TorchScript class name that is not a valid regular expression',
     name: 'script-class.pt',
     make: () => {
-      const module = [op.global('__torch__.m', 'Bad[(*'), op.emptyTuple, op.reduce, op.emptyDict, op.str('w'), tensor({key: '0', numel: 2, size: [2], stride: [1]}), op.setItem, 0x62]
-      return torchZip(bytes(op.proto, module, op.stop), {'0': floats(2)}, [{name: 'archive/code/__torch__/m.py', data: bytes('class Bad[(*(Module):\n')}, {name: 'archive/constants.pkl', data: bytes(op.proto, op.emptyTuple, op.stop)}])
+      const state = [op.emptyDict, op.str('w'), tensor({key: '0', numel: 2, size: [2], stride: [1]}), op.setItem]
+      const module = [op.global('__torch__.m', 'Bad[(*'), op.emptyTuple, op.reduce, state, 0x62 /* BUILD */]
+      return torchZip(bytes(op.proto, module, op.stop), {'0': floats(2)}, [
+        {name: 'archive/code/__torch__/m.py', data: bytes('class Bad[(*(Module):\n')},
+        {name: 'archive/constants.pkl', data: bytes(op.proto, op.emptyTuple, op.stop)},
+      ])
     },
     message: /a TorchScript __torch__\.m\.Bad\[\(\*, not an OpenAI CLIP model/,
   },
@@ -277,7 +286,10 @@ export const HOSTILE_CASES: HostileCase[] = [
   {
     what: '4000 safetensors entries sharing one 1 MB fp16 range',
     name: 'shared-range.safetensors',
-    make: () => safetensorsFile(Object.fromEntries(Array.from({length: 4000}, (_, i) => [`t${i}`, {dtype: 'F16', shape: [1 << 19], data_offsets: [0, 1 << 20]}])), new Uint8Array(1 << 20)),
+    make: () => {
+      const entry = {dtype: 'F16', shape: [1 << 19], data_offsets: [0, 1 << 20]}
+      return safetensorsFile(Object.fromEntries(Array.from({length: 4000}, (_, i) => [`t${i}`, entry])), new Uint8Array(1 << 20))
+    },
     message: /starts at byte 0 of the data, not 1048576 \(a gap or an overlap\)/,
   },
   {
@@ -330,7 +342,8 @@ export const HOSTILE_CASES: HostileCase[] = [
     what: 'two zip entries over the same bytes',
     name: 'zip-overlap.pt',
     make: () => {
-      const {bytes: file, central} = zipArchive([{name: 'archive/data.pkl', data: bytes(op.proto, op.none, op.stop)}, {name: 'archive/data/0', data: floats(4)}])
+      const pickle = bytes(op.proto, op.none, op.stop)
+      const {bytes: file, central} = zipArchive([{name: 'archive/data.pkl', data: pickle}, {name: 'archive/data/0', data: floats(4)}])
       new DataView(file.buffer).setUint32(central[1] + 42, 0, true)
       return file
     },
@@ -339,13 +352,19 @@ export const HOSTILE_CASES: HostileCase[] = [
   {
     what: 'a storage referenced with two sizes',
     name: 'storage-sizes.pt',
-    make: () => torchZip(dictPickle([['a', tensor({key: '0', numel: 4, size: [4], stride: [1]})], ['b', tensor({key: '0', numel: 1e6, size: [1e6], stride: [1]})]]), {'0': floats(4)}),
+    make: () => {
+      const views = dictPickle([['a', tensor({key: '0', numel: 4, size: [4], stride: [1]})], ['b', tensor({key: '0', numel: 1e6, size: [1e6], stride: [1]})]])
+      return torchZip(views, {'0': floats(4)})
+    },
     message: /storage 0 is referenced as 4 float32 and as 1000000 float32 values/,
   },
   {
     what: '_rebuild_from_type_v2 rebuilding through itself',
     name: 'from-type.pt',
-    make: () => torchZip(bytes(op.proto, op.global('torch._tensor', '_rebuild_from_type_v2'), op.mark, op.global('torch._tensor', '_rebuild_from_type_v2'), op.none, op.emptyTuple, op.tuple, op.reduce, op.stop)),
+    make: () => {
+      const fromType = op.global('torch._tensor', '_rebuild_from_type_v2')
+      return torchZip(bytes(op.proto, fromType, op.mark, fromType, op.none, op.emptyTuple, op.tuple, op.reduce, op.stop))
+    },
     message: /tensor rebuilt by torch\._tensor\._rebuild_from_type_v2\(\[\]\)/,
   },
 ]

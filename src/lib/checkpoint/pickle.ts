@@ -78,7 +78,9 @@ const SAFE_BUILTINS = new Set(['set', 'frozenset', 'slice', 'bytearray', 'list',
 const CONTAINERS: Record<string, (...args: unknown[]) => unknown> = {
   'collections.OrderedDict': (items?: unknown) => {
     const pairs = items === undefined ? [] : items
-    if (!Array.isArray(pairs) || !pairs.every((pair) => Array.isArray(pair) && pair.length === 2)) throw new TypeError(`OrderedDict of ${preview(items)}, not (key, value) pairs`)
+    if (!Array.isArray(pairs) || !pairs.every((pair) => Array.isArray(pair) && pair.length === 2)) {
+      throw new TypeError(`OrderedDict of ${preview(items)}, not (key, value) pairs`)
+    }
     return new Map(pairs as [unknown, unknown][])
   },
   // The default factory is a callable, so it is dropped: the items are what a checkpoint holds.
@@ -102,7 +104,8 @@ function checkGlobal(module: string, name: string, source: string): PyGlobal {
 export function preview(value: unknown, depth = 0): string {
   let text: string
   if (typeof value === 'string') text = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value)
-  else if (Array.isArray(value)) text = depth > 2 ? '[...]' : `[${value.slice(0, 8).map((v) => preview(v, depth + 1)).join(', ')}${value.length > 8 ? ', ...' : ''}]`
+  else if (Array.isArray(value) && depth > 2) text = '[...]'
+  else if (Array.isArray(value)) text = `[${value.slice(0, 8).map((v) => preview(v, depth + 1)).join(', ')}${value.length > 8 ? ', ...' : ''}]`
   else if (value instanceof PyGlobal) text = value.qualifiedName
   else if (value instanceof PyObject) text = `<${value.className}>`
   else if (value instanceof Map) text = `<dict of ${value.size}>`

@@ -49,7 +49,9 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   if (bytes.length < 8) throw new UserError(`${source}: not a safetensors file (too short)`)
   const headerLength = Number(view.getBigUint64(0, true))
-  if (headerLength > bytes.length - 8 || headerLength > MAX_HEADER_BYTES) throw new UserError(`${source}: not a safetensors file (header length ${headerLength})`)
+  if (headerLength > bytes.length - 8 || headerLength > MAX_HEADER_BYTES) {
+    throw new UserError(`${source}: not a safetensors file (header length ${headerLength})`)
+  }
   let header: unknown
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)))
@@ -65,12 +67,18 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
   const entries = Object.entries(described).map(([name, entry]) => checkedEntry(name, entry, source))
   let covered = 0
   for (const entry of [...entries].sort((a, b) => a.begin - b.begin)) {
-    if (entry.begin !== covered) throw new UserError(`${source}: tensor ${entry.name} starts at byte ${entry.begin} of the data, not ${covered} (a gap or an overlap)`)
+    if (entry.begin !== covered) {
+      throw new UserError(`${source}: tensor ${entry.name} starts at byte ${entry.begin} of the data, not ${covered} (a gap or an overlap)`)
+    }
     covered = entry.end
   }
-  if (base + covered !== bytes.length) throw new UserError(`${source}: the tensors cover ${covered} bytes of data, the file holds ${bytes.length - base}`)
+  if (base + covered !== bytes.length) {
+    throw new UserError(`${source}: the tensors cover ${covered} bytes of data, the file holds ${bytes.length - base}`)
+  }
   const tensors: StateDict = new Map()
-  for (const {name, dtype, shape, begin, end} of entries) tensors.set(name, {shape, dtype, data: widen(bytes.subarray(base + begin, base + end), dtype)})
+  for (const {name, dtype, shape, begin, end} of entries) {
+    tensors.set(name, {shape, dtype, data: widen(bytes.subarray(base + begin, base + end), dtype)})
+  }
   return {tensors, metadata: metadata as Record<string, string>}
 }
 
@@ -78,7 +86,8 @@ function checkedEntry(name: string, entry: unknown, source: string): Entry {
   const fields = isRecord(entry) ? entry : {}
   const {dtype, shape, data_offsets: offsets} = fields
   const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
-  if (typeof dtype !== 'string' || !Array.isArray(shape) || !shape.every(count) || !Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(count)) {
+  const wellFormed = Array.isArray(shape) && shape.every(count) && Array.isArray(offsets) && offsets.length === 2 && offsets.every(count)
+  if (typeof dtype !== 'string' || !wellFormed) {
     throw new UserError(`${source}: tensor ${name} is not {dtype, shape, data_offsets: [begin, end]}`)
   }
   const kind = DTYPES[dtype]

@@ -128,7 +128,9 @@ function torchConstructors(pending: PendingTensor[], source: string): Record<str
       // Only a tensor rebuilder, not itself: nesting it in its own arguments would recurse as deep as the file likes.
       const name = func instanceof PyGlobal ? func.qualifiedName : undefined
       const rebuild = name?.startsWith('torch._utils._rebuild_') ? constructors[name] : undefined
-      if (!rebuild || !Array.isArray(args) || args.length > PICKLE_LIMITS.constructorArgs) throw new UserError(`${source}: tensor rebuilt by ${preview(func)}(${preview(args)})`)
+      if (!rebuild || !Array.isArray(args) || args.length > PICKLE_LIMITS.constructorArgs) {
+        throw new UserError(`${source}: tensor rebuilt by ${preview(func)}(${preview(args)})`)
+      }
       return rebuild(...args)
     },
   }
@@ -148,7 +150,10 @@ async function fillTensors(zip: ZipArchive, prefix: string, pending: PendingTens
   for (const [key, views] of byStorage) {
     const {dtype, numel: count} = views[0].storage
     const other = views.find((view) => view.storage.dtype !== dtype || view.storage.numel !== count)
-    if (other) throw new UserError(`${zip.file}: storage ${key} is referenced as ${count} ${dtype} and as ${other.storage.numel} ${other.storage.dtype} values`)
+    if (other) {
+      const {numel: otherCount, dtype: otherDtype} = other.storage
+      throw new UserError(`${zip.file}: storage ${key} is referenced as ${count} ${dtype} and as ${otherCount} ${otherDtype} values`)
+    }
     const raw = await zip.read(`${prefix}/data/${key}`)
     if (raw.length !== count * DTYPE_BYTES[dtype]) {
       throw new UserError(`${zip.file}: storage ${key} has ${raw.length} bytes, expected ${count} ${dtype} values`)
@@ -246,8 +251,10 @@ async function scriptStateDict(zip: ZipArchive, prefix: string, root: PyObject):
  */
 function moduleStateNames(source: string): Map<string, Set<string>> {
   const classes = new Map<string, Set<string>>()
-  for (const [, name, parameters, buffers] of source.matchAll(/^class ([^(\n]+)\(Module\):\n  __parameters__ = \[(.*)\]\n  __buffers__ = \[(.*)\]/gm)) {
-    if (!classes.has(name)) classes.set(name, new Set(`${parameters},${buffers}`.match(/"[^"]+"/g)?.map((q) => q.slice(1, -1))))
+  const pattern = /^class ([^(\n]+)\(Module\):\n  __parameters__ = \[(.*)\]\n  __buffers__ = \[(.*)\]/gm
+  for (const [, name, parameters, buffers] of source.matchAll(pattern)) {
+    const names = `${parameters},${buffers}`.match(/"[^"]+"/g)?.map((quoted) => quoted.slice(1, -1))
+    if (!classes.has(name)) classes.set(name, new Set(names))
   }
   return classes
 }

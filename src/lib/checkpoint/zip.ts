@@ -112,19 +112,25 @@ async function readCentralDirectory(file: string, handle: FileHandle): Promise<M
     cdOffset = Number(v64.getBigUint64(48, true))
   }
   if (cdOffset + cdSize > size) throw new UserError(`${file}: truncated zip (central directory past the end of the file)`)
-  if (count * CENTRAL_SIZE > cdSize) throw new UserError(`${file}: corrupt zip (${count} entries cannot fit a ${cdSize}-byte central directory)`)
+  if (count * CENTRAL_SIZE > cdSize) {
+    throw new UserError(`${file}: corrupt zip (${count} entries cannot fit a ${cdSize}-byte central directory)`)
+  }
   const cd = await readAt(handle, cdOffset, cdSize, file)
   const v = new DataView(cd.buffer, cd.byteOffset, cd.byteLength)
   const entries = new Map<string, ZipEntry>()
   let p = 0
   for (let i = 0; i < count; i++) {
-    if (p + CENTRAL_SIZE > cd.length || v.getUint32(p, true) !== CENTRAL) throw new UserError(`${file}: corrupt zip (central directory entry ${i})`)
+    if (p + CENTRAL_SIZE > cd.length || v.getUint32(p, true) !== CENTRAL) {
+      throw new UserError(`${file}: corrupt zip (central directory entry ${i})`)
+    }
     const flags = v.getUint16(p + 8, true)
     const method = v.getUint16(p + 10, true)
     const nameLength = v.getUint16(p + 28, true)
     const extraLength = v.getUint16(p + 30, true)
     const commentLength = v.getUint16(p + 32, true)
-    if (p + CENTRAL_SIZE + nameLength + extraLength + commentLength > cd.length) throw new UserError(`${file}: corrupt zip (central directory entry ${i} runs past the directory)`)
+    if (p + CENTRAL_SIZE + nameLength + extraLength + commentLength > cd.length) {
+      throw new UserError(`${file}: corrupt zip (central directory entry ${i} runs past the directory)`)
+    }
     const name = new TextDecoder().decode(cd.subarray(p + 46, p + 46 + nameLength))
     const entry: ZipEntry = {
       name,
@@ -142,7 +148,8 @@ async function readCentralDirectory(file: string, handle: FileHandle): Promise<M
       throw new UserError(`${file}: corrupt zip (${name} states ${entry.size} bytes from ${entry.compressedSize} stored ones)`)
     }
     if (method === DEFLATED && entry.size > Math.max(INFLATE_LIMITS.grace, INFLATE_LIMITS.ratio * entry.compressedSize)) {
-      throw new UserError(`${file}: refusing to load: ${name} states ${entry.size} bytes from ${entry.compressedSize} deflated ones (a zip bomb?)`)
+      const stated = `${entry.size} bytes from ${entry.compressedSize} deflated ones`
+      throw new UserError(`${file}: refusing to load: ${name} states ${stated} (a zip bomb?)`)
     }
     entries.set(name, entry)
     p += CENTRAL_SIZE + nameLength + extraLength + commentLength
@@ -159,9 +166,10 @@ function refuseOverlaps(file: string, entries: ZipEntry[]): void {
   const byOffset = entries.sort((a, b) => a.localHeaderOffset - b.localHeaderOffset)
   for (let i = 0; i < byOffset.length; i++) {
     const entry = byOffset[i]
-    if (i + 1 < byOffset.length) entry.end = byOffset[i + 1].localHeaderOffset
+    const next = byOffset[i + 1]
+    if (next) entry.end = next.localHeaderOffset
     if (entry.localHeaderOffset + 30 + entry.compressedSize > entry.end) {
-      throw new UserError(`${file}: corrupt zip (${entry.name} overlaps ${i + 1 < byOffset.length ? byOffset[i + 1].name : 'the central directory'})`)
+      throw new UserError(`${file}: corrupt zip (${entry.name} overlaps ${next ? next.name : 'the central directory'})`)
     }
   }
 }
