@@ -6,7 +6,7 @@ import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {after, describe, test} from 'node:test'
 import {loadModelFile} from '../src/lib/checkpoint/load.js'
-import {unpickle} from '../src/lib/checkpoint/pickle.js'
+import {type PyObject, unpickle} from '../src/lib/checkpoint/pickle.js'
 import {readSafetensors} from '../src/lib/checkpoint/safetensors.js'
 import type {Tensor} from '../src/lib/checkpoint/tensor.js'
 import {loadTorchArchive} from '../src/lib/checkpoint/torch-load.js'
@@ -48,7 +48,7 @@ function measure(file: string): {message: string; ms: number; maxRssMiB: number}
 }
 
 describe('the memory and time attacks stay under 1 GiB and 10 s', () => {
-  const attacks = ['stride0.pt', 'stride0-2d.pt', 'many-views.pt', 'inflate-lie.pt', 'inflate-ratio.pt', 'long4.pt', 'deep.pt', 'opcodes.pt']
+  const attacks = ['stride0.pt', 'stride0-2d.pt', 'many-views.pt', 'inflate-lie.pt', 'inflate-ratio.pt', 'long4.pt', 'deep.pt', 'steps.pt']
   for (const name of attacks) {
     const c = HOSTILE_CASES.find((h) => h.name === name)!
     test(c.what, () => {
@@ -111,6 +111,28 @@ describe('within the limits, files still load', () => {
     const value = unpickle(bytes(op.proto, op.none, new Array(100).fill([0x32, 0x86]), op.stop), {source: 'x'}) as unknown[]
     assert.ok(performance.now() - start < 1000)
     assert.equal(value[0], value[1])
+  })
+
+  test('100 000 objects sharing one 200 000-item argument tuple are walked once, not once per object', () => {
+    const args = [op.mark, new Uint8Array(200_000).fill(op.none), op.tuple, op.binput(0), op.pop]
+    const objects = new Array(100_000).fill([op.global('m', 'C'), op.binget(0), op.reduce, op.append])
+    const start = performance.now()
+    const list = unpickle(bytes(op.proto, args, op.emptyList, objects, op.stop), {source: 'x'}) as PyObject[]
+    // Walking each object's arguments anew would take 2e10 visits: minutes, not seconds.
+    assert.ok(performance.now() - start < 10_000, `${performance.now() - start} ms`)
+    assert.equal(list.length, 100_000)
+    assert.equal(list[99_999].args.length, 200_000)
+  })
+
+  test('a strided view with 100 000 size-1 axes gathers in time linear in its values', async () => {
+    const ones = new Array(100_000).fill(1)
+    const start = performance.now()
+    const object = await tensors('axes.pt', viewsZip(20_000, [{size: [10_000, ...ones], stride: [2, ...ones]}]))
+    // Carrying past every size-1 axis for each value would take 1e9 steps.
+    assert.ok(performance.now() - start < 10_000, `${performance.now() - start} ms`)
+    const t = object.get('t0')!
+    assert.equal(t.data.length, 10_000)
+    assert.equal(t.data[4321], 8642)
   })
 
   test('nesting up to the limit loads', () => {

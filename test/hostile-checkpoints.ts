@@ -249,9 +249,19 @@ export const HOSTILE_CASES: HostileCase[] = [
   },
   {
     what: 'more than 2 M opcodes, each making an empty dict',
-    name: 'opcodes.pt',
+    name: 'steps.pt',
     make: () => torchZip(bytes(op.proto, new Uint8Array(2_000_000).fill(op.emptyDict), op.stop)),
-    message: /corrupt pickle \(more than 2000000 opcodes/,
+    message: /corrupt pickle \(more than 2000000 steps \(opcodes and copied items\)/,
+  },
+  {
+    what: 'set() of one memoized 100 000-item list, 30 times over',
+    name: 'set-copies.pt',
+    make: () => {
+      const list = [op.emptyList, op.mark, new Uint8Array(100_000).fill(op.none), op.appends, op.binput(0), op.pop]
+      const sets = new Array(30).fill([op.global('builtins', 'set'), op.binget(0), 0x85 /* TUPLE1 */, op.reduce, op.pop])
+      return torchZip(bytes(op.proto, list, sets, op.none, op.stop))
+    },
+    message: /corrupt pickle \(more than 2000000 steps/,
   },
   {
     what: 'a truncated ZIP64 extra field',

@@ -45,16 +45,17 @@ export interface UnpickleOptions {
  * Limits that keep a hostile pickle's cost in proportion to its size (docs/checkpoint-limits.md).
  * Every length the pickle states is checked against the bytes left before anything is allocated; these
  * bound what a few bytes can still make: huge integers (BigInt arithmetic on them is superlinear), the
- * number of values (each opcode makes one), and nesting, which recursive consumers (JSON, configs) walk.
+ * work done and values made (steps), and nesting, which recursive consumers (JSON, configs) walk.
  */
 export const PICKLE_LIMITS = {
   /** LONG1/LONG4 integers: 8 192 bits, far beyond any counter, seed or hash a checkpoint keeps. */
   longBytes: 1024,
   /**
-   * Opcodes run: 2 M. torch.save spends ~40 per tensor, so this is 50 000 tensors (an OpenAI CLIP ViT-L/14
-   * has ~600); each opcode makes at most one value, and 2 M empty dicts, the costliest, take ~450 MB.
+   * Steps: one per opcode, and one per item an allowlisted constructor copies out of its arguments (a
+   * memoized list passed to set() again and again). torch.save spends ~40 per tensor, so 2 M is 50 000
+   * tensors (OpenAI's CLIP ViT-L/14 has ~600); 2 M empty dicts, the costliest values, take ~490 MB.
    */
-  opcodes: 2_000_000,
+  steps: 2_000_000,
   /** Nesting of the result: CPython's default recursion limit, beyond which Python itself cannot print it. */
   depth: 1000,
   /** Arguments to an allowlisted constructor (torch's tensor rebuilders take 7 at most). */
@@ -172,12 +173,18 @@ function run(bytes: Uint8Array, options: UnpickleOptions): unknown {
     if (at === undefined) fail('no MARK')
     return stack.splice(at!)
   }
+  let steps = 0
+  const step = (n: number) => {
+    steps += n
+    if (steps > PICKLE_LIMITS.steps) fail(`more than ${PICKLE_LIMITS.steps} steps (opcodes and copied items)`)
+  }
   const call = (callable: unknown, args: unknown[]) => {
     if (!(callable instanceof PyGlobal)) return fail('call of a non-global')
     const name = (callable as PyGlobal).qualifiedName
     const known = constructors[name]
     if (!known) return new PyObject(name, args)
     if (args.length > PICKLE_LIMITS.constructorArgs) fail(`${name} called with ${args.length} arguments`)
+    for (const arg of args) step(Array.isArray(arg) ? arg.length : arg instanceof Map || arg instanceof Set ? arg.size : 0)
     return known(...args)
   }
   const setItems = (dict: unknown, items: unknown[]) => {
@@ -203,8 +210,8 @@ function run(bytes: Uint8Array, options: UnpickleOptions): unknown {
     return Number.isSafeInteger(Number(value)) ? Number(value) : value
   }
 
-  for (let ops = 1; ; ops++) {
-    if (ops > PICKLE_LIMITS.opcodes) fail(`more than ${PICKLE_LIMITS.opcodes} opcodes`)
+  for (;;) {
+    step(1)
     const op = u8()
     switch (op) {
       case 0x80: // PROTO
@@ -409,6 +416,7 @@ function run(bytes: Uint8Array, options: UnpickleOptions): unknown {
         const kwargs = pop()
         const args = pop()
         if (!Array.isArray(args)) fail('NEWOBJ_EX arguments are not a tuple')
+        step((args as unknown[]).length)
         stack.push(call(pop(), [...(args as unknown[]), kwargs]))
         break
       }
@@ -434,7 +442,8 @@ function children(value: unknown): unknown[] | undefined {
   if (Array.isArray(value)) return value
   if (value instanceof Map) return [...value.keys(), ...value.values()]
   if (value instanceof Set) return [...value]
-  if (value instanceof PyObject) return [...value.args, value.state]
+  // The arguments as one child: a tuple shared by many objects is then walked once, not once per object.
+  if (value instanceof PyObject) return [value.args, value.state]
   if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && !(value instanceof PyGlobal)) return Object.values(value)
   return undefined
 }

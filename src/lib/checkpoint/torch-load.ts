@@ -199,17 +199,19 @@ function gather(values: Float32Array, {tensor, offset, stride}: PendingTensor): 
   const n = numel(shape)
   if (n === 0) return new Float32Array(0)
   if (isContiguous(shape, stride)) return offset === 0 && n === values.length ? values : values.slice(offset, offset + n)
+  // Size-1 axes move nothing; without them every step below carries past at most one axis on average.
+  const axes = shape.flatMap((size, i) => (size === 1 ? [] : [{size, stride: stride[i]}]))
   const out = new Float32Array(n)
-  const index = new Array<number>(shape.length).fill(0)
+  const index = new Array<number>(axes.length).fill(0)
   let at = offset
   for (let i = 0; i < n; i++) {
     out[i] = values[at]
-    for (let d = shape.length - 1; d >= 0; d--) {
-      if (++index[d] < shape[d]) {
-        at += stride[d]
+    for (let d = axes.length - 1; d >= 0; d--) {
+      if (++index[d] < axes[d].size) {
+        at += axes[d].stride
         break
       }
-      at -= (shape[d] - 1) * stride[d]
+      at -= (axes[d].size - 1) * axes[d].stride
       index[d] = 0
     }
   }
