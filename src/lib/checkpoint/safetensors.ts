@@ -30,7 +30,7 @@ export async function readSafetensors(file: string): Promise<Safetensors> {
 }
 
 /** The reference implementation's limit on the JSON header (100 MB). */
-export const MAX_HEADER_BYTES = 100_000_000
+const MAX_HEADER_BYTES = 100_000_000
 
 interface Entry {
   name: string

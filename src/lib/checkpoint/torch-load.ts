@@ -39,7 +39,7 @@ interface StorageRef {
  * stride-0 or overlapping view names more values than its storage holds; PyTorch shares the storage,
  * here each is materialised, so an 800-byte file could otherwise ask for gigabytes.
  */
-export const MAX_EXTRA_VIEW_VALUES = 1 << 24
+const MAX_EXTRA_VIEW_VALUES = 1 << 24
 
 /** A tensor whose values are read after unpickling, when every storage it needs is known. */
 interface PendingTensor {
@@ -166,7 +166,7 @@ async function fillTensors(zip: ZipArchive, prefix: string, pending: PendingTens
     if (budget < 0) {
       const {tensor, stride, storage} = view
       throw new UserError(
-        `${zip.file}: refusing to load: tensor views (the last [${tensor.shape}] stride [${stride}] of storage ${storage.key}) ` +
+        `${zip.file}: refusing to load: tensor views (the last ${preview(tensor.shape)} stride ${preview(stride)} of storage ${storage.key}) ` +
           `would copy more than ${MAX_EXTRA_VIEW_VALUES} values beyond what the file's storages hold`,
       )
     }
@@ -181,7 +181,8 @@ function copiedValues(values: Float32Array, {tensor, offset, stride, storage}: P
   if (n === 0) return 0
   const last = offset + shape.reduce((sum, size, i) => sum + (size - 1) * stride[i], 0)
   if (offset < 0 || last >= values.length) {
-    throw new UserError(`${file}: tensor view [${shape}] stride [${stride}] offset ${offset} exceeds storage ${storage.key} (${values.length} values)`)
+    const view = `${preview(shape)} stride ${preview(stride)} offset ${offset}`
+    throw new UserError(`${file}: tensor view ${view} exceeds storage ${storage.key} (${values.length} values)`)
   }
   return isContiguous(shape, stride) && offset === 0 && n === values.length ? 0 : n
 }

@@ -28,7 +28,7 @@ const U32_MAX = 0xffffffff
  * Apache POI's ZipSecureFile allows: weights barely compress, and deflate's own 1032-fold limit would
  * let a 3 MB file expand to 3 GB. PyTorch itself only writes stored entries.
  */
-export const INFLATE_LIMITS = {ratio: 100, grace: 100 << 10}
+const INFLATE_LIMITS = {ratio: 100, grace: 100 << 10}
 /** A central directory entry's fixed part; a count that cannot fit its directory is a lie. */
 const CENTRAL_SIZE = 46
 
