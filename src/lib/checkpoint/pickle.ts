@@ -41,6 +41,27 @@ export interface UnpickleOptions {
   constructors?: Record<string, (...args: unknown[]) => unknown>
 }
 
+/**
+ * Limits that keep a hostile pickle's cost in proportion to its size (docs/checkpoint-limits.md).
+ * Every length the pickle states is checked against the bytes left before anything is allocated; these
+ * bound what a few bytes can still make: huge integers (BigInt arithmetic on them is superlinear), the
+ * work done and values made (steps), and nesting, which recursive consumers (JSON, configs) walk.
+ */
+export const PICKLE_LIMITS = {
+  /** LONG1/LONG4 integers: 8 192 bits, far beyond any counter, seed or hash a checkpoint keeps. */
+  longBytes: 1024,
+  /**
+   * Steps: one per opcode, and one per item an allowlisted constructor copies out of its arguments (a
+   * memoized list passed to set() again and again). torch.save spends ~40 per tensor, so 2 M is 50 000
+   * tensors (OpenAI's CLIP ViT-L/14 has ~600); 2 M empty dicts, the costliest values, take ~490 MB.
+   */
+  steps: 2_000_000,
+  /** Nesting of the result: CPython's default recursion limit, beyond which Python itself cannot print it. */
+  depth: 1000,
+  /** Arguments to an allowlisted constructor (torch's tensor rebuilders take 7 at most). */
+  constructorArgs: 16,
+}
+
 const REFUSED_MODULES = [
   'os', 'posix', 'nt', 'posixpath', 'ntpath', 'subprocess', 'sys', 'runpy', 'importlib', 'imp', 'shutil',
   'socket', 'ssl', 'pty', 'ctypes', 'pickle', '_pickle', 'marshal', 'code', 'codeop', 'webbrowser',
@@ -56,7 +77,13 @@ const REFUSED_MODULES = [
 const SAFE_BUILTINS = new Set(['set', 'frozenset', 'slice', 'bytearray', 'list', 'tuple', 'dict', 'int', 'long', 'float', 'complex', 'bool', 'str', 'unicode', 'bytes', 'object'])
 
 const CONTAINERS: Record<string, (...args: unknown[]) => unknown> = {
-  'collections.OrderedDict': (items?: unknown) => new Map(items === undefined ? [] : (items as Iterable<[unknown, unknown]>)),
+  'collections.OrderedDict': (items?: unknown) => {
+    const pairs = items === undefined ? [] : items
+    if (!Array.isArray(pairs) || !pairs.every((pair) => Array.isArray(pair) && pair.length === 2)) {
+      throw new TypeError(`OrderedDict of ${preview(items)}, not (key, value) pairs`)
+    }
+    return new Map(pairs as [unknown, unknown][])
+  },
   // The default factory is a callable, so it is dropped: the items are what a checkpoint holds.
   'collections.defaultdict': () => new Map(),
   'builtins.set': (items?: unknown) => new Set(items === undefined ? [] : (items as Iterable<unknown>)),
@@ -69,11 +96,39 @@ function checkGlobal(module: string, name: string, source: string): PyGlobal {
   const refused =
     ((module === 'builtins' || module === '__builtin__') && !SAFE_BUILTINS.has(name)) ||
     REFUSED_MODULES.some((m) => module === m || module.startsWith(`${m}.`))
-  if (refused) throw new UserError(`${source}: refusing to load: the pickle names ${module}.${name}, which could run code (a malicious or tampered file)`)
+  const named = `${module}.${name}`.slice(0, 200)
+  if (refused) throw new UserError(`${source}: refusing to load: the pickle names ${named}, which could run code (a malicious or tampered file)`)
   return new PyGlobal(module, name)
 }
 
+/** A value for an error line: at most 80 characters and 3 levels, so hostile values can neither flood nor recurse. */
+export function preview(value: unknown, depth = 0): string {
+  let text: string
+  if (typeof value === 'string') text = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value)
+  else if (Array.isArray(value) && depth > 2) text = '[...]'
+  else if (Array.isArray(value)) text = `[${value.slice(0, 8).map((v) => preview(v, depth + 1)).join(', ')}${value.length > 8 ? ', ...' : ''}]`
+  else if (value instanceof PyGlobal) text = value.qualifiedName
+  else if (value instanceof PyObject) text = `<${value.className}>`
+  else if (value instanceof Map) text = `<dict of ${value.size}>`
+  else if (typeof value === 'object' && value !== null) text = `<${value.constructor?.name ?? 'object'}>`
+  else text = String(value)
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}
+
 export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
+  const {source} = options
+  try {
+    const value = run(bytes, options)
+    checkDepth(value, source)
+    return value
+  } catch (error) {
+    if (error instanceof UserError) throw error
+    // A backstop: a value of an unexpected type deep in a constructor must still be one line naming the file.
+    throw new UserError(`${source}: corrupt pickle (${(error as Error).message})`)
+  }
+}
+
+function run(bytes: Uint8Array, options: UnpickleOptions): unknown {
   const {source} = options
   const constructors = {...CONTAINERS, ...options.constructors}
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -87,7 +142,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     throw new UserError(`${source}: corrupt pickle (${what} at byte ${p})`)
   }
   const need = (n: number) => {
-    if (p + n > bytes.length) fail('truncated')
+    if (n < 0) fail(`negative length ${n}`)
+    if (n > bytes.length - p) fail(`truncated: ${n} bytes wanted, ${bytes.length - p} left`)
   }
   const u8 = () => (need(1), bytes[p++])
   const u16 = () => (need(2), (p += 2), view.getUint16(p - 2, true))
@@ -117,10 +173,19 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
     if (at === undefined) fail('no MARK')
     return stack.splice(at!)
   }
+  let steps = 0
+  const step = (n: number) => {
+    steps += n
+    if (steps > PICKLE_LIMITS.steps) fail(`more than ${PICKLE_LIMITS.steps} steps (opcodes and copied items)`)
+  }
   const call = (callable: unknown, args: unknown[]) => {
     if (!(callable instanceof PyGlobal)) return fail('call of a non-global')
-    const known = constructors[(callable as PyGlobal).qualifiedName]
-    return known ? known(...args) : new PyObject((callable as PyGlobal).qualifiedName, args)
+    const name = (callable as PyGlobal).qualifiedName
+    const known = constructors[name]
+    if (!known) return new PyObject(name, args)
+    if (args.length > PICKLE_LIMITS.constructorArgs) fail(`${name} called with ${args.length} arguments`)
+    for (const arg of args) step(Array.isArray(arg) ? arg.length : arg instanceof Map || arg instanceof Set ? arg.size : 0)
+    return known(...args)
   }
   const setItems = (dict: unknown, items: unknown[]) => {
     if (!(dict instanceof Map)) fail('SETITEMS on a non-dict')
@@ -128,28 +193,36 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   }
   const appendAll = (list: unknown, items: unknown[]) => {
     if (!Array.isArray(list)) fail('APPENDS on a non-list')
-    ;(list as unknown[]).push(...items)
+    // One push at a time: spreading 200 k items as arguments overflows the call stack.
+    for (const item of items) (list as unknown[]).push(item)
   }
   const addAll = (set: unknown, items: unknown[]) => {
     if (!(set instanceof Set)) fail('ADDITEMS on a non-set')
     for (const item of items) (set as Set<unknown>).add(item)
   }
-  const long = (raw: Uint8Array) => {
-    let value = 0n
-    for (let i = raw.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(raw[i])
-    if (raw.length > 0 && raw[raw.length - 1] & 0x80) value -= 1n << BigInt(8 * raw.length)
+  /** Little-endian two's complement, parsed as one hex string: linear, where shifting in byte by byte is quadratic. */
+  const long = (length: number) => {
+    if (length > PICKLE_LIMITS.longBytes) fail(`a ${length}-byte integer (at most ${PICKLE_LIMITS.longBytes})`)
+    const raw = take(length)
+    if (raw.length === 0) return 0
+    let value = BigInt(`0x${Buffer.from(raw).reverse().toString('hex')}`)
+    if (raw[raw.length - 1] & 0x80) value -= 1n << BigInt(8 * raw.length)
     return Number.isSafeInteger(Number(value)) ? Number(value) : value
   }
 
   for (;;) {
+    step(1)
     const op = u8()
     switch (op) {
       case 0x80: // PROTO
         u8()
         break
-      case 0x95: // FRAME: a length hint only
-        u64()
+      case 0x95: {
+        // FRAME: a length hint only, but one longer than the data is a truncated file (as CPython says)
+        const length = u64()
+        if (length > bytes.length - p) fail(`frame of ${length} bytes, ${bytes.length - p} left`)
         break
+      }
       case 0x2e: // STOP
         return pop()
       case 0x63: {
@@ -280,10 +353,10 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         stack.push(u16())
         break
       case 0x8a: // LONG1
-        stack.push(long(take(u8())))
+        stack.push(long(u8()))
         break
       case 0x8b: // LONG4
-        stack.push(long(take(u32())))
+        stack.push(long(u32()))
         break
       case 0x47: // BINFLOAT: big-endian double
         need(8)
@@ -343,6 +416,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
         const kwargs = pop()
         const args = pop()
         if (!Array.isArray(args)) fail('NEWOBJ_EX arguments are not a tuple')
+        step((args as unknown[]).length)
         stack.push(call(pop(), [...(args as unknown[]), kwargs]))
         break
       }
@@ -360,5 +434,53 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
       default:
         fail(`unsupported opcode 0x${op.toString(16).padStart(2, '0')}`)
     }
+  }
+}
+
+/** What a value holds, for the nesting walk; undefined for a leaf (numbers, strings, bytes, tensors' data). */
+function children(value: unknown): unknown[] | undefined {
+  if (Array.isArray(value)) return value
+  if (value instanceof Map) return [...value.keys(), ...value.values()]
+  if (value instanceof Set) return [...value]
+  // The arguments as one child: a tuple shared by many objects is then walked once, not once per object.
+  if (value instanceof PyObject) return [value.args, value.state]
+  if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && !(value instanceof PyGlobal)) return Object.values(value)
+  return undefined
+}
+
+/**
+ * Refuses a result nested deeper than PICKLE_LIMITS.depth: the longest path down from it, each shared
+ * value measured once (so a "billion laughs" DAG costs its size, not its unfolding), a cycle cut where
+ * it closes. Iterative, since the point is to stop a 1 M-deep list before anything recurses into it.
+ */
+function checkDepth(root: unknown, source: string): void {
+  const {depth: limit} = PICKLE_LIMITS
+  const refuse = (): never => {
+    throw new UserError(`${source}: refusing to load: values nested more than ${limit} deep`)
+  }
+  const heights = new Map<unknown, number>()
+  const path: {value: unknown; kids: unknown[]; next: number; height: number}[] = []
+  const enter = (value: unknown) => {
+    const kids = children(value)
+    if (!kids) return 0
+    const known = heights.get(value)
+    if (known !== undefined) return known
+    if (path.length >= limit) refuse()
+    heights.set(value, 0)
+    path.push({value, kids, next: 0, height: 1})
+    return undefined
+  }
+  if (enter(root) !== undefined) return
+  while (path.length > 0) {
+    const frame = path[path.length - 1]
+    if (frame.next < frame.kids.length) {
+      const height = enter(frame.kids[frame.next++])
+      if (height !== undefined) frame.height = Math.max(frame.height, height + 1)
+      continue
+    }
+    if (frame.height > limit) refuse()
+    heights.set(frame.value, frame.height)
+    path.pop()
+    if (path.length > 0) path[path.length - 1].height = Math.max(path[path.length - 1].height, frame.height + 1)
   }
 }

@@ -29,30 +29,78 @@ export async function readSafetensors(file: string): Promise<Safetensors> {
   return parseSafetensors(new Uint8Array(await readFile(file)), file)
 }
 
+/** The reference implementation's limit on the JSON header (100 MB). */
+const MAX_HEADER_BYTES = 100_000_000
+
+interface Entry {
+  name: string
+  dtype: Tensor['dtype']
+  shape: number[]
+  begin: number
+  end: number
+}
+
+/**
+ * Validated as huggingface/safetensors does before any tensor is touched: a bounded header, every
+ * entry well-formed, and the entries' byte ranges tiling the data exactly (no gap, no overlap, nothing
+ * past the end), so no two tensors share bytes and the tensors can never add up to more than the file.
+ */
 export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   if (bytes.length < 8) throw new UserError(`${source}: not a safetensors file (too short)`)
   const headerLength = Number(view.getBigUint64(0, true))
-  if (headerLength > bytes.length - 8) throw new UserError(`${source}: not a safetensors file (header length ${headerLength})`)
-  let header: Record<string, {dtype: string; shape: number[]; data_offsets: [number, number]} | Record<string, string>>
+  if (headerLength > bytes.length - 8 || headerLength > MAX_HEADER_BYTES) {
+    throw new UserError(`${source}: not a safetensors file (header length ${headerLength})`)
+  }
+  let header: unknown
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)))
   } catch {
     throw new UserError(`${source}: not a safetensors file (header is not JSON)`)
   }
-  const base = 8 + headerLength
-  const tensors: StateDict = new Map()
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') continue
-    const {dtype, shape, data_offsets: [begin, end]} = entry as {dtype: string; shape: number[]; data_offsets: [number, number]}
-    const kind = DTYPES[dtype]
-    if (!kind) throw new UserError(`${source}: tensor ${name} has unsupported dtype ${dtype}`)
-    if (end - begin !== numel(shape) * DTYPE_BYTES[kind] || base + end > bytes.length) {
-      throw new UserError(`${source}: tensor ${name} has ${end - begin} bytes for shape [${shape}] ${dtype}`)
-    }
-    tensors.set(name, {shape, dtype: kind, data: widen(bytes.subarray(base + begin, base + end), kind)})
+  if (!isRecord(header)) throw new UserError(`${source}: not a safetensors file (header is not a JSON object)`)
+  const {__metadata__: metadata = {}, ...described} = header
+  if (!isRecord(metadata) || !Object.values(metadata).every((v) => typeof v === 'string')) {
+    throw new UserError(`${source}: safetensors __metadata__ is not a map of strings`)
   }
-  return {tensors, metadata: (header.__metadata__ as Record<string, string> | undefined) ?? {}}
+  const base = 8 + headerLength
+  const entries = Object.entries(described).map(([name, entry]) => checkedEntry(name, entry, source))
+  let covered = 0
+  for (const entry of [...entries].sort((a, b) => a.begin - b.begin)) {
+    if (entry.begin !== covered) {
+      throw new UserError(`${source}: tensor ${entry.name} starts at byte ${entry.begin} of the data, not ${covered} (a gap or an overlap)`)
+    }
+    covered = entry.end
+  }
+  if (base + covered !== bytes.length) {
+    throw new UserError(`${source}: the tensors cover ${covered} bytes of data, the file holds ${bytes.length - base}`)
+  }
+  const tensors: StateDict = new Map()
+  for (const {name, dtype, shape, begin, end} of entries) {
+    tensors.set(name, {shape, dtype, data: widen(bytes.subarray(base + begin, base + end), dtype)})
+  }
+  return {tensors, metadata: metadata as Record<string, string>}
+}
+
+function checkedEntry(name: string, entry: unknown, source: string): Entry {
+  const fields = isRecord(entry) ? entry : {}
+  const {dtype, shape, data_offsets: offsets} = fields
+  const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
+  const wellFormed = Array.isArray(shape) && shape.every(count) && Array.isArray(offsets) && offsets.length === 2 && offsets.every(count)
+  if (typeof dtype !== 'string' || !wellFormed) {
+    throw new UserError(`${source}: tensor ${name} is not {dtype, shape, data_offsets: [begin, end]}`)
+  }
+  const kind = DTYPES[dtype]
+  if (!kind) throw new UserError(`${source}: tensor ${name} has unsupported dtype ${dtype.slice(0, 20)}`)
+  const [begin, end] = offsets as [number, number]
+  if (end < begin || end - begin !== numel(shape) * DTYPE_BYTES[kind]) {
+    throw new UserError(`${source}: tensor ${name} has ${end - begin} bytes for shape ${JSON.stringify(shape).slice(0, 80)} ${dtype}`)
+  }
+  return {name, dtype: kind, shape: shape as number[], begin, end}
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /** Serialises float32 tensors (in map order) with string metadata. */
