@@ -36,7 +36,9 @@ function reason(error: unknown): string {
  * A JPEG decoded as the original's `PIL.Image.open(f).convert('RGB')` decodes it: libjpeg-turbo's decoder (sharp ships
  * mozjpeg, whose decoder is libjpeg-turbo's) with its defaults, ISLOW inverse DCT and fancy upsampling, no scaling on
  * load. Like Pillow, the embedded ICC profile and the EXIF orientation are ignored, corrupt entropy-coded data is decoded
- * past (libjpeg only warns), and a file that ends early is refused (Pillow: "image file is truncated"). Grayscale is
+ * past (libjpeg only warns), and a file that ends early is refused (Pillow: "image file is truncated"). One difference:
+ * libvips stops reading after the last scan, so a bad marker there, which fails Pillow ("broken data stream"), goes
+ * unnoticed and the picture is decoded (see docs/frames.md for how often). Grayscale is
  * spread to three equal channels, as convert('RGB') does. CMYK and YCCK are refused: Pillow's convert('RGB') of those
  * is a naive formula that no colour-managed decoder reproduces, and no VIP-ANT frame is CMYK.
  */
