@@ -1,11 +1,13 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
-import {copyFileSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {decodeImage, decodeImages, extractFrames} from '../src/lib/image/frames.js'
 import {UserError} from '../src/lib/util/errors.js'
+import {vipant} from './cli.js'
+import {tableFromIPC} from '@uwdata/flechette'
 import {fixture, sharedData, skipWithoutShared} from './helpers.js'
 
 /** Written by test/reference/jpeg.py: synthetic JPEGs and Pillow's decode of each, and hashes of the shared frames'. */
@@ -114,9 +116,31 @@ test('the shared JPEG frames decode to Pillow\'s pixels exactly', {skip: skipWit
 
 test('frames cut from a video are the pixels Pillow gives for the original\'s `ffmpeg -ss t -frames:v 1 -q:v 1` JPEGs', {skip: skipWithoutShared}, async () => {
   // The shared frames were written by that command at 0, 3, 6 and 9 s.
-  const frames = await extractFrames(sharedData('video', 'bbb_prog_10s.mp4'), [0, 3, 6, 9])
-  for (const [i, frame] of frames.entries()) {
-    const pillow = manifest.shared.find((e) => e.file === `derived/frames/bbb_prog_10s.p0.4_0${i + 1}.jpg`)!
-    assert.equal(sha256(frame.rgb), pillow.sha256, `frame at ${3 * i} s`)
+  for (const video of ['bbb_prog_10s', 'chaplin_9.6s_h264_mp3']) {
+    const frames = await extractFrames(sharedData('video', `${video}.mp4`), [0, 3, 6, 9])
+    for (const [i, frame] of frames.entries()) {
+      const pillow = manifest.shared.find((e) => e.file === `derived/frames/${video}.p0.4_0${i + 1}.jpg`)!
+      assert.equal(sha256(frame.rgb), pillow.sha256, `${video}: frame at ${3 * i} s`)
+    }
   }
+})
+
+test('mel --frames: a listed CMYK frame is its row\'s error, or stops the run under --strict', {skip: skipWithoutShared, timeout: 60_000}, () => {
+  // An AudioSet download layout: <chunk>/aclip/<ytid>.p0.mp3 and <chunk>/frame/<ytid>.p0.4_01.jpg.
+  const root = tmp()
+  mkdirSync(path.join(root, 'all_0_35000', 'aclip'), {recursive: true})
+  mkdirSync(path.join(root, 'all_0_35000', 'frame'))
+  symlinkSync(sharedData('derived', 'us8k_100648-1-4-0_44k.mp3'), path.join(root, 'all_0_35000', 'aclip', 'clip0000000.p0.mp3'))
+  const frame = path.join(root, 'all_0_35000', 'frame', 'clip0000000.p0.4_01.jpg')
+  copyFileSync(fixture('image', 'jpeg', 'cmyk.jpg'), frame)
+  writeFileSync(path.join(root, 'balanced_train_segments.csv'), 'YTID,start_seconds,end_seconds,positive_labels\nclip0000000,0.000,10.000,"/m/09x0r"\n')
+  const message = `${frame}: CMYK JPEG is not supported: convert it to RGB first`
+  const out = path.join(root, 'o.arrow')
+  const r = vipant(['mel', root, '--frames', '1', '-o', out])
+  assert.equal(r.status, 0, r.stderr.toString())
+  const table = tableFromIPC(readFileSync(out), {useProxy: false})
+  assert.deepEqual([table.getChild('status').toArray(), table.getChild('error').toArray()], [['error'], [message]])
+  const strict = vipant(['mel', root, '--frames', '1', '--strict', '-o', path.join(root, 'strict.arrow')])
+  assert.equal(strict.status, 2)
+  assert.ok(strict.stderr.toString().endsWith(`vipant mel: ${message}\n`), strict.stderr.toString())
 })
