@@ -90,7 +90,8 @@ test('truncated and broken JPEGs are refused with one line naming the file, as P
 })
 
 test('decodeImages keeps the order of a mix of JPEG and PNG files and gives what decodeImage gives', async () => {
-  const files = [fixture('image', 'jpeg', 's422.jpg'), fixture('image', 'grad_320x240.png'), fixture('image', 'jpeg', 'gray.jpg'), fixture('image', 'small_100x80.png')]
+  const jpeg = (name: string) => fixture('image', 'jpeg', name)
+  const files = [jpeg('s422.jpg'), fixture('image', 'grad_320x240.png'), jpeg('gray.jpg'), fixture('image', 'small_100x80.png')]
   const together = await decodeImages(files)
   const alone = await Promise.all(files.map(decodeImage))
   assert.deepEqual(together.map((i) => [i.width, i.height]), [[48, 40], [320, 240], [48, 40], [100, 80]])
@@ -109,12 +110,16 @@ test('the shared JPEG frames decode to Pillow\'s pixels exactly', {skip: skipWit
   for (const entry of manifest.shared) {
     const image = await decodeImage(sharedData(entry.file))
     assert.deepEqual([image.width, image.height], [entry.width, entry.height])
-    for (const [x, y, ...rgb] of entry.pixels) assert.deepEqual([...image.rgb.subarray((y * image.width + x) * 3, (y * image.width + x) * 3 + 3)], rgb)
+    for (const [x, y, ...rgb] of entry.pixels) {
+      const at = (y * image.width + x) * 3
+      assert.deepEqual([...image.rgb.subarray(at, at + 3)], rgb, `${entry.file} (${x}, ${y})`)
+    }
     assert.equal(sha256(image.rgb), entry.sha256, entry.file)
   }
 })
 
-test('frames cut from a video are the pixels Pillow gives for the original\'s `ffmpeg -ss t -frames:v 1 -q:v 1` JPEGs', {skip: skipWithoutShared}, async () => {
+const CUT = 'frames cut from a video are the pixels Pillow gives for the original\'s `ffmpeg -ss t -frames:v 1 -q:v 1` JPEGs'
+test(CUT, {skip: skipWithoutShared}, async () => {
   // The shared frames were written by that command at 0, 3, 6 and 9 s.
   for (const video of ['bbb_prog_10s', 'chaplin_9.6s_h264_mp3']) {
     const frames = await extractFrames(sharedData('video', `${video}.mp4`), [0, 3, 6, 9])
@@ -125,7 +130,8 @@ test('frames cut from a video are the pixels Pillow gives for the original\'s `f
   }
 })
 
-test('mel --frames: a listed CMYK frame is its row\'s error, or stops the run under --strict', {skip: skipWithoutShared, timeout: 60_000}, () => {
+const LISTED = 'mel --frames: a listed CMYK frame is its row\'s error, or stops the run under --strict'
+test(LISTED, {skip: skipWithoutShared, timeout: 60_000}, () => {
   // An AudioSet download layout: <chunk>/aclip/<ytid>.p0.mp3 and <chunk>/frame/<ytid>.p0.4_01.jpg.
   const root = tmp()
   mkdirSync(path.join(root, 'all_0_35000', 'aclip'), {recursive: true})
@@ -133,7 +139,8 @@ test('mel --frames: a listed CMYK frame is its row\'s error, or stops the run un
   symlinkSync(sharedData('derived', 'us8k_100648-1-4-0_44k.mp3'), path.join(root, 'all_0_35000', 'aclip', 'clip0000000.p0.mp3'))
   const frame = path.join(root, 'all_0_35000', 'frame', 'clip0000000.p0.4_01.jpg')
   copyFileSync(fixture('image', 'jpeg', 'cmyk.jpg'), frame)
-  writeFileSync(path.join(root, 'balanced_train_segments.csv'), 'YTID,start_seconds,end_seconds,positive_labels\nclip0000000,0.000,10.000,"/m/09x0r"\n')
+  const csv = 'YTID,start_seconds,end_seconds,positive_labels\nclip0000000,0.000,10.000,"/m/09x0r"\n'
+  writeFileSync(path.join(root, 'balanced_train_segments.csv'), csv)
   const message = `${frame}: CMYK JPEG is not supported: convert it to RGB first`
   const out = path.join(root, 'o.arrow')
   const r = vipant(['mel', root, '--frames', '1', '-o', out])

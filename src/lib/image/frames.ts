@@ -72,10 +72,10 @@ async function frameAt(videoPath: string, time: number): Promise<RgbImage> {
 }
 
 /**
- * One frame per timestamp, each from its own `ffmpeg -ss t -i video -frames:v 1 -q:v 1` as the original
- * extracted them (input seeking: the first frame whose timestamp is at or after t), the JPEG piped instead of
- * written to a file and decoded as Pillow decodes it. ffmpeg returns nothing for a time after the last frame's timestamp, which is where the
- * original's last time (the clip's end, e.g. 10 s of a 10 s video) usually falls; that time gets the
+ * One frame per timestamp, each from its own `ffmpeg -ss t -i video -frames:v 1 -q:v 1` as the original extracted
+ * them (input seeking: the first frame whose timestamp is at or after t), the JPEG piped instead of written to a file
+ * and decoded as Pillow decodes it. ffmpeg returns nothing for a time after the last frame's timestamp, which is
+ * where the original's last time (the clip's end, e.g. 10 s of a 10 s video) usually falls; that time gets the
  * video's last frame instead of being dropped.
  */
 export async function extractFrames(videoPath: string, times: number[]): Promise<RgbImage[]> {
