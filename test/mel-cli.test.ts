@@ -133,5 +133,8 @@ test('--frames: listed AudioSet frames or frames cut from a video, CLIP-preproce
   assert.deepEqual([...images[0]], [...listed])
   const cut = clipPreprocess((await extractFrames(video, [0]))[0])
   assert.deepEqual([...images[1]], [...cut])
+  // The frame cut at 0 s is what Pillow makes of the original's `ffmpeg -ss 0 -frames:v 1 -q:v 1` JPEG (the shared one).
+  const original = clipPreprocess(await decodeImage(sharedData('derived', 'frames', 'bbb_prog_10s.p0.4_01.jpg')))
+  assert.deepEqual([...images[1]], [...original])
   assert.equal(table.schema.fields.find((f) => f.name === 'images')!.metadata!.get('shape'), '[-1,224,224,3]')
 })

@@ -13,7 +13,7 @@ export interface MelTask {
   /** Video frames to add per clip (0: none), and the frame files the index lists for it. */
   frames: number
   frameFiles: string[] | null
-  /** The listed frames already decoded (the mel stage decodes many rows' pictures per ffmpeg run). */
+  /** The listed frames already decoded (the mel stage decodes many rows' pictures at once). */
   pictures?: RgbImage[]
 }
 

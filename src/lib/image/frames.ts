@@ -3,15 +3,21 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {UserError} from '../util/errors.js'
 import {runTool} from '../audio/ffmpeg.js'
+import {decodeJpeg, isJpeg} from './jpeg.js'
 import type {RgbImage} from './rgb.js'
 
 /**
- * Colour conversion for every decode: with swscale's defaults (fast bicubic chroma, no accurate
- * rounding) ffmpeg's RGB is ~0.75 levels (max 16) from Pillow's decode of the same JPEG; with these
- * flags ~0.25 (max 7). For video frames they also bring the direct YUV -> RGB conversion closer to the
- * original's JPEG round trip.
+ * Colour conversion for pictures other than JPEG, which ffmpeg decodes (PNG, ...): swscale's defaults (fast bicubic
+ * chroma, no accurate rounding) would be less exact where a conversion is needed.
  */
 const SWS_FLAGS = ['-sws_flags', 'bicubic+accurate_rnd+full_chroma_int']
+
+/**
+ * The original's frame file: `ffmpeg -ss T -i VIDEO -frames:v 1 -q:v 1 out.jpg` encodes the picture as JPEG (MJPEG,
+ * qscale 1, ffmpeg's own choice of full-range YUV and its default scaler) and PIL decodes that file. The same encoder
+ * on a pipe gives the same bytes, so no swscale flags here: they would change the JPEG.
+ */
+const FRAME_JPEG = ['-q:v', '1', '-c:v', 'mjpeg']
 
 /**
  * The original's frame times for a clip [start, end]: start + i (end - start) / (k - 1), i = 0..k-1
@@ -44,51 +50,70 @@ function firstFrameArgs(input: string[]): string[] {
   return ['-nostdin', '-v', 'error', ...input, '-map', '0:v:0', '-frames:v', '1', ...SWS_FLAGS, '-f', 'image2pipe', '-c:v', 'ppm', 'pipe:1']
 }
 
-/** The video's last frame: ffmpeg decodes the final second, overwriting one file with each picture. */
-async function lastFrame(videoPath: string): Promise<RgbImage | undefined> {
+/** The video's last frame as the original's JPEG: ffmpeg decodes the final second, overwriting one file with each picture. */
+async function lastFrameJpeg(videoPath: string): Promise<Uint8Array | undefined> {
   const dir = await mkdtemp(path.join(tmpdir(), 'vipant-frame-'))
-  const file = path.join(dir, 'last.ppm')
+  const file = path.join(dir, 'last.jpg')
   try {
-    const args = ['-nostdin', '-v', 'error', '-sseof', '-1', '-i', videoPath, '-map', '0:v:0', ...SWS_FLAGS]
-    await runTool('ffmpeg', [...args, '-f', 'image2', '-update', '1', '-c:v', 'ppm', file], videoPath)
-    return parsePpms(await readFile(file).catch(() => new Uint8Array(0)), videoPath)[0]
+    const args = ['-nostdin', '-v', 'error', '-sseof', '-1', '-i', videoPath, '-map', '0:v:0', ...FRAME_JPEG]
+    await runTool('ffmpeg', [...args, '-f', 'image2', '-update', '1', file], videoPath)
+    return await readFile(file).catch(() => undefined)
   } finally {
     await rm(dir, {recursive: true, force: true})
   }
 }
 
 async function frameAt(videoPath: string, time: number): Promise<RgbImage> {
-  const args = firstFrameArgs(['-ss', Math.max(0, time).toFixed(6), '-i', videoPath])
-  const frame = parsePpms(await runTool('ffmpeg', args, videoPath), videoPath)[0] ?? (await lastFrame(videoPath))
-  if (!frame) throw new UserError(`${videoPath}: no video frame at ${time} s`)
-  return frame
+  const args = ['-nostdin', '-v', 'error', '-ss', Math.max(0, time).toFixed(6), '-i', videoPath, '-map', '0:v:0', '-frames:v', '1']
+  const jpeg = await runTool('ffmpeg', [...args, ...FRAME_JPEG, '-f', 'image2pipe', 'pipe:1'], videoPath)
+  const bytes = jpeg.length > 0 ? jpeg : await lastFrameJpeg(videoPath)
+  if (!bytes) throw new UserError(`${videoPath}: no video frame at ${time} s`)
+  return decodeJpeg(bytes, `${videoPath} (frame at ${time} s)`)
 }
 
 /**
- * One frame per timestamp, each from its own `ffmpeg -ss t -i video -frames:v 1` as the original
- * extracted them (input seeking: the first frame whose timestamp is at or after t), but piped as RGB instead of
- * written as JPEG. ffmpeg returns nothing for a time after the last frame's timestamp, which is where the
- * original's last time (the clip's end, e.g. 10 s of a 10 s video) usually falls; that time gets the
+ * One frame per timestamp, each from its own `ffmpeg -ss t -i video -frames:v 1 -q:v 1` as the original extracted
+ * them (input seeking: the first frame whose timestamp is at or after t), the JPEG piped instead of written to a file
+ * and decoded as Pillow decodes it. ffmpeg returns nothing for a time after the last frame's timestamp, which is
+ * where the original's last time (the clip's end, e.g. 10 s of a 10 s video) usually falls; that time gets the
  * video's last frame instead of being dropped.
  */
 export async function extractFrames(videoPath: string, times: number[]): Promise<RgbImage[]> {
   return Promise.all(times.map((t) => frameAt(videoPath, t)))
 }
 
-/** A still image (JPEG, PNG, ...) as 8-bit RGB, decoded by ffmpeg. */
+async function readPicture(file: string): Promise<Uint8Array> {
+  try {
+    return await readFile(file)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new UserError(code === 'ENOENT' ? `${file}: no such file or directory` : `${file}: cannot read (${code ?? String(error)})`)
+  }
+}
+
+/** A still image as 8-bit RGB: a JPEG as Pillow decodes it (decodeJpeg), anything else (PNG, ...) by ffmpeg. */
 export async function decodeImage(file: string): Promise<RgbImage> {
+  const bytes = await readPicture(file)
+  if (isJpeg(bytes)) return decodeJpeg(bytes, file)
   const frame = parsePpms(await runTool('ffmpeg', firstFrameArgs(['-i', file]), file), file)[0]
   if (!frame) throw new UserError(`${file}: no image`)
   return frame
 }
 
 /**
- * Still images as decodeImage gives them, byte for byte, from one ffmpeg run: starting ffmpeg costs far more than
- * decoding a small picture. Each input has its own output file, so each keeps its own size (one stream of several
- * pictures would be scaled to the first one's). Any failure fails the lot: decode one by one to know which file.
+ * Still images as decodeImage gives them, byte for byte. JPEGs are decoded in this process; the others share one
+ * ffmpeg run, as starting ffmpeg costs far more than decoding a small picture. Each ffmpeg input has its own output
+ * file, so each keeps its own size (one stream of several pictures would be scaled to the first one's). Any failure
+ * fails the lot: decode one by one to know which file.
  */
 export async function decodeImages(files: readonly string[]): Promise<RgbImage[]> {
-  if (files.length === 1) return [await decodeImage(files[0])]
+  const contents = await Promise.all(files.map(readPicture))
+  const others = files.filter((_, i) => !isJpeg(contents[i]))
+  const decoded = others.length === 0 ? [] : others.length === 1 ? [await decodeImage(others[0])] : await ffmpegImages(others)
+  return Promise.all(contents.map((bytes, i) => (isJpeg(bytes) ? decodeJpeg(bytes, files[i]) : decoded.shift()!)))
+}
+
+async function ffmpegImages(files: readonly string[]): Promise<RgbImage[]> {
   const dir = await mkdtemp(path.join(tmpdir(), 'vipant-pictures-'))
   try {
     const outputs = files.map((_, i) => ['-map', `${i}:v:0`, '-frames:v', '1', ...SWS_FLAGS, '-f', 'image2pipe', '-c:v', 'ppm', path.join(dir, `${i}.ppm`)])

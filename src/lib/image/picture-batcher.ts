@@ -1,7 +1,7 @@
 import {decodeImage, decodeImages} from './frames.js'
 import type {RgbImage} from './rgb.js'
 
-/** Pictures per ffmpeg run at most: bounds its command line and the pixels it holds. */
+/** Pictures per decodeImages call at most: bounds ffmpeg's command line and the pixels held at once. */
 const MAX_FILES = 64
 
 interface Request {
@@ -11,9 +11,10 @@ interface Request {
 }
 
 /**
- * Pictures for many rows from few ffmpeg runs (decodeImages): requests made while one run decodes wait and go
- * together into the next, so the batches grow to what the pipeline keeps in flight. A failed run is retried one
- * request at a time, so a bad picture fails only its own row, with its own file's error.
+ * Pictures for many rows from few decodeImages calls (few ffmpeg runs for pictures other than JPEG): requests made
+ * while one call decodes wait and go together into the next, so the batches grow to what the pipeline keeps in
+ * flight. A failed call is retried one request at a time, so a bad picture fails only its own row, with its own
+ * file's error.
  */
 export class PictureBatcher {
   private queue: Request[] = []
