@@ -52,7 +52,7 @@ export function checkEmbedInput(input: TableInput, run: readonly TowerName[]): v
   }
   if (run.includes('audio')) {
     requireParams(input.schema, input.source, 'mel', {num_mel_bins: NUM_MEL_BINS, norms: VIPANT_NORMS})
-    checkMaxLen(tensorShape(input.schema.fields.find((f) => f.name === 'mel')!)[0])
+    checkMaxLen(tensorShape(input.schema.fields.find((f) => f.name === 'mel')!)[0], `${input.source}: mel frames`)
   }
 }
 
