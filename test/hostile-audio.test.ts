@@ -12,6 +12,7 @@ import {openTableOutput} from '../src/lib/arrow/output.js'
 import {sourceBatch, sourceSchema} from '../src/lib/arrow/stage.js'
 import {tensorData, tensorField, type TensorType} from '../src/lib/arrow/tensor.js'
 import {decodeAudio} from '../src/lib/audio/decode.js'
+import {runTool} from '../src/lib/audio/ffmpeg.js'
 import {DEFAULT_MEL} from '../src/lib/audio/mel-config.js'
 import {melParams} from '../src/lib/audio/mel-stage.js'
 import {decodeWav} from '../src/lib/audio/wav.js'
@@ -76,6 +77,20 @@ test('impossible WAV rates and channel counts are refused before anything is siz
   const long = decodeWav(wav({frames: 1000, dataSize: 0xfffffff0}), 'x.wav')
   assert.equal(long.channels[0].length, 1000)
   assert.equal(decodeWav(wav({frames: 1000, dataSize: 0xfffffff0}).subarray(0, 44 + 1001), 'x.wav').channels[0].length, 500)
+})
+
+test('a file that decodes to more than 2^28 samples is refused before the samples are allocated', async () => {
+  // 8-bit mono: one byte a sample. The zero pages past the header are never touched, so this costs no memory.
+  const big = new Uint8Array(44 + 2 ** 28 + 8)
+  big.set(wav({frames: 0}).subarray(0, 44))
+  const view = new DataView(big.buffer)
+  view.setUint16(32, 1, true)
+  view.setUint16(34, 8, true)
+  view.setUint32(40, 2 ** 28 + 8, true)
+  assert.throws(() => decodeWav(big, 'x.wav'), {message: `x.wav: ${2 ** 28 + 8} frames of 1 channels is over the ${2 ** 28} samples vipant decodes per file`})
+  // Through ffmpeg the cap is on its output: here a 2 s tone (125 KiB) against a 64 KiB cap.
+  const args = ['-v', 'error', '-f', 'lavfi', '-i', 'sine=r=16000:d=2', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1']
+  await assert.rejects(runTool('ffmpeg', args, 'tone', 65536), {message: "tone: ffmpeg's output is over the 65536 bytes vipant reads from it"})
 })
 
 test('a float WAV holding NaN or Infinity is refused, naming the sample; finite values beyond 1 clip as in sox', () => {

@@ -4,7 +4,7 @@ import {UserError} from '../util/errors.js'
 import {requireFinite} from '../util/finite.js'
 import {runTool} from './ffmpeg.js'
 import {applySoxLayout, soxMp3Layout} from './mp3.js'
-import {decodeWav, readWavHeader, UnsupportedWavEncoding, WAVE_FORMAT_IEEE_FLOAT, type PcmAudio} from './wav.js'
+import {decodeWav, MAX_DECODED_SAMPLES, readWavHeader, UnsupportedWavEncoding, WAVE_FORMAT_IEEE_FLOAT, type PcmAudio} from './wav.js'
 
 /**
  * 'sox' (default) reproduces torchaudio <= 0.11 (sox with libmad), which VIP-ANT's features were computed
@@ -72,7 +72,8 @@ async function decodeWithFfmpeg(file: string, keepPadding = false): Promise<PcmA
   const args = ['-nostdin', '-v', 'error', ...(keepPadding ? ['-flags2', '+skip_manual'] : []), '-i', file]
   args.push('-map', '0:a:0', '-map_metadata', '-1', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1')
   try {
-    return readFloatWav(await runTool('ffmpeg', args, file), file)
+    // A float32 WAV of MAX_DECODED_SAMPLES, and room for its header.
+    return readFloatWav(await runTool('ffmpeg', args, file, 4 * MAX_DECODED_SAMPLES + 4096), file)
   } catch (err) {
     if (err instanceof UserError && err.message.includes("Stream map '0:a:0' matches no streams")) {
       throw new UserError(`${file}: no audio stream`)

@@ -61,6 +61,11 @@ const WAVE_FORMAT_EXTENSIBLE = 0xfffe
 export const MAX_SAMPLE_RATE = 768_000
 /** The most channels read: FFmpeg's own ceiling for a decoder. */
 export const MAX_CHANNELS = 512
+/**
+ * The most samples (all channels) one file may decode to: 2^28, 1 GiB of float32, or 100 minutes of
+ * 44.1 kHz mono. A log-mel keeps at most 2 minutes, so longer recordings are better cut into clips first.
+ */
+export const MAX_DECODED_SAMPLES = 2 ** 28
 
 /**
  * Refuses a rate or channel count no recording has, before anything is sized by it: a WAV header's, or
@@ -161,6 +166,9 @@ export function decodeWav(bytes: Uint8Array, source: string): PcmAudio {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const sampleBytes = bitsPerSample / 8
   const frameBytes = sampleBytes * channelCount
+  if (frames * channelCount > MAX_DECODED_SAMPLES) {
+    throw new UserError(`${source}: ${frames} frames of ${channelCount} channels is over the ${MAX_DECODED_SAMPLES} samples vipant decodes per file`)
+  }
   const read = READERS[encoding]
   if (formatTag === WAVE_FORMAT_IEEE_FLOAT) checkFiniteSamples(view, header, source)
   const channels = Array.from({length: channelCount}, () => new Float32Array(frames))
