@@ -33,7 +33,12 @@ function firstErrorLine(stderr: string, source: string): string | undefined {
  * UserErrors; the latter names SOURCE and quotes ffmpeg's first error line. Output beyond MAX_BYTES stops
  * the run: a small file can decode to far more (a FLAC of silence expands some 200 times).
  */
-export async function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[], source: string, maxBytes = Number.POSITIVE_INFINITY): Promise<Uint8Array> {
+export async function runTool(
+  tool: 'ffmpeg' | 'ffprobe',
+  args: string[],
+  source: string,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<Uint8Array> {
   const binary = tool === 'ffmpeg' ? ffmpegBinary() : ffprobeBinary()
   const result = await execa(binary, args, {
     encoding: 'buffer',

@@ -167,7 +167,7 @@ export function decodeWav(bytes: Uint8Array, source: string): PcmAudio {
   const sampleBytes = bitsPerSample / 8
   const frameBytes = sampleBytes * channelCount
   if (frames * channelCount > MAX_DECODED_SAMPLES) {
-    throw new UserError(`${source}: ${frames} frames of ${channelCount} channels is over the ${MAX_DECODED_SAMPLES} samples vipant decodes per file`)
+    throw new UserError(`${source}: ${frames * channelCount} samples, over the ${MAX_DECODED_SAMPLES} vipant decodes from one file`)
   }
   const read = READERS[encoding]
   if (formatTag === WAVE_FORMAT_IEEE_FLOAT) checkFiniteSamples(view, header, source)

@@ -98,7 +98,9 @@ export async function* embedStage(input: TableInput, schema: Schema, options: Em
   }
   options.run.forEach((tower, t) => {
     if (seen > 0 && embedded[t] === 0) {
-      throw new UserError(`${input.source}: nothing for the ${tower} tower in ${seen} rows: every ${INPUT[tower].columns.join(' and ')} is null or empty (embed looks for mel, images, captions and class)`)
+      const columns = INPUT[tower].columns.join(' and ')
+      throw new UserError(`${input.source}: nothing for the ${tower} tower in ${seen} rows: every ${columns} is null or empty ` +
+        '(embed looks for mel, images, captions and class)')
     }
   })
 }
