@@ -1,18 +1,19 @@
 import {UserError} from './errors.js'
 
-/**
- * NaN and ±Infinity never become scores: one NaN in a log-mel makes every number after the audio tower
- * NaN, and NaN compares false, so a ranking built on it looks like a perfect one. Each boundary (decoded
- * samples, log-mels, embeddings, evaluation inputs) asks this before going on.
- */
-export function nonFinite(values: ArrayLike<number>): string | undefined {
+/** "NaN at value i of n" for the first value that is NaN or ±Infinity, else undefined. */
+function nonFinite(values: ArrayLike<number>): string | undefined {
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i])) return `${values[i]} at value ${i} of ${values.length}`
   }
   return undefined
 }
 
-/** Throws a UserError "<where> holds NaN at value i of n" when VALUES are not all finite; WHERE names the file, row and column. */
+/**
+ * NaN and ±Infinity never become scores: one NaN in a log-mel makes every number after the audio tower
+ * NaN, and NaN compares false, so a ranking built on it looks like a perfect one. Each boundary (decoded
+ * samples, log-mels, embeddings, evaluation inputs) calls this, which throws "<where> holds NaN at value i
+ * of n"; WHERE names the file, and the row and column where there are some.
+ */
 export function requireFinite(values: ArrayLike<number>, where: () => string): void {
   const problem = nonFinite(values)
   if (problem) throw new UserError(`${where()} holds ${problem}`)
