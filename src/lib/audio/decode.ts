@@ -1,9 +1,10 @@
 import {open, readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {UserError} from '../util/errors.js'
+import {requireFinite} from '../util/finite.js'
 import {runTool} from './ffmpeg.js'
 import {applySoxLayout, soxMp3Layout} from './mp3.js'
-import {decodeWav, readWavHeader, UnsupportedWavEncoding, WAVE_FORMAT_IEEE_FLOAT, type PcmAudio} from './wav.js'
+import {decodeWav, MAX_DECODED_SAMPLES, readWavHeader, UnsupportedWavEncoding, WAVE_FORMAT_IEEE_FLOAT, type PcmAudio} from './wav.js'
 
 /**
  * 'sox' (default) reproduces torchaudio <= 0.11 (sox with libmad), which VIP-ANT's features were computed
@@ -43,7 +44,10 @@ function isWav(head: Uint8Array): boolean {
   return (text.startsWith('RIFF') || text.startsWith('RIFX')) && text.slice(8, 12) === 'WAVE'
 }
 
-/** ffmpeg's float32 WAV on stdout, read as is (no sox rounding: these samples never went through sox). */
+/**
+ * ffmpeg's float32 WAV on stdout, read as is (no sox rounding: these samples never went through sox). Its
+ * header passes the same rate and channel checks as a WAV file's; a float source can hand NaN through.
+ */
 function readFloatWav(bytes: Uint8Array, source: string): PcmAudio {
   const header = readWavHeader(bytes, source)
   if (header.formatTag !== WAVE_FORMAT_IEEE_FLOAT || header.bitsPerSample !== 32) throw new Error('ffmpeg did not write float32 WAV')
@@ -55,6 +59,7 @@ function readFloatWav(bytes: Uint8Array, source: string): PcmAudio {
       o += 4
     }
   }
+  channels.forEach((channel, c) => requireFinite(channel, () => `${source}: channel ${c} of the decoded audio`))
   return {sampleRate: header.sampleRate, channels}
 }
 
@@ -67,7 +72,8 @@ async function decodeWithFfmpeg(file: string, keepPadding = false): Promise<PcmA
   const args = ['-nostdin', '-v', 'error', ...(keepPadding ? ['-flags2', '+skip_manual'] : []), '-i', file]
   args.push('-map', '0:a:0', '-map_metadata', '-1', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1')
   try {
-    return readFloatWav(await runTool('ffmpeg', args, file), file)
+    // A float32 WAV of MAX_DECODED_SAMPLES, and room for its header.
+    return readFloatWav(await runTool('ffmpeg', args, file, 4 * MAX_DECODED_SAMPLES + 4096), file)
   } catch (err) {
     if (err instanceof UserError && err.message.includes("Stream map '0:a:0' matches no streams")) {
       throw new UserError(`${file}: no audio stream`)
@@ -102,8 +108,10 @@ async function decodePcm(file: string, options: DecodeOptions): Promise<PcmAudio
  * Decodes an audio file, or a video's first audio stream, to float samples in [-1, 1] at the native
  * sample rate with all channels, as torchaudio.load does. WAV (PCM and float) is read in-process and is
  * bit-identical to torchaudio; everything else goes through ffmpeg (set $VIPANT_FFMPEG to choose the binary).
+ * A file that yields no sample (a header without data, a truncated MP3) is an error, not silence.
  */
 export async function decodeAudio(file: string, options: DecodeOptions = {}): Promise<DecodedAudio> {
   const {sampleRate, channels} = await decodePcm(file, options)
+  if (channels[0].length === 0) throw new UserError(`${file}: no audio frames decoded`)
   return {sampleRate, channels, duration: (channels[0]?.length ?? 0) / sampleRate}
 }

@@ -30,9 +30,15 @@ function firstErrorLine(stderr: string, source: string): string | undefined {
 
 /**
  * Runs ffmpeg or ffprobe and returns its stdout. A missing binary and a failed run become one-line
- * UserErrors; the latter names SOURCE and quotes ffmpeg's first error line.
+ * UserErrors; the latter names SOURCE and quotes ffmpeg's first error line. Output beyond MAX_BYTES stops
+ * the run: a small file can decode to far more (a FLAC of silence expands some 200 times).
  */
-export async function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[], source: string): Promise<Uint8Array> {
+export async function runTool(
+  tool: 'ffmpeg' | 'ffprobe',
+  args: string[],
+  source: string,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<Uint8Array> {
   const binary = tool === 'ffmpeg' ? ffmpegBinary() : ffprobeBinary()
   const result = await execa(binary, args, {
     encoding: 'buffer',
@@ -40,9 +46,13 @@ export async function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[], source
     stripFinalNewline: false,
     reject: false,
     stdin: 'ignore',
-    maxBuffer: Number.POSITIVE_INFINITY,
+    maxBuffer: maxBytes,
   })
   if (!result.failed) return result.stdout
+  if (result.isMaxBuffer) {
+    const limit = maxBytes >= 2 ** 20 ? `${Math.round(maxBytes / 2 ** 20)} MiB` : `${maxBytes} bytes`
+    throw new UserError(`${source}: ${tool}'s output is over the ${limit} vipant reads from it`)
+  }
   if (result.code === 'ENOENT') {
     // Both binaries come with ffmpeg, so the advice is the same; say which path was tried when it is not the default.
     const tried = tool === 'ffmpeg' ? (binary === tool ? '' : ` at ${binary}`) : ` (no ffprobe ${binary === tool ? 'on PATH' : `at ${binary}`})`

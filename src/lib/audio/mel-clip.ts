@@ -1,6 +1,8 @@
 import {CLIP_IMAGE_FLOATS, clipImages} from '../image/clip-images.js'
 import {clipPreprocess} from '../image/clip-preprocess.js'
 import type {RgbImage} from '../image/rgb.js'
+import {UserError} from '../util/errors.js'
+import {requireFinite} from '../util/finite.js'
 import {decodeAudio} from './decode.js'
 import {logMel} from './log-mel.js'
 import type {MelConfig} from './mel-config.js'
@@ -28,14 +30,30 @@ export interface MelResult {
   images: Float32Array | null
 }
 
-/** Decode one file at its native rate into the model's log-mel input, and its frames if asked. */
+/**
+ * Decode one file at its native rate into the model's log-mel input, and its frames if asked. A clip
+ * shorter than one fbank frame, or whose log-mel is not finite, fails: an all-padding or NaN mel would
+ * pass for a clip all the way to the scores.
+ */
 export async function melClip(task: MelTask): Promise<MelResult> {
   const [audio, images] = await Promise.all([
     decodeAudio(task.path),
     task.pictures ? preprocessed(task.pictures) : task.frames > 0 ? clipImages(task.path, task.frameFiles, task.frames) : null,
   ])
-  const {mel, frames} = logMel(audio.channels, audio.sampleRate, task.config, task.key)
+  const {mel, frames} = fileError(task.path, () => logMel(audio.channels, audio.sampleRate, task.config, task.key))
+  const samples = audio.channels[0].length
+  if (frames === 0) throw new UserError(`${task.path}: ${samples} samples at ${audio.sampleRate} Hz is shorter than one 25 ms fbank frame`)
+  requireFinite(mel, () => `${task.path}: the mel`)
   return {mel, frames, sampleRate: audio.sampleRate, channels: audio.channels.length, duration: audio.duration, images}
+}
+
+/** The fbank's own UserErrors (a rate too low for a 25 ms frame) do not know the file: they get its name. */
+function fileError<T>(file: string, compute: () => T): T {
+  try {
+    return compute()
+  } catch (err) {
+    throw err instanceof UserError ? new UserError(`${file}: ${err.message}`) : err
+  }
 }
 
 function preprocessed(pictures: readonly RgbImage[]): Float32Array {

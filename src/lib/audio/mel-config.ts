@@ -1,3 +1,5 @@
+import {UserError} from '../util/errors.js'
+
 /**
  * Everything that decides a log-mel (spec §3), in one place. The defaults are VIP-ANT's; the whole
  * object is recorded in the table metadata so later stages can refuse features made differently.
@@ -26,3 +28,18 @@ export const DEFAULT_MEL: MelConfig = {
 }
 
 export const NUM_MEL_BINS = 128
+
+/**
+ * The longest log-mel made: 12000 frames (2 minutes, 12 times the 10 s VIP-ANT trained on). Such a row is
+ * 6 MB, its positional embedding is interpolated from the checkpoint's 61 time rows to 749, and the audio
+ * tower's attention over its 3745 patches takes 0.7 GB per clip (12 heads of float32 3745x3745), a sixth of
+ * a 4 GiB WebAssembly heap. Longer recordings are better cut into clips.
+ */
+export const MAX_MEL_LEN = 12_000
+
+/** Refuses a log-mel length outside 1..MAX_MEL_LEN before any buffer is sized by it; WHAT names where it came from. */
+export function checkMaxLen(maxLen: number, what = '--max-len'): void {
+  if (!(Number.isInteger(maxLen) && maxLen >= 1 && maxLen <= MAX_MEL_LEN)) {
+    throw new UserError(`${what} ${maxLen}: expected 1 to ${MAX_MEL_LEN} frames (10 ms each; ${MAX_MEL_LEN / 6000} minutes at most)`)
+  }
+}

@@ -9,7 +9,7 @@ import {pickFrames} from '../image/clip-images.js'
 import {CLIP_IMAGE_SIZE} from '../image/clip-preprocess.js'
 import {loadJpegDecoder} from '../image/jpeg.js'
 import {PictureBatcher} from '../image/picture-batcher.js'
-import {NUM_MEL_BINS, type MelConfig} from './mel-config.js'
+import {checkMaxLen, NUM_MEL_BINS, type MelConfig} from './mel-config.js'
 import type {MelResult, MelTask} from './mel-clip.js'
 
 export interface MelStageOptions {
@@ -37,6 +37,7 @@ type Outcome = {status: 'ok'; result: MelResult} | {status: 'missing' | 'error';
 type Done = {batch: RecordBatch; index: number; outcome: Outcome}
 
 export function melStageSchema(input: Schema, options: MelStageOptions, version: string): Schema {
+  checkMaxLen(options.config.maxLen)
   const params = {...melParams(options.config), ...(options.frames > 0 ? {frames: options.frames, image_size: CLIP_IMAGE_SIZE} : {})}
   return stageSchema(input, melFields(options), {command: 'mel', version, params})
 }

@@ -23,10 +23,10 @@ function soxToFloat(sample: number): number {
   return sample > INT32_MAX - 64 ? 1 : (Math.floor((sample + 64) / 128) * 128) / TWO_31
 }
 
-/** sox 14.4.2 SOX_FLOAT_32BIT_TO_SAMPLE: scale by 2^31, clip, truncate towards zero; NaN lands on INT_MIN as on x86. */
+/** sox 14.4.2 SOX_FLOAT_32BIT_TO_SAMPLE: scale by 2^31, clip, truncate towards zero (NaN is refused before). */
 function float32ToSox(x: number): number {
   const d = x * TWO_31
-  if (!(d >= -TWO_31)) return -TWO_31
+  if (d < -TWO_31) return -TWO_31
   return d >= TWO_31 ? INT32_MAX : Math.trunc(d)
 }
 
@@ -34,8 +34,7 @@ function float32ToSox(x: number): number {
 function float64ToSox(x: number): number {
   const d = x * TWO_31
   if (d < 0) return d <= -TWO_31 - 0.5 ? -TWO_31 : Math.trunc(d - 0.5)
-  if (d >= INT32_MAX + 0.5) return INT32_MAX
-  return Number.isNaN(d) ? -TWO_31 : Math.trunc(d + 0.5)
+  return d >= INT32_MAX + 0.5 ? INT32_MAX : Math.trunc(d + 0.5)
 }
 
 const READERS: Record<string, SampleReader> = {
@@ -54,6 +53,32 @@ const READERS: Record<string, SampleReader> = {
 const WAVE_FORMAT_PCM = 1
 export const WAVE_FORMAT_IEEE_FLOAT = 3
 const WAVE_FORMAT_EXTENSIBLE = 0xfffe
+
+/**
+ * The highest sample rate read (768 kHz, the top rate of audio interfaces and of DXD masters). The rate
+ * sizes the crop window and the fbank's FFT, so a header claiming 4 GHz would ask for gigabytes per clip.
+ */
+export const MAX_SAMPLE_RATE = 768_000
+/** The most channels read: FFmpeg's own ceiling for a decoder. */
+export const MAX_CHANNELS = 512
+/**
+ * The most samples (all channels) one file may decode to: 2^28, 1 GiB of float32, or 100 minutes of
+ * 44.1 kHz mono. A log-mel keeps at most 2 minutes, so longer recordings are better cut into clips first.
+ */
+export const MAX_DECODED_SAMPLES = 2 ** 28
+
+/**
+ * Refuses a rate or channel count no recording has, before anything is sized by it: a WAV header's, or
+ * what ffmpeg reports for any other format.
+ */
+export function checkAudioFormat(sampleRate: number, channelCount: number, source: string): void {
+  if (!(Number.isInteger(sampleRate) && sampleRate >= 1 && sampleRate <= MAX_SAMPLE_RATE)) {
+    throw new UserError(`${source}: impossible sample rate ${sampleRate} Hz (vipant reads 1 Hz to ${MAX_SAMPLE_RATE / 1000} kHz)`)
+  }
+  if (!(Number.isInteger(channelCount) && channelCount >= 1 && channelCount <= MAX_CHANNELS)) {
+    throw new UserError(`${source}: impossible channel count ${channelCount} (vipant reads 1 to ${MAX_CHANNELS})`)
+  }
+}
 
 /** sox's "data length unknown" marker (pipes, files over 4 GB): read to the end of the file. */
 const MS_UNSPEC = 0x7ffff000
@@ -112,8 +137,7 @@ export function readWavHeader(bytes: Uint8Array, source: string): WavHeader {
   const channelCount = view.getUint16(fmt.offset + 2, le)
   const sampleRate = view.getUint32(fmt.offset + 4, le)
   const bitsPerSample = view.getUint16(fmt.offset + 14, le)
-  if (channelCount === 0) throw corrupt('zero channels')
-  if (sampleRate === 0) throw corrupt('zero sample rate')
+  checkAudioFormat(sampleRate, channelCount, source)
   if (formatTag === WAVE_FORMAT_EXTENSIBLE) {
     if (fmt.size < 40 || fmt.offset + 40 > bytes.length) throw corrupt('extensible fmt chunk too short')
     // The sub-format GUID starts with the plain format tag. Valid bits below the container size are left
@@ -130,7 +154,7 @@ export function readWavHeader(bytes: Uint8Array, source: string): WavHeader {
 /**
  * Decodes a WAV file exactly as torchaudio.load(normalize=True) does through sox: PCM 8/16/24/32-bit,
  * IEEE float 32/64, WAVE_FORMAT_EXTENSIBLE, RIFX, any channel count. Other encodings throw
- * UnsupportedWavEncoding.
+ * UnsupportedWavEncoding. Float samples must be finite: sox would turn NaN into -1 and infinities into ±1.
  */
 export function decodeWav(bytes: Uint8Array, source: string): PcmAudio {
   const header = readWavHeader(bytes, source)
@@ -142,13 +166,27 @@ export function decodeWav(bytes: Uint8Array, source: string): PcmAudio {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const sampleBytes = bitsPerSample / 8
   const frameBytes = sampleBytes * channelCount
+  if (frames * channelCount > MAX_DECODED_SAMPLES) {
+    throw new UserError(`${source}: ${frames * channelCount} samples, over the ${MAX_DECODED_SAMPLES} vipant decodes from one file`)
+  }
   const read = READERS[encoding]
+  if (formatTag === WAVE_FORMAT_IEEE_FLOAT) checkFiniteSamples(view, header, source)
   const channels = Array.from({length: channelCount}, () => new Float32Array(frames))
   for (let c = 0; c < channelCount; c++) {
     const out = channels[c]
     for (let i = 0, o = header.dataOffset + c * sampleBytes; i < frames; i++, o += frameBytes) out[i] = read(view, o, littleEndian)
   }
   return {sampleRate: header.sampleRate, channels}
+}
+
+/** Refuses a float WAV holding NaN or ±Infinity, naming the first such sample. */
+function checkFiniteSamples(view: DataView, header: WavHeader, source: string): void {
+  const {bitsPerSample, channelCount, frames, dataOffset, littleEndian} = header
+  const bytes = bitsPerSample / 8
+  for (let i = 0, o = dataOffset; i < frames * channelCount; i++, o += bytes) {
+    const x = bytes === 4 ? view.getFloat32(o, littleEndian) : view.getFloat64(o, littleEndian)
+    if (!Number.isFinite(x)) throw new UserError(`${source}: sample ${Math.floor(i / channelCount)} of channel ${i % channelCount} is ${x}`)
+  }
 }
 
 /**

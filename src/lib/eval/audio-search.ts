@@ -1,9 +1,10 @@
 import type {TableInput} from '../arrow/input.js'
 import {tensorRow} from '../arrow/tensor.js'
 import {melClip} from '../audio/mel-clip.js'
-import type {MelConfig} from '../audio/mel-config.js'
+import {checkMaxLen, type MelConfig} from '../audio/mel-config.js'
 import type {Embedder} from '../model/embedder.js'
 import {UserError} from '../util/errors.js'
+import {requireFinite, rowName} from '../util/finite.js'
 import type {CaptionSearchResult} from './retrieval-report.js'
 import {similarity} from './retrieval.js'
 import {embedTexts} from './retrieve.js'
@@ -22,12 +23,14 @@ interface Caption {
 async function readCaptions(input: TableInput): Promise<Caption[]> {
   if (!input.schema.fields.some((f) => f.name === 'captions')) throw new UserError(`${input.source}: no captions column to search (vipant fetch clotho|audiocaps makes one)`)
   const captions: Caption[] = []
+  let index = 0
   for await (const batch of input.batches) {
     const column = batch.getChild('captions')!
     const emb = batch.getChild('text_emb')
-    for (let i = 0; i < batch.numRows; i++) {
+    for (let i = 0; i < batch.numRows; i++, index++) {
       const texts = [...((column.get(i) as Iterable<string | null> | null) ?? [])].filter((c): c is string => c !== null)
       const row = emb ? tensorRow(emb, i) : null
+      if (row) requireFinite(row, () => `${rowName(input.source, index, batch.getChild('id')?.get(i))}: text_emb`)
       const dim = row && texts.length > 0 ? row.length / texts.length : 0
       const id = String(batch.getChild('id')?.get(i) ?? i)
       texts.forEach((text, k) => captions.push({id, text, embedding: row ? row.slice(k * dim, (k + 1) * dim) : null}))
@@ -43,10 +46,12 @@ async function readCaptions(input: TableInput): Promise<Caption[]> {
  * written, without the evaluation prompt, like the text_emb vipant embed stores for them.
  */
 export async function searchCaptions(input: TableInput, file: string, k: number, embedder: Embedder, config: MelConfig): Promise<CaptionSearchResult> {
+  checkMaxLen(config.maxLen)
   const captions = await readCaptions(input)
   const {mel} = await melClip({key: file, path: file, config, frames: 0, frameFiles: null})
   const [audio] = await embedder.embed('audio', [[mel]])
   if (!audio) throw new UserError(`${file}: the audio tower gave no embedding`)
+  requireFinite(audio, () => `${file}: the audio tower's audio_emb`)
   const missing = captions.filter((c) => c.embedding === null)
   const embedded = missing.length > 0 ? await embedTexts(embedder, missing.map((c) => c.text)) : []
   missing.forEach((c, q) => (c.embedding = embedded[q]))

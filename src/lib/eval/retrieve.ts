@@ -6,6 +6,7 @@ import {sourceBatch, sourceSchema} from '../arrow/stage.js'
 import {forEachEmbedded} from './embedded-rows.js'
 import type {Embedder} from '../model/embedder.js'
 import {UserError} from '../util/errors.js'
+import {requireFinite} from '../util/finite.js'
 import {evaluatedModels} from './report.js'
 import type {ClipSearch, RetrievalReport} from './retrieval-report.js'
 import {rankOf} from './classification.js'
@@ -49,6 +50,7 @@ export async function embedTexts(embedder: Embedder, texts: readonly string[], c
   for (let s = 0; s < texts.length; s += chunk) parts.push(embedder.embed('text', texts.slice(s, s + chunk).map((t) => [t])))
   return (await Promise.all(parts)).flat().map((e, q) => {
     if (e === null) throw new UserError(`the text tower gave no embedding for ${JSON.stringify(texts[q])}`)
+    requireFinite(e, () => `the text tower's text_emb for ${JSON.stringify(texts[q])}`)
     return e
   })
 }

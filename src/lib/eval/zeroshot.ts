@@ -1,6 +1,7 @@
 import type {TableInput} from '../arrow/input.js'
 import {stageOf} from '../arrow/provenance.js'
 import type {Embedder} from '../model/embedder.js'
+import {requireFinite} from '../util/finite.js'
 import {argmax, classEmbeddings, classificationMetrics, classText, scoreClips} from './classification.js'
 import {evaluatedModels, type ZeroShotReport} from './report.js'
 import {clipLabels, collectClips, resolveClasses, type Listing} from './zeroshot-input.js'
@@ -37,7 +38,10 @@ export async function evaluateZeroShot(setup: ZeroShotSetup): Promise<{report: Z
 
   const perTemplate: Float32Array[][] = []
   for (const template of templates) {
-    perTemplate.push((await embedder.embed('text', classes.map((name) => [classText(template, name)]))) as Float32Array[])
+    const texts = classes.map((name) => classText(template, name))
+    const embeddings = (await embedder.embed('text', texts.map((t) => [t]))) as Float32Array[]
+    embeddings.forEach((e, c) => requireFinite(e, () => `the text tower's text_emb for ${JSON.stringify(texts[c])}`))
+    perTemplate.push(embeddings)
   }
   const scores = scoreClips(clips.map((c) => c.audio), classEmbeddings(perTemplate, setup.cosine), setup.cosine)
   const labelled = clips.flatMap((c, i) => (labels[i] === null ? [] : [{label: labels[i]!, fold: c.fold, scores: scores[i]}]))

@@ -4,8 +4,9 @@ import type {TableInput} from '../arrow/input.js'
 import {requireParams} from '../arrow/provenance.js'
 import {sourceBatch, sourceSchema, stageBatch, stageSchema} from '../arrow/stage.js'
 import {rowSize, tensorData, tensorField, tensorRow, tensorShape, type TensorType} from '../arrow/tensor.js'
-import {NUM_MEL_BINS, VIPANT_NORMS} from '../audio/mel-config.js'
+import {checkMaxLen, NUM_MEL_BINS, VIPANT_NORMS} from '../audio/mel-config.js'
 import {UserError} from '../util/errors.js'
+import {requireFinite, rowName} from '../util/finite.js'
 import {orderedMap} from '../util/worker-pool.js'
 import type {Embedder, RowItems} from './embedder.js'
 import type {TowerName} from './towers.js'
@@ -49,29 +50,59 @@ export function checkEmbedInput(input: TableInput, run: readonly TowerName[]): v
       throw new UserError(`${input.source}: the ${tower} tower needs a ${INPUT[tower].columns.join(' or ')} column${hint}`)
     }
   }
-  if (run.includes('audio')) requireParams(input.schema, input.source, 'mel', {num_mel_bins: NUM_MEL_BINS, norms: VIPANT_NORMS})
+  if (run.includes('audio')) {
+    requireParams(input.schema, input.source, 'mel', {num_mel_bins: NUM_MEL_BINS, norms: VIPANT_NORMS})
+    checkMaxLen(tensorShape(input.schema.fields.find((f) => f.name === 'mel')!)[0], `${input.source}: mel frames`)
+  }
 }
 
 export function embedStageSchema(input: TableInput, options: EmbedOptions, version: string): Schema {
   return stageSchema(input.schema, embedFields(options), {command: 'embed', version, params: embedParams(options)})
 }
 
-/** Appends the embeddings chunk by chunk, in input order; rows without input (failed clips) get null. */
+/**
+ * Appends the embeddings chunk by chunk, in input order; rows without input (failed clips) get null. A
+ * non-finite input or output refuses the table (the mel stage turns a bad clip into an error row, so a NaN
+ * here comes from an edited table or broken weights), and so does a tower that found no input in any row.
+ */
 export async function* embedStage(input: TableInput, schema: Schema, options: EmbedOptions): AsyncIterable<RecordBatch> {
   const fields = embedFields(options) as Field<TensorType>[]
-  async function* chunks(): AsyncIterable<RecordBatch> {
+  let seen = 0
+  async function* chunks(): AsyncIterable<{rows: RecordBatch; first: number}> {
     for await (const batch of input.batches) {
-      for (let start = 0; start < batch.numRows; start += options.batchSize) yield batch.slice(start, start + options.batchSize)
+      for (let start = 0; start < batch.numRows; start += options.batchSize) {
+        const rows = batch.slice(start, start + options.batchSize)
+        yield {rows, first: seen}
+        seen += rows.numRows
+      }
     }
   }
-  const embedChunk = async (rows: RecordBatch) => {
-    const own = await Promise.all(options.run.map((tower) => options.embedder.embed(tower, rowItems(tower, rows))))
+  const embedChunk = async ({rows, first}: {rows: RecordBatch; first: number}) => {
+    const own = await Promise.all(
+      options.run.map(async (tower) => {
+        const items = rowItems(tower, rows)
+        const where = (i: number, column: string) => () => `${rowName(input.source, first + i, rows.getChild('id')?.get(i))}: ${column}`
+        items.forEach((row, i) => row.forEach((item) => typeof item !== 'string' && requireFinite(item, where(i, INPUT[tower].columns[0]))))
+        const embeddings = await options.embedder.embed(tower, items)
+        embeddings.forEach((e, i) => e && requireFinite(e, where(i, `${tower}_emb`)))
+        return embeddings
+      }),
+    )
     return {rows, own}
   }
+  const embedded = options.run.map(() => 0)
   for await (const {rows, own} of orderedMap(chunks(), options.window, embedChunk)) {
+    own.forEach((embeddings, t) => (embedded[t] += embeddings.filter((e) => e !== null).length))
     yield stageBatch(schema, rows, own.map((embeddings, i) => tensorData(fields[i], embeddings)) as Data[])
     options.onRows?.(rows.numRows)
   }
+  options.run.forEach((tower, t) => {
+    if (seen > 0 && embedded[t] === 0) {
+      const columns = INPUT[tower].columns.join(' and ')
+      throw new UserError(`${input.source}: nothing for the ${tower} tower in ${seen} rows: every ${columns} is null or empty ` +
+        '(embed looks for mel, images, captions and class)')
+    }
+  })
 }
 
 /** A tower's inputs per row: the log-mel; the captions, else the class name as written; the frames. */
