@@ -19,15 +19,10 @@ export default class Fetch extends VipantCommand {
   static override description = `Reads a dataset in its official layout and writes the index table (id, path, split/fold, label, class, captions, labels, start/end, frames, status, reason) that every later stage reads. Clips listed in the metadata whose file is not on disk become rows with status "missing"; YouTube clips a download found gone, status "unavailable" with the reason.
 
 --download first gets what is not there yet, then indexes as above:
-  esc50, us8k, clotho   the official archives (GitHub, Zenodo; Clotho v2.1 needs 7-Zip), resumed after an
-                        interruption, retried with backoff, size-checked, unpacked into DIR's official layout
-  audioset, audiocaps   the metadata if DIR has none, then each clip the way VIP-ANT did (spec §2.1): yt-dlp
-                        fetches the video, ffmpeg cuts the segment to <chunk>/aclip/<ytid>.p0.mp3 at the native
-                        rate and 4 frames to <chunk>/frame/<ytid>.p0.4_0{1..4}.jpg. Needs yt-dlp and ffmpeg.
-                        Gone videos are logged in DIR/download-log.jsonl and skipped by later runs, as are clips
-                        on disk; failed ones are tried again.
-Sources: VIPANT_MIRROR (or "mirror" in $VIPANT_HOME/config.json) serves https://host/path as <mirror>/host/path;
-VIPANT_YOUTUBE_URL (default https://www.youtube.com/watch?v={id}); HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured.
+  esc50, us8k, clotho   the official archives (GitHub, Zenodo; Clotho v2.1 needs 7-Zip), resumed after an interruption, retried with backoff, size-checked, unpacked into DIR's official layout
+  audioset, audiocaps   the metadata if DIR has none, then each clip the way VIP-ANT did: yt-dlp fetches the video, ffmpeg cuts the segment to <chunk>/aclip/<ytid>.p0.mp3 at the native rate and 4 frames to <chunk>/frame/<ytid>.p0.4_0{1..4}.jpg. Needs yt-dlp and ffmpeg. Gone videos are logged in DIR/download-log.jsonl and skipped by later runs, as are clips on disk; failed ones are tried again.
+
+Sources: VIPANT_MIRROR (or "mirror" in $VIPANT_HOME/config.json) serves https://host/path as <mirror>/host/path; VIPANT_YOUTUBE_URL (default https://www.youtube.com/watch?v={id}); HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured.
 
 Datasets:
 ${Object.entries(DATASETS)
