@@ -21,7 +21,8 @@ K=${K:-10}
 MAX_LEN=${MAX_LEN:-1000}
 OUT=${OUT:-results}
 POOL=${POOL:-$OUT/pool.arrow}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 mkdir -p "$OUT"
 [ -f "$POOL" ] || $VIPANT embed --model "$CLIP" --text-file "$CAPTIONS" -o "$POOL"
 $VIPANT fetch "$DATASET" "$DATA" \

@@ -19,7 +19,8 @@ MAX_LEN=${MAX_LEN:-1000}
 TRAIN=${TRAIN:-audiocaps-train.arrow}
 VAL=${VAL:-audiocaps-val.arrow}
 RUN=${RUN:-runs/at}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 [ -f "$TRAIN" ] || $VIPANT fetch audiocaps "$DATA" --split train | $VIPANT mel --max-len "$MAX_LEN" -o "$TRAIN"
 [ -f "$VAL" ] || $VIPANT fetch audiocaps "$DATA" --split val | $VIPANT mel --max-len "$MAX_LEN" -o "$VAL"
 resume=

@@ -18,7 +18,8 @@ FRAMES=${FRAMES:-4}
 MAX_LEN=${MAX_LEN:-1000}
 TRAIN=${TRAIN:-audioset-va.arrow}
 RUN=${RUN:-runs/va}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 [ -f "$TRAIN" ] || $VIPANT fetch "$DATASET" "$DATA" | $VIPANT mel --frames "$FRAMES" --max-len "$MAX_LEN" -o "$TRAIN"
 resume=
 [ ! -d "$RUN/checkpoints" ] || resume=--resume

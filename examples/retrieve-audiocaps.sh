@@ -16,7 +16,8 @@ CLIP=${CLIP:-clip-vit-b32}
 SPLIT=${SPLIT:-test}
 MAX_LEN=${MAX_LEN:-1000}
 OUT=${OUT:-results}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 mkdir -p "$OUT"
 $VIPANT retrieve --data audiocaps "$DATA" --split "$SPLIT" --model "$MODEL" --clip "$CLIP" --max-len "$MAX_LEN" \
   --predictions "$OUT/audiocaps-ranks.arrow" --json > "$OUT/audiocaps.json"

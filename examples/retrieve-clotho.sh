@@ -14,7 +14,8 @@ MODEL=${MODEL:-vipant-clotho}
 CLIP=${CLIP:-clip-vit-b32}
 MAX_LENS=${MAX_LENS:-1000 1800}
 OUT=${OUT:-results}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 mkdir -p "$OUT"
 for len in $MAX_LENS; do
   $VIPANT retrieve --data clotho "$DATA" --model "$MODEL" --clip "$CLIP" --max-len "$len" \

@@ -14,7 +14,8 @@ MODEL=${MODEL:-vipant-esc50}
 CLIP=${CLIP:-clip-vit-b32}
 MAX_LEN=${MAX_LEN:-1000}
 OUT=${OUT:-results}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 mkdir -p "$OUT"
 $VIPANT zeroshot --data esc50 "$DATA" --model "$MODEL" --clip "$CLIP" --max-len "$MAX_LEN" \
   --predictions "$OUT/esc50-predictions.arrow" --plot "$OUT/esc50-confusion.svg" --json > "$OUT/esc50.json"

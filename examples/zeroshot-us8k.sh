@@ -16,7 +16,8 @@ MODEL=${MODEL:-vipant-us8k}
 CLIP=${CLIP:-clip-vit-b32}
 MAX_LEN=${MAX_LEN:-1000}
 OUT=${OUT:-results}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 mkdir -p "$OUT"
 $VIPANT fetch us8k "$DATA" \
   | $VIPANT mel --max-len "$MAX_LEN" \

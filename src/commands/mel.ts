@@ -9,7 +9,7 @@ import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.j
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
 import {melStage, melStageSchema} from '../lib/audio/mel-stage.js'
-import {indexTableInput} from '../lib/data/index-table.js'
+import {readIndex} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {DATASETS, detectDataset} from '../lib/data/ingest.js'
 import {UserError} from '../lib/util/errors.js'
@@ -56,12 +56,14 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
       zeroMean: flags['zero-mean'],
       norms: flags.normalize ? parseNorms(flags.norms) : null,
     }
-    const input = shardInput('mel', await this.openInput(argv as string[], flags.dataset as DatasetName | undefined), flags.shard)
+    const opened = await this.openInput(argv as string[], flags.dataset as DatasetName | undefined)
+    const input = shardInput('mel', opened.input, flags.shard)
     const options = {config, workers: flags.workers, strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
     const schema = melStageSchema(input.schema, options, this.version)
 
     const counts = {ok: 0, missing: 0, error: 0, seconds: 0}
-    const bar = progress('mel', undefined)
+    // A listed folder or dataset has a known clip count (a shard's share is not known before it is read).
+    const bar = progress('mel', input === opened.input ? opened.rows : undefined)
     const started = performance.now()
     try {
       const onClip = (e: {status: 'ok' | 'missing' | 'error'; duration: number; id: string}) => {
@@ -82,9 +84,9 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     )
   }
 
-  private async openInput(paths: string[], dataset: DatasetName | undefined): Promise<TableInput> {
-    if (paths.length === 0 || (paths.length === 1 && paths[0] === '-')) return openTableInput(paths[0])
-    if (paths.length === 1 && (await isArrowPath(paths[0]))) return openTableInput(paths[0])
+  private async openInput(paths: string[], dataset: DatasetName | undefined): Promise<{input: TableInput; rows?: number}> {
+    if (paths.length === 0 || (paths.length === 1 && paths[0] === '-')) return {input: await openTableInput(paths[0])}
+    if (paths.length === 1 && (await isArrowPath(paths[0]))) return {input: await openTableInput(paths[0])}
     const sources = await Promise.all(
       paths.map(async (p) => {
         const info = await stat(p).catch(() => {
@@ -97,7 +99,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
         return {dataset: dataset ?? detectDataset(p) ?? 'folder', dir: p}
       }),
     )
-    return indexTableInput(sources, {}, this.version)
+    return readIndex(sources, {}, this.version)
   }
 }
 

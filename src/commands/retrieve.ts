@@ -8,7 +8,7 @@ import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
-import {indexTableInput} from '../lib/data/index-table.js'
+import {readIndex} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {searchCaptions} from '../lib/eval/audio-search.js'
 import {DEFAULT_CAPTION_PROMPT, evaluateRetrieval, ranksTable, searchClips} from '../lib/eval/retrieve.js'
@@ -74,15 +74,16 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     }
     const split = flags.data ? (flags.split ?? DEFAULT_SPLIT[flags.data]) : null
 
-    // Opened before the towers load, so that a missing table is reported at once.
+    // Opened (or the split listed) before the towers load, so that a bad input is reported at once.
     const input = flags.data ? undefined : await openTableInput(args.input)
+    const index = flags.data ? await readIndex([{dataset: flags.data as DatasetName, dir: dataDir!}], {split: split!}, this.version) : undefined
     const run: TowerName[] = flags.data || flags.audio ? ['audio', 'text'] : ['text']
     // Retrieval is cosine (spec §8.2): the audio tower normalises; captions are normalised when scored.
     const {embedder, workers, backend} = await startEmbedder({
       engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: true,
     })
 
-    const bar = flags.data ? progress('retrieve', undefined) : undefined
+    const bar = index ? progress('retrieve', index.present) : undefined
     try {
       if (flags.query) {
         const search = await searchClips(input!, flags.query, flags.k, embedder)
@@ -97,7 +98,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
         return
       }
       // Without --data, the input table already carries audio_emb and captions.
-      const {scored, listing} = flags.data ? this.chain(flags.data, dataDir!, split!, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!}) : {scored: input!, listing: null}
+      const {scored, listing} = flags.data ? this.chain(index!.input, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!}) : {scored: input!, listing: null}
       const {report, ranks} = await evaluateRetrieval({
         scored, listing, dataset: flags.data ?? 'table', split, prompt: flags.prompt, maxLen: flags.data ? flags['max-len'] : null,
         embedder, backend, version: this.version,
@@ -116,8 +117,8 @@ On a terminal the report is a table; with --json or when stdout is not a termina
   }
 
   /** The --data chain: the split's index, log-mels and normalised audio embeddings, with what was listed. */
-  private chain(data: string, dir: string, split: string, config: MelConfig, o: {embedder: Embedder; workers: number; batchSize: number; bar: Progress}): {scored: TableInput; listing: Listing} {
-    const tallied = tallyIndex(indexTableInput([{dataset: data as DatasetName, dir}], {split}, this.version))
+  private chain(index: TableInput, config: MelConfig, o: {embedder: Embedder; workers: number; batchSize: number; bar: Progress}): {scored: TableInput; listing: Listing} {
+    const tallied = tallyIndex(index)
     const scored = audioEmbeddings(tallied.input, {
       embedder: o.embedder, config, normalize: true, batchSize: o.batchSize,
       window: 2 * o.workers, version: this.version, onClip: (id) => o.bar.tick({detail: id}),

@@ -8,7 +8,7 @@ import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL} from '../lib/audio/mel-config.js'
-import {indexTableInput} from '../lib/data/index-table.js'
+import {readIndex} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {DEFAULT_PROMPT} from '../lib/eval/classification.js'
 import {confusionSvg} from '../lib/eval/confusion-svg.js'
@@ -69,6 +69,9 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       throw new UserError(`${flags.data} is not in ${dataDir}: put it there, or name its directory (vipant zeroshot --data ${flags.data} DIR)`)
     }
 
+    // The input is read (or the dataset listed) before the towers load, so that a bad one is reported at once.
+    const index = flags.data ? await readIndex([{dataset: flags.data as DatasetName, dir: dataDir!}], {}, this.version) : undefined
+    const table = flags.data ? undefined : await openTableInput(args.input)
     const run: TowerName[] = flags.data ? ['audio', 'text'] : ['text']
     const {embedder, workers, backend} = await startEmbedder({
       engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: false,
@@ -77,17 +80,17 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     let listing: Listing | null = null
     let scored: TableInput
     // Only the --data chain has clips to count; reading a table is quick.
-    const bar = flags.data ? progress('zeroshot', undefined) : undefined
+    const bar = index ? progress('zeroshot', index.present) : undefined
     try {
-      if (flags.data) {
-        const tallied = tallyIndex(indexTableInput([{dataset: flags.data as DatasetName, dir: dataDir!}], {}, this.version))
+      if (index) {
+        const tallied = tallyIndex(index.input)
         listing = tallied.listing
         scored = audioEmbeddings(tallied.input, {
           embedder, config: {...DEFAULT_MEL, maxLen: flags['max-len']}, normalize: false, batchSize: flags['batch-size'],
           window: 2 * workers, version: this.version, onClip: (id) => bar!.tick({detail: id}),
         })
       } else {
-        scored = await openTableInput(args.input)
+        scored = table!
       }
       const {report, predictions, classes} = await evaluateZeroShot({
         scored, listing, dataset: flags.data ?? 'table', templates, classes: givenClasses, cosine: flags.cosine,
