@@ -13,6 +13,7 @@ import {stderrReporter} from '../lib/net/reporter.js'
 import {resolveShard} from '../lib/data/shard.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
+import {plural} from '../lib/util/plural.js'
 
 export default class Fetch extends VipantCommand {
   static override summary = 'Index a dataset on disk (downloading it first with --download): one row per clip, as an Arrow table'
@@ -115,7 +116,7 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
     }
     const missing = counts.missing > 0 ? `, ${counts.missing} missing on disk (status "missing")` : ''
     const gone = counts.unavailable > 0 ? `, ${counts.unavailable} unavailable (status "unavailable")` : ''
-    process.stderr.write(`fetch ${dataset}: ${counts.ok + counts.missing + counts.unavailable} clips, ${counts.ok} on disk${missing}${gone}\n`)
+    process.stderr.write(`fetch ${dataset}: ${plural(counts.ok + counts.missing + counts.unavailable, 'clip')}, ${counts.ok} on disk${missing}${gone}\n`)
     return counts
   }
 }

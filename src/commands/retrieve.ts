@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {engineFlags, startEmbedder} from '../cli/embedder.js'
+import {Failures} from '../cli/failures.js'
 import {progress, type Progress} from '../cli/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
@@ -84,6 +85,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     })
 
     const bar = index ? progress('retrieve', index.present) : undefined
+    const failures = new Failures()
     try {
       if (flags.query) {
         const search = await searchClips(input!, flags.query, flags.k, embedder)
@@ -98,13 +100,15 @@ On a terminal the report is a table; with --json or when stdout is not a termina
         return
       }
       // Without --data, the input table already carries audio_emb and captions.
-      const {scored, listing} = flags.data ? this.chain(index!.input, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!}) : {scored: input!, listing: null}
+      const {scored, listing} = flags.data ? this.chain(index!.input, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!, failures}) : {scored: input!, listing: null}
       const {report, ranks} = await evaluateRetrieval({
         scored, listing, dataset: flags.data ?? 'table', split, prompt: flags.prompt, maxLen: flags.data ? flags['max-len'] : null,
         embedder, backend, version: this.version,
       })
       bar?.stop()
       process.stderr.write(`retrieve: ${retrievalCoverageLine(report)}\n`)
+      const failed = failures.line('retrieve')
+      if (failed) process.stderr.write(`${failed}\n`)
       if (flags.predictions) {
         const table = ranksTable(ranks, {dataset: flags.data ?? 'table', split, prompt: flags.prompt, scoring: 'cosine'}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
@@ -117,11 +121,14 @@ On a terminal the report is a table; with --json or when stdout is not a termina
   }
 
   /** The --data chain: the split's index, log-mels and normalised audio embeddings, with what was listed. */
-  private chain(index: TableInput, config: MelConfig, o: {embedder: Embedder; workers: number; batchSize: number; bar: Progress}): {scored: TableInput; listing: Listing} {
+  private chain(index: TableInput, config: MelConfig, o: {embedder: Embedder; workers: number; batchSize: number; bar: Progress; failures: Failures}): {scored: TableInput; listing: Listing} {
     const tallied = tallyIndex(index)
     const scored = audioEmbeddings(tallied.input, {
       embedder: o.embedder, config, normalize: true, batchSize: o.batchSize,
-      window: 2 * o.workers, version: this.version, onClip: (id) => o.bar.tick({detail: id}),
+      window: 2 * o.workers, version: this.version, onClip: (e) => {
+        o.failures.note(e)
+        o.bar.tick({detail: e.id})
+      },
     })
     return {scored, listing: tallied.listing}
   }

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {engineFlags, startEmbedder} from '../cli/embedder.js'
+import {Failures} from '../cli/failures.js'
 import {progress} from '../cli/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
@@ -81,13 +82,17 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     let scored: TableInput
     // Only the --data chain has clips to count; reading a table is quick.
     const bar = index ? progress('zeroshot', index.present) : undefined
+    const failures = new Failures()
     try {
       if (index) {
         const tallied = tallyIndex(index.input)
         listing = tallied.listing
         scored = audioEmbeddings(tallied.input, {
           embedder, config: {...DEFAULT_MEL, maxLen: flags['max-len']}, normalize: false, batchSize: flags['batch-size'],
-          window: 2 * workers, version: this.version, onClip: (id) => bar!.tick({detail: id}),
+          window: 2 * workers, version: this.version, onClip: (e) => {
+            failures.note(e)
+            bar!.tick({detail: e.id})
+          },
         })
       } else {
         scored = table!
@@ -98,6 +103,8 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       })
       bar?.stop()
       process.stderr.write(`zeroshot: ${coverageLine(report)}\n`)
+      const failed = failures.line('zeroshot')
+      if (failed) process.stderr.write(`${failed}\n`)
       if (flags.predictions) {
         const table = predictionsTable(predictions, classes, {prompts: templates, scoring: report.protocol.scoring}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)

@@ -57,7 +57,7 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
     const found = raw.find((c) => fields.has(c))
     if (!found) {
       const hint = tower === 'audio' ? 'vipant mel' : tower === 'image' ? 'vipant mel --frames K, or vipant embed --tower image' : 'captions or class'
-      throw new UserError(`${file}: the ${pair} pair needs a ${[...raw, ...(tower === 'audio' ? [] : [embedded])].join(' or ')} column (${hint})`)
+      throw new UserError(`${file}: the ${pair} pair needs the column ${[...raw, ...(tower === 'audio' ? [] : [embedded])].map((c) => `"${c}"`).join(' or ')} (${hint})`)
     }
     return found
   }
