@@ -22,7 +22,8 @@ export function usageError(error: Error, command: Command.Class, id: string): st
     const unknown = e.flags.map((f) => f.split('=')[0])
     const guesses = unknown[0].startsWith('--') ? suggest(unknown[0], known) : []
     const what = `unknown flag${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}`
-    return guesses.length > 0 ? `${name}: ${what}; did you mean ${alternatives(guesses.slice(0, 3))}? (${hint})` : `${name}: ${what} (${hint})`
+    const maybe = guesses.length > 0 ? `; did you mean ${alternatives(guesses.slice(0, 3))}?` : ''
+    return `${name}: ${what}${maybe} (${hint})`
   }
   const text = e.message.replace(HELP_HINT, '').split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter(Boolean)
   const choice = /^Expected (?:--[\w-]+=)?(.+) to be one of: (.+)$/.exec(text.join(' '))
