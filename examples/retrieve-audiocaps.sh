@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# AudioCaps audio-text retrieval with the paper's protocol (spec §8.2) on the test split: 5 captions per clip,
+# AudioCaps audio-text retrieval with the paper's protocol on the test split: 5 captions per clip,
 # each prefixed "the sound of"; audio->text and text->audio R@1/5/10/50, median and mean rank, mAP@10, by cosine.
 # AudioCaps lives on YouTube, so some clips are always gone: the report counts the clips listed, evaluated and
 # missing. Writes $OUT/audiocaps.json (the report) and $OUT/audiocaps-ranks.arrow (each query's rank).

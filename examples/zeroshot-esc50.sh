@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Zero-shot ESC-50 classification with the paper's protocol (spec §8.1): each class is the text "the sound of
+# Zero-shot ESC-50 classification with the paper's protocol: each class is the text "the sound of
 # <class>", a clip gets the class with the highest raw dot product, accuracy is pooled over the 5 folds.
 # Writes $OUT/esc50.json (the report: accuracy, top-5, per fold, per class, confusion, checkpoints' sha256),
 # $OUT/esc50-predictions.arrow (each clip's prediction and scores) and $OUT/esc50-confusion.svg.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Zero-shot UrbanSound8K classification with the paper's protocol (spec §8.1), as a pipeline that keeps the
+# Zero-shot UrbanSound8K classification with the paper's protocol, as a pipeline that keeps the
 # embeddings: index, log-mels and raw (unnormalised) audio embeddings go to $OUT/us8k-emb.arrow once; then
 # "vipant zeroshot" scores "the sound of <class>" by raw dot product, accuracy pooled over the 10 folds.
 # Other prompts (--prompts FILE, --cosine) can then be tried on the table without embedding the audio again.

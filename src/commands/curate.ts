@@ -10,7 +10,7 @@ import {plural} from '../lib/util/plural.js'
 
 export default class Curate extends VipantCommand {
   static override summary = 'Caption clips from their video frames: the captions of a pool that CLIP finds closest to each frame'
-  static override description = `VIP-ANT's curated captions (spec §2.3): each frame's CLIP image embedding (image_emb, from vipant mel --frames K | vipant embed --tower image) ranks a caption pool by cosine similarity with the captions' CLIP text embeddings, and each clip gets the best captions of its frames as "captions" (what vipant finetune trains on), with their similarities as "caption_scores". Every other column passes through, except a text_emb of the captions being replaced (vipant embed --tower text remakes it for the new ones); a clip without frame embeddings gets null.
+  static override description = `VIP-ANT's curated captions: each frame's CLIP image embedding (image_emb, from vipant mel --frames K | vipant embed --tower image) ranks a caption pool by cosine similarity with the captions' CLIP text embeddings, and each clip gets the best captions of its frames as "captions" (what vipant finetune trains on), with their similarities as "caption_scores". Every other column passes through, except a text_emb of the captions being replaced (vipant embed --tower text remakes it for the new ones); a clip without frame embeddings gets null.
 
 --frames says how a clip's frames combine: union (VIP-ANT's data: the top -k of every frame, merged, so up to frames x k captions), max (the k captions closest to any frame) or mean (the k best by mean similarity over the frames). Captions come best first, scored by their best (mean: mean) similarity; equal scores keep pool order.
 

@@ -21,14 +21,14 @@ import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
 
-/** The split the paper's retrieval numbers are on (spec §2.4, §2.5). */
+/** The split the paper's retrieval numbers are on. */
 const DEFAULT_SPLIT: Record<string, string> = {clotho: 'evaluation', audiocaps: 'test'}
 
 export default class Retrieve extends VipantCommand {
   static override summary = 'Audio-text retrieval with the paper\'s protocol (AudioCaps, Clotho, or an embedded table), or search: clips by text, captions by audio'
   static override description = `With --data, runs the whole chain in one process: index the dataset's split (Clotho: evaluation, AudioCaps: test, or --split), log-mels, audio embeddings, caption embeddings, and the metrics of both directions.
 
-Protocol (spec §8.2): every clip must have exactly 5 captions (otherwise the clips that differ are named and nothing is computed); each caption is prefixed with the prompt and one space ("the sound of" by default, spec §2.5; --prompt "" for none); audio and caption embeddings are L2-normalised and compared by dot product (cosine). Audio->text: each clip ranks the 5N captions, its rank is that of its best caption. Text->audio: each of the 5N captions ranks the N clips. Reported: R@1/5/10/50 (%), median and mean rank (1-based), mAP@10. Clips listed but not on disk are counted and reported, never silently dropped. For Clotho, --max-len 1000 is the paper's "10s" column and 1800 its "18s".
+Protocol: every clip must have exactly 5 captions (otherwise the clips that differ are named and nothing is computed); each caption is prefixed with the prompt and one space ("the sound of" by default, as the original; --prompt "" for none); audio and caption embeddings are L2-normalised and compared by dot product (cosine). Audio->text: each clip ranks the 5N captions, its rank is that of its best caption. Text->audio: each of the 5N captions ranks the N clips. Reported: R@1/5/10/50 (%), median and mean rank (1-based), mAP@10. Clips listed but not on disk are counted and reported, never silently dropped. For Clotho, --max-len 1000 is the paper's "10s" column and 1800 its "18s".
 
 Without --data, the same protocol runs on a table that already carries audio_emb and captions (vipant fetch clotho DIR --split evaluation | vipant mel | vipant embed), embedding only the prompted captions.
 
@@ -79,7 +79,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     const input = flags.data ? undefined : await openTableInput(args.input)
     const index = flags.data ? await readIndex([{dataset: flags.data as DatasetName, dir: dataDir!}], {split: split!}, this.version) : undefined
     const run: TowerName[] = flags.data || flags.audio ? ['audio', 'text'] : ['text']
-    // Retrieval is cosine (spec §8.2): the audio tower normalises; captions are normalised when scored.
+    // Retrieval is cosine: the audio tower normalises; captions are normalised when scored.
     const {embedder, workers, backend} = await startEmbedder({
       engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: true,
     })
