@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# VIP-ANT's curated captions (spec §2.3): caption video clips from their frames, with no audio-text pairs.
+# VIP-ANT's curated captions: caption video clips from their frames, with no audio-text pairs.
 # A pool of captions goes through CLIP's text tower once ($POOL); each clip's FRAMES frames go through CLIP's
 # image tower, and each frame picks the K pool captions closest to it. $OUT/curated.arrow keeps the clips'
 # log-mels and gets "captions" and "caption_scores": what AT fine-tuning trains on
@@ -21,7 +21,8 @@ K=${K:-10}
 MAX_LEN=${MAX_LEN:-1000}
 OUT=${OUT:-results}
 POOL=${POOL:-$OUT/pool.arrow}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 mkdir -p "$OUT"
 [ -f "$POOL" ] || $VIPANT embed --model "$CLIP" --text-file "$CAPTIONS" -o "$POOL"
 $VIPANT fetch "$DATASET" "$DATA" \

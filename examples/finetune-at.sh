@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# AT fine-tuning (spec §6.2, §7.2): the VA audio tower learns from AudioCaps' captions against CLIP's frozen
+# AT fine-tuning: the VA audio tower learns from AudioCaps' captions against CLIP's frozen
 # text tower (batch 64, LARS), evaluated on the validation clips as it trains; then the last checkpoint is
 # evaluated on the test split with the paper's retrieval protocol. The tables are made once into $TRAIN and $VAL
 # (set TRAIN=curated.arrow to train on curated captions, examples/curate-captions.sh). The run goes to $RUN
@@ -19,7 +19,8 @@ MAX_LEN=${MAX_LEN:-1000}
 TRAIN=${TRAIN:-audiocaps-train.arrow}
 VAL=${VAL:-audiocaps-val.arrow}
 RUN=${RUN:-runs/at}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 [ -f "$TRAIN" ] || $VIPANT fetch audiocaps "$DATA" --split train | $VIPANT mel --max-len "$MAX_LEN" -o "$TRAIN"
 [ -f "$VAL" ] || $VIPANT fetch audiocaps "$DATA" --split val | $VIPANT mel --max-len "$MAX_LEN" -o "$VAL"
 resume=

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# VA pre-training (spec §5.4, §6.1, §7): the audio tower starts from CLIP's image tower and learns to land where
+# VA pre-training: the audio tower starts from CLIP's image tower and learns to land where
 # CLIP's frozen image tower puts the clip's video frames. The training table (log-mels plus FRAMES frames per
 # clip) is made once into $TRAIN; the run goes to $RUN (checkpoints/, metrics.jsonl, train.yaml, report.svg) and
 # picks up where it stopped when run again (after a preemption, or with a larger --steps).
@@ -18,7 +18,8 @@ FRAMES=${FRAMES:-4}
 MAX_LEN=${MAX_LEN:-1000}
 TRAIN=${TRAIN:-audioset-va.arrow}
 RUN=${RUN:-runs/va}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 [ -f "$TRAIN" ] || $VIPANT fetch "$DATASET" "$DATA" | $VIPANT mel --frames "$FRAMES" --max-len "$MAX_LEN" -o "$TRAIN"
 resume=
 [ ! -d "$RUN/checkpoints" ] || resume=--resume

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# AudioCaps audio-text retrieval with the paper's protocol (spec §8.2) on the test split: 5 captions per clip,
+# AudioCaps audio-text retrieval with the paper's protocol on the test split: 5 captions per clip,
 # each prefixed "the sound of"; audio->text and text->audio R@1/5/10/50, median and mean rank, mAP@10, by cosine.
 # AudioCaps lives on YouTube, so some clips are always gone: the report counts the clips listed, evaluated and
 # missing. Writes $OUT/audiocaps.json (the report) and $OUT/audiocaps-ranks.arrow (each query's rank).
@@ -16,7 +16,8 @@ CLIP=${CLIP:-clip-vit-b32}
 SPLIT=${SPLIT:-test}
 MAX_LEN=${MAX_LEN:-1000}
 OUT=${OUT:-results}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 mkdir -p "$OUT"
 $VIPANT retrieve --data audiocaps "$DATA" --split "$SPLIT" --model "$MODEL" --clip "$CLIP" --max-len "$MAX_LEN" \
   --predictions "$OUT/audiocaps-ranks.arrow" --json > "$OUT/audiocaps.json"

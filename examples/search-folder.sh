@@ -16,7 +16,8 @@ CLIP=${CLIP:-clip-vit-b32}
 MAX_LEN=${MAX_LEN:-1000}
 K=${K:-10}
 INDEX=${INDEX:-$(basename "$DATA").vipant.arrow}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 [ $# -gt 0 ] || set -- "a dog barks"
 if [ ! -f "$INDEX" ]; then
   $VIPANT fetch folder "$DATA" \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Zero-shot UrbanSound8K classification with the paper's protocol (spec §8.1), as a pipeline that keeps the
+# Zero-shot UrbanSound8K classification with the paper's protocol, as a pipeline that keeps the
 # embeddings: index, log-mels and raw (unnormalised) audio embeddings go to $OUT/us8k-emb.arrow once; then
 # "vipant zeroshot" scores "the sound of <class>" by raw dot product, accuracy pooled over the 10 folds.
 # Other prompts (--prompts FILE, --cosine) can then be tried on the table without embedding the audio again.
@@ -16,7 +16,8 @@ MODEL=${MODEL:-vipant-us8k}
 CLIP=${CLIP:-clip-vit-b32}
 MAX_LEN=${MAX_LEN:-1000}
 OUT=${OUT:-results}
-VIPANT=${VIPANT:-vipant}
+# Without an installed vipant (npm link), the clone's own bin/vipant.js.
+VIPANT=${VIPANT:-$(command -v vipant || echo "node $(cd "$(dirname "$0")/.." && pwd)/bin/vipant.js")}
 mkdir -p "$OUT"
 $VIPANT fetch us8k "$DATA" \
   | $VIPANT mel --max-len "$MAX_LEN" \

@@ -128,7 +128,7 @@ test('curate streams stdin to stdout; a k above the pool size keeps the whole po
   await ready
   const r = vipant(['curate', '--pool', poolFile, '-k', '50', '--frames', 'max'], {input: readFileSync(clipsFile)})
   assert.equal(r.status, 0, r.stderr.toString())
-  assert.match(r.stderr.toString(), /^vipant curate: dropping text_emb: .*\ncurate: 3 of 5 clips captioned from 5 frames, pool 7 captions \(1 repeats dropped\), 7\.0 captions per clip, mean top score 0\.9\d+, \d+\.\d s\n$/)
+  assert.match(r.stderr.toString(), /^vipant curate: dropping text_emb: .*\ncurate: 3 of 5 clips captioned from 5 frames, pool 7 captions \(1 repeat dropped\), 7\.0 captions per clip, mean top score 0\.9\d+, \d+\.\d s\n$/)
   const table = tableFromIPC(r.stdout, {useProxy: false})
   const captions = table.getChild('captions').toArray() as (string[] | null)[]
   assert.deepEqual([...captions[2]!], ['dog and rain', 'rain falls', 'a dog barks', 'dog barking loudly', 'a car passes', 'birds sing', 'an engine hums'])

@@ -98,7 +98,7 @@ test('embed refuses input the tower cannot use, in one line naming the file', {s
   assert.equal(vipant(['fetch', 'folder', esc[0], '-o', index]).status, 0)
   const noMel = vipant(['embed', index, '--model', model, '--tower', 'audio'])
   assert.equal(noMel.status, 2)
-  assert.match(noMel.stderr.toString(), /^vipant embed: .*index\.arrows: the audio tower needs a mel column \(pipe it through vipant mel first\)\n$/)
+  assert.match(noMel.stderr.toString(), /^vipant embed: .*index\.arrows: the audio tower needs the column "mel" \(pipe it through vipant mel first\)\n$/)
 })
 
 test('a text tower whose vocabulary is smaller than CLIP\'s tokenizer: one line on both engines, not an engine\'s index error', () => {

@@ -193,7 +193,7 @@ test('fetch us8k --download: the Zenodo tar.gz from a server that ignores Range 
   assert.equal(r.status, 0, r.stderr.toString())
   assert.deepEqual(server.seen(url).map((s) => s.range), [undefined, 'bytes=100-'])
   assert.ok(readFileSync(path.join(dir, 'audio', 'fold1', '1-3-0-0.wav')).equals(wav(300)))
-  assert.match(r.stderr.toString(), /fetch us8k: 1 clips, 1 on disk\n$/)
+  assert.match(r.stderr.toString(), /fetch us8k: 1 clip, 1 on disk\n$/)
 })
 
 test('fetch clotho --download: captions and 7z audio from Zenodo into <split>/ folders; a 404 in the middle is a clear error and a rerun finishes', {skip: skip7z}, async () => {

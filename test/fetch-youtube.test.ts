@@ -10,6 +10,16 @@ import {decodeImage} from '../src/lib/image/frames.js'
 import {TestServer, vipantAsync} from './download-server.js'
 import {maxAbsDiff, sharedData, skipWithoutShared} from './helpers.js'
 
+const hasYtDlp = (() => {
+  try {
+    execFileSync('yt-dlp', ['--version'], {stdio: 'ignore'})
+    return true
+  } catch {
+    return false
+  }
+})()
+const skipYtDlp = skipWithoutShared || (hasYtDlp ? false : 'needs yt-dlp (apt-get install yt-dlp), which .ci/run installs')
+
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'vipant-youtube-'))
 const video = (name: string) => sharedData('video', name)
 
@@ -43,7 +53,7 @@ function ffmpegFrame(file: string, t: number): string {
 
 const table = (file: string) => tableFromIPC(readFileSync(file), {useProxy: false}).toArray() as Record<string, unknown>[]
 
-test('fetch audioset --download: yt-dlp gets each video, ffmpeg cuts the segment and 4 frames; gone and failed clips are rows, not crashes; a rerun skips what is done', {skip: skipWithoutShared}, async () => {
+test('fetch audioset --download: yt-dlp gets each video, ffmpeg cuts the segment and 4 frames; gone and failed clips are rows, not crashes; a rerun skips what is done', {skip: skipYtDlp}, async () => {
   const dir = tmp()
   // The official CSV form: 3 comment lines, ", " separators.
   writeFileSync(path.join(dir, 'balanced_train_segments.csv'), [
@@ -93,7 +103,7 @@ test('fetch audioset --download: yt-dlp gets each video, ffmpeg cuts the segment
   assert.deepEqual(server.requests.slice(requests).map((q) => q.path).filter((p, i, all) => all.indexOf(p) === i), ['/yt/flaky000503.mp4'])
 })
 
-test('fetch audiocaps --download: two clips of one video get their own ids; --limit leaves the rest for later', {skip: skipWithoutShared}, async () => {
+test('fetch audiocaps --download: two clips of one video get their own ids; --limit leaves the rest for later', {skip: skipYtDlp}, async () => {
   const dir = tmp()
   writeFileSync(path.join(dir, 'test.csv'), 'audiocap_id,youtube_id,start_time,caption\n1,chaplin0096,0,a man walks\n2,chaplin0096,5,a man runs\n3,bbbwebm0030,10,a rabbit\n')
   const out = path.join(dir, 'index.arrow')

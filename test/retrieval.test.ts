@@ -38,6 +38,6 @@ test('retrieval refuses clips without exactly 5 captions, naming them', () => {
   assert.doesNotThrow(() => checkFiveCaptions([{id: 'a', captions: 5}], 'clotho'))
   assert.throws(
     () => checkFiveCaptions([{id: 'a', captions: 5}, {id: 'b', captions: 4}], 'clotho'),
-    (e: Error) => e instanceof UserError && e.message === 'clotho: retrieval needs exactly 5 captions per clip; 1 clips differ: b (4)',
+    (e: Error) => e instanceof UserError && e.message === 'clotho: retrieval needs exactly 5 captions per clip; 1 clip differs: b (4)',
   )
 })

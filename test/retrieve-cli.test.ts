@@ -65,7 +65,7 @@ test('a clip with other than 5 captions is refused, naming it', async () => {
   }
   await assert.rejects(
     evaluateRetrieval({scored: {source: 'crafted.arrow', schema, batches: batches()}, listing: null, dataset: 'table', split: null, prompt: '', maxLen: null, embedder, backend: 'none', version: '0'}),
-    (e: Error) => e instanceof UserError && /crafted\.arrow: retrieval needs exactly 5 captions per clip; 1 clips differ: short clip \(4\)/.test(e.message),
+    (e: Error) => e instanceof UserError && /crafted\.arrow: retrieval needs exactly 5 captions per clip; 1 clip differs: short clip \(4\)/.test(e.message),
   )
 })
 

@@ -1,5 +1,6 @@
 import {Command} from '@oclif/core'
 import {UserError} from '../lib/util/errors.js'
+import {usageError} from './usage-errors.js'
 
 /**
  * What every vipant command shares: a user's mistake (UserError) prints as one line on stderr with a
@@ -12,6 +13,11 @@ export abstract class VipantCommand extends Command {
       this.exit(error.exitCode)
     }
     if (error.code === 'EPIPE') this.exit(141)
+    const usage = usageError(error, this.ctor, this.id?.replaceAll(':', ' ') ?? '')
+    if (usage) {
+      process.stderr.write(`${usage}\n`)
+      this.exit(2)
+    }
     return super.catch(error)
   }
 

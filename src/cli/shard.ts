@@ -3,6 +3,7 @@ import type {RecordBatch} from 'apache-arrow'
 import type {TableInput} from '../lib/arrow/input.js'
 import {shardTable} from '../lib/arrow/shard-table.js'
 import {resolveShard} from '../lib/data/shard.js'
+import {plural} from '../lib/util/plural.js'
 
 export const shardFlag = Flags.string({
   description:
@@ -18,7 +19,7 @@ export function shardInput(command: string, input: TableInput, flag: string | un
   const sharded = shardTable(input, shard, counts)
   async function* batches(): AsyncIterable<RecordBatch> {
     yield* sharded.batches
-    process.stderr.write(`${command}: shard ${shard!.index}/${shard!.count} kept ${counts.kept} of ${counts.seen} rows\n`)
+    process.stderr.write(`${command}: shard ${shard!.index}/${shard!.count} kept ${counts.kept} of ${plural(counts.seen, 'row')}\n`)
   }
   return {...sharded, batches: batches()}
 }

@@ -29,7 +29,7 @@ export const trainFlags = {
   'batch-size': Flags.integer({description: 'clips per step (negatives per clip + 1) [default: 432]', min: 2}),
   epochs: Flags.integer({description: 'LR schedule horizon and run length [default: 1000]', min: 1}),
   steps: Flags.integer({description: 'stop after this many steps in all (resume continues to it); 0 saves the starting weights as step 0', min: 0}),
-  optimizer: Flags.string({description: 'lars (spec §7.1) or adam [default: lars]', options: ['lars', 'adam']}),
+  optimizer: Flags.string({description: 'lars or adam [default: lars]', options: ['lars', 'adam']}),
   lr: Flags.string({description: "Adam's peak learning rate [default: 5e-4] (LARS: batch-size/256)"}),
   'lr-weight': Flags.string({description: 'LARS lr multiplier of weights (ndim >= 2) [default: 0.2]'}),
   'lr-bias': Flags.string({description: 'LARS lr multiplier of biases, norms, class embedding, logit scale [default: 0.0048]'}),

@@ -6,10 +6,11 @@ import {openTableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {checkCurateInput, curateStage, curateStageSchema, FRAME_MERGES, imageModel, readCaptionPool, staleColumns, type CurateOptions, type CurateStats, type FrameMerge} from '../lib/data/curate.js'
 import {UserError} from '../lib/util/errors.js'
+import {plural} from '../lib/util/plural.js'
 
 export default class Curate extends VipantCommand {
   static override summary = 'Caption clips from their video frames: the captions of a pool that CLIP finds closest to each frame'
-  static override description = `VIP-ANT's curated captions (spec §2.3): each frame's CLIP image embedding (image_emb, from vipant mel --frames K | vipant embed --tower image) ranks a caption pool by cosine similarity with the captions' CLIP text embeddings, and each clip gets the best captions of its frames as "captions" (what vipant finetune trains on), with their similarities as "caption_scores". Every other column passes through, except a text_emb of the captions being replaced (vipant embed --tower text remakes it for the new ones); a clip without frame embeddings gets null.
+  static override description = `VIP-ANT's curated captions: each frame's CLIP image embedding (image_emb, from vipant mel --frames K | vipant embed --tower image) ranks a caption pool by cosine similarity with the captions' CLIP text embeddings, and each clip gets the best captions of its frames as "captions" (what vipant finetune trains on), with their similarities as "caption_scores". Every other column passes through, except a text_emb of the captions being replaced (vipant embed --tower text remakes it for the new ones); a clip without frame embeddings gets null.
 
 --frames says how a clip's frames combine: union (VIP-ANT's data: the top -k of every frame, merged, so up to frames x k captions), max (the k captions closest to any frame) or mean (the k best by mean similarity over the frames). Captions come best first, scored by their best (mean: mean) similarity; equal scores keep pool order.
 
@@ -51,7 +52,7 @@ The pool (--pool) is a table of text and text_emb (vipant embed --text-file capt
     let stats: CurateStats = {clips: 0, curated: 0, frames: 0, captions: 0, topScore: 0}
     const options: CurateOptions = {
       pool, k: flags.k, merge: flags.frames as FrameMerge, batchSize: flags['batch-size'],
-      onRows: (s) => bar.tick({detail: `${(stats = s).clips} clips`}),
+      onRows: (s) => bar.tick({detail: plural((stats = s).clips, 'clip')}),
     }
     const started = performance.now()
     try {
@@ -70,8 +71,8 @@ The pool (--pool) is a table of text and text_emb (vipant embed --text-file capt
     }
     if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
     process.stderr.write(
-      `curate: ${summary.curated} of ${summary.clips} clips captioned from ${summary.frame_embeddings} frames, pool ${summary.pool.captions} captions` +
-        `${pool.duplicates > 0 ? ` (${pool.duplicates} repeats dropped)` : ''}, ${summary.captions_per_clip.toFixed(1)} captions per clip` +
+      `curate: ${summary.curated} of ${plural(summary.clips, 'clip')} captioned from ${plural(summary.frame_embeddings, 'frame')}, pool ${plural(summary.pool.captions, 'caption')}` +
+        `${pool.duplicates > 0 ? ` (${plural(pool.duplicates, 'repeat')} dropped)` : ''}, ${summary.captions_per_clip.toFixed(1)} captions per clip` +
         `${summary.mean_top_score === null ? '' : `, mean top score ${summary.mean_top_score.toFixed(4)}`}, ${summary.seconds.toFixed(1)} s\n`,
     )
   }

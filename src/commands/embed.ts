@@ -11,12 +11,15 @@ import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {checkEmbedInput, embedStage, embedStageSchema, textTable, type EmbedOptions} from '../lib/model/embed-stage.js'
 import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
+import {plural} from '../lib/util/plural.js'
 
 export default class Embed extends VipantCommand {
   static override summary = 'Audio, text and image embeddings in CLIP\'s space'
   static override description = `Appends "audio_emb" (from a "mel" column), "text_emb" (from "captions", else "class") and "image_emb" (from "images", made by vipant mel --frames), L2-normalised unless --raw (zero-shot classification uses raw embeddings, as the original did). Every other column passes through.
 
---model names the audio tower: a VIP-ANT release (.pth), a vipant checkpoint, or a known name resolved from $VIPANT_HOME/models. VIP-ANT's releases hold only the audio tower, so --clip supplies CLIP's text and image towers (default clip-vit-b32, OpenAI's ViT-B-32.pt). With --text or --text-file, embed makes a new table of those texts instead of reading one.`
+--model names the audio tower: a VIP-ANT release (.pth), a vipant checkpoint, or a known name resolved from $VIPANT_HOME/models. VIP-ANT's releases hold only the audio tower, so --clip supplies CLIP's text and image towers (default clip-vit-b32, OpenAI's ViT-B-32.pt). With --text or --text-file, embed makes a new table of those texts instead of reading one.
+
+Without --tower, a table with log-mels gets audio embeddings (and image embeddings when it has frames), not text ones: every index table carries "captions" and "class" columns, null for the datasets without them, and zeroshot and retrieve embed their prompts and captions themselves. Add --tower text (with --tower audio) to keep caption embeddings in the table; a table without "mel" or "images" gets text embeddings.`
 
   static override examples = [
     '<%= config.bin %> fetch esc50 ~/data/ESC-50 | <%= config.bin %> mel | <%= config.bin %> embed --model vipant-esc50 --raw -o esc50-emb.arrow',
@@ -32,7 +35,11 @@ export default class Embed extends VipantCommand {
     model: Flags.string({description: 'audio tower (or a full CLIP for --tower text|image): a path or a known name', required: true}),
     offline: offlineFlag,
     clip: Flags.string({description: 'CLIP supplying the text and image towers when --model lacks them', default: 'clip-vit-b32'}),
-    tower: Flags.string({description: 'towers to run (default: those whose input columns are present)', options: ['audio', 'text', 'image'], multiple: true}),
+    tower: Flags.string({
+      description: 'towers to run (repeatable; default: audio for a "mel" column, plus image for "images"; without "mel", image, else text)',
+      options: ['audio', 'text', 'image'],
+      multiple: true,
+    }),
     raw: Flags.boolean({description: 'keep embeddings unnormalised (zero-shot classification)'}),
     text: Flags.string({description: 'embed this text into a new table (repeatable)', multiple: true}),
     'text-file': Flags.string({description: 'embed each line of this file into a new table'}),
@@ -57,7 +64,7 @@ export default class Embed extends VipantCommand {
     let rows = 0
     const options: EmbedOptions = {
       embedder, run, normalize, batchSize: flags['batch-size'], window: 2 * workers,
-      onRows: (n) => bar.tick({detail: `${(rows += n)} rows`}),
+      onRows: (n) => bar.tick({detail: plural((rows += n), 'row')}),
     }
     const started = performance.now()
     try {
@@ -73,11 +80,12 @@ export default class Embed extends VipantCommand {
       await embedder.close()
     }
     const wall = (performance.now() - started) / 1000
-    process.stderr.write(`embed: ${rows} rows, towers ${run.join('+')}, ${wall.toFixed(1)} s (${(rows / wall).toFixed(1)} rows/s)\n`)
+    process.stderr.write(`embed: ${plural(rows, 'row')}, towers ${run.join('+')}, ${wall.toFixed(1)} s (${(rows / wall).toFixed(1)} rows/s)\n`)
   }
 }
 
 /** The towers whose input is in the table: a mel column for audio, captions or class for text, images for image. */
+/** The default towers, as the --tower help states them. */
 function presentTowers(input: TableInput): TowerName[] {
   const has = (name: string) => input.schema.fields.some((f) => f.name === name)
   if (has('mel')) return has('images') ? ['audio', 'image'] : ['audio']

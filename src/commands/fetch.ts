@@ -13,21 +13,17 @@ import {stderrReporter} from '../lib/net/reporter.js'
 import {resolveShard} from '../lib/data/shard.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
+import {plural} from '../lib/util/plural.js'
 
 export default class Fetch extends VipantCommand {
   static override summary = 'Index a dataset on disk (downloading it first with --download): one row per clip, as an Arrow table'
   static override description = `Reads a dataset in its official layout and writes the index table (id, path, split/fold, label, class, captions, labels, start/end, frames, status, reason) that every later stage reads. Clips listed in the metadata whose file is not on disk become rows with status "missing"; YouTube clips a download found gone, status "unavailable" with the reason.
 
 --download first gets what is not there yet, then indexes as above:
-  esc50, us8k, clotho   the official archives (GitHub, Zenodo; Clotho v2.1 needs 7-Zip), resumed after an
-                        interruption, retried with backoff, size-checked, unpacked into DIR's official layout
-  audioset, audiocaps   the metadata if DIR has none, then each clip the way VIP-ANT did (spec §2.1): yt-dlp
-                        fetches the video, ffmpeg cuts the segment to <chunk>/aclip/<ytid>.p0.mp3 at the native
-                        rate and 4 frames to <chunk>/frame/<ytid>.p0.4_0{1..4}.jpg. Needs yt-dlp and ffmpeg.
-                        Gone videos are logged in DIR/download-log.jsonl and skipped by later runs, as are clips
-                        on disk; failed ones are tried again.
-Sources: VIPANT_MIRROR (or "mirror" in $VIPANT_HOME/config.json) serves https://host/path as <mirror>/host/path;
-VIPANT_YOUTUBE_URL (default https://www.youtube.com/watch?v={id}); HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured.
+  esc50, us8k, clotho   the official archives (GitHub, Zenodo; Clotho v2.1 needs 7-Zip), resumed after an interruption, retried with backoff, size-checked, unpacked into DIR's official layout
+  audioset, audiocaps   the metadata if DIR has none, then each clip the way VIP-ANT did: yt-dlp fetches the video, ffmpeg cuts the segment to <chunk>/aclip/<ytid>.p0.mp3 at the native rate and 4 frames to <chunk>/frame/<ytid>.p0.4_0{1..4}.jpg. Needs yt-dlp and ffmpeg. Gone videos are logged in DIR/download-log.jsonl and skipped by later runs, as are clips on disk; failed ones are tried again.
+
+Sources: VIPANT_MIRROR (or "mirror" in $VIPANT_HOME/config.json) serves https://host/path as <mirror>/host/path; VIPANT_YOUTUBE_URL (default https://www.youtube.com/watch?v={id}); HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured.
 
 Datasets:
 ${Object.entries(DATASETS)
@@ -120,7 +116,7 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
     }
     const missing = counts.missing > 0 ? `, ${counts.missing} missing on disk (status "missing")` : ''
     const gone = counts.unavailable > 0 ? `, ${counts.unavailable} unavailable (status "unavailable")` : ''
-    process.stderr.write(`fetch ${dataset}: ${counts.ok + counts.missing + counts.unavailable} clips, ${counts.ok} on disk${missing}${gone}\n`)
+    process.stderr.write(`fetch ${dataset}: ${plural(counts.ok + counts.missing + counts.unavailable, 'clip')}, ${counts.ok} on disk${missing}${gone}\n`)
     return counts
   }
 }

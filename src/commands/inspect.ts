@@ -3,6 +3,7 @@ import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {openTableInput} from '../lib/arrow/input.js'
 import {summarize, type ColumnSummary, type TableSummary} from '../lib/arrow/inspect.js'
+import {plural} from '../lib/util/plural.js'
 
 export default class Inspect extends VipantCommand {
   static override summary = 'Describe a vipant table: schema, rows, column statistics, provenance'
@@ -31,7 +32,7 @@ function render(t: TableSummary): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ')
   const stages = t.stages.map((s, i) => `  ${i + 1}. vipant ${s.command} ${s.version}: ${JSON.stringify(s.params)}\n     -> ${s.columns.join(', ')}`)
-  return [`${t.source}: ${t.rows} rows in ${t.batches} batches`, '', line(header), ...rows.map(line), '', 'made by:', ...stages, ''].join('\n')
+  return [`${t.source}: ${plural(t.rows, 'row')} in ${plural(t.batches, 'batch', 'batches')}`, '', line(header), ...rows.map(line), '', 'made by:', ...stages, ''].join('\n')
 }
 
 function values(c: ColumnSummary): string {

@@ -3,16 +3,18 @@ import {stat} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
+import {Failures} from '../cli/failures.js'
 import {progress} from '../cli/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
 import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
-import {melStage, melStageSchema} from '../lib/audio/mel-stage.js'
-import {indexTableInput} from '../lib/data/index-table.js'
+import {melStage, melStageSchema, type ClipEvent} from '../lib/audio/mel-stage.js'
+import {readIndex} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {DATASETS, detectDataset} from '../lib/data/ingest.js'
 import {UserError} from '../lib/util/errors.js'
+import {plural} from '../lib/util/plural.js'
 
 export default class Mel extends VipantCommand {
   static override summary = 'Kaldi log-mel features, exactly as VIP-ANT computed them'
@@ -39,7 +41,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     normalize: Flags.boolean({description: 'normalise with --norms (--no-normalize keeps raw log-mels)', default: true, allowNo: true}),
     norms: Flags.string({description: 'normalisation "mean,std"', default: DEFAULT_MEL.norms!.join(',')}),
     'zero-mean': Flags.boolean({description: 'subtract the waveform mean before fbank (zero_mean_wf)', default: DEFAULT_MEL.zeroMean, allowNo: true}),
-    workers: Flags.integer({description: 'worker threads (default: all cores)', default: os.availableParallelism(), min: 1}),
+    workers: Flags.integer({description: `worker threads [default: one per core, ${os.availableParallelism()} here]`, min: 1}),
     'batch-size': Flags.integer({description: 'rows per output batch', default: 16, min: 1}),
     frames: Flags.integer({description: 'add K video frames per clip as an "images" column for the image tower (CLIP preprocessing)', default: 0, min: 0}),
     dataset: Flags.string({description: 'layout of a directory INPUT (default: detected)', options: Object.keys(DATASETS)}),
@@ -56,18 +58,22 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
       zeroMean: flags['zero-mean'],
       norms: flags.normalize ? parseNorms(flags.norms) : null,
     }
-    const input = shardInput('mel', await this.openInput(argv as string[], flags.dataset as DatasetName | undefined), flags.shard)
-    const options = {config, workers: flags.workers, strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
+    const opened = await this.openInput(argv as string[], flags.dataset as DatasetName | undefined)
+    const input = shardInput('mel', opened.input, flags.shard)
+    const options = {config, workers: flags.workers ?? os.availableParallelism(), strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
     const schema = melStageSchema(input.schema, options, this.version)
 
     const counts = {ok: 0, missing: 0, error: 0, seconds: 0}
-    const bar = progress('mel', undefined)
+    const failures = new Failures()
+    // A listed folder or dataset has a known clip count (a shard's share is not known before it is read).
+    const bar = progress('mel', input === opened.input ? opened.rows : undefined)
     const started = performance.now()
     try {
-      const onClip = (e: {status: 'ok' | 'missing' | 'error'; duration: number; id: string}) => {
+      const onClip = (e: ClipEvent) => {
         counts[e.status]++
         counts.seconds += e.duration
-        bar.tick({detail: `${counts.seconds.toFixed(0)} s of audio, ${counts.error} errors`})
+        failures.note(e)
+        bar.tick({detail: `${counts.seconds.toFixed(0)} s of audio, ${plural(counts.error, 'error')}`})
       }
       await writeAll(openTableOutput(schema, flags.output), melStage(input, schema, {...options, onClip}))
     } finally {
@@ -76,15 +82,17 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     const wall = (performance.now() - started) / 1000
     const total = counts.ok + counts.missing + counts.error
     process.stderr.write(
-      `mel: ${total} clips (${counts.ok} ok, ${counts.missing} missing, ${counts.error} errors), ` +
+      `mel: ${plural(total, 'clip')} (${counts.ok} ok, ${counts.missing} missing, ${plural(counts.error, 'error')}), ` +
         `${counts.seconds.toFixed(1)} s of audio in ${wall.toFixed(1)} s (${(counts.seconds / wall).toFixed(0)}x realtime), ` +
         `peak memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB\n`,
     )
+    const failed = failures.line('mel')
+    if (failed) process.stderr.write(`${failed}\n`)
   }
 
-  private async openInput(paths: string[], dataset: DatasetName | undefined): Promise<TableInput> {
-    if (paths.length === 0 || (paths.length === 1 && paths[0] === '-')) return openTableInput(paths[0])
-    if (paths.length === 1 && (await isArrowPath(paths[0]))) return openTableInput(paths[0])
+  private async openInput(paths: string[], dataset: DatasetName | undefined): Promise<{input: TableInput; rows?: number}> {
+    if (paths.length === 0 || (paths.length === 1 && paths[0] === '-')) return {input: await openTableInput(paths[0])}
+    if (paths.length === 1 && (await isArrowPath(paths[0]))) return {input: await openTableInput(paths[0])}
     const sources = await Promise.all(
       paths.map(async (p) => {
         const info = await stat(p).catch(() => {
@@ -97,7 +105,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
         return {dataset: dataset ?? detectDataset(p) ?? 'folder', dir: p}
       }),
     )
-    return indexTableInput(sources, {}, this.version)
+    return readIndex(sources, {}, this.version)
   }
 }
 

@@ -6,7 +6,7 @@ import type {Pair} from '../lib/train/config.js'
 
 export default class Pretrain extends VipantCommand {
   static override summary = 'VA pre-training: an audio tower learns CLIP\'s image space from video (or train a small image-text CLIP)'
-  static override description = `Contrastive training (spec §5.4, §6.1, §7): the audio tower starts from CLIP's image tower (renamed, positional embedding resized to the audio grid), CLIP's image tower stays frozen, loss = the sum of both cross-entropy directions with a learned, unclamped logit scale. LARS with the Barlow Twins schedule by default.
+  static override description = `Contrastive training: the audio tower starts from CLIP's image tower (renamed, positional embedding resized to the audio grid), CLIP's image tower stays frozen, loss = the sum of both cross-entropy directions with a learned, unclamped logit scale. LARS with the Barlow Twins schedule by default.
 
 DATA is a table from "vipant mel --frames K" (the frozen image tower runs once over its frames), one whose "frames" column lists frame files (an AudioSet index: "vipant mel audioset/" passes it through, and the files are decoded when the frozen tower embeds them), or one that also has "image_emb" ("vipant embed --tower image", used when present). A run that fails before its first checkpoint leaves no run directory behind. Each step takes one random frame per clip, SpecAugment on the log-mel, and a random crop when --frames is shorter than the table's log-mels.
 

@@ -5,6 +5,7 @@ import {VipantCommand} from '../cli/base-command.js'
 import {checkPlotPath, writePlot} from '../lib/eval/plot-file.js'
 import {curvesSvg} from '../lib/train/curves-svg.js'
 import {readMetricsLog, summarizeRun, type RunSummary, type SeriesSummary} from '../lib/train/metrics-log.js'
+import {plural} from '../lib/util/plural.js'
 
 export default class Report extends VipantCommand {
   static override summary = 'Draw a training run\'s loss and metric curves, and summarise it'
@@ -32,7 +33,7 @@ Works on a run in progress or one that was killed: a last line cut short is skip
     for (const s of log.skipped) process.stderr.write(`vipant report: ${log.file}:${s.line}: skipped, ${s.why}\n`)
     const summary = summarizeRun(log)
     const plot = flags.output ?? path.join(path.dirname(log.file), 'report.svg')
-    await writePlot(plot, curvesSvg(`${args.run}: ${summary.trainSteps} steps`, log.series))
+    await writePlot(plot, curvesSvg(`${args.run}: ${plural(summary.trainSteps, 'step')}`, log.series))
     process.stdout.write(flags.json ? `${JSON.stringify({...summary, plot}, null, 2)}\n` : render(summary, plot))
   }
 }

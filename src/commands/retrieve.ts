@@ -3,12 +3,13 @@ import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {defaultModel, engineFlags, startEmbedder} from '../cli/embedder.js'
+import {Failures} from '../cli/failures.js'
 import {progress, type Progress} from '../cli/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
-import {indexTableInput} from '../lib/data/index-table.js'
+import {readIndex} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {searchCaptions} from '../lib/eval/audio-search.js'
 import {DEFAULT_CAPTION_PROMPT, evaluateRetrieval, ranksTable, searchClips} from '../lib/eval/retrieve.js'
@@ -20,14 +21,14 @@ import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
 
-/** The split the paper's retrieval numbers are on (spec §2.4, §2.5). */
+/** The split the paper's retrieval numbers are on. */
 const DEFAULT_SPLIT: Record<string, string> = {clotho: 'evaluation', audiocaps: 'test'}
 
 export default class Retrieve extends VipantCommand {
   static override summary = 'Audio-text retrieval with the paper\'s protocol (AudioCaps, Clotho, or an embedded table), or search: clips by text, captions by audio'
   static override description = `With --data, runs the whole chain in one process: index the dataset's split (Clotho: evaluation, AudioCaps: test, or --split), log-mels, audio embeddings, caption embeddings, and the metrics of both directions.
 
-Protocol (spec §8.2): every clip must have exactly 5 captions (otherwise the clips that differ are named and nothing is computed); each caption is prefixed with the prompt and one space ("the sound of" by default, spec §2.5; --prompt "" for none); audio and caption embeddings are L2-normalised and compared by dot product (cosine). Audio->text: each clip ranks the 5N captions, its rank is that of its best caption. Text->audio: each of the 5N captions ranks the N clips. Reported: R@1/5/10/50 (%), median and mean rank (1-based), mAP@10. Clips listed but not on disk are counted and reported, never silently dropped. For Clotho, --max-len 1000 is the paper's "10s" column and 1800 its "18s".
+Protocol: every clip must have exactly 5 captions (otherwise the clips that differ are named and nothing is computed); each caption is prefixed with the prompt and one space ("the sound of" by default, as the original; --prompt "" for none); audio and caption embeddings are L2-normalised and compared by dot product (cosine). Audio->text: each clip ranks the 5N captions, its rank is that of its best caption. Text->audio: each of the 5N captions ranks the N clips. Reported: R@1/5/10/50 (%), median and mean rank (1-based), mAP@10. Clips listed but not on disk are counted and reported, never silently dropped. For Clotho, --max-len 1000 is the paper's "10s" column and 1800 its "18s".
 
 Without --data, the same protocol runs on a table that already carries audio_emb and captions (vipant fetch clotho DIR --split evaluation | vipant mel | vipant embed), embedding only the prompted captions.
 
@@ -75,15 +76,17 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     }
     const split = flags.data ? (flags.split ?? DEFAULT_SPLIT[flags.data]) : null
 
-    // Opened before the towers load, so that a missing table is reported at once.
+    // Opened (or the split listed) before the towers load, so that a bad input is reported at once.
     const input = flags.data ? undefined : await openTableInput(args.input)
+    const index = flags.data ? await readIndex([{dataset: flags.data as DatasetName, dir: dataDir!}], {split: split!}, this.version) : undefined
     const run: TowerName[] = flags.data || flags.audio ? ['audio', 'text'] : ['text']
-    // Retrieval is cosine (spec §8.2): the audio tower normalises; captions are normalised when scored.
+    // Retrieval is cosine: the audio tower normalises; captions are normalised when scored.
     const {embedder, workers, backend} = await startEmbedder({
       engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: true,
     })
 
-    const bar = flags.data ? progress('retrieve', undefined) : undefined
+    const bar = index ? progress('retrieve', index.present) : undefined
+    const failures = new Failures()
     try {
       if (flags.query) {
         const search = await searchClips(input!, flags.query, flags.k, embedder)
@@ -98,13 +101,15 @@ On a terminal the report is a table; with --json or when stdout is not a termina
         return
       }
       // Without --data, the input table already carries audio_emb and captions.
-      const {scored, listing} = flags.data ? this.chain(flags.data, dataDir!, split!, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!}) : {scored: input!, listing: null}
+      const {scored, listing} = flags.data ? this.chain(index!.input, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!, failures}) : {scored: input!, listing: null}
       const {report, ranks} = await evaluateRetrieval({
         scored, listing, dataset: flags.data ?? 'table', split, prompt: flags.prompt, maxLen: flags.data ? flags['max-len'] : null,
         embedder, backend, version: this.version,
       })
       bar?.stop()
       process.stderr.write(`retrieve: ${retrievalCoverageLine(report)}\n`)
+      const failed = failures.line('retrieve')
+      if (failed) process.stderr.write(`${failed}\n`)
       if (flags.predictions) {
         const table = ranksTable(ranks, {dataset: flags.data ?? 'table', split, prompt: flags.prompt, scoring: 'cosine'}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
@@ -117,11 +122,14 @@ On a terminal the report is a table; with --json or when stdout is not a termina
   }
 
   /** The --data chain: the split's index, log-mels and normalised audio embeddings, with what was listed. */
-  private chain(data: string, dir: string, split: string, config: MelConfig, o: {embedder: Embedder; workers: number; batchSize: number; bar: Progress}): {scored: TableInput; listing: Listing} {
-    const tallied = tallyIndex(indexTableInput([{dataset: data as DatasetName, dir}], {split}, this.version))
+  private chain(index: TableInput, config: MelConfig, o: {embedder: Embedder; workers: number; batchSize: number; bar: Progress; failures: Failures}): {scored: TableInput; listing: Listing} {
+    const tallied = tallyIndex(index)
     const scored = audioEmbeddings(tallied.input, {
       embedder: o.embedder, config, normalize: true, batchSize: o.batchSize,
-      window: 2 * o.workers, version: this.version, onClip: (id) => o.bar.tick({detail: id}),
+      window: 2 * o.workers, version: this.version, onClip: (e) => {
+        o.failures.note(e)
+        o.bar.tick({detail: e.id})
+      },
     })
     return {scored, listing: tallied.listing}
   }

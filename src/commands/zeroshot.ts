@@ -3,12 +3,13 @@ import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {defaultModel, engineFlags, startEmbedder} from '../cli/embedder.js'
+import {Failures} from '../cli/failures.js'
 import {progress} from '../cli/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL} from '../lib/audio/mel-config.js'
-import {indexTableInput} from '../lib/data/index-table.js'
+import {readIndex} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {DEFAULT_PROMPT} from '../lib/eval/classification.js'
 import {confusionSvg} from '../lib/eval/confusion-svg.js'
@@ -25,7 +26,7 @@ export default class ZeroShot extends VipantCommand {
   static override summary = 'Zero-shot classification accuracy, with the paper\'s protocol (ESC-50, UrbanSound8K, or your own classes)'
   static override description = `With --data, runs the whole chain in one process: index the dataset, log-mels, raw audio embeddings, class prompt embeddings, scores. Without --data, reads a table that already carries "audio_emb" plus "label"/"class" (vipant embed --raw) and embeds only the prompts.
 
-Protocol (spec §8.1): each class's text is the prompt, stripped, one space, then the class name with "_" as a space ("the sound of chirping birds"); a clip's prediction is the class with the highest raw dot product of unnormalised audio and text embeddings (the lowest class index on a tie); accuracy is pooled over all clips, not averaged over folds. --cosine scores cosine similarities instead. --prompts FILE gives several templates, one per line, averaged per class: a line holding {} has the class name put there, any other line is a prefix like --prompt.
+Protocol: each class's text is the prompt, stripped, one space, then the class name with "_" as a space ("the sound of chirping birds"); a clip's prediction is the class with the highest raw dot product of unnormalised audio and text embeddings (the lowest class index on a tie); accuracy is pooled over all clips, not averaged over folds. --cosine scores cosine similarities instead. --prompts FILE gives several templates, one per line, averaged per class: a line holding {} has the class name put there, any other line is a prefix like --prompt.
 
 Classes (index = label) come from the table's label and class columns, or from --classes FILE, one name per line: that makes a classifier for your own sounds. Clips listed but not on disk are counted and reported, never silently dropped.
 
@@ -69,6 +70,9 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       throw new UserError(`${flags.data} is not in ${dataDir}: put it there, or name its directory (vipant zeroshot --data ${flags.data} DIR)`)
     }
 
+    // The input is read (or the dataset listed) before the towers load, so that a bad one is reported at once.
+    const index = flags.data ? await readIndex([{dataset: flags.data as DatasetName, dir: dataDir!}], {}, this.version) : undefined
+    const table = flags.data ? undefined : await openTableInput(args.input)
     const run: TowerName[] = flags.data ? ['audio', 'text'] : ['text']
     const {embedder, workers, backend} = await startEmbedder({
       engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: false,
@@ -77,17 +81,21 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     let listing: Listing | null = null
     let scored: TableInput
     // Only the --data chain has clips to count; reading a table is quick.
-    const bar = flags.data ? progress('zeroshot', undefined) : undefined
+    const bar = index ? progress('zeroshot', index.present) : undefined
+    const failures = new Failures()
     try {
-      if (flags.data) {
-        const tallied = tallyIndex(indexTableInput([{dataset: flags.data as DatasetName, dir: dataDir!}], {}, this.version))
+      if (index) {
+        const tallied = tallyIndex(index.input)
         listing = tallied.listing
         scored = audioEmbeddings(tallied.input, {
           embedder, config: {...DEFAULT_MEL, maxLen: flags['max-len']}, normalize: false, batchSize: flags['batch-size'],
-          window: 2 * workers, version: this.version, onClip: (id) => bar!.tick({detail: id}),
+          window: 2 * workers, version: this.version, onClip: (e) => {
+            failures.note(e)
+            bar!.tick({detail: e.id})
+          },
         })
       } else {
-        scored = await openTableInput(args.input)
+        scored = table!
       }
       const {report, predictions, classes} = await evaluateZeroShot({
         scored, listing, dataset: flags.data ?? 'table', templates, classes: givenClasses, cosine: flags.cosine,
@@ -95,6 +103,8 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       })
       bar?.stop()
       process.stderr.write(`zeroshot: ${coverageLine(report)}\n`)
+      const failed = failures.line('zeroshot')
+      if (failed) process.stderr.write(`${failed}\n`)
       if (flags.predictions) {
         const table = predictionsTable(predictions, classes, {prompts: templates, scoring: report.protocol.scoring}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)

@@ -16,7 +16,7 @@ function renderList(models: ModelListing[]): string {
 
 export default class FetchModel extends VipantCommand {
   static override summary = 'Download a released checkpoint into the model cache'
-  static override description = `Downloads VIP-ANT's released audio towers (spec §9.6) and OpenAI's CLIP ViT-B/32 into $VIPANT_HOME/models (default ~/.cache/vipant/models): resumed after an interruption, retried with backoff, checked against the published sha256 (CLIP) or the size recorded at the first download, and renamed into place only when complete. Prints the file's path on stdout.
+  static override description = `Downloads VIP-ANT's released audio towers and OpenAI's CLIP ViT-B/32 into $VIPANT_HOME/models (default ~/.cache/vipant/models): resumed after an interruption, retried with backoff, checked against the published sha256 (CLIP) or the size recorded at the first download, and renamed into place only when complete. Prints the file's path on stdout.
 
 Commands that take --model NAME download on first use unless --offline (or VIPANT_OFFLINE=1). Sources can be redirected: VIPANT_MIRROR=https://mirror/base fetches https://host/path as https://mirror/base/host/path; HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured; VIPANT_NET_TIMEOUT (seconds) and VIPANT_NET_RETRIES tune patience (or "mirror", "timeout", "retries" in $VIPANT_HOME/config.json).
 

@@ -27,6 +27,8 @@ export interface MelStageOptions {
 
 export interface ClipEvent {
   id: string
+  /** The clip's file, for messages (null when the row names none). */
+  path: string | null
   status: 'ok' | 'missing' | 'error'
   /** Seconds of audio decoded (0 when not ok). */
   duration: number
@@ -100,7 +102,7 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
         )
     }
     if (outcome.status === 'error' && options.strict) throw new UserError(outcome.error ?? `${path}: failed`)
-    options.onClip?.({id, status: outcome.status, duration: outcome.status === 'ok' ? outcome.result.duration : 0, error: outcome.status === 'ok' ? undefined : (outcome.error ?? undefined)})
+    options.onClip?.({id, path, status: outcome.status, duration: outcome.status === 'ok' ? outcome.result.duration : 0, error: outcome.status === 'ok' ? undefined : (outcome.error ?? undefined)})
     return {batch, index, outcome}
   }
 

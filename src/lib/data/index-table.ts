@@ -56,3 +56,27 @@ export function indexTableInput(sources: readonly {dataset: DatasetName; dir: st
 }
 
 const INDEX_BATCH_ROWS = 1024
+
+/**
+ * The index read whole before any clip is decoded (it is metadata, a few hundred bytes a row): a listing
+ * error surfaces before models load, and the counts give a progress bar its total. `present`: rows not
+ * missing on disk, the clips a chain will decode.
+ */
+export async function readIndex(
+  sources: readonly {dataset: DatasetName; dir: string}[],
+  options: IngestOptions,
+  version: string,
+): Promise<{input: TableInput; rows: number; present: number}> {
+  const input = indexTableInput(sources, options, version)
+  const batches: RecordBatch[] = []
+  let present = 0
+  for await (const batch of input.batches) {
+    batches.push(batch)
+    const status = batch.getChild('status')
+    for (let i = 0; i < batch.numRows; i++) if (status?.get(i) !== 'missing') present++
+  }
+  async function* replay(): AsyncIterable<RecordBatch> {
+    yield* batches
+  }
+  return {input: {...input, batches: replay()}, rows: batches.reduce((n, b) => n + b.numRows, 0), present}
+}

@@ -6,6 +6,7 @@ import type {TableInput} from '../arrow/input.js'
 import {stageOf} from '../arrow/provenance.js'
 import type {TowerName} from '../model/towers.js'
 import type {ClassificationMetrics} from './classification.js'
+import {plural} from '../util/plural.js'
 
 /**
  * A zero-shot report: the numbers together with everything needed to reproduce them, because
@@ -68,7 +69,7 @@ async function sha256File(file: string): Promise<string> {
 /** One line on how much of the dataset was evaluated: never silently a subset. */
 export function coverageLine(report: ZeroShotReport): string {
   const {listed, evaluated, missing, failed} = report.clips
-  const parts = [listed === null ? `evaluated ${evaluated} clips` : `evaluated ${evaluated} of ${listed} listed clips`]
+  const parts = [listed === null ? `evaluated ${plural(evaluated, 'clip')}` : `evaluated ${evaluated} of ${plural(listed, 'listed clip')}`]
   if (missing) parts.push(`${missing} not on disk`)
   if (failed) parts.push(`${failed} failed to decode`)
   if (report.clips.unlabelled) parts.push(`${report.clips.unlabelled} without a label (predicted, not scored)`)

@@ -1,5 +1,6 @@
 import {digestLine, table, type ModelDigest} from './report.js'
 import type {DirectionMetrics} from './retrieval.js'
+import {plural} from '../util/plural.js'
 
 /** A retrieval report (spec §8.2): the numbers of both directions with everything needed to reproduce them. */
 export interface RetrievalReport {
@@ -50,16 +51,16 @@ export interface CaptionSearchResult {
 
 export function retrievalCoverageLine(report: RetrievalReport): string {
   const {listed, evaluated, missing, failed} = report.clips
-  const parts = [listed === null ? `evaluated ${evaluated} clips` : `evaluated ${evaluated} of ${listed} listed clips`]
+  const parts = [listed === null ? `evaluated ${plural(evaluated, 'clip')}` : `evaluated ${evaluated} of ${plural(listed, 'listed clip')}`]
   if (missing) parts.push(`${missing} not on disk`)
   if (failed) parts.push(`${failed} failed to decode`)
-  return `${parts.join('; ')}, ${report.captions} captions`
+  return `${parts.join('; ')}, ${plural(report.captions, 'caption')}`
 }
 
 export function searchCoverageLine(search: ClipSearch): string {
   const queries = search.results.length
   const failed = search.failed ? `; ${search.failed} failed to decode` : ''
-  return `searched ${search.clips} clips${failed}, ${queries} quer${queries === 1 ? 'y' : 'ies'}, top ${search.k} each`
+  return `searched ${plural(search.clips, 'clip')}${failed}, ${plural(queries, 'query', 'queries')}, top ${search.k} each`
 }
 
 export function renderRetrievalJson(value: RetrievalReport | SearchResult[] | CaptionSearchResult): string {

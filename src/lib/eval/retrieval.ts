@@ -1,5 +1,6 @@
 import {rankOf} from './classification.js'
 import {UserError} from '../util/errors.js'
+import {plural} from '../util/plural.js'
 
 /**
  * Audio-text retrieval as VIP-ANT evaluated it (spec §8.2, `LossHead.retrieval_eval`): N clips, their
@@ -27,7 +28,7 @@ export function checkFiveCaptions(clips: readonly {id: string; captions: number}
   const wrong = clips.filter((c) => c.captions !== CAPTIONS_PER_CLIP)
   if (wrong.length > 0) {
     const named = wrong.slice(0, 5).map((c) => `${c.id} (${c.captions})`).join(', ')
-    throw new UserError(`${source}: retrieval needs exactly ${CAPTIONS_PER_CLIP} captions per clip; ${wrong.length} clips differ: ${named}${wrong.length > 5 ? ', ...' : ''}`)
+    throw new UserError(`${source}: retrieval needs exactly ${CAPTIONS_PER_CLIP} captions per clip; ${plural(wrong.length, 'clip differs', 'clips differ')}: ${named}${wrong.length > 5 ? ', ...' : ''}`)
   }
 }
 

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import type {TableInput} from '../arrow/input.js'
 import type {MelConfig} from '../audio/mel-config.js'
-import {melStage, melStageSchema, type MelStageOptions} from '../audio/mel-stage.js'
+import {melStage, melStageSchema, type ClipEvent, type MelStageOptions} from '../audio/mel-stage.js'
 import {checkEmbedInput, embedStage, embedStageSchema, type EmbedOptions} from './embed-stage.js'
 import type {Embedder} from './embedder.js'
 
@@ -11,11 +11,11 @@ import type {Embedder} from './embedder.js'
  */
 export function audioEmbeddings(
   index: TableInput,
-  options: {embedder: Embedder; config: MelConfig; normalize: boolean; batchSize: number; window: number; version: string; onClip?: (id: string) => void},
+  options: {embedder: Embedder; config: MelConfig; normalize: boolean; batchSize: number; window: number; version: string; onClip?: (event: ClipEvent) => void},
 ): TableInput {
   const melOptions: MelStageOptions = {
     config: options.config, workers: os.availableParallelism(), strict: false, batchSize: 16, frames: 0,
-    onClip: (e) => e.status !== 'missing' && options.onClip?.(e.id),
+    onClip: (e) => e.status !== 'missing' && options.onClip?.(e),
   }
   const melSchema = melStageSchema(index.schema, melOptions, options.version)
   const mel: TableInput = {source: index.source, schema: melSchema, batches: melStage(index, melSchema, melOptions)}

@@ -47,7 +47,7 @@ export function checkEmbedInput(input: TableInput, run: readonly TowerName[]): v
   for (const tower of run) {
     if (!INPUT[tower].columns.some((c) => input.schema.fields.some((f) => f.name === c))) {
       const hint = tower === 'audio' ? ' (pipe it through vipant mel first)' : tower === 'image' ? ' (vipant mel --frames K)' : ' (or give --text)'
-      throw new UserError(`${input.source}: the ${tower} tower needs a ${INPUT[tower].columns.join(' or ')} column${hint}`)
+      throw new UserError(`${input.source}: the ${tower} tower needs the column ${INPUT[tower].columns.map((c) => `"${c}"`).join(' or ')}${hint}`)
     }
   }
   if (run.includes('audio')) {

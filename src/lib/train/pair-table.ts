@@ -66,7 +66,7 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
     const raw = tower === 'audio' ? ['mel'] : tower === 'image' ? (precomputed.includes('image') ? ['images', 'frames'] : ['images']) : ['captions', 'class']
     const found = raw.find((c) => fields.has(c))
     if (!found) {
-      throw new UserError(`${file}: the ${pair} pair needs a ${[...raw, ...(tower === 'audio' ? [] : [embedded])].join(' or ')} column (${SOURCE_HINT[tower]})`)
+      throw new UserError(`${file}: the ${pair} pair needs the column ${[...raw, ...(tower === 'audio' ? [] : [embedded])].map((c) => `"${c}"`).join(' or ')} (${SOURCE_HINT[tower]})`)
     }
     return found
   }

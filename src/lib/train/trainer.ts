@@ -34,6 +34,7 @@ import {readPairTable, towersOf, type Clip, type TowerName} from './pair-table.j
 import {clipSize, randomClip} from './random-clip.js'
 import {requireNewRun, saveCheckpoint, type Checkpoint, type TrainState} from './run-checkpoint.js'
 import {clipItem, clipRng, mergesLoneClip, permutation, Sampler, type Item, type ItemOptions} from './sampler.js'
+import {plural} from '../util/plural.js'
 
 /** One line of metrics.jsonl for a train step (key names are read by `vipant report`). */
 export interface StepRecord {
@@ -91,8 +92,8 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
   if (left === 'audio' && (table.melLength === undefined || frames > table.melLength)) {
     throw new UserError(`${config.data}: log-mels of ${table.melLength} frames, the audio tower was asked for ${frames}`)
   }
-  const heldOut = config.val ? `validation: ${val.length} clips from ${config.val}` : `held out: ${val.length}`
-  hooks.log(`train: ${clips.length} clips from ${config.data}${table.skipped ? ` (${table.skipped} unusable rows skipped)` : ''}; ${heldOut}`)
+  const heldOut = config.val ? `validation: ${plural(val.length, 'clip')} from ${config.val}` : `held out: ${val.length}`
+  hooks.log(`train: ${plural(clips.length, 'clip')} from ${config.data}${table.skipped ? ` (${plural(table.skipped, 'unusable row')} skipped)` : ''}; ${heldOut}`)
 
   const model = await buildModel(config, frames, resume, needsFrozen(right, [...clips, ...val]) || (right === 'text' && val.length > 0))
   for (const tower of Object.values(model.trainable)) tower.transformer.checkpointBlocks = config.checkpointBlocks ?? 'auto'
@@ -239,7 +240,7 @@ async function precomputeFrozen(model: PairModel, tower: TowerName, clips: reado
   if (model.trainable[tower] || !model.frozen[tower]) return
   const missing = clips.filter((c) => (tower === 'image' ? c.frameEmb : c.captionEmb) === undefined)
   if (missing.length === 0) return
-  hooks.log(`embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${missing.length} clips with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}`)
+  hooks.log(`embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${plural(missing.length, 'clip')} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}`)
   for (let start = 0; start < missing.length; start += CLIPS_PER_PASS) {
     const pass = missing.slice(start, start + CLIPS_PER_PASS)
     const inputs = await Promise.all(pass.map(async (c): Promise<Item[]> => (tower === 'image' ? (c.frames ?? (await framesFromFiles(c, hooks))) : c.captions!)))
