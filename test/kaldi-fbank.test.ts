@@ -36,14 +36,22 @@ function fbankOf(wav: Uint8Array, source: string, samples: number, sr: number) {
  * torchaudio in float32 (as VIP-ANT ran it) moves bins near the log floor by up to ~3e-2 by its own rounding, so each
  * entry may differ from it by the tolerance plus torchaudio's own float32-vs-float64 gap at that entry.
  */
-function assertParity(t: TestContext, label: string, out: {data: Float32Array; frames: number}, c: {fbank: string; fbank_double: string; frames: number}) {
+interface Reference {
+  fbank: string
+  fbank_double: string
+  frames: number
+}
+
+function assertParity(t: TestContext, label: string, out: {data: Float32Array; frames: number}, c: Reference) {
   const float32 = readF32(fixture('fbank', c.fbank))
   const float64 = readF32(fixture('fbank', c.fbank_double))
   assert.equal(out.frames, c.frames)
   assert.equal(out.data.length, float32.length)
   const errDouble = maxAbsDiff(out.data, float64)
+  const err32 = maxAbsDiff(out.data, float32).toExponential(2)
+  const gap = maxAbsDiff(float32, float64).toExponential(2)
   t.diagnostic(`${label}: ${out.frames} frames, max abs error ${errDouble.toExponential(2)} vs torchaudio in float64, ` +
-    `${maxAbsDiff(out.data, float32).toExponential(2)} vs float32 (whose own gap to float64 is ${maxAbsDiff(float32, float64).toExponential(2)})`)
+    `${err32} vs float32 (whose own gap to float64 is ${gap})`)
   assert.ok(errDouble <= TOLERANCE, `max abs error ${errDouble} vs torchaudio float64 > ${TOLERANCE}`)
   for (let i = 0; i < out.data.length; i++) {
     const allowed = TOLERANCE + Math.abs(float32[i] - float64[i])
