@@ -59,8 +59,9 @@ interface FbankPlan {
   spectrum: Float64Array
   /** Mel filterbank as triangle segments (see melBanks): segment s covers spectrum[segmentStart[s] .. segmentStart[s+1]). */
   segmentStart: Int32Array
-  /** Weight of each FFT bin in the mel bin whose rising edge it lies on; the falling edge of the bin below gets 1 − it. */
+  /** Weight of each FFT bin in the mel bin whose rising edge it lies on, and in the bin below (its falling edge). */
   upWeight: Float64Array
+  downWeight: Float64Array
   /** One frame's mel energies, before the log, and the same memory as 32-bit words (for logFloored). */
   energies: Float64Array
   energyBits: Uint32Array
@@ -82,7 +83,7 @@ export function kaldiFbank(
   const frames =
     waveform.length < plan.windowSize ? 0 : 1 + Math.floor((waveform.length - plan.windowSize) / plan.windowShift)
   const data = new Float32Array(frames * numMelBins)
-  const {windowShift, windowSize, window, fft, frame, spectrum, segmentStart, upWeight, energies, energyBits} = plan
+  const {windowShift, windowSize, window, fft, frame, spectrum, segmentStart, upWeight, downWeight, energies, energyBits} = plan
   const useLog = opts.useLogFbank
   const preemphasis = opts.preemphasisCoefficient
   const spectrumBins = plan.paddedWindowSize / 2 + 1
@@ -109,9 +110,8 @@ export function kaldiFbank(
       const end = segmentStart[s + 1]
       for (let k = segmentStart[s]; k < end; k++) {
         const p = spectrum[k]
-        const t = upWeight[k] * p
-        up += t
-        down += p - t
+        up += upWeight[k] * p
+        down += downWeight[k] * p
       }
       if (s > 0) energies[s - 1] = rising + down
       rising = up
@@ -276,14 +276,19 @@ function featureWindowFunction(windowType: FbankOptions['windowType'], size: num
   return window
 }
 
-const melScale = (freq: number): number => 1127 * Math.log(1 + freq / 700)
+const f32 = Math.fround
 
 /**
- * torchaudio's get_mel_banks without VTLN, in a form that needs two loads per FFT bin. With equal spacing Δ in mel,
- * bin i's triangle rises on [b_i, b_i+1) and falls on [b_i+1, b_i+2), where b_s = mel(lowFreq) + s·Δ. So every FFT bin
- * in segment [b_s, b_s+1) has weight u in bin s (rising) and 1 − u in bin s−1 (falling), u computed exactly as
- * torchaudio's up-slope; its down-slope equals 1 − u up to rounding. Bins outside [b_0, b_n+1) and the Nyquist bin
- * (k = n/2) have weight 0.
+ * torchaudio's get_mel_banks without VTLN, in a form that needs three loads per FFT bin. Bin i's triangle rises on
+ * [b_i, b_i+1) and falls on [b_i+1, b_i+2), where b_s = mel(lowFreq) + s·Δ. So every FFT bin in segment [b_s, b_s+1)
+ * has a rising weight in bin s and a falling one in bin s−1. Bins outside [b_0, b_n+1) and the Nyquist bin (k = n/2)
+ * have weight 0.
+ *
+ * torchaudio builds these weights in float32 even when the waveform is float64, and near a triangle's edge the float32
+ * rounding of an FFT bin's mel value (~1e-4 mel) moves its small weight by a relative 1e-3 or more: enough to shift a
+ * mel bin dominated by such an edge bin by ~4e-4 in the log. So the boundaries, the mel value of each FFT bin and both
+ * slopes are rounded to float32 at every step, in torchaudio's order; the result equals torchaudio's bank bit for bit
+ * except where its vectorised float32 log is one ulp off the correctly rounded one (a few FFT bins per rate).
  */
 function melBanks(
   numBins: number,
@@ -291,7 +296,7 @@ function melBanks(
   sampleFrequency: number,
   lowFreq: number,
   highFreq: number,
-): Pick<FbankPlan, 'segmentStart' | 'upWeight'> {
+): Pick<FbankPlan, 'segmentStart' | 'upWeight' | 'downWeight'> {
   const numFftBins = paddedWindowSize / 2
   const nyquist = 0.5 * sampleFrequency
   const high = highFreq <= 0 ? highFreq + nyquist : highFreq
@@ -300,25 +305,30 @@ function melBanks(
       `fbank: bad frequency range: lowFreq ${lowFreq} and highFreq ${highFreq} (${high} Hz) vs. Nyquist ${nyquist} Hz at ${sampleFrequency} Hz`,
     )
   }
-  const fftBinWidth = sampleFrequency / paddedWindowSize
-  const melLow = melScale(lowFreq)
-  const melDelta = (melScale(high) - melLow) / (numBins + 1)
-  const boundary = (s: number) => melLow + s * melDelta
+  // Python floats (double) up to here, as in torchaudio; tensors (float32) from here on.
+  const melLow = 1127 * Math.log(1 + lowFreq / 700)
+  const melDelta = (1127 * Math.log(1 + high / 700) - melLow) / (numBins + 1)
+  const boundary = (s: number) => f32(f32(melLow) + f32(s * f32(melDelta)))
+  const fftBinWidth = f32(sampleFrequency / paddedWindowSize)
+  const melOf = (k: number) => f32(1127 * f32(Math.log(f32(1 + f32(f32(fftBinWidth * k) / 700)))))
 
   const segmentStart = new Int32Array(numBins + 2)
   const upWeight = new Float64Array(numFftBins)
+  const downWeight = new Float64Array(numFftBins)
   let k = 0
-  while (k < numFftBins && melScale(fftBinWidth * k) < boundary(0)) k++
+  while (k < numFftBins && melOf(k) < boundary(0)) k++
   for (let s = 0; s <= numBins; s++) {
     segmentStart[s] = k
     const lower = boundary(s)
     const upper = boundary(s + 1)
+    const width = f32(upper - lower)
     for (; k < numFftBins; k++) {
-      const mel = melScale(fftBinWidth * k)
+      const mel = melOf(k)
       if (mel >= upper) break
-      upWeight[k] = (mel - lower) / (upper - lower)
+      upWeight[k] = f32(f32(mel - lower) / width)
+      downWeight[k] = f32(f32(upper - mel) / width)
     }
   }
   segmentStart[numBins + 1] = k
-  return {segmentStart, upWeight}
+  return {segmentStart, upWeight, downWeight}
 }
