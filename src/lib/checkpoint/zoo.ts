@@ -147,8 +147,8 @@ export async function resolveModel(nameOrPath: string): Promise<string> {
     throw new UserError(`${nameOrPath}: no such file, and not a known model (${ZOO.map((e) => e.name).join(', ')})`)
   }
   if (offline() && !(await inCache(entry))) {
-    throw new UserError(`model ${entry.name} is not in the cache and --offline forbids downloading it: place ${entry.file} (from ${entry.url}) `
-      + `at ${cachedPath(entry)}, or run vipant fetch model ${entry.name} online`)
+    throw new UserError(`model ${entry.name} is not in the cache and --offline forbids downloading it: `
+      + `place ${entry.file} (from ${entry.url}) at ${cachedPath(entry)}, or run vipant fetch model ${entry.name} online`)
   }
   return fetchModel(entry)
 }

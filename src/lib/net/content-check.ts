@@ -26,7 +26,7 @@ const ACCEPTS: Record<ContentKind, {what: string; ok: (head: Uint8Array) => bool
 /** What a head that fails its check looks like instead, for the message. */
 function looksLike(head: Uint8Array): string {
   const text = Buffer.from(head).toString('latin1').trimStart().toLowerCase()
-  if (text.startsWith('<!doctype html') || text.startsWith('<html') || text.startsWith('<head')) return 'an HTML page (a captive portal, login or error page?)'
+  if (['<!doctype html', '<html', '<head'].some((tag) => text.startsWith(tag))) return 'an HTML page (a captive portal, login or error page?)'
   if (head.length === 0) return 'an empty file'
   return `bytes ${Buffer.from(head.subarray(0, 8)).toString('hex')}`
 }

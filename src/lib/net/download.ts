@@ -168,7 +168,8 @@ async function verify(file: RemoteFile, part: string, size: number, sizes: Known
   if (problem) await refuse(`the server sent ${problem}`)
   const expected = sizes?.get(file.url)
   if (expected !== undefined && size !== expected) {
-    await refuse(`${size} bytes where ${expected} were expected (the size of its first download, kept in ${sizes!.file}: remove that entry if that download was bad)`)
+    const where = `the size of its first download, kept in ${sizes!.file}: remove that entry if that download was bad`
+    await refuse(`${size} bytes where ${expected} were expected (${where})`)
   }
   if (file.sha256) {
     const actual = await sha256File(part)

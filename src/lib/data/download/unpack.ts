@@ -62,6 +62,8 @@ export async function unpackArchive(archive: string, kind: ArchiveKind, into: st
   await requirePlainTree(into, archive)
 }
 
+const ONLY_PLAIN = 'refused (archives may hold only files and folders)'
+
 /** Walks ROOT without following links and refuses anything but folders and files with a single name. */
 async function requirePlainTree(root: string, archive: string): Promise<void> {
   const folders = [root]
@@ -72,9 +74,9 @@ async function requirePlainTree(root: string, archive: string): Promise<void> {
       const info = await lstat(entry)
       if (info.isDirectory()) folders.push(entry)
       else if (info.isSymbolicLink()) {
-        throw new BadArchive(`${archive}: holds a symbolic link ${relative} -> ${await readlink(entry)}; refused (archives may hold only files and folders)`)
+        throw new BadArchive(`${archive}: holds a symbolic link ${relative} -> ${await readlink(entry)}; ${ONLY_PLAIN}`)
       } else if (!info.isFile()) throw new BadArchive(`${archive}: holds ${relative}, a device, FIFO or socket; refused`)
-      else if (info.nlink > 1) throw new BadArchive(`${archive}: holds a hard link ${relative}; refused (archives may hold only files and folders)`)
+      else if (info.nlink > 1) throw new BadArchive(`${archive}: holds a hard link ${relative}; ${ONLY_PLAIN}`)
     }
   }
 }
