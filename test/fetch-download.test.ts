@@ -114,7 +114,7 @@ test('--model NAME downloads on first use; --offline forbids it', async () => {
   const out = path.join(tmp(), 'q.arrow')
   const offline = await vipantAsync(['embed', '--model', 'vipant-audiocaps', '--clip', 'vipant-audiocaps', '--text', 'a dog barks', '--offline', '-o', out], env)
   assert.equal(offline.status, 2)
-  assert.match(offline.stderr.toString(), /model vipant-audiocaps is not in \S+ and --offline forbids downloading it \(vipant fetch model vipant-audiocaps\)\n$/)
+  assert.match(offline.stderr.toString(), /model vipant-audiocaps is not in the cache and --offline forbids downloading it: place vipant-va-00051623.pth \(from \S+\) at \S+vipant-va-00051623.pth, or run vipant fetch model vipant-audiocaps online\n$/)
   assert.equal(server.seen(name).length, 0)
   const r = await vipantAsync(['embed', '--model', 'vipant-audiocaps', '--clip', 'vipant-audiocaps', '--text', 'a dog barks', '--workers', '2', '-o', out], env)
   assert.equal(r.status, 0, r.stderr.toString())

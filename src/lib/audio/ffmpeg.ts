@@ -23,15 +23,29 @@ function firstErrorLine(stderr: string, source: string): string | undefined {
   for (const raw of stderr.split(/\r?\n/)) {
     const line = raw.replace(/\[(\S+) @ 0x[0-9a-f]+\] /g, '[$1] ').trim()
     if (!line) continue
-    return line.startsWith(`${source}: `) ? line.slice(source.length + 2) : line
+    const named = [`${localInput(source)}: `, `${source}: `].find((prefix) => line.startsWith(prefix))
+    return named ? line.slice(named.length) : line
   }
   return undefined
 }
 
 /**
- * Runs ffmpeg or ffprobe and returns its stdout. A missing binary and a failed run become one-line
- * UserErrors; the latter names SOURCE and quotes ffmpeg's first error line. Output beyond MAX_BYTES stops
- * the run: a small file can decode to far more (a FLAC of silence expands some 200 times).
+ * A local file as ffmpeg must be given it: with `file:` and absolute, since ffmpeg reads a name such as
+ * `concat:a|b`, `http:x` or `subfile,,...` as a protocol, not a file.
+ */
+export function localInput(file: string): string {
+  return `file:${path.resolve(file)}`
+}
+
+/** ARGS with every input (`-i FILE`) made a plain local file: vipant hands ffmpeg nothing else. */
+function localInputs(args: string[]): string[] {
+  return args.map((arg, i) => (i > 0 && args[i - 1] === '-i' ? localInput(arg) : arg))
+}
+
+/**
+ * Runs ffmpeg or ffprobe and returns its stdout; each `-i` input is read as a local file (localInput). A missing
+ * binary and a failed run become one-line UserErrors; the latter names SOURCE and quotes ffmpeg's first error line.
+ * Output beyond MAX_BYTES stops the run: a small file can decode to far more (a FLAC of silence expands some 200 times).
  */
 export async function runTool(
   tool: 'ffmpeg' | 'ffprobe',
@@ -40,7 +54,7 @@ export async function runTool(
   maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<Uint8Array> {
   const binary = tool === 'ffmpeg' ? ffmpegBinary() : ffprobeBinary()
-  const result = await execa(binary, args, {
+  const result = await execa(binary, localInputs(args), {
     encoding: 'buffer',
     // Binary output: a last byte of 0x0a is a sample or a pixel, not a line ending to strip.
     stripFinalNewline: false,
@@ -117,7 +131,7 @@ const STREAM_TYPES = new Set(['audio', 'video', 'subtitle', 'data', 'attachment'
 
 /** Container, duration and streams of a media file, from ffprobe. */
 export async function probeMedia(file: string): Promise<MediaInfo> {
-  const out = await runTool('ffprobe', ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', file], file)
+  const out = await runTool('ffprobe', ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', '-i', file], file)
   const json = JSON.parse(Buffer.from(out).toString('utf8')) as ProbeJson
   return {
     format: json.format?.format_name ?? 'unknown',

@@ -1,8 +1,9 @@
 import {existsSync, statSync} from 'node:fs'
-import {mkdir} from 'node:fs/promises'
+import {mkdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 import {isFile} from '../data/paths.js'
 import {netConfig, type NetConfig} from '../net/config.js'
+import {contentProblem} from '../net/content-check.js'
 import {download, type DownloadOptions} from '../net/download.js'
 import {withFileLock} from '../net/file-lock.js'
 import {KnownSizes} from '../net/known-sizes.js'
@@ -109,18 +110,35 @@ export interface FetchModelOptions {
  */
 export async function fetchModel(entry: ZooEntry, options: FetchModelOptions = {}): Promise<string> {
   const file = cachedPath(entry)
-  if (isFile(file)) return file
+  if (await inCache(entry)) return file
   await mkdir(modelsDir(), {recursive: true})
   await withFileLock(file, async () => {
-    if (isFile(file)) return
+    if (await inCache(entry)) return
     const report = options.report ?? stderrReporter(`downloading ${entry.name}`)
     try {
-      await download(entry, file, {net: options.net ?? netConfig(), sizes: new KnownSizes(modelsDir()), ...report})
+      await download({...entry, content: 'checkpoint'}, file, {
+        net: options.net ?? netConfig(), sizes: new KnownSizes(modelsDir()), offlineHint: OFFLINE_HINT, ...report,
+      })
     } finally {
       report.stop()
     }
   })
   return file
+}
+
+const OFFLINE_HINT = 'then --offline, or VIPANT_OFFLINE=1, keeps commands from trying to download it'
+
+/**
+ * Whether ENTRY's file is in the cache. One that is no checkpoint at all (an HTML page cached by an older
+ * version) is dropped, with the size recorded from it, so that it is downloaded again.
+ */
+async function inCache(entry: ZooEntry): Promise<boolean> {
+  const file = cachedPath(entry)
+  if (!isFile(file)) return false
+  if (!(await contentProblem(file, 'checkpoint'))) return true
+  await rm(file, {force: true})
+  await new KnownSizes(modelsDir()).forget(entry.url)
+  return false
 }
 
 /** Whether downloads are forbidden: --offline, or VIPANT_OFFLINE=1 in the environment (worker threads inherit it). */
@@ -138,9 +156,9 @@ export async function resolveModel(nameOrPath: string): Promise<string> {
   if (!entry) {
     throw new UserError(`${nameOrPath}: no such file, and not a known model (${ZOO.map((e) => e.name).join(', ')})`)
   }
-  const file = cachedPath(entry)
-  if (!isFile(file) && offline()) {
-    throw new UserError(`model ${entry.name} is not in ${modelsDir()} and --offline forbids downloading it (vipant fetch model ${entry.name})`)
+  if (offline() && !(await inCache(entry))) {
+    throw new UserError(`model ${entry.name} is not in the cache and --offline forbids downloading it: `
+      + `place ${entry.file} (from ${entry.url}) at ${cachedPath(entry)}, or run vipant fetch model ${entry.name} online`)
   }
   return fetchModel(entry)
 }

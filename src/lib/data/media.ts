@@ -1,6 +1,6 @@
-import {readdirSync, type Dirent} from 'node:fs'
+import {readdirSync, statSync, type Dirent} from 'node:fs'
 import path from 'node:path'
-import {isDir} from './paths.js'
+import {UserError} from '../util/errors.js'
 
 /** Audio and video containers the decoder (ffmpeg) is expected to read. */
 export const MEDIA_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -22,17 +22,54 @@ export function sortedEntries(dir: string): Dirent[] {
   return readdirSync(dir, {withFileTypes: true}).sort((a, b) => compareNames(a.name, b.name))
 }
 
-/** Whether an entry is (or links to) a directory; hidden entries are skipped by the walkers. */
-function isSubdir(dir: string, entry: Dirent): boolean {
-  return entry.isDirectory() || (entry.isSymbolicLink() && isDir(path.join(dir, entry.name)))
+/** Where the walkers say what they skipped. */
+export type Warn = (message: string) => void
+
+const stderrWarn: Warn = (message) => process.stderr.write(`vipant: ${message}\n`)
+
+function readFolder(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, {withFileTypes: true})
+  } catch (error) {
+    throw new UserError(`${dir}: cannot read this folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
+  }
 }
 
-/** Absolute paths of all media files under DIR, in no particular order. */
-export function* walkMedia(dir: string): Generator<string> {
-  for (const entry of readdirSync(dir, {withFileTypes: true})) {
-    if (entry.name.startsWith('.')) continue
-    const full = path.join(dir, entry.name)
-    if (isSubdir(dir, entry)) yield* walkMedia(full)
-    else if (isMediaFile(entry.name)) yield full
+/** The folder a path leads to, links followed (`dev:ino`), or undefined when it is no folder (a file, a dangling link). */
+function folderIdentity(entry: string): string | undefined | 'loop' {
+  try {
+    const info = statSync(entry)
+    return info.isDirectory() ? `${info.dev}:${info.ino}` : undefined
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ELOOP' ? 'loop' : undefined
   }
+}
+
+/**
+ * Absolute paths of all media files under DIR, in no particular order; hidden entries are skipped. Links are
+ * followed, but each folder is walked once, whatever number of paths lead to it: a link back up (a loop) or a
+ * second link to a folder is skipped, and WARN hears of the first such link.
+ */
+export function* walkMedia(dir: string, warn: Warn = stderrWarn): Generator<string> {
+  const walked = new Map<string, string>()
+  let warned = false
+  const skip = (message: string) => {
+    if (!warned) warn(`${message}; skipped (and any further such links)`)
+    warned = true
+  }
+  function* walk(folder: string, id: string): Generator<string> {
+    walked.set(id, folder)
+    for (const entry of readFolder(folder)) {
+      if (entry.name.startsWith('.')) continue
+      const full = path.join(folder, entry.name)
+      const sub = entry.isDirectory() || entry.isSymbolicLink() ? folderIdentity(full) : undefined
+      if (sub === 'loop') skip(`${full}: a symbolic link loop`)
+      else if (sub !== undefined && walked.has(sub)) skip(`${full}: leads to ${walked.get(sub)}, a folder already walked`)
+      else if (sub !== undefined) yield* walk(full, sub)
+      else if (isMediaFile(entry.name)) yield full
+    }
+  }
+  const root = folderIdentity(dir)
+  if (root === 'loop') throw new UserError(`${dir}: a symbolic link loop`)
+  yield* walk(dir, root ?? dir)
 }

@@ -8,7 +8,9 @@ function statOrNone(entry: string): Stats | undefined {
   try {
     return statSync(entry, {throwIfNoEntry: false})
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOTDIR') return undefined
+    if (code === 'ELOOP') throw new UserError(`${entry}: a symbolic link loop`)
     throw error
   }
 }

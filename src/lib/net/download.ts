@@ -7,6 +7,7 @@ import {pipeline} from 'node:stream/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {UserError} from '../util/errors.js'
 import {sourceUrl, type NetConfig} from './config.js'
+import {contentProblem, type ContentKind} from './content-check.js'
 import type {KnownSizes} from './known-sizes.js'
 import {get, HttpStatusError} from './request.js'
 
@@ -14,6 +15,8 @@ import {get, HttpStatusError} from './request.js'
 export interface RemoteFile {
   url: string
   sha256?: string
+  /** What its first bytes must look like; checked before it is kept or its size recorded. */
+  content?: ContentKind
 }
 
 export interface DownloadOptions {
@@ -24,6 +27,8 @@ export interface DownloadOptions {
   onProgress?: (bytes: number, total: number | undefined) => void
   /** Told why an attempt failed and how long until the next. */
   onRetry?: (reason: string, waitMs: number) => void
+  /** Added to the advice when the host cannot be resolved (offline). */
+  offlineHint?: string
 }
 
 const MAX_BACKOFF_MS = 30_000
@@ -102,6 +107,15 @@ function describe(error: unknown, url: string): string {
 /** Local disk trouble will not pass by waiting. */
 const LOCAL_ERRORS = new Set(['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'EDQUOT', 'EISDIR', 'ENOTDIR'])
 
+/** A host name that does not resolve: offline or no DNS, which retrying for half a minute will not change. */
+const UNRESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN'])
+
+function unresolved(error: unknown, file: RemoteFile, url: string, dest: string, hint: string | undefined): UserError {
+  const host = (error as {hostname?: string}).hostname ?? new URL(url).hostname
+  return new UserError(`${url}: cannot resolve ${host} (offline?): set VIPANT_MIRROR to a mirror that has it, or download ${file.url} `
+    + `elsewhere and place it at ${dest}${hint ? ` (${hint})` : ''}`)
+}
+
 function isTransient(error: unknown): boolean {
   if (error instanceof HttpStatusError) return error.transient
   return !(error instanceof UserError) && !LOCAL_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')
@@ -129,6 +143,7 @@ export async function download(file: RemoteFile, dest: string, options: Download
         failures++
       } else size = result
     } catch (error) {
+      if (UNRESOLVED.has((error as NodeJS.ErrnoException).code ?? '')) throw unresolved(error, file, url, dest, options.offlineHint)
       if (!isTransient(error)) throw new UserError(describe(error, url))
       if ((await sizeOf(part)) <= before) failures++
       if (failures > options.net.retries) {
@@ -149,8 +164,13 @@ async function verify(file: RemoteFile, part: string, size: number, sizes: Known
     await rm(part, {force: true})
     throw new UserError(`${file.url}: ${problem}; the download was deleted`)
   }
+  const problem = file.content && (await contentProblem(part, file.content))
+  if (problem) await refuse(`the server sent ${problem}`)
   const expected = sizes?.get(file.url)
-  if (expected !== undefined && size !== expected) await refuse(`${size} bytes where ${expected} were expected`)
+  if (expected !== undefined && size !== expected) {
+    const where = `the size of its first download, kept in ${sizes!.file}: remove that entry if that download was bad`
+    await refuse(`${size} bytes where ${expected} were expected (${where})`)
+  }
   if (file.sha256) {
     const actual = await sha256File(part)
     if (actual !== file.sha256) await refuse(`sha256 ${actual} where ${file.sha256} was expected`)

@@ -8,7 +8,7 @@ import {atomicWrite} from '../util/atomic-write.js'
  * keyed by the canonical URL): a later download of the same file must match.
  */
 export class KnownSizes {
-  private readonly file: string
+  readonly file: string
 
   constructor(cacheDir: string) {
     this.file = path.join(cacheDir, 'sizes.json')
@@ -27,7 +27,18 @@ export class KnownSizes {
   }
 
   async record(url: string, size: number): Promise<void> {
-    const sizes = {...this.read(), [url]: size}
+    await this.write({...this.read(), [url]: size})
+  }
+
+  /** Drops URL's size, when the file it was recorded from turned out to be bad. */
+  async forget(url: string): Promise<void> {
+    const sizes = this.read()
+    if (!(url in sizes)) return
+    delete sizes[url]
+    await this.write(sizes)
+  }
+
+  private async write(sizes: Record<string, number>): Promise<void> {
     await mkdir(path.dirname(this.file), {recursive: true})
     await atomicWrite(this.file, (temp) => writeFile(temp, `${JSON.stringify(sizes, null, 2)}\n`))
   }

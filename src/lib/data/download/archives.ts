@@ -9,7 +9,8 @@ import {atomicWrite} from '../../util/atomic-write.js'
 import {UserError} from '../../util/errors.js'
 import {vipantHome} from '../../util/home.js'
 import {isFile} from '../paths.js'
-import {moveInto, requireUnpacker, unpackArchive, type ArchiveKind} from './unpack.js'
+import {contentProblem, type ContentKind} from '../../net/content-check.js'
+import {BadArchive, moveInto, requireUnpacker, unpackArchive, type ArchiveKind} from './unpack.js'
 
 /** One published file of a dataset and how it becomes part of the official layout. */
 export interface DatasetFile extends RemoteFile {
@@ -46,6 +47,9 @@ export const DATASET_FILES = {
   ],
   audiocaps: ['train.csv', 'val.csv', 'test.csv'].map((name) => file(name, `${AUDIOCAPS}/${name}`)),
 } satisfies Record<string, DatasetFile[]>
+
+/** What each kind of published file must start with (the plain files are CSV and JSON). */
+const CONTENT: Record<DatasetFile['kind'], ContentKind> = {'zip': 'zip', 'tar.gz': 'gzip', '7z': '7z', 'file': 'text'}
 
 export type DownloadableDataset = keyof typeof DATASET_FILES
 
@@ -93,22 +97,45 @@ export async function downloadDataset(dataset: DownloadableDataset, dir: string,
     .filter((file) => !files.includes(file))
     .map((file) => ({file: file.name, action: 'already there', bytes: 0}))
   for (const file of files) {
+    const remote = {...file, content: CONTENT[file.kind]}
     const cached = path.join(cacheDir, dataset, file.name)
     await mkdir(path.dirname(cached), {recursive: true})
     const report = options.report?.(file)
     let bytes: number
     try {
-      // A complete archive from a run whose unpack failed is not fetched again.
-      bytes = await withFileLock(cached, async () => (isFile(cached) ? statSync(cached).size : (await download(file, cached, {net, sizes, ...report})).size))
+      // A complete archive from a run whose unpack failed for a local reason (a full disk) is not fetched again.
+      bytes = await withFileLock(cached, async () => (await reusable(remote, cached, sizes))
+        ? statSync(cached).size
+        : (await download(remote, cached, {net, sizes, ...report})).size)
     } finally {
       report?.stop()
     }
-    await place(file, cached, dir)
+    try {
+      await place(file, cached, dir)
+    } catch (error) {
+      if (!(error instanceof BadArchive)) throw error
+      await forgetBad(remote, cached, sizes)
+      throw new UserError(`${error.message}; it was deleted from the cache`)
+    }
     await atomicWrite(path.join(dir, MARKER), (temp) => writeFile(temp, `${JSON.stringify({unpacked: [...unpacked(dir), file.name]}, null, 2)}\n`))
     await rm(cached, {force: true})
     results.push({file: file.name, action: 'downloaded', bytes})
   }
   return results
+}
+
+/** Drops a cached file that turned out bad, and the size recorded from it, so neither is trusted again. */
+async function forgetBad(file: DatasetFile, cached: string, sizes: KnownSizes): Promise<void> {
+  await rm(cached, {force: true})
+  await sizes.forget(file.url)
+}
+
+/** Whether the cache holds FILE already; a cached file that is not what it should be (an HTML page) is dropped. */
+async function reusable(file: DatasetFile & {content: ContentKind}, cached: string, sizes: KnownSizes): Promise<boolean> {
+  if (!isFile(cached)) return false
+  if (!(await contentProblem(cached, file.content))) return true
+  await forgetBad(file, cached, sizes)
+  return false
 }
 
 async function place(file: DatasetFile, cached: string, dir: string): Promise<void> {
