@@ -70,7 +70,11 @@ test('fetch model NAME: downloads through a reset, resumes with Range, lists it 
   const file = path.join(home, 'models', 'vipant-va-00083391.pth')
   assert.equal(r.stdout.toString(), `${file}\n`)
   assert.ok(readFileSync(file).equals(checkpoint))
-  assert.deepEqual(server.seen(`${VA}/00083391.pth`).map((s) => s.range), [undefined, 'bytes=100000-'])
+  // The resumed request starts where the file on disk ended: at most the 100 000 bytes sent before the reset (fewer when
+  // the last chunk had not reached the disk yet, as on a loaded machine).
+  const [first, resumed] = server.seen(`${VA}/00083391.pth`).map((s) => s.range)
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(resumed ?? '')?.[1])
+  assert.ok(first === undefined && resumedAt > 0 && resumedAt <= 100_000, `ranges ${first}, ${resumed}`)
   assert.match(r.stderr.toString(), /retrying in 1\.0 s\n/)
   assert.match(r.stderr.toString(), new RegExp(`fetch model vipant-esc50: downloaded, ${checkpoint.length} bytes \\(size recorded at first download\\)\\n$`))
   const list = JSON.parse((await vipantAsync(['fetch', 'model', '--list', '--json'], env)).stdout.toString()) as {name: string; cached: boolean; size: number | null}[]
