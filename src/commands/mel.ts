@@ -2,6 +2,7 @@ import os from 'node:os'
 import {stat} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
@@ -49,6 +50,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Mel)
+    checkOutputs({'-o': flags.output})
     const config: MelConfig = {
       maxLen: flags['max-len'],
       crop: flags.crop as MelConfig['crop'],

@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {engineFlags, startEmbedder} from '../cli/embedder.js'
 import {progress, type Progress} from '../cli/progress.js'
@@ -65,6 +66,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Retrieve)
+    checkOutputs({'--predictions': flags.predictions})
     applyOffline(flags.offline)
     if ((flags.data || flags.audio) && !flags.model) throw new UserError(`${flags.data ? '--data' : '--audio'} needs --model, the audio tower`)
     if ((flags.query || flags.audio) && flags.predictions) throw new UserError('--predictions goes with an evaluation, not a search')

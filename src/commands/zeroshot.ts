@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {engineFlags, startEmbedder} from '../cli/embedder.js'
 import {progress} from '../cli/progress.js'
@@ -59,6 +60,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ZeroShot)
+    checkOutputs({'--predictions': flags.predictions, '--plot': flags.plot})
     applyOffline(flags.offline)
     if (flags.data && !flags.model) throw new UserError('--data needs --model, the audio tower to evaluate')
     if (flags.plot) await checkPlotPath(flags.plot)

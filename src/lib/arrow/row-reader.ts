@@ -22,7 +22,7 @@ import {
 } from 'apache-arrow'
 import {Footer, type FileBlock} from 'apache-arrow/ipc/metadata/file'
 import {UserError} from '../util/errors.js'
-import {MAGIC, NO_INPUT, notArrow} from './input.js'
+import {cutShort, EOS, MAGIC, NO_INPUT, notArrow} from './input.js'
 import {openSpooled} from './spool.js'
 
 export interface RowReaderOptions {
@@ -65,7 +65,6 @@ interface BatchHeader {
   compression: unknown
 }
 
-const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
 const closeOnCollect = new FinalizationRegistry<number>((fd) => closeSync(fd))
 
 export class RowReader {
@@ -260,6 +259,10 @@ function indexMessages(fd: number, source: string): {schema: Schema; schemaBytes
   }
   if (Buffer.from(head.subarray(0, 6)).equals(MAGIC)) {
     // Magic, padding, messages, the footer, its length, magic.
+    const magic = new Uint8Array(6)
+    if (size < 16) throw cutShort(source, 'file')
+    readFully(fd, magic, size - 6)
+    if (!Buffer.from(magic).equals(MAGIC)) throw cutShort(source, 'file')
     const tail = new Uint8Array(4)
     readFully(fd, tail, size - 10)
     const length = new DataView(tail.buffer).getInt32(0, true)
@@ -274,7 +277,12 @@ function indexMessages(fd: number, source: string): {schema: Schema; schemaBytes
   let schema: Schema | undefined
   let schemaBytes = new Uint8Array(0)
   let inForce: {id: number; message: Extent}[] = []
-  for (let found = messageAt(fd, 0, size); found; found = messageAt(fd, found.message.offset + found.message.length, size)) {
+  // Read up to the end-of-stream marker: bytes that stop before it are a stream whose writer died.
+  const next = (pos: number) => {
+    if (pos >= size) throw cutShort(source, 'stream', batches.reduce((n, b) => n + b.rows, 0))
+    return messageAt(fd, pos, size)
+  }
+  for (let found = next(0); found; found = next(found.message.offset + found.message.length)) {
     const {decoded} = found
     if (decoded.isSchema()) {
       if (schema) throw new Error('a second schema message')
