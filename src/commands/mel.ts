@@ -6,6 +6,7 @@ import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
+import {capWorkers} from '../cli/workers.js'
 import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
@@ -59,7 +60,8 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
       norms: flags.normalize ? parseNorms(flags.norms) : null,
     }
     const input = shardInput('mel', await this.openInput(argv as string[], flags.dataset as DatasetName | undefined), flags.shard)
-    const options = {config, workers: flags.workers, strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
+    // A worker holds a decoded clip and its fbank: tens of MB for a long clip.
+    const options = {config, workers: capWorkers('mel', flags.workers, 64 * 2 ** 20), strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
     const schema = melStageSchema(input.schema, options, this.version)
 
     const counts = {ok: 0, missing: 0, error: 0, seconds: 0}

@@ -106,9 +106,12 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       })
       bar?.stop()
       process.stderr.write(`retrieve: ${retrievalCoverageLine(report)}\n`)
+      // An empty folder or table scores nothing: an empty report must not pass for a result in a script.
+      if (report.clips.evaluated === 0) throw new UserError(`${flags.data ? dataDir : scored.source}: nothing to evaluate (no clip was scored)`)
       if (flags.predictions) {
         const table = ranksTable(ranks, {dataset: flags.data ?? 'table', split, prompt: flags.prompt, scoring: 'cosine'}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
+        process.stderr.write(`retrieve: wrote ${flags.predictions}\n`)
       }
       process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(report) : renderRetrievalText(report))
     } finally {

@@ -97,11 +97,17 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       })
       bar?.stop()
       process.stderr.write(`zeroshot: ${coverageLine(report)}\n`)
+      // An empty folder or table scores nothing: an empty report must not pass for a result in a script.
+      if (report.clips.evaluated === 0) throw new UserError(`${flags.data ? dataDir : scored.source}: nothing to evaluate (no clip was scored)`)
       if (flags.predictions) {
         const table = predictionsTable(predictions, classes, {prompts: templates, scoring: report.protocol.scoring}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
+        process.stderr.write(`zeroshot: wrote ${flags.predictions}\n`)
       }
-      if (flags.plot) await writePlot(flags.plot, confusionSvg(report))
+      if (flags.plot) {
+        await writePlot(flags.plot, confusionSvg(report))
+        process.stderr.write(`zeroshot: wrote ${flags.plot}\n`)
+      }
       process.stdout.write(flags.json || !process.stdout.isTTY ? renderJson(report) : renderText(report))
     } finally {
       bar?.stop()
