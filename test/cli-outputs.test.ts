@@ -209,3 +209,10 @@ test('zeroshot names the files it wrote', {skip: skipWithoutShared, timeout: 120
   assert.equal(result.status, 0, result.stderr.toString())
   assert.match(result.stderr.toString(), new RegExp(`zeroshot: wrote ${at('p2.arrow')}\nzeroshot: wrote ${at('p2.svg')}\n`))
 })
+
+test('a column of the wrong type (a text mel) is one line naming the column', async () => {
+  const model = await writeTinyVipant(at())
+  writeFileSync(at('text-mel.arrow'), Buffer.from(tableToIPC(tableFromArrays({id: ['a'], mel: ['not a tensor']}), 'file')))
+  oneLine(vipant(['embed', at('text-mel.arrow'), '--model', model, '-o', at('e.arrow')]), /text-mel\.arrow: column mel is .*Utf8.*, not a float32 tensor column/)
+  assert.ok(!existsSync(at('e.arrow')))
+})

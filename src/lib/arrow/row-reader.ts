@@ -10,12 +10,9 @@ import {stat} from 'node:fs/promises'
 import {
   Message,
   MessageHeader,
-  Precision,
   RecordBatchReader,
   Type,
   type DataType,
-  type Field,
-  type Float,
   type FixedSizeList,
   type RecordBatch,
   type Schema,
@@ -24,6 +21,7 @@ import {Footer, type FileBlock} from 'apache-arrow/ipc/metadata/file'
 import {UserError} from '../util/errors.js'
 import {cutShort, EOS, MAGIC, NO_INPUT, notArrow} from './input.js'
 import {openSpooled} from './spool.js'
+import {isTensorField} from './tensor.js'
 
 export interface RowReaderOptions {
   /** Bytes of rows kept in memory (256 MB unless given). */
@@ -222,7 +220,7 @@ export class RowReader {
     let buffer = 0
     for (const field of this.schema.fields) {
       if (field.name === column) {
-        if (!isTensor(field)) throw new UserError(`${this.source}: column ${column} is not a float32 tensor column`)
+        if (!isTensorField(field)) throw new UserError(`${this.source}: column ${column} is not a float32 tensor column`)
         return {node, buffer, type: field.type}
       }
       node += nodeCount(field.type)
@@ -367,12 +365,6 @@ function readFully(fd: number, into: Uint8Array, position: number): number {
     done += n
   }
   return into.length
-}
-
-function isTensor(field: Field): boolean {
-  const {typeId, children} = field.type
-  const item = children?.[0]?.type as Float | undefined
-  return (typeId === Type.FixedSizeList || typeId === Type.List) && item?.typeId === Type.Float && item.precision === Precision.SINGLE
 }
 
 /** Field nodes a column contributes to a record batch: one per array, children depth first. */
