@@ -216,3 +216,17 @@ test('a column of the wrong type (a text mel) is one line naming the column', as
   oneLine(vipant(['embed', at('text-mel.arrow'), '--model', model, '-o', at('e.arrow')]), /text-mel\.arrow: column mel is .*Utf8.*, not a float32 tensor column/)
   assert.ok(!existsSync(at('e.arrow')))
 })
+
+test('mel | embed -o with the stream cut: embed fails in one line and leaves no table (ONNX Runtime workers wind down first)', {skip: skipWithoutShared, timeout: 60_000}, async () => {
+  const model = await writeTinyVipant(at())
+  const clips = readdirSync(sharedData('esc50', 'audio')).slice(0, 3).map((f) => sharedData('esc50', 'audio', f))
+  const mel = vipant(['mel', ...clips, '--max-len', String(TINY.audioMaxLen)])
+  assert.equal(mel.status, 0, mel.stderr.toString())
+  const d = mkdtempSync(at('pipe-cut-'))
+  const result = vipant(['embed', '--model', model, '--engine', 'onnx', '-o', path.join(d, 'out.arrow')], {input: mel.stdout.subarray(0, -8)})
+  const err = result.stderr.toString()
+  assert.equal(result.status, 2, err)
+  assert.match(err, /vipant embed: stdin: the Arrow stream was cut short after 3 rows/)
+  assert.doesNotMatch(err, /terminate called|Napi/)
+  assert.deepEqual(leftovers(d), [])
+})

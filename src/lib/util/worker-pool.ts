@@ -17,6 +17,8 @@ export class WorkerPool<Task, Result> {
   private readonly pending = new Map<number, Pending>()
   private readonly limit: number
   private nextId = 0
+  /** Who waits for every task in flight to be answered. */
+  private idle: (() => void)[] = []
   private broken: Error | undefined
 
   constructor(
@@ -58,7 +60,12 @@ export class WorkerPool<Task, Result> {
     })
   }
 
+  /**
+   * Ends the threads once their tasks in flight are answered: terminating a thread inside a native call (an ONNX
+   * Runtime session run) aborts the whole process, which hides the error that made the command stop early.
+   */
   async close(): Promise<void> {
+    if (this.pending.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve))
     await Promise.all(this.workers.map((w) => w.worker.terminate()))
   }
 
@@ -77,12 +84,18 @@ export class WorkerPool<Task, Result> {
     this.pending.delete(msg.id)
     if (msg.error !== undefined) pending.reject(new Error(msg.error))
     else pending.resolve(msg.result)
+    if (this.pending.size === 0) this.wake()
+  }
+
+  private wake() {
+    for (const resolve of this.idle.splice(0)) resolve()
   }
 
   private fail(error: Error) {
     this.broken = error
     for (const p of this.pending.values()) p.reject(error)
     this.pending.clear()
+    this.wake()
   }
 }
 
