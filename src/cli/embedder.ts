@@ -6,6 +6,7 @@ import {loadTowers, type TowerName} from '../lib/model/towers.js'
 import {checkProvider, describeRuntime, loadRuntime, PROVIDERS, type Provider} from '../lib/onnx/runtime.js'
 import {paperModel} from '../lib/checkpoint/zoo.js'
 import {UserError} from '../lib/util/errors.js'
+import {capWorkers} from './workers.js'
 
 export const engineFlags = {
   engine: Flags.string({description: 'inference engine (default: onnx where onnxruntime-node is installed, else tfjs)', options: [...ENGINES]}),
@@ -44,7 +45,8 @@ export async function startEmbedder(options: {
     embedder = await workerEmbedder(1, {run, model, clip, normalize, engine, backend: provider})
   } else {
     const backend = await selectBackend(options.backend)
-    workers = options.workers ?? (backend.name === 'wasm' || backend.name === 'cpu' ? os.availableParallelism() : 1)
+    // Each worker holds its own copy of the towers (about 1 GB for ViT-B/32 CLIP and an audio tower, with activations).
+    workers = capWorkers('embed', options.workers ?? (backend.name === 'wasm' || backend.name === 'cpu' ? os.availableParallelism() : 1), 2 ** 30)
     description = `engine tfjs: ${backend.description.replace(/^backend: /, '')}${workers > 1 ? `, ${workers} worker threads` : ''}`
     process.stderr.write(`${description}\n`)
     embedder =

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress'
+import {exitOnSignals, onExit} from '../lib/util/exit-hooks.js'
 
 export interface Progress {
   tick(payload?: Record<string, string | number>): void
@@ -7,7 +8,8 @@ export interface Progress {
 
 /**
  * A progress bar on stderr, only when stderr is a terminal (pipes and logs stay clean).
- * `total` may be unknown for streamed input; the bar then counts up.
+ * `total` may be unknown for streamed input; the bar then counts up. The bar hides the cursor and turns off line
+ * wrapping; both come back however the process ends (Ctrl-C included), or the shell is left without a cursor.
  */
 export function progress(label: string, total: number | undefined, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (!stream.isTTY) return {tick() {}, stop() {}}
@@ -23,6 +25,13 @@ export function progress(label: string, total: number | undefined, stream: NodeJ
     cliProgress.Presets.shades_classic,
   )
   bar.start(total ?? 0, 0, {detail: ''})
+  let stopped = false
+  const stop = () => {
+    if (!stopped) bar.stop()
+    stopped = true
+  }
+  const forget = onExit(stop)
+  exitOnSignals()
   let done = 0
   return {
     tick(payload) {
@@ -30,7 +39,8 @@ export function progress(label: string, total: number | undefined, stream: NodeJ
       bar.update(done, {detail: '', ...payload})
     },
     stop() {
-      bar.stop()
+      stop()
+      forget()
     },
   }
 }

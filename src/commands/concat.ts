@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {arg} from '../cli/args.js'
 import {concatTables} from '../lib/arrow/concat.js'
@@ -16,6 +17,7 @@ export default class Concat extends VipantCommand {
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Concat)
+    checkOutputs({'-o': flags.output})
     if (argv.length === 0) throw new UserError('name the tables to concatenate')
     const inputs = await Promise.all((argv as string[]).map((p) => openTableInput(p)))
     const table = concatTables(inputs)

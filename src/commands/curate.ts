@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
 import {openTableInput} from '../lib/arrow/input.js'
@@ -36,6 +37,7 @@ The pool (--pool) is a table of text and text_emb (vipant embed --text-file capt
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Curate)
+    checkOutputs({'-o': flags.output})
     if (flags.json && !flags.output) throw new UserError('--json prints the summary on stdout, which carries the table without -o: give -o FILE')
     const pool = await readCaptionPool(await openTableInput(flags.pool))
     const input = await openTableInput(args.input)

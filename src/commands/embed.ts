@@ -1,6 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {engineFlags, startEmbedder} from '../cli/embedder.js'
 import {progress} from '../cli/progress.js'
@@ -51,6 +52,7 @@ Without --tower, a table with log-mels gets audio embeddings (and image embeddin
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Embed)
+    checkOutputs({'-o': flags.output})
     applyOffline(flags.offline)
     const texts = [...(flags.text ?? []), ...(flags['text-file'] ? await readLines(flags['text-file']) : [])]
     const input = texts.length > 0 ? undefined : shardInput('embed', await openTableInput(args.input), flags.shard)

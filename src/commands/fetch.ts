@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {arg, requiredArg} from '../cli/args.js'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../cli/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
@@ -66,6 +67,7 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Fetch)
+    checkOutputs({'-o': flags.output})
     const dataset = args.dataset as DatasetName
     const dir = args.dir ?? datasetHome(dataset)
     const report = flags.download ? await this.download(dataset, dir, flags) : undefined

@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {arg} from '../cli/args.js'
 import {headTable} from '../lib/arrow/head.js'
@@ -17,6 +18,7 @@ export default class Head extends VipantCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Head)
+    checkOutputs({'-o': flags.output})
     const table = headTable(await openTableInput(args.input), flags.rows)
     await writeAll(openTableOutput(table.schema, flags.output), table.batches)
   }

@@ -2,10 +2,12 @@ import os from 'node:os'
 import {stat} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {Failures} from '../cli/failures.js'
 import {progress} from '../cli/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
+import {capWorkers} from '../cli/workers.js'
 import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
@@ -51,6 +53,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Mel)
+    checkOutputs({'-o': flags.output})
     const config: MelConfig = {
       maxLen: flags['max-len'],
       crop: flags.crop as MelConfig['crop'],
@@ -60,7 +63,9 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     }
     const opened = await this.openInput(argv as string[], flags.dataset as DatasetName | undefined)
     const input = shardInput('mel', opened.input, flags.shard)
-    const options = {config, workers: flags.workers ?? os.availableParallelism(), strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
+    // A worker holds a decoded clip and its fbank: tens of MB for a long clip.
+    const workers = capWorkers('mel', flags.workers ?? os.availableParallelism(), 64 * 2 ** 20)
+    const options = {config, workers, strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
     const schema = melStageSchema(input.schema, options, this.version)
 
     const counts = {ok: 0, missing: 0, error: 0, seconds: 0}

@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {defaultModel, engineFlags, startEmbedder} from '../cli/embedder.js'
 import {Failures} from '../cli/failures.js'
@@ -66,6 +67,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Retrieve)
+    checkOutputs({'--predictions': flags.predictions})
     applyOffline(flags.offline)
     if (flags.data && !flags.model) flags.model = defaultModel('retrieve', flags.data)
     if (flags.audio && !flags.model) throw new UserError('--audio needs --model, the audio tower')
@@ -110,9 +112,12 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       process.stderr.write(`retrieve: ${retrievalCoverageLine(report)}\n`)
       const failed = failures.line('retrieve')
       if (failed) process.stderr.write(`${failed}\n`)
+      // An empty folder or table scores nothing: an empty report must not pass for a result in a script.
+      if (report.clips.evaluated === 0) throw new UserError(`${flags.data ? dataDir : scored.source}: nothing to evaluate (no clip was scored)`)
       if (flags.predictions) {
         const table = ranksTable(ranks, {dataset: flags.data ?? 'table', split, prompt: flags.prompt, scoring: 'cosine'}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
+        process.stderr.write(`retrieve: wrote ${flags.predictions}\n`)
       }
       process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(report) : renderRetrievalText(report))
     } finally {

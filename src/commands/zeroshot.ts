@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
+import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {defaultModel, engineFlags, startEmbedder} from '../cli/embedder.js'
 import {Failures} from '../cli/failures.js'
@@ -60,6 +61,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ZeroShot)
+    checkOutputs({'--predictions': flags.predictions, '--plot': flags.plot})
     applyOffline(flags.offline)
     if (flags.data && !flags.model) flags.model = defaultModel('zeroshot', flags.data)
     if (flags.plot) await checkPlotPath(flags.plot)
@@ -105,11 +107,17 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       process.stderr.write(`zeroshot: ${coverageLine(report)}\n`)
       const failed = failures.line('zeroshot')
       if (failed) process.stderr.write(`${failed}\n`)
+      // An empty folder or table scores nothing: an empty report must not pass for a result in a script.
+      if (report.clips.evaluated === 0) throw new UserError(`${flags.data ? dataDir : scored.source}: nothing to evaluate (no clip was scored)`)
       if (flags.predictions) {
         const table = predictionsTable(predictions, classes, {prompts: templates, scoring: report.protocol.scoring}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
+        process.stderr.write(`zeroshot: wrote ${flags.predictions}\n`)
       }
-      if (flags.plot) await writePlot(flags.plot, confusionSvg(report))
+      if (flags.plot) {
+        await writePlot(flags.plot, confusionSvg(report))
+        process.stderr.write(`zeroshot: wrote ${flags.plot}\n`)
+      }
       process.stdout.write(flags.json || !process.stdout.isTTY ? renderJson(report) : renderText(report))
     } finally {
       bar?.stop()

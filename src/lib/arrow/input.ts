@@ -1,4 +1,5 @@
-import {open, stat} from 'node:fs/promises'
+import {createReadStream} from 'node:fs'
+import {open, stat, type FileHandle} from 'node:fs/promises'
 import {Readable} from 'node:stream'
 import {RecordBatchReader, type RecordBatch, type Schema} from 'apache-arrow'
 import {UserError} from '../util/errors.js'
@@ -13,6 +14,15 @@ export interface TableInput {
 
 /** Arrow IPC file magic: a file is its stream framed by this and a footer. */
 export const MAGIC = Buffer.from('ARROW1')
+
+/** The end-of-stream marker: a continuation marker and a zero length. A stream without it was cut short. */
+export const EOS = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
+
+/** What a table that ends early is told: the command that wrote it most likely died (a crash, a kill, a full disk). */
+export function cutShort(source: string, what: string, rows?: number): UserError {
+  const after = rows === undefined ? '' : ` after ${rows} row${rows === 1 ? '' : 's'}`
+  return new UserError(`${source}: the Arrow ${what} was cut short${after} (no ${what === 'file' ? 'footer' : 'end-of-stream marker'}): the command that wrote it failed?`)
+}
 
 export const NO_INPUT = 'no input: name an Arrow file, or pipe one in (e.g. vipant fetch esc50 DIR | vipant mel)'
 
@@ -32,14 +42,35 @@ export async function openTableInput(path: string | undefined, stdin: NodeJS.Rea
     throw new UserError(`${path}: no such file`)
   })
   if (info.isDirectory()) throw new UserError(`${path}: is a directory, not an Arrow file`)
+  if (!info.isFile()) return fromStream(createReadStream(path), path) // a FIFO or a device: read as it comes
+  if (info.size === 0) throw new UserError(`${path}: empty file, expected an Arrow table`)
   const handle = await open(path, 'r')
   try {
+    await checkEnd(handle, info.size, path)
     const reader = await RecordBatchReader.from(handle)
     await reader.open()
-    return {source: path, schema: reader.schema, batches: readAll(reader, path, () => handle.close())}
+    return {source: path, schema: reader.schema, batches: readAll(reader, path, {done: () => handle.close()})}
   } catch (error) {
     await handle.close()
     throw notArrow(path, error)
+  }
+}
+
+/**
+ * apache-arrow's readers stop quietly where the bytes stop, so a table whose writer died looks whole: a file must
+ * end with its footer's magic, a stream with its end-of-stream marker.
+ */
+async function checkEnd(handle: FileHandle, size: number, source: string): Promise<void> {
+  const read = async (position: number, length: number) => {
+    const bytes = Buffer.alloc(Math.max(0, Math.min(length, size - position)))
+    await handle.read(bytes, 0, bytes.length, position)
+    return bytes
+  }
+  const head = await read(0, 6)
+  if (head.equals(MAGIC)) {
+    if (size < 12 || !(await read(size - 6, 6)).equals(MAGIC)) throw cutShort(source, 'file')
+  } else if (size >= 4 && head.readUInt32LE(0) === 0xffffffff && !(await read(size - 8, 8)).equals(EOS)) {
+    throw cutShort(source, 'stream')
   }
 }
 
@@ -47,17 +78,23 @@ async function fromStream(stream: NodeJS.ReadableStream, source: string): Promis
   const chunks = (stream as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
   const first = await chunks.next()
   if (first.done) throw new UserError(`${source}: empty input, expected an Arrow table`)
+  // The stream's last 8 bytes, and whether it ended: a stream that ends without its marker was cut short.
+  const end = {tail: Buffer.alloc(0), ended: false}
   const all = async function* () {
-    yield first.value
-    for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value
+    for (let next: IteratorResult<Uint8Array> = first; !next.done; next = await chunks.next()) {
+      end.tail = Buffer.concat([end.tail, next.value]).subarray(-8)
+      yield next.value
+    }
+    end.ended = true
   }
   if (Buffer.from(first.value.subarray(0, 6)).equals(MAGIC)) return spillFile(all(), source)
+  const cut = () => end.ended && !end.tail.equals(EOS)
   try {
     const reader = await RecordBatchReader.from(all())
     await reader.open()
-    return {source, schema: reader.schema, batches: readAll(reader, source)}
+    return {source, schema: reader.schema, batches: readAll(reader, source, {cut})}
   } catch (error) {
-    throw notArrow(source, error)
+    throw cut() ? cutShort(source, 'stream', 0) : notArrow(source, error)
   }
 }
 
@@ -72,15 +109,20 @@ async function spillFile(chunks: AsyncIterable<Uint8Array>, source: string): Pro
 async function* readAll(
   reader: AsyncIterable<RecordBatch> | Iterable<RecordBatch>,
   source: string,
-  done?: () => Promise<void>,
+  {done, cut}: {done?: () => Promise<void>; cut?: () => boolean},
 ): AsyncIterable<RecordBatch> {
+  let rows = 0
   try {
-    for await (const batch of reader) yield batch
+    for await (const batch of reader) {
+      yield batch
+      rows += batch.numRows
+    }
   } catch (error) {
-    throw notArrow(source, error)
+    throw cut?.() ? cutShort(source, 'stream', rows) : notArrow(source, error)
   } finally {
     await done?.()
   }
+  if (cut?.()) throw cutShort(source, 'stream', rows)
 }
 
 export function notArrow(source: string, error: unknown): Error {

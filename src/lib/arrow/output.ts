@@ -1,6 +1,8 @@
-import {createWriteStream} from 'node:fs'
+import {createWriteStream, openSync, readdirSync, rmSync} from 'node:fs'
 import {isSpecialFile} from '../util/atomic-write.js'
 import {rename, rm} from 'node:fs/promises'
+import {exitOnSignals, onExit} from '../util/exit-hooks.js'
+import {checkOutputPath} from '../util/output-path.js'
 import {once} from 'node:events'
 import path from 'node:path'
 import {RecordBatch, RecordBatchFileWriter, RecordBatchStreamWriter, type Schema} from 'apache-arrow'
@@ -21,26 +23,65 @@ export const TTY_HINT = 'refusing to write binary Arrow to a terminal: pipe into
 /**
  * Writes a table to `path`, or to stdout when no path (or "-") is given. A file ending in `.arrow`
  * or `.feather` gets the IPC file format (random access), anything else and stdout the IPC stream
- * format. Files are written under a temporary name and renamed when complete.
+ * format. Files are written under a temporary name (.NAME.PID.tmp beside it) and renamed when complete; the
+ * temporary file is removed on failure, on exit and on SIGINT/SIGTERM (which then end the process with 130/143),
+ * and stale ones left by processes that died harder (SIGKILL, power loss) are removed on the next write.
  */
 export function openTableOutput(schema: Schema, outPath: string | undefined, stdout: NodeJS.WriteStream = process.stdout): TableOutput {
   if (outPath === undefined || outPath === '-') {
     if (stdout.isTTY) throw new UserError(TTY_HINT)
     return sinkOutput(schema, stdout, 'stdout', new RecordBatchStreamWriter(), async () => {})
   }
+  checkOutputPath(outPath)
   const writer = /\.(arrow|feather)$/i.test(outPath) ? new RecordBatchFileWriter() : new RecordBatchStreamWriter()
   if (isSpecialFile(outPath)) return sinkOutput(schema, createWriteStream(outPath), outPath, writer, async () => {})
-  const temp = path.join(path.dirname(outPath), `.${path.basename(outPath)}.${process.pid}.tmp`)
-  const file = createWriteStream(temp)
-  const output = sinkOutput(schema, file, outPath, writer, async (ok) => {
+  removeStaleTemps(outPath)
+  const temp = tempName(outPath, process.pid)
+  let fd: number
+  try {
+    // Opened here, not by the stream later: a failure is this call's error, not an event nobody awaits.
+    fd = openSync(temp, 'w')
+  } catch (error) {
+    throw new UserError(`${outPath}: cannot write: ${(error as Error).message}`)
+  }
+  const forget = onExit(() => rmSync(temp, {force: true}))
+  exitOnSignals()
+  const file = createWriteStream(temp, {fd})
+  return sinkOutput(schema, file, outPath, writer, async (ok) => {
     if (!file.closed) {
       file.end()
       await once(file, 'close')
     }
     if (ok) await rename(temp, outPath)
     else await rm(temp, {force: true})
+    forget()
   })
-  return output
+}
+
+const tempName = (target: string, pid: number) => path.join(path.dirname(target), `.${path.basename(target)}.${pid}.tmp`)
+
+/** Removes .NAME.PID.tmp siblings of `target` whose process is gone. */
+function removeStaleTemps(target: string): void {
+  const prefix = `.${path.basename(target)}.`
+  let names: string[]
+  try {
+    names = readdirSync(path.dirname(target))
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length, -'.tmp'.length)) : NaN
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) rmSync(tempName(target, pid), {force: true})
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM' // alive, another user's
+  }
 }
 
 function sinkOutput(
@@ -52,20 +93,30 @@ function sinkOutput(
 ): TableOutput {
   let failure: Error | undefined
   let started = false
+  let failed!: () => void
+  // Settles when the sink fails: a wait for 'drain' that began after the 'error' event would otherwise never end.
+  const failing = new Promise<void>((resolve) => (failed = resolve))
+  const drained = () => Promise.race([once(sink, 'drain').catch(() => {}), failing])
   sink.on('error', (error: NodeJS.ErrnoException) => {
     failure = error.code === 'EPIPE' ? new UserError(`${target}: the reading side closed the pipe`, 141) : new UserError(`${target}: ${error.message}`)
+    failed()
+    // Ends the pump's wait for the writer's next chunk: nothing more will be written.
+    try {
+      writer.abort()
+    } catch {
+      // already closed
+    }
   })
   // apache-arrow's writer queues bytes without backpressure; this pump hands them to the sink at its pace.
   const pump = (async () => {
     for await (const chunk of writer) {
       if (failure) break
-      // once() also settles when the sink errors, so a dead pipe cannot hang the pump.
-      if (!sink.write(chunk)) await once(sink, 'drain').catch(() => {})
+      if (!sink.write(chunk)) await drained()
     }
   })()
   const settle = async () => {
     await new Promise((resolve) => setImmediate(resolve))
-    while (sink.writableNeedDrain && !failure) await once(sink, 'drain').catch(() => {})
+    while (sink.writableNeedDrain && !failure) await drained()
     if (failure) throw failure
   }
   return {

@@ -10,20 +10,18 @@ import {stat} from 'node:fs/promises'
 import {
   Message,
   MessageHeader,
-  Precision,
   RecordBatchReader,
   Type,
   type DataType,
-  type Field,
-  type Float,
   type FixedSizeList,
   type RecordBatch,
   type Schema,
 } from 'apache-arrow'
 import {Footer, type FileBlock} from 'apache-arrow/ipc/metadata/file'
 import {UserError} from '../util/errors.js'
-import {MAGIC, NO_INPUT, notArrow} from './input.js'
+import {cutShort, EOS, MAGIC, NO_INPUT, notArrow} from './input.js'
 import {openSpooled} from './spool.js'
+import {isTensorField} from './tensor.js'
 
 export interface RowReaderOptions {
   /** Bytes of rows kept in memory (256 MB unless given). */
@@ -65,7 +63,6 @@ interface BatchHeader {
   compression: unknown
 }
 
-const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
 const closeOnCollect = new FinalizationRegistry<number>((fd) => closeSync(fd))
 
 export class RowReader {
@@ -223,7 +220,7 @@ export class RowReader {
     let buffer = 0
     for (const field of this.schema.fields) {
       if (field.name === column) {
-        if (!isTensor(field)) throw new UserError(`${this.source}: column ${column} is not a float32 tensor column`)
+        if (!isTensorField(field)) throw new UserError(`${this.source}: column ${column} is not a float32 tensor column`)
         return {node, buffer, type: field.type}
       }
       node += nodeCount(field.type)
@@ -260,6 +257,10 @@ function indexMessages(fd: number, source: string): {schema: Schema; schemaBytes
   }
   if (Buffer.from(head.subarray(0, 6)).equals(MAGIC)) {
     // Magic, padding, messages, the footer, its length, magic.
+    const magic = new Uint8Array(6)
+    if (size < 16) throw cutShort(source, 'file')
+    readFully(fd, magic, size - 6)
+    if (!Buffer.from(magic).equals(MAGIC)) throw cutShort(source, 'file')
     const tail = new Uint8Array(4)
     readFully(fd, tail, size - 10)
     const length = new DataView(tail.buffer).getInt32(0, true)
@@ -274,7 +275,12 @@ function indexMessages(fd: number, source: string): {schema: Schema; schemaBytes
   let schema: Schema | undefined
   let schemaBytes = new Uint8Array(0)
   let inForce: {id: number; message: Extent}[] = []
-  for (let found = messageAt(fd, 0, size); found; found = messageAt(fd, found.message.offset + found.message.length, size)) {
+  // Read up to the end-of-stream marker: bytes that stop before it are a stream whose writer died.
+  const next = (pos: number) => {
+    if (pos >= size) throw cutShort(source, 'stream', batches.reduce((n, b) => n + b.rows, 0))
+    return messageAt(fd, pos, size)
+  }
+  for (let found = next(0); found; found = next(found.message.offset + found.message.length)) {
     const {decoded} = found
     if (decoded.isSchema()) {
       if (schema) throw new Error('a second schema message')
@@ -359,12 +365,6 @@ function readFully(fd: number, into: Uint8Array, position: number): number {
     done += n
   }
   return into.length
-}
-
-function isTensor(field: Field): boolean {
-  const {typeId, children} = field.type
-  const item = children?.[0]?.type as Float | undefined
-  return (typeId === Type.FixedSizeList || typeId === Type.List) && item?.typeId === Type.Float && item.precision === Precision.SINGLE
 }
 
 /** Field nodes a column contributes to a record batch: one per array, children depth first. */

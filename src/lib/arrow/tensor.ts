@@ -1,4 +1,5 @@
-import {Field, FixedSizeList, Float32, List, makeData, type Data, type Vector, makeVector} from 'apache-arrow'
+import {Field, FixedSizeList, Float32, List, makeData, Precision, Type, type Data, type Float, type Schema, type Vector, makeVector} from 'apache-arrow'
+import {UserError} from '../util/errors.js'
 
 /**
  * Tensor columns (docs/arrow.md): a row holds one float32 tensor, flattened row-major.
@@ -17,6 +18,19 @@ export function tensorField(name: string, shape: TensorShape, metadata: Record<s
   const type = shape[0] === -1 ? new List(item) : new FixedSizeList(product(shape), item)
   const meta = new Map(Object.entries({...metadata, shape: JSON.stringify(shape), dtype: 'float32'}))
   return new Field(name, type, true, meta)
+}
+
+/** Whether a column can hold tensors: a fixed-size or variable list of float32. */
+export function isTensorField(field: Field): boolean {
+  const {typeId, children} = field.type
+  const item = children?.[0]?.type as Float | undefined
+  return (typeId === Type.FixedSizeList || typeId === Type.List) && item?.typeId === Type.Float && item.precision === Precision.SINGLE
+}
+
+/** Refuses a table whose column `name`, when present, is not a tensor column (a text "mel", say), naming it. */
+export function requireTensorColumn(schema: Schema, source: string, name: string): void {
+  const field = schema.fields.find((f) => f.name === name)
+  if (field && !isTensorField(field)) throw new UserError(`${source}: column ${name} is ${field.type}, not a float32 tensor column`)
 }
 
 export function tensorShape(field: Field): TensorShape {

@@ -3,6 +3,7 @@ import path from 'node:path'
 import {execa} from 'execa'
 import {atomicWrite} from '../util/atomic-write.js'
 import {UserError} from '../util/errors.js'
+import {checkOutputPath} from '../util/output-path.js'
 
 /**
  * Writing a plot as .svg, or as .png through an SVG rasteriser already on the machine (ImageMagick's
@@ -15,8 +16,9 @@ const RASTERISERS: Rasteriser[] = [
   {binary: 'convert', args: (out) => ['-density', '144', 'svg:-', `png:${out}`]},
 ]
 
-/** Checks FILE's extension (and, for .png, that a rasteriser is present) before any work is done; `flag` names the option in the message. */
+/** Checks FILE's directory, its extension (and, for .png, that a rasteriser is present) before any work is done; `flag` names the option in the message. */
 export async function checkPlotPath(file: string, flag = '--plot'): Promise<void> {
+  checkOutputPath(file, flag)
   const ext = path.extname(file).toLowerCase()
   if (ext === '.svg') return
   if (ext !== '.png') throw new UserError(`${file}: ${flag} writes .svg or .png`)

@@ -3,7 +3,7 @@ import {columnData, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
 import {requireParams} from '../arrow/provenance.js'
 import {sourceBatch, sourceSchema, stageBatch, stageSchema} from '../arrow/stage.js'
-import {rowSize, tensorData, tensorField, tensorRow, tensorShape, type TensorType} from '../arrow/tensor.js'
+import {requireTensorColumn, rowSize, tensorData, tensorField, tensorRow, tensorShape, type TensorType} from '../arrow/tensor.js'
 import {checkMaxLen, NUM_MEL_BINS, VIPANT_NORMS} from '../audio/mel-config.js'
 import {UserError} from '../util/errors.js'
 import {requireFinite, rowName} from '../util/finite.js'
@@ -50,6 +50,7 @@ export function checkEmbedInput(input: TableInput, run: readonly TowerName[]): v
       throw new UserError(`${input.source}: the ${tower} tower needs the column ${INPUT[tower].columns.map((c) => `"${c}"`).join(' or ')}${hint}`)
     }
   }
+  for (const column of ['mel', 'images']) requireTensorColumn(input.schema, input.source, column)
   if (run.includes('audio')) {
     requireParams(input.schema, input.source, 'mel', {num_mel_bins: NUM_MEL_BINS, norms: VIPANT_NORMS})
     checkMaxLen(tensorShape(input.schema.fields.find((f) => f.name === 'mel')!)[0], `${input.source}: mel frames`)

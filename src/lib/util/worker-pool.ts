@@ -6,32 +6,43 @@ interface Pending {
 }
 
 /**
- * A fixed set of worker threads running one script. Tasks go to the least busy worker; each worker
- * may hold a few tasks at once so that time spent waiting on a child process (ffmpeg) is not idle.
- * The script answers every `{id, task}` message with `{id, result}` or `{id, error}`.
+ * A set of at most `size` worker threads running one script, started as work arrives: a new one only when every
+ * started one is busy, so a pool never holds more threads than it had tasks at once (--workers 1000 over two
+ * clips starts two). Tasks go to the least busy worker; each worker may hold a few tasks at once so that time
+ * spent waiting on a child process (ffmpeg) is not idle. The script answers every `{id, task}` message with
+ * `{id, result}` or `{id, error}`.
  */
 export class WorkerPool<Task, Result> {
-  private readonly workers: {worker: Worker; busy: number}[]
+  private readonly workers: {worker: Worker; busy: number}[] = []
   private readonly pending = new Map<number, Pending>()
+  private readonly limit: number
   private nextId = 0
+  /** Who waits for every task in flight to be answered. */
+  private idle: (() => void)[] = []
   private broken: Error | undefined
 
-  constructor(script: URL, size: number, workerData?: unknown) {
-    this.workers = Array.from({length: Math.max(1, size)}, () => {
-      const worker = new Worker(script, {workerData})
-      worker.on('message', (msg: {id: number; result?: unknown; error?: string}) => this.settle(msg))
-      worker.on('error', (error) => this.fail(error))
-      return {worker, busy: 0}
-    })
+  constructor(
+    private readonly script: URL,
+    size: number,
+    private readonly workerData?: unknown,
+  ) {
+    this.limit = Math.max(1, size)
   }
 
+  /** The most threads the pool will start. */
   get size(): number {
+    return this.limit
+  }
+
+  /** Threads started so far. */
+  get started(): number {
     return this.workers.length
   }
 
   run(task: Task, transfer: TransferListItem[] = []): Promise<Result> {
     if (this.broken) return Promise.reject(this.broken)
-    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a))
+    let slot = this.workers.reduce<{worker: Worker; busy: number} | undefined>((a, b) => (a && a.busy <= b.busy ? a : b), undefined)
+    if (!slot || (slot.busy > 0 && this.workers.length < this.limit)) slot = this.start()
     const id = this.nextId++
     slot.busy++
     return new Promise<Result>((resolve, reject) => {
@@ -49,8 +60,22 @@ export class WorkerPool<Task, Result> {
     })
   }
 
+  /**
+   * Ends the threads once their tasks in flight are answered: terminating a thread inside a native call (an ONNX
+   * Runtime session run) aborts the whole process, which hides the error that made the command stop early.
+   */
   async close(): Promise<void> {
+    if (this.pending.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve))
     await Promise.all(this.workers.map((w) => w.worker.terminate()))
+  }
+
+  private start(): {worker: Worker; busy: number} {
+    const worker = new Worker(this.script, {workerData: this.workerData})
+    worker.on('message', (msg: {id: number; result?: unknown; error?: string}) => this.settle(msg))
+    worker.on('error', (error) => this.fail(error))
+    const slot = {worker, busy: 0}
+    this.workers.push(slot)
+    return slot
   }
 
   private settle(msg: {id: number; result?: unknown; error?: string}) {
@@ -59,12 +84,18 @@ export class WorkerPool<Task, Result> {
     this.pending.delete(msg.id)
     if (msg.error !== undefined) pending.reject(new Error(msg.error))
     else pending.resolve(msg.result)
+    if (this.pending.size === 0) this.wake()
+  }
+
+  private wake() {
+    for (const resolve of this.idle.splice(0)) resolve()
   }
 
   private fail(error: Error) {
     this.broken = error
     for (const p of this.pending.values()) p.reject(error)
     this.pending.clear()
+    this.wake()
   }
 }
 
