@@ -1,5 +1,5 @@
 /**
- * Mel front end throughput: decode a WAV and compute VIP-ANT's Kaldi fbank (spec §3.4), in seconds of audio per second,
+ * Mel front end throughput: decode a WAV and compute VIP-ANT's Kaldi fbank (docs/method.md §3.4), in seconds of audio per second,
  * on the real UrbanSound8K fold 10 clips (837 × 4 s at 22.05 kHz), against torchaudio on the same clips in the same
  * run. Contenders take turns pass by pass, so that a change in machine load hits all of them alike.
  */

@@ -15,7 +15,7 @@ import torch
 import torchaudio
 import torchaudio.compliance.kaldi as kaldi
 
-# Spec section 3.4, as in scripts/fixtures/fbank.py.
+# docs/method.md §3.4, as in scripts/fixtures/fbank.py.
 VIPANT_FBANK = dict(htk_compat=True, use_energy=False, window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10)
 
 

@@ -1,5 +1,5 @@
 /**
- * Training steps of VA pre-training's trainable part (spec §6, §7.1): the audio tower on (1000, 128) log-mels
+ * Training steps of VA pre-training's trainable part (docs/method.md §6, §7.1): the audio tower on (1000, 128) log-mels
  * against precomputed frozen image embeddings, the sum of both cross-entropy directions with a learned logit scale,
  * then a LARS update; at ViT-B/32 size (width 768, 12 layers, 61x5 patch grid, batch 8) and at `--model tiny` size
  * (width 64, 1 layer), both from `randomClip` as `vipant pretrain` starts without --init. TensorFlow.js on wasm

@@ -3,7 +3,7 @@
 
 One step: the audio tower of test/reference/towers.py on a random (B, 1, 1000, 128) batch against fixed random
 "precomputed" image embeddings (B, E); loss = the sum of both cross-entropy directions over exp(s) * cosine
-similarities, s a learned, unclamped logit scale (spec section 6); backward; then LARS as vipant and VIP-ANT run it
+similarities, s a learned, unclamped logit scale (docs/method.md §6); backward; then LARS as vipant and VIP-ANT run it
 (test/reference/train_lars.py, Barlow Twins': parameters of rank >= 2 get weight decay 1e-6 and the trust ratio
 0.001 * |p| / |g|, the rest neither; momentum 0.9; group learning rates 0.2 and 0.0048 times a fixed 8 / 256).
 

@@ -56,7 +56,7 @@ clip=$(latest "$work/runs/clip")
 
 step "4. VA: an audio tower starts from the CLIP's image tower and learns to land where the CLIP puts the va pictures"
 # The image tower stays frozen; no caption is read. The control is the same audio tower as VA training starts it
-# (spec 5.4: the image tower's weights, positions resized to the audio grid), untrained: --steps 0.
+# (docs/method.md §5.4: the image tower's weights, positions resized to the audio grid), untrained: --steps 0.
 $vipant pretrain "$work/va.arrow" --init "$clip" --seed "$seed" -o "$work/runs/va" \
   --batch-size $batch --steps $va_steps --optimizer adam --lr 5e-4 --warmup-epochs 1 --time-mask 30 --freq-mask 16 --keep 1
 model=$(latest "$work/runs/va")

@@ -110,7 +110,7 @@ describe('architecture', () => {
     assert.deepEqual(audio.architecture.audio, {width: 64, layers: 1, heads: 1, patchSize: 8, inChannels: 3, positions: 25, embedDim: 32})
   })
 
-  test('ViT-B/32 and the released audio head (spec 9.3, 9.4)', () => {
+  test('ViT-B/32 and the released audio head (docs/method.md §9.3, 9.4)', () => {
     const arch = {
       vision: {width: 768, layers: 12, heads: 12, patchSize: 32, grid: 7, imageResolution: 224, embedDim: 512},
       text: {width: 512, layers: 12, heads: 8, contextLength: 77, vocabSize: 49408, embedDim: 512},

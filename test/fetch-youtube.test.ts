@@ -44,7 +44,7 @@ before(async () => {
 
 after(() => server.close())
 
-/** ffmpeg's own picture at T seconds of FILE, extracted as the spec says the original did. */
+/** ffmpeg's own picture at T seconds of FILE, extracted as the original did (docs/method.md §2.1). */
 function ffmpegFrame(file: string, t: number): string {
   const out = path.join(tmp(), 'frame.jpg')
   execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-ss', String(t), '-i', file, '-frames:v', '1', '-q:v', '1', out])

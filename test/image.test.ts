@@ -58,7 +58,7 @@ test('clipPreprocess returns 224 x 224 x 3 floats in HWC order', async () => {
   assert.equal(out[i], Math.fround(Math.fround(Math.fround(crop.rgb[i] / 255) - Math.fround(0.40821073)) / Math.fround(0.27577711)))
 })
 
-test('frames at the spec times are the original ffmpeg JPEGs, decoded', {skip: skipWithoutShared}, async () => {
+test('frames at the original's times are the original ffmpeg JPEGs, decoded', {skip: skipWithoutShared}, async () => {
   const video = sharedData('video', 'bbb_prog_10s.mp4')
   // The derived JPEGs were taken at 0, 3, 6 and 9 s with `ffmpeg -ss t -frames:v 1 -q:v 1`.
   const frames = await extractFrames(video, [0, 3, 6, 9])
@@ -71,7 +71,7 @@ test('frames at the spec times are the original ffmpeg JPEGs, decoded', {skip: s
 
 test('a time at or past the end of the video yields its last frame', {skip: skipWithoutShared}, async () => {
   const video = sharedData('video', 'bbb_prog_10s.mp4')
-  // 238 frames at 24 fps: the last is shown at 9.875 s; the spec's fourth time for a 10 s clip is 10 s.
+  // 238 frames at 24 fps: the last is shown at 9.875 s; the original's fourth time for a 10 s clip is 10 s.
   const [last, atEnd, past] = await extractFrames(video, [9.875, ...frameTimes(0, 10, 4).slice(3), 12])
   assert.deepEqual(atEnd.rgb, last.rgb)
   assert.deepEqual(past.rgb, last.rgb)

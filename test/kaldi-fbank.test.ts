@@ -92,7 +92,7 @@ test('frame count is 1 + floor((N - win) / shift) with win and shift truncated f
     const expected = n < 551 ? 0 : 1 + Math.floor((n - 551) / 220)
     assert.equal(kaldiFbank(new Float32Array(n), 22050).frames, expected, `N = ${n}`)
   }
-  // 10 s at 44.1 kHz gives 998 frames and a 10.05 s crop 1003 (spec §3.4).
+  // 10 s at 44.1 kHz gives 998 frames and a 10.05 s crop 1003 (docs/method.md §3.4).
   assert.equal(kaldiFbank(new Float32Array(441000), 44100).frames, 998)
   assert.equal(kaldiFbank(new Float32Array(Math.trunc(10.05 * 44100)), 44100).frames, 1003)
 })

@@ -5,7 +5,7 @@ import {argmax, classificationMetrics, scoreClips, type ClassificationMetrics} f
 import {retrievalMetrics, similarity, type DirectionMetrics} from '../src/lib/eval/retrieval.js'
 import {fixture} from './helpers.js'
 
-/** Inputs and expected values from test/reference/metrics.py, an independent numpy implementation of spec §8. */
+/** Inputs and expected values from test/reference/metrics.py, an independent numpy implementation of docs/method.md §8. */
 const load = (name: string) => JSON.parse(readFileSync(fixture('metrics', `${name}.json`), 'utf8'))
 const f32 = (rows: number[][]) => rows.map((r) => Float32Array.from(r))
 

@@ -20,7 +20,7 @@ before(async () => {
   ({clip, audio} = await referenceWeights())
 })
 
-describe('positional embeddings (spec §5.4, §5.5)', () => {
+describe('positional embeddings (docs/method.md §5.4, §5.5)', () => {
   const emb = () => audio.get('misc.positional_embedding')!
   for (const c of manifest.cases.filter((c) => c.positional)) {
     it(`T = ${c.frames}: 11x5 -> ${c.grid!.join('x')} as VIP-ANT's load_pos_embedding`, () => {

@@ -2,7 +2,7 @@
 """Tiny random CLIP and VIP-ANT models saved in the real checkpoint formats, for vipant's loader tests.
 
 The modules below follow the key names and layouts of OpenAI CLIP's clip/model.py (VisionTransformer,
-text Transformer with a causal mask) and VIP-ANT's CLIPAudioHead (spec section 5.3), shrunk so that the
+text Transformer with a causal mask) and VIP-ANT's CLIPAudioHead (docs/method.md §5.3), shrunk so that the
 fixtures stay small: width 64 (heads = width // 64 = 1, as build_model infers them), vision 2 layers on
 16x16 images with 8x8 patches, text 1 layer with a 64-token vocabulary and a 16-token context, audio 1
 layer with the image head's 8x8 patches (VIP-ANT inherits the patch size) at stride (16, 24) on 64
@@ -381,7 +381,7 @@ def main():
     cfg = vipant_cfg()
     at_loss = OrderedDict([("loss_head_al.logit_scale", loss_scale)])
     torch.save({"cfg": cfg, "model": (OrderedDict(), audio_sd, OrderedDict(), at_loss)}, OUT / "vipant-at.pth")
-    # The VA file comes from an in_channels=1 run (spec 9.3): its patch filters are the first input channel's.
+    # The VA file comes from an in_channels=1 run (docs/method.md §9.3): its patch filters are the first input channel's.
     va_sd = OrderedDict((k, v[:, :1].clone() if k == "pre_encoder.conv1.weight" else v) for k, v in audio_sd.items())
     va_cfg = vipant_cfg()
     va_cfg.model.audio.pre_encoder.in_channels = 1

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Independent numpy reference for the evaluation metrics of spec §8.1 (zero-shot classification) and
+"""Independent numpy reference for the evaluation metrics of docs/method.md §8.1 (zero-shot classification) and
 §8.2 (audio-text retrieval). Writes random inputs (float32 values, so JS reads them exactly) with exact
 ties injected, and the expected metrics, to test/fixtures/metrics/. Deterministic: rerun to regenerate.
 
-Conventions, as in the spec and the original (torch/numpy argmax, np.median):
+Conventions, as in docs/method.md §8 and the original (torch/numpy argmax, np.median):
   - ties rank the lower index first (a stable sort of -score);
   - median rank is torch.median of rank+1, the lower of the two middle values for an even count (the
     original's LossHead.retrieval_metrics calls ranks.median());

@@ -4,7 +4,7 @@
 The modules follow openai/CLIP model.py (LayerNorm, QuickGELU, ResidualAttentionBlock with nn.MultiheadAttention,
 Transformer, VisionTransformer, the text half of CLIP) and VIP-ANT's audio head forward (cvap/module/val.py
 ViTPreEncoder/ViTPostEncoder: conv weight averaged over its 3 input channels, stride (16, 24)), with
-`load_pos_embedding` from cvap/module/encoder/audio_head.py for other input lengths (spec §5.3-§5.5).
+`load_pos_embedding` from cvap/module/encoder/audio_head.py for other input lengths (docs/method.md §5.3-§5.5).
 
 Writes test/fixtures/model/: weights as float32 safetensors in the internal layout (CLIP `model.state_dict()` names;
 VIP-ANT audio-head names), inputs and outputs as little-endian .f32/.i32, and manifest.json describing them.
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 OUT = Path(__file__).resolve().parents[1] / "fixtures" / "model"
-PAD = 0.8577  # a normalised log-mel frame of zeros (spec §3.5): what padding looks like
+PAD = 0.8577  # a normalised log-mel frame of zeros (docs/method.md §3.5): what padding looks like
 SPEC = dict(patch_size=32, stride=(16, 24), mel_bins=128, max_len=200)  # trained grid: 11 x 5
 
 
@@ -99,7 +99,7 @@ class TextTransformer(nn.Module):
         self.text_projection = nn.Parameter(width ** -0.5 * torch.randn(width, output_dim))
 
     def forward(self, text):
-        L = text.shape[1]  # VIP-ANT pads to the batch's longest and slices the mask (spec §5.6)
+        L = text.shape[1]  # VIP-ANT pads to the batch's longest and slices the mask (docs/method.md §5.6)
         mask = torch.full((L, L), float("-inf")).triu_(1)
         x = self.token_embedding(text) + self.positional_embedding[:L]
         x = self.transformer(x.permute(1, 0, 2), mask).permute(1, 0, 2)
@@ -141,7 +141,7 @@ class AudioHead(VisionTransformer):
         return self.embed(x, self.conv1.weight.mean(1, keepdim=True), SPEC["stride"], pos)
 
     def vipant_state_dict(self):
-        """CLIP visual names renamed as `CLIPAudioHead.copy_state_dict` does (spec §5.4, §9.3)."""
+        """CLIP visual names renamed as `CLIPAudioHead.copy_state_dict` does (docs/method.md §5.4, §9.3)."""
         renamed = OrderedDict()
         for k, v in self.state_dict().items():
             k = {"conv1.weight": "pre_encoder.conv1.weight", "proj": "post_encoder.proj",
@@ -220,7 +220,7 @@ def main():
         for T, batch in ((200, 1), (96, 2), (360, 1)):
             mel = 0.5 * torch.randn(batch, T, SPEC["mel_bins"])
             if batch > 1:
-                mel[1, 60:] = PAD  # a shorter clip padded to max_len (spec §3.5)
+                mel[1, 60:] = PAD  # a shorter clip padded to max_len (docs/method.md §3.5)
             cases.append({"tower": "audio", "weights": "audio.safetensors", "frames": T,
                           "input": save(f"audio{T}_in.f32", mel),
                           "output": save(f"audio{T}_out.f32", audio(mel.unsqueeze(1)))})
@@ -228,7 +228,7 @@ def main():
             cases[-1]["grid"] = list(new_grid)
             cases[-1]["positional"] = save(f"audio{T}_pos.f32", load_pos_embedding(audio.positional_embedding, audio.old_grid, new_grid))
 
-        # Spec §5.4: CLIP's 7x7 grid resized to the audio grid (61, 5), as at VA start.
+        # docs/method.md §5.4: CLIP's 7x7 grid resized to the audio grid (61, 5), as at VA start.
         clip_pos = torch.randn(50, 16)
         resized = load_pos_embedding(clip_pos, (7, 7), (61, 5))
     pos_cases = {"input": save("clip_pos_in.f32", clip_pos), "output": save("clip_pos_61x5.f32", resized)}

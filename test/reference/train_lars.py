@@ -2,9 +2,9 @@
 """Reference for test/train.test.ts: three AT-style training steps of a tiny VIP-ANT audio head in PyTorch.
 
 The audio head of test/fixtures/model (towers.py) against fixed "frozen text" embeddings, CELossHead's loss (the SUM
-of both cross-entropy directions, learned logit scale, spec §6), the Barlow Twins LARS of cvap/module/lars.py with
+of both cross-entropy directions, learned logit scale, docs/method.md §6), the Barlow Twins LARS of cvap/module/lars.py with
 its two parameter groups (ndim >= 2: weight decay and trust ratio; the rest: neither) and `adjust_learning_rate`
-(linear warm-up, then cosine; lr_w = 0.2 lr, lr_b = 0.0048 lr; spec §7.1). Weight decay, eta and the peak lr are
+(linear warm-up, then cosine; lr_w = 0.2 lr, lr_b = 0.0048 lr; docs/method.md §7.1). Weight decay, eta and the peak lr are
 larger than VIP-ANT's so that three steps move the weights measurably.
 
 Writes test/fixtures/train/: inputs, per-step losses and lrs, and the weights after the last step (VIP-ANT names).

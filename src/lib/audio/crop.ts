@@ -1,7 +1,7 @@
 import {randint, type Rng} from '../util/rng.js'
 
 /**
- * VIP-ANT's RandomCrop.random_crop (spec §3.2) on a multi-channel waveform: a window of `outputLen`
+ * VIP-ANT's RandomCrop.random_crop (docs/method.md §3.2) on a multi-channel waveform: a window of `outputLen`
  * samples, centred for evaluation or random for training, that falls back to the head (or the tail)
  * when the chosen window is much quieter than the clip, so a crop rarely lands on silence.
  */

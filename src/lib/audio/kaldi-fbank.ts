@@ -23,7 +23,7 @@ export interface FbankOptions {
   dither: number
 }
 
-/** VIP-ANT's parameters (spec §3.4): torchaudio defaults plus htk_compat, use_energy=False, hanning, 128 bins, dither 0, shift 10. */
+/** VIP-ANT's parameters (docs/method.md §3.4): torchaudio defaults plus htk_compat, use_energy=False, hanning, 128 bins, dither 0, shift 10. */
 export const VIPANT_FBANK: FbankOptions = Object.freeze({
   frameLength: 25,
   frameShift: 10,

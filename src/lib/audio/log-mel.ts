@@ -11,7 +11,7 @@ export interface LogMel {
 }
 
 /**
- * The model's input for one clip (spec §3.2-3.5): crop the waveform to maxLen frames plus 50 ms,
+ * The model's input for one clip (docs/method.md §3.2-3.5): crop the waveform to maxLen frames plus 50 ms,
  * zero-mean it, Kaldi fbank on channel 0 at the native rate, truncate, pad with 0 in the log domain,
  * and only then normalise (so padding becomes +0.8577, as in the original).
  */

@@ -1,7 +1,7 @@
 import {UserError} from '../util/errors.js'
 
 /**
- * Everything that decides a log-mel (spec §3), in one place. The defaults are VIP-ANT's; the whole
+ * Everything that decides a log-mel (docs/method.md §3), in one place. The defaults are VIP-ANT's; the whole
  * object is recorded in the table metadata so later stages can refuse features made differently.
  */
 export interface MelConfig {

@@ -6,7 +6,7 @@
  * package can also be on disk without its native binding or a GPU to drive, so a backend counts only once
  * `tf.setBackend()` has returned true for it.
  *
- * Cores: tfjs runs wasm on one thread under Node (tfjs issue 3830; see docs feasibility.md), so vipant uses every
+ * Cores: tfjs runs wasm on one thread under Node (tfjs issue 3830), so vipant uses every
  * core with data-parallel worker threads, each selecting its own backend and building its own towers: embedding
  * (src/lib/model/embedder.ts) and training (src/lib/train/data-parallel.ts).
  */

@@ -82,7 +82,7 @@ export function inferArchitecture(state: StateDict, source = 'state dict'): Arch
   return arch
 }
 
-/** The names and shapes a state dict of this architecture has (spec 9.3, 9.4), CLIP's with `logit_scale`. */
+/** The names and shapes a state dict of this architecture has (docs/method.md §9.3, 9.4), CLIP's with `logit_scale`. */
 export function expectedShapes(arch: Architecture): Map<string, number[]> {
   const out = new Map<string, number[]>()
   const ln = (prefix: string, w: number) => {

@@ -5,7 +5,7 @@ import type {ConfigResolver, Key} from './omegaconf.js'
  * What a VIP-ANT audio head needs besides its weights: the input it was trained on ([max_len, mel
  * bins]), the patch size and the patch stride (time, frequency). None of it is stored as a tensor;
  * VIP-ANT reads it from the run's cfg (`cfg.model.audio.resolution`, `.pre_encoder.patch_size`,
- * `.pre_encoder.stride`, spec 9.3).
+ * `.pre_encoder.stride`, docs/method.md §9.3).
  */
 export interface AudioConfig {
   resolution: [number, number]
@@ -13,7 +13,7 @@ export interface AudioConfig {
   stride: [number, number]
 }
 
-/** The released heads' values (spec 5.3): 1000 frames x 128 bins, 32x32 patches every (16, 24). */
+/** The released heads' values (docs/method.md §5.3): 1000 frames x 128 bins, 32x32 patches every (16, 24). */
 export const DEFAULT_AUDIO_CONFIG: AudioConfig = {resolution: [1000, 128], patchSize: 32, stride: [16, 24]}
 
 /** The patch grid (rows over time, columns over frequency) of a valid, unpadded strided convolution. */

@@ -103,7 +103,7 @@ function fromStateDict(file: string, state: StateDict): LoadedModel {
 }
 
 /**
- * VIP-ANT's `{cfg, model}` (spec 9.2): `model` is (audio, loss) from CVAP-era runs (the released
+ * VIP-ANT's `{cfg, model}` (docs/method.md §9.2): `model` is (audio, loss) from CVAP-era runs (the released
  * VA checkpoints) or (image, audio, text, loss) from CVALP runs (the released AT checkpoints), with
  * the frozen image and text heads saved empty. The cfg is read with its interpolations resolved (omegaconf.ts);
  * what it does not say of the audio input is inferred from the weights and printed as a note.

@@ -12,7 +12,7 @@ import {UserError} from '../util/errors.js'
 import {vipantHome} from '../util/home.js'
 
 /**
- * The released weights vipant knows by name (spec §9.6, §8.1-8.2). VIP-ANT's releases hold only the
+ * The released weights vipant knows by name (docs/method.md §9.6, §8.1-8.2). VIP-ANT's releases hold only the
  * audio tower; the text and image towers come from OpenAI's CLIP.
  */
 export interface ZooEntry {

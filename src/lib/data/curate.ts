@@ -7,7 +7,7 @@ import {tensorData, tensorField, tensorRow, tensorShape, type TensorType} from '
 import {UserError} from '../util/errors.js'
 
 /**
- * Curated captions (spec §1.3, §2.3): each video frame's CLIP image embedding ranks a caption pool by
+ * Curated captions (docs/method.md §1.3, §2.3): each video frame's CLIP image embedding ranks a caption pool by
  * cosine similarity with the captions' CLIP text embeddings, and a clip keeps the best captions of its
  * frames, a `captions` column that AT fine-tuning trains on in place of human ones.
  *

@@ -3,7 +3,7 @@ import {isMediaFile, sortedEntries} from './media.js'
 import {isDir, isFile} from './paths.js'
 
 /**
- * VIP-ANT's AudioSet download layout (spec §2.1): `{root}/{chunk}/aclip/{ytid}.p0.mp3` and up to four frames
+ * VIP-ANT's AudioSet download layout (docs/method.md §2.1): `{root}/{chunk}/aclip/{ytid}.p0.mp3` and up to four frames
  * `{root}/{chunk}/frame/{ytid}.p0.4_0{1..4}.jpg`, where a chunk is a folder of ~35 000 videos.
  */
 export const CLIP_SUFFIX = 'p0.mp3'

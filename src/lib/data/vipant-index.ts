@@ -4,7 +4,7 @@ import {firstLine, readLines} from './lines.js'
 import {fileStatus} from './paths.js'
 
 /**
- * One line of VIP-ANT's `src_*.csv` index (spec §2.2): JSON lines despite the extension, pointing into the
+ * One line of VIP-ANT's `src_*.csv` index (docs/method.md §2.2): JSON lines despite the extension, pointing into the
  * download layout.
  */
 export interface SrcRecord {
@@ -68,7 +68,7 @@ export async function* readSrcIndex(file: string): AsyncGenerator<SrcRecord> {
   }
 }
 
-/** Where a record's clip and frames are under ROOT; the loader uses the first audio suffix (spec §2.2). */
+/** Where a record's clip and frames are under ROOT; the loader uses the first audio suffix (docs/method.md §2.2). */
 export function locateSrcRecord(root: string, record: SrcRecord) {
   const path = clipPath(root, record.dir, record.id, record.aclip[0])
   return {path, status: fileStatus(path), frames: presentFrames(root, record.dir, record.id, record.frame)}

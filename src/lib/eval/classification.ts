@@ -1,10 +1,10 @@
 /**
- * Zero-shot classification as VIP-ANT evaluated it (spec §8.1, `ESCMonitor.standard_zero_shot` and
+ * Zero-shot classification as VIP-ANT evaluated it (docs/method.md §8.1, `ESCMonitor.standard_zero_shot` and
  * `ClassificationHead.report`): each clip's scores are its audio embedding's dot product with every
  * class's text embedding, the prediction is the argmax, and accuracy is pooled over all clips.
  */
 
-/** The original's default prompt (spec §2.6). */
+/** The original's default prompt (docs/method.md §2.6). */
 export const DEFAULT_PROMPT = 'the sound of '
 
 /**

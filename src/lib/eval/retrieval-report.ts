@@ -2,7 +2,7 @@ import {digestLine, table, type ModelDigest} from './report.js'
 import type {DirectionMetrics} from './retrieval.js'
 import {plural} from '../util/plural.js'
 
-/** A retrieval report (spec §8.2): the numbers of both directions with everything needed to reproduce them. */
+/** A retrieval report (docs/method.md §8.2): the numbers of both directions with everything needed to reproduce them. */
 export interface RetrievalReport {
   task: 'retrieve'
   vipant: string
@@ -10,7 +10,7 @@ export interface RetrievalReport {
     dataset: string
     source: string
     split: string | null
-    /** Prefix of every caption (`prompt + " " + caption`, spec §2.5); "" for none. */
+    /** Prefix of every caption (`prompt + " " + caption`, docs/method.md §2.5); "" for none. */
     prompt: string
     captions_per_clip: number
     /** Audio and text embeddings both L2-normalised, the dot product as similarity. */

@@ -3,7 +3,7 @@ import {UserError} from '../util/errors.js'
 import {plural} from '../util/plural.js'
 
 /**
- * Audio-text retrieval as VIP-ANT evaluated it (spec §8.2, `LossHead.retrieval_eval`): N clips, their
+ * Audio-text retrieval as VIP-ANT evaluated it (docs/method.md §8.2, `LossHead.retrieval_eval`): N clips, their
  * 5N captions flattened in clip order (clip i owns captions 5i..5i+4), both L2-normalised, similarity
  * the dot product. Positions are 0-based in descending similarity, ties ranked by the lower index first.
  */

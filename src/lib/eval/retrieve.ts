@@ -13,7 +13,7 @@ import {rankOf} from './classification.js'
 import {CAPTIONS_PER_CLIP, checkFiveCaptions, retrievalMetrics, similarity} from './retrieval.js'
 import type {Listing} from './zeroshot-input.js'
 
-/** The caption prompt of spec §2.5, "the sound of": every caption becomes `prompt + " " + caption`. */
+/** The caption prompt of docs/method.md §2.5, "the sound of": every caption becomes `prompt + " " + caption`. */
 export const DEFAULT_CAPTION_PROMPT = 'the sound of'
 
 /** A caption as the text tower sees it: the prompt, one space, the caption; an empty prompt adds nothing. */
@@ -76,7 +76,7 @@ export interface RankRow {
   rank: number
 }
 
-/** Spec §8.2 end to end on embedded clips: prompted captions, cosine similarities, both directions, and the report. */
+/** docs/method.md §8.2 end to end on embedded clips: prompted captions, cosine similarities, both directions, and the report. */
 export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report: RetrievalReport; ranks: RankRow[]}> {
   const {scored, listing, embedder} = setup
   const {clips, failed} = await collectRetrievalClips(scored)

@@ -29,7 +29,7 @@ export interface Prediction {
   scores: Float64Array
 }
 
-/** Spec §8.1 end to end on embedded clips: class prompts, scores, pooled metrics, and the report stating the protocol. */
+/** docs/method.md §8.1 end to end on embedded clips: class prompts, scores, pooled metrics, and the report stating the protocol. */
 export async function evaluateZeroShot(setup: ZeroShotSetup): Promise<{report: ZeroShotReport; predictions: Prediction[]; classes: string[]}> {
   const {scored, listing, templates, embedder} = setup
   const {clips, failed, names} = await collectClips(scored)

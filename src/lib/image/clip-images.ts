@@ -9,7 +9,7 @@ export const CLIP_IMAGE_FLOATS = CLIP_IMAGE_SIZE * CLIP_IMAGE_SIZE * 3
 /**
  * A clip's frames, ready for CLIP's image tower: (n, 224, 224, 3) HWC, normalised. Frames listed for
  * the clip (VIP-ANT's `frame/<ytid>.p0.4_0k.jpg`) are used when present; otherwise `count` frames are
- * taken from the video at the original's times (spec §2.1). An audio-only file has none (null).
+ * taken from the video at the original's times (docs/method.md §2.1). An audio-only file has none (null).
  */
 export async function clipImages(path: string, listed: readonly string[] | null, count: number): Promise<Float32Array | null> {
   let images: RgbImage[]
@@ -28,7 +28,7 @@ export async function clipImages(path: string, listed: readonly string[] | null,
 
 /**
  * `count` of a clip's listed frames, spread evenly; a single frame is the one the original evaluates
- * with, index ceil(n/2) - 1 (spec §4).
+ * with, index ceil(n/2) - 1 (docs/method.md §4).
  */
 export function pickFrames<T>(frames: readonly T[], count: number): T[] {
   const n = frames.length

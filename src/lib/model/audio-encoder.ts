@@ -1,6 +1,6 @@
 /**
  * VIP-ANT's audio tower (`CLIPAudioHead`: ViTPreEncoder, transformer, ViTPostEncoder, CLIPMisc in cvap/module/val.py;
- * spec §5.3). A CLIP ViT over the (T, 128) log-mel image, time as height, with overlapping patches. Input: (B, T, 128)
+ * docs/method.md §5.3). A CLIP ViT over the (T, 128) log-mel image, time as height, with overlapping patches. Input: (B, T, 128)
  * normalised log-mel; output: (B, E).
  */
 import * as tf from '@tensorflow/tfjs-core'
@@ -36,7 +36,7 @@ export class AudioEncoder {
   ) {}
 
   /**
-   * From VIP-ANT audio-head names (spec §9.3). Without `config` the trained grid is read from the positional
+   * From VIP-ANT audio-head names (docs/method.md §9.3). Without `config` the trained grid is read from the positional
    * embedding's length, assuming VIP-ANT's stride (16, 24) and 128 mel bins (the resolution is then the shortest
    * input with that grid).
    */
@@ -72,7 +72,7 @@ export class AudioEncoder {
     )
   }
 
-  /** VIP-ANT's names and layout (spec §9.3). */
+  /** VIP-ANT's names and layout (docs/method.md §9.3). */
   parameters(): Parameter[] {
     const [C, , W] = this.conv1.shape
     const P = this.patchSize
@@ -134,7 +134,7 @@ export class AudioEncoder {
     })
   }
 
-  /** The embedding for `grid`: as trained, or under VIP-ANT's rules for another length (spec §5.5). */
+  /** The embedding for `grid`: as trained, or under VIP-ANT's rules for another length (docs/method.md §5.5). */
   private positionalEmbedding(grid: Grid): tf.Tensor2D {
     if (grid[0] === this.trainedGrid[0] && grid[1] === this.trainedGrid[1]) return this.positional_embedding
     if (this.positional_embedding instanceof tf.Variable) {

@@ -1,6 +1,6 @@
 /**
  * CLIP's text tower (openai/CLIP model.py `CLIP.encode_text`; VIP-ANT's GPTPreEncoder/GPTPostEncoder), frozen in
- * the AT stage. Input: token ids (B, L) int32, `[SOT] bpe [EOT]` padded with 0 to the batch's longest (spec §5.6);
+ * the AT stage. Input: token ids (B, L) int32, `[SOT] bpe [EOT]` padded with 0 to the batch's longest (docs/method.md §5.6);
  * the causal mask makes the padding invisible to the EOT token, so any L <= context length gives CLIP's result.
  */
 import * as tf from '@tensorflow/tfjs-core'

@@ -1,6 +1,6 @@
 /**
  * CLIP's image tower (openai/CLIP model.py `VisionTransformer`), frozen in VIP-ANT's VA stage. Input: (B, H, W, 3)
- * normalised floats in HWC order, as the mel stage's `images` column holds them (spec §4). Output: (B, E).
+ * normalised floats in HWC order, as the mel stage's `images` column holds them (docs/method.md §4). Output: (B, E).
  */
 import * as tf from '@tensorflow/tfjs-core'
 import type {StateDict} from '../checkpoint/tensor.js'

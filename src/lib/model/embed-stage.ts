@@ -15,7 +15,7 @@ export interface EmbedOptions {
   embedder: Embedder
   /** The towers to run, each adding `<tower>_emb`. */
   run: TowerName[]
-  /** L2-normalised (retrieval, training) or raw (zero-shot, spec §8.1); recorded in the provenance. */
+  /** L2-normalised (retrieval, training) or raw (zero-shot, docs/method.md §8.1); recorded in the provenance. */
   normalize: boolean
   /** Rows per forward pass. */
   batchSize: number

@@ -118,7 +118,7 @@ export function stack(arrays: Float32Array[]): Float32Array {
 }
 
 /**
- * CLIP token ids padded to the batch's longest text: the causal mask hides the rest from the EOT token (spec §5.6).
+ * CLIP token ids padded to the batch's longest text: the causal mask hides the rest from the EOT token (docs/method.md §5.6).
  * A text tower with a smaller vocabulary than CLIP's tokenizer (a cut-down test model) cannot read them: refused here,
  * before an engine indexes its embedding table out of bounds.
  */

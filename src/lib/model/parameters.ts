@@ -12,7 +12,7 @@ export interface Parameter {
   /** The PyTorch state-dict name. */
   name: string
   parts: tf.Tensor[]
-  /** Rank of the PyTorch tensor (LARS groups parameters by it, spec §7.1). */
+  /** Rank of the PyTorch tensor (LARS groups parameters by it, docs/method.md §7.1). */
   ndim: number
   toTorch(): Tensor
 }

@@ -1,6 +1,6 @@
 /**
  * Positional embeddings of a patch grid: a class row followed by a (rows, cols) grid flattened row-major, rows being
- * time for audio. VIP-ANT adapts them when the grid changes: from CLIP's 7x7 at VA start (spec §5.4,
+ * time for audio. VIP-ANT adapts them when the grid changes: from CLIP's 7x7 at VA start (docs/method.md §5.4,
  * `interp_clip_vp_embedding`) and from the checkpoint's grid to the current max_len (§5.5, `load_pos_embedding`).
  * These work on checkpoint tensors, once, at load time.
  */

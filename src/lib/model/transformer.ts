@@ -1,6 +1,6 @@
 /**
  * CLIP's transformer trunk (openai/CLIP model.py `ResidualAttentionBlock`, `Transformer`; VIP-ANT's
- * cvap/module/val.py is identical), shared by the image, text and audio towers. Spec §5.2.
+ * cvap/module/val.py is identical), shared by the image, text and audio towers. docs/method.md §5.2.
  *
  * wasm runs one kind of matMul fast (XNNPACK): a single 2-D product without transpose flags. Everything here is
  * written in those terms: activations are reshaped to 2-D for each Linear, weights are stored pre-transposed

@@ -1,7 +1,7 @@
 /**
- * VIP-ANT's audio tower (spec §5.3) as an ONNX graph for one patch grid: input `mel` (B, T, 128) normalised log-mel,
+ * VIP-ANT's audio tower (docs/method.md §5.3) as an ONNX graph for one patch grid: input `mel` (B, T, 128) normalised log-mel,
  * output `embedding` (B, E), not normalised. The positional embedding is adapted to the grid at build time by
- * VIP-ANT's rules (spec §5.5), so each grid (each max_len) is its own graph.
+ * VIP-ANT's rules (docs/method.md §5.5), so each grid (each max_len) is its own graph.
  */
 import type {AudioConfig} from '../checkpoint/audio-config.js'
 import type {StateDict} from '../checkpoint/tensor.js'

@@ -1,6 +1,6 @@
 /**
  * CLIP's text tower (openai/CLIP model.py `CLIP.encode_text`) as an ONNX graph: input `ids` (B, L) int32, `[SOT] bpe
- * [EOT]` padded with 0 to the batch's longest, L <= the context length (spec §5.6); output (B, E), not normalised.
+ * [EOT]` padded with 0 to the batch's longest, L <= the context length (docs/method.md §5.6); output (B, E), not normalised.
  */
 import type {StateDict} from '../checkpoint/tensor.js'
 import {Graph} from './graph.js'

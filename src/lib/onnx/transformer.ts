@@ -1,5 +1,5 @@
 /**
- * CLIP's transformer trunk as ONNX nodes (openai/CLIP model.py `ResidualAttentionBlock`, `Transformer`; spec §5.2),
+ * CLIP's transformer trunk as ONNX nodes (openai/CLIP model.py `ResidualAttentionBlock`, `Transformer`; docs/method.md §5.2),
  * shared by the three tower graphs. Activations are (B, L, W) throughout: ONNX Runtime runs batched MatMuls well, so
  * unlike the wasm path nothing is cut into 2-D pieces.
  */

@@ -1,6 +1,6 @@
 /**
  * CLIP's byte-level BPE tokenizer: openai/CLIP `clip/simple_tokenizer.py` (SimpleTokenizer) and `clip.tokenize`
- * (spec section 5.6), with the same names so the two read side by side.
+ * (docs/method.md §5.6), with the same names so the two read side by side.
  *
  * Differences from the reference, none of which changes the ids for ordinary captions:
  * - CLIP cleans text with ftfy.fix_text. `fixText` applies the table-driven steps of ftfy 6.3 in ftfy's order and
@@ -341,7 +341,7 @@ export interface TokenBatch {
 
 /**
  * clip.tokenize: each text as SOT + tokens + EOT in a zero-padded row. CLIP's default is truncate=False (raise);
- * the port truncates by default and says which rows it cut (spec 5.6).
+ * the port truncates by default and says which rows it cut (docs/method.md §5.6).
  */
 export function tokenize(texts: string[], contextLength = 77, truncate = true): TokenBatch {
   const tokenizer = getTokenizer()

@@ -1,5 +1,5 @@
 /**
- * Where the audio tower starts (spec §5.4, §5.5): from CLIP's image tower at VA start (`CLIPAudioHead.copy_state_dict`),
+ * Where the audio tower starts (docs/method.md §5.4, §5.5): from CLIP's image tower at VA start (`CLIPAudioHead.copy_state_dict`),
  * or from a trained audio head whose positional embedding is adapted to the training input length.
  */
 import type {AudioConfig} from '../checkpoint/audio-config.js'

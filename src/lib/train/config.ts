@@ -1,5 +1,5 @@
 /**
- * Everything a training run depends on, as one typed object (nanoGPT style). Defaults are VIP-ANT's (spec §3.6,
+ * Everything a training run depends on, as one typed object (nanoGPT style). Defaults are VIP-ANT's (docs/method.md §3.6,
  * §6, §7); a YAML file may set any field (camelCase or the flag's kebab-case name) and flags override it. The
  * resolved object is written beside every checkpoint, and a resumed run reads it back from there.
  */

@@ -1,6 +1,6 @@
 /**
  * In-training evaluation on held-out clips, with the evaluation code the commands use. Inputs are deterministic
- * (middle frame, first caption, centre crop, no SpecAugment; spec pitfall 14). Which metric depends on the table:
+ * (middle frame, first caption, centre crop, no SpecAugment; docs/method.md §11). Which metric depends on the table:
  * exactly 5 captions per clip -> audio-text (or image-text) retrieval R@1/5/10 (§8.2, as VALMonitor does on AudioCaps val);
  * class labels against text -> zero-shot top-1/top-5 over the classes' prompts (§8.1's raw scores, and cosine; the
  * text tower frozen for audio-text, trained for image-text); otherwise each

@@ -3,7 +3,7 @@ import {matMulFast} from '../model/parameters.js'
 import {l2normalize} from '../model/transformer.js'
 
 /**
- * VIP-ANT's CELossHead (spec §6): with a and b L2-normalised and logits = exp(s) a bᵀ, the SUM of the two
+ * VIP-ANT's CELossHead (docs/method.md §6): with a and b L2-normalised and logits = exp(s) a bᵀ, the SUM of the two
  * cross-entropies against the diagonal, each averaged over the batch. The logit scale is learned and unclamped.
  */
 export function contrastiveLoss(a: tf.Tensor2D, b: tf.Tensor2D, logitScale: tf.Scalar): tf.Scalar {

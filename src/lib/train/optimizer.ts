@@ -1,5 +1,5 @@
 /**
- * VIP-ANT's optimiser (spec §7.1): LARS (cvap/module/lars.py, the Barlow Twins one) over two parameter groups, with
+ * VIP-ANT's optimiser (docs/method.md §7.1): LARS (cvap/module/lars.py, the Barlow Twins one) over two parameter groups, with
  * the Barlow Twins learning-rate schedule; Adam (PyTorch's) as the alternative. Both keep their state as plain
  * tensors so that a checkpoint can hold it and a resumed run continues bit for bit.
  */

@@ -4,7 +4,7 @@
  * the last batch smaller (drop_last=False, as the original), except that a last batch of one clip joins the
  * batch before it: alone it has no negatives, so its contrastive loss and gradient are 0 and the step would
  * only replay the optimiser's momentum. Each clip gets one random frame, one random caption,
- * a random crop when the table's log-mels are longer than the tower's input, and SpecAugment (spec pitfall 14).
+ * a random crop when the table's log-mels are longer than the tower's input, and SpecAugment (docs/method.md §11).
  */
 import {NUM_MEL_BINS} from '../audio/mel-config.js'
 import {randint, rngFor, type Rng} from '../util/rng.js'

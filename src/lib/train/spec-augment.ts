@@ -1,7 +1,7 @@
 import type {Rng} from '../util/rng.js'
 
 /**
- * SpecAugment as VIP-ANT trains with it (spec §3.6): on the normalised (T, F) log-mel, one torchaudio
+ * SpecAugment as VIP-ANT trains with it (docs/method.md §3.6): on the normalised (T, F) log-mel, one torchaudio
  * FrequencyMasking(freqMask) then one TimeMasking(timeMask), each `mask_along_axis`: v = U·param,
  * v0 = U·(size − v), bins [floor(v0), floor(v0) + floor(v)) set to 0. Returns a masked copy.
  */

@@ -1,5 +1,5 @@
 /**
- * One contrastive trainer for every pair (spec §1.1, §6): VA pre-training (audio vs frozen image), AT fine-tuning
+ * One contrastive trainer for every pair (docs/method.md §1.1, §6): VA pre-training (audio vs frozen image), AT fine-tuning
  * (audio vs frozen text) and a small image-text CLIP (both towers train). Every random draw is a function of
  * (seed, step), weights and optimiser moments are checkpointed exactly, so a resumed run ends where an
  * uninterrupted one does.

@@ -14,7 +14,7 @@ const COLUMNS = ['YTID', 'start_seconds', 'end_seconds', 'positive_labels']
 const SEGMENTS = /_segments\.csv$/
 const SRC_PREFIX = 'src_'
 /**
- * VIP-ANT index files that repeat other ones (spec §2.2): src_train_segments.csv concatenates unbalanced and
+ * VIP-ANT index files that repeat other ones (docs/method.md §2.2): src_train_segments.csv concatenates unbalanced and
  * balanced, src_full_unbalanced_train_segments.csv is src_unbalanced_train_segments.csv.
  */
 const ALIASES = new Set(['train_segments', 'full_unbalanced_train_segments'])

@@ -42,7 +42,7 @@ export interface ClipTools {
 
 /**
  * Fetches the video with yt-dlp (the original's format choice, `bestvideo[ext=mp4]+bestaudio[ext=m4a]`,
- * else the best single file), then cuts the clip as spec §2.1 has it: the segment clamped to the video,
+ * else the best single file), then cuts the clip as docs/method.md §2.1 has it: the segment clamped to the video,
  * re-encoded to MP3 at the native rate (ffmpeg's defaults, nothing resampled), and 4 frames at
  * start + i (end - start) / 3, each by its own `ffmpeg -ss t -frames:v 1 -q:v 1`. The work happens in a
  * scratch folder; frames then the audio are renamed into place, so a clip whose MP3 exists is complete.

@@ -9,7 +9,7 @@ import {ClipLog} from './clip-log.js'
 import {requireYoutubeTools} from './tools.js'
 import {fetchClip, SCRATCH, type ClipJob, type ClipResult} from './youtube-clip.js'
 
-/** A download-layout chunk holds this many clips of one split, as the original crawl's did (spec §2.1). */
+/** A download-layout chunk holds this many clips of one split, as the original crawl's did (docs/method.md §2.1). */
 const CHUNK = 35_000
 
 export interface YoutubeSetOptions extends Pick<IngestOptions, 'split' | 'csv' | 'audioDir'> {
