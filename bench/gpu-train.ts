@@ -1,7 +1,7 @@
 /**
  * `npm run gpu-check`'s training section: VA pre-training's step (the audio tower on (1000, 128) log-mels against
- * frozen image embeddings, both cross-entropy directions with the learned logit scale, then LARS; as
- * src/lib/train/gradient-step.ts and bench/train.ts run it) at batch 8 and 64 on each tfjs GPU backend. The loss of
+ * frozen image embeddings, both cross-entropy directions with the learned logit scale, then LARS, as
+ * src/lib/train/gradient-step.ts runs it) at batch 8 and 64 on each tfjs GPU backend. The loss of
  * the first batch-8 step is compared with the same loss on wasm from the same weights and inputs.
  */
 import * as tf from '@tensorflow/tfjs-core'

@@ -5,12 +5,14 @@ import os from 'node:os'
 import path from 'node:path'
 import {describe, it} from 'node:test'
 import {gpuDevices} from '../src/lib/backend/index.js'
+import {loadRuntime} from '../src/lib/onnx/runtime.js'
 import {repoRoot} from './helpers.js'
 
 // `npm run gpu-check` (bench/gpu-check.ts) is written to run unattended on a GPU machine lent for minutes: these
 // tests run it where there is no GPU, as is, and as a rehearsal with CPU engines standing in for the GPU ones.
 const SCRIPT = path.join(repoRoot, 'dist', 'bench', 'gpu-check.js')
 const noGpu = gpuDevices().length === 0 ? false : 'this machine has a GPU device: run npm run gpu-check'
+const noRuntime = (await loadRuntime()) ? false : 'onnxruntime-node is not installed'
 
 const gpuCheck = (args: string[]) => spawnSync(process.execPath, [SCRIPT, ...args], {encoding: 'utf8', timeout: 280_000})
 
@@ -26,7 +28,7 @@ describe('npm run gpu-check', () => {
     assert.ok(Date.now() - start < 20_000, `took ${Date.now() - start} ms`)
   })
 
-  it('rehearsal: every section runs on the CPU stand-ins and its figures land in the JSON', {timeout: 300_000}, () => {
+  it('rehearsal: every section runs on the CPU stand-ins and its figures land in the JSON', {skip: noRuntime, timeout: 300_000}, () => {
     const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'vipant-gpu-check-')), 'gpu-check.json')
     const run = gpuCheck(['--rehearse', '--out', out])
     assert.equal(run.status, 0, run.stdout + run.stderr)
