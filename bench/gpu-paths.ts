@@ -115,4 +115,9 @@ export class TimeBox {
   fits(costS: number): boolean {
     return costS <= this.leftS()
   }
+
+  /** A box of this fraction of the time left, for a part of the section. */
+  portion(fraction: number): TimeBox {
+    return new TimeBox(fraction * this.leftS())
+  }
 }

@@ -96,57 +96,70 @@ function batchInput(tower: Tower, batch: number, vocab: number): {input: Float32
 }
 
 /**
- * Every engine on every workload, smallest batches first so that a spent budget cuts the largest. A workload is
- * skipped when the engine's time at the previous batch of the tower, scaled by the batch, predicts it will not fit;
- * timed runs stop early when the next would not.
+ * Every workload on the GPU paths, then on the CPU reference. The GPU paths come first, with 70% of the budget; the
+ * reference gets what is left, at least 30%, for the speed-ups. Within each, smallest batches first, so that a spent budget cuts the largest. A workload is skipped when
+ * the engine's time at the previous batch of the tower, scaled by the batch, predicts it will not fit; timed runs
+ * stop early when the next would not. Opening an engine and its first pass (graph building, shader compilation)
+ * count against the budget too.
  */
 export async function throughput(paths: GpuPath[], reference: GpuPath, weights: TowerWeights, vocab: number, box: TimeBox): Promise<ThroughputRow[]> {
-  const engines: {path: GpuPath; towers?: OpenTowers; error?: string}[] = []
-  for (const path of [...paths, reference]) {
-    try {
-      engines.push({path, towers: await openTowers(path, weights)})
-    } catch (error) {
-      engines.push({path, error: firstLine(error)})
-    }
-  }
   const rows: ThroughputRow[] = []
-  const last = new Map<string, {batch: number; s: number}>()
-  for (const batch of BATCHES) {
-    for (const tower of TOWERS) {
-      const {input, shape} = batchInput(tower, batch, vocab)
-      for (const {path, towers, error} of engines) {
-        const row: ThroughputRow = {path: path.name, tower, batch, runs_s: []}
-        rows.push(row)
-        const previous = last.get(`${path.name} ${tower}`)
-        const predicted = previous ? (previous.s * batch) / previous.batch : 0
-        if (!towers) row.note = error
-        else if (previous === undefined && batch > BATCHES[0]) row.note = 'skipped: the smaller batch did not run'
-        else if (!box.fits(2 * predicted + 1)) row.note = `skipped: budget spent (predicted ${predicted.toFixed(1)} s a pass, ${box.leftS().toFixed(0)} s left)`
-        else {
-          try {
-            let start = process.hrtime.bigint()
-            await towers.run(tower, input, shape)
-            row.warmup_s = seconds(start)
-            for (let r = 0; r < RUNS && box.fits(row.runs_s.at(-1) ?? Math.min(row.warmup_s, predicted || row.warmup_s)); r++) {
-              start = process.hrtime.bigint()
-              await towers.run(tower, input, shape)
-              row.runs_s.push(seconds(start))
-            }
-            if (row.runs_s.length === 0) row.note = 'skipped: budget spent after the warm-up pass'
-            else {
-              row.median_s = median(row.runs_s)
-              row.inputs_per_s = batch / row.median_s
-              last.set(`${path.name} ${tower}`, {batch, s: row.median_s})
-            }
-          } catch (e) {
-            row.note = `error: ${firstLine(e)}`
-          }
+  const inputs = new Map<string, ReturnType<typeof batchInput>>()
+  for (const [group, share] of [[paths, 0.7], [[reference], 1]] as const) {
+    const part = box.portion(share)
+    const engines: {path: GpuPath; towers?: OpenTowers; error?: string}[] = []
+    for (const path of group) {
+      try {
+        engines.push({path, towers: await openTowers(path, weights)})
+      } catch (error) {
+        engines.push({path, error: firstLine(error)})
+      }
+    }
+    const last = new Map<string, {batch: number; s: number}>()
+    for (const batch of BATCHES) {
+      for (const tower of TOWERS) {
+        const key = `${tower} ${batch}`
+        if (!inputs.has(key)) inputs.set(key, batchInput(tower, batch, vocab))
+        const {input, shape} = inputs.get(key)!
+        for (const {path, towers, error} of engines) {
+          const row: ThroughputRow = {path: path.name, tower, batch, runs_s: []}
+          rows.push(row)
+          const previous = last.get(`${path.name} ${tower}`)
+          const predicted = previous ? (previous.s * batch) / previous.batch : 0
+          if (!towers) row.note = error
+          else if (previous === undefined && batch > BATCHES[0]) row.note = 'skipped: the smaller batch did not run'
+          else if (!part.fits(2 * predicted + 1)) row.note = `skipped: budget spent (${previous ? `predicted ${predicted.toFixed(1)} s a pass, ` : ''}${part.leftS().toFixed(0)} s left)`
+          else await measure(row, towers, input, shape, predicted, part, (s) => last.set(`${path.name} ${tower}`, {batch, s}))
         }
       }
-      const cpu = rows.find((r) => r.path === reference.name && r.tower === tower && r.batch === batch)?.inputs_per_s
-      for (const r of rows) if (r.tower === tower && r.batch === batch && r.inputs_per_s && cpu) r.speedup_over_cpu = r.inputs_per_s / cpu
     }
+    for (const {towers} of engines) await towers?.close()
   }
-  for (const {towers} of engines) await towers?.close()
+  for (const r of rows) {
+    const cpu = rows.find((c) => c.path === reference.name && c.tower === r.tower && c.batch === r.batch)?.inputs_per_s
+    if (r.inputs_per_s && cpu) r.speedup_over_cpu = r.inputs_per_s / cpu
+  }
   return rows
+}
+
+/** A warm-up pass, then timed ones while they fit; `done` gets the median. */
+async function measure(row: ThroughputRow, towers: OpenTowers, input: Float32Array | Int32Array, shape: number[], predicted: number, box: TimeBox, done: (s: number) => void) {
+  try {
+    let start = process.hrtime.bigint()
+    await towers.run(row.tower, input, shape)
+    row.warmup_s = seconds(start)
+    for (let r = 0; r < RUNS && box.fits(row.runs_s.at(-1) ?? (predicted || row.warmup_s)); r++) {
+      start = process.hrtime.bigint()
+      await towers.run(row.tower, input, shape)
+      row.runs_s.push(seconds(start))
+    }
+    if (row.runs_s.length === 0) row.note = 'skipped: budget spent after the warm-up pass'
+    else {
+      row.median_s = median(row.runs_s)
+      row.inputs_per_s = row.batch / row.median_s
+      done(row.median_s)
+    }
+  } catch (error) {
+    row.note = `error: ${firstLine(error)}`
+  }
 }
