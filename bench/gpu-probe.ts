@@ -33,11 +33,14 @@ function nvidia(): Record<string, unknown> {
   return {found: true, gpus: query.split('\n'), cuda_driver_api: cuda}
 }
 
-/** Vulkan ICD manifests: Dawn needs one for the GPU (NVIDIA's is nvidia_icd.json) or it finds no adapter. */
+/** The Vulkan loader and ICD manifests: Dawn needs both for the GPU (NVIDIA's manifest is nvidia_icd.json) or it finds no adapter. */
 function vulkanIcds(): string[] {
-  const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d']
+  // The last: where a container runtime mounts the driver (read-only; point VK_DRIVER_FILES at its manifest).
+  const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d']
   const files = dirs.filter(existsSync).flatMap((d) => readdirSync(d).map((f) => `${d}/${f}`))
-  return process.env.VK_ICD_FILENAMES ? [...files, `VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES}`] : files
+  const loader = (run('ldconfig', ['-p']) ?? '').includes('libvulkan.so.1') ? 'libvulkan.so.1 found' : 'libvulkan.so.1 (the Vulkan loader) missing'
+  const env = ['VK_DRIVER_FILES', 'VK_ICD_FILENAMES'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`)
+  return [loader, ...files, ...env]
 }
 
 /** The CUDA 11.2 / cuDNN 8 libraries tfjs-node-gpu's libtensorflow 2.9 loads, as the dynamic linker sees them. */
