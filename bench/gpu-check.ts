@@ -33,7 +33,8 @@ if (!flags.rehearse && gpuDevices().length === 0) {
 
 /** Ends the process from another thread, which runs even while the main one is blocked in a kernel or a compile. */
 function watchdog(limitS: number, file: string): void {
-  const code = `setTimeout(() => { require('node:fs').writeSync(2, ${JSON.stringify(`gpu-check: hard limit of ${limitS} s reached; what was measured is in ${file}\n`)}); process.kill(${process.pid}, 'SIGTERM') }, ${limitS * 1000})`
+  const message = JSON.stringify(`gpu-check: hard limit of ${limitS} s reached; what was measured is in ${file}\n`)
+  const code = `setTimeout(() => { require('node:fs').writeSync(2, ${message}); process.kill(${process.pid}, 'SIGTERM') }, ${limitS * 1000})`
   new Worker(code, {eval: true}).unref()
 }
 
@@ -78,7 +79,8 @@ function randomTowers(rehearse: boolean): {weights: TowerWeights; vocab: number;
   }
   const {audio, visual} = randomWeights()
   const clip = new Map([...visual, ...randomTextWeights()])
-  return {weights: {clip, audio: {weights: audio, config: DEFAULT_AUDIO_CONFIG}}, vocab: CLIP_SIZES['vit-b32'].vocabSize, embedDim: CLIP_SIZES['vit-b32'].embedDim}
+  const {vocabSize, embedDim} = CLIP_SIZES['vit-b32']
+  return {weights: {clip, audio: {weights: audio, config: DEFAULT_AUDIO_CONFIG}}, vocab: vocabSize, embedDim}
 }
 
 /** Where the run is, in the file and on stdout, so that a run that dies in native code shows where. */
@@ -101,7 +103,8 @@ async function main(): Promise<boolean> {
   Object.assign(report, {machine: found.machine, paths: found.paths})
   for (const [key, value] of Object.entries(found.machine)) console.log(`${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
   console.log('')
-  console.log(table(['path', 'starts', 'sync read', 'note'], found.paths.map((p) => [p.path.name, p.usable ? 'yes' : 'no', p.syncRead ?? '-', p.note])).join('\n'))
+  const pathRows = found.paths.map((p) => [p.path.name, p.usable ? 'yes' : 'no', p.syncRead ?? '-', p.note])
+  console.log(table(['path', 'starts', 'sync read', 'note'], pathRows).join('\n'))
   const paths = found.paths.filter((p) => p.usable).map((p) => p.path)
   if (paths.length === 0) {
     console.log('\nno GPU path started: see the notes above and docs/gpu.md')
@@ -113,7 +116,8 @@ async function main(): Promise<boolean> {
   const parityRows = await parity(paths, box(BUDGET_S.parity))
   report.parity = {relative_tolerance: PARITY_RELATIVE_TOLERANCE, rows: parityRows}
   failed ||= parityRows.some((r) => r.status === 'FAIL' || r.status === 'ERROR')
-  console.log(table(['path', 'case', 'max abs error', 'tolerance', 'status', 'note'], parityRows.map((r) => [r.path, r.case, fmt(r.max_abs_error), fmt(r.tolerance), r.status, r.note ?? ''])).join('\n'))
+  const parityCells = parityRows.map((r) => [r.path, r.case, fmt(r.max_abs_error), fmt(r.tolerance), r.status, r.note ?? ''])
+  console.log(table(['path', 'case', 'max abs error', 'tolerance', 'status', 'note'], parityCells).join('\n'))
 
   // 3. Throughput at ViT-B/32 size (tiny in a rehearsal), random weights from a fixed seed.
   const sizeName = flags.rehearse ? 'tiny' : 'vit-b32'
@@ -125,7 +129,9 @@ async function main(): Promise<boolean> {
   console.log(
     table(
       ['path', 'tower', 'batch', 'warm-up s', 'median s', 'inputs/s', 'x cpu', 'note'],
-      throughputRows.map((r) => [r.path, r.tower, String(r.batch), fmt(r.warmup_s), fmt(r.median_s, 3), fmt(r.inputs_per_s, 1), fmt(r.speedup_over_cpu), r.note ?? '']),
+      throughputRows.map((r) => [
+        r.path, r.tower, String(r.batch), fmt(r.warmup_s), fmt(r.median_s, 3), fmt(r.inputs_per_s, 1), fmt(r.speedup_over_cpu), r.note ?? '',
+      ]),
     ).join('\n'),
   )
 
@@ -147,7 +153,8 @@ async function main(): Promise<boolean> {
   )
   if (trained.wasm) {
     const {loss, forward_s} = trained.wasm
-    console.log(`wasm batch-${TRAIN_BATCHES[0]} loss ${loss.toFixed(5)} (forward ${forward_s.toFixed(1)} s); tolerance ${LOSS_RELATIVE_TOLERANCE} x max(1, |loss|)`)
+    const tolerance = `tolerance ${LOSS_RELATIVE_TOLERANCE} x max(1, |loss|)`
+    console.log(`wasm batch-${TRAIN_BATCHES[0]} loss ${loss.toFixed(5)} (forward ${forward_s.toFixed(1)} s); ${tolerance}`)
   }
   for (const l of trained.loss) console.log(`  ${l.path}: |${l.loss_gpu.toFixed(5)} - ${l.loss_wasm.toFixed(5)}| = ${fmt(l.abs_difference)} ${l.status}`)
   return failed

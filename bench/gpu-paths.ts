@@ -83,7 +83,9 @@ async function ortTowers(provider: Provider, weights: TowerWeights): Promise<Ope
     const grid = tower === 'audio' ? audioGrid(frames, weights.audio.config) : undefined
     const key = `${tower} ${grid ?? ''}`
     if (!sessions.has(key)) {
-      const graph = grid ? audioEncoderGraph(weights.audio.weights, weights.audio.config, grid) : tower === 'text' ? textTransformerGraph(weights.clip) : visionTransformerGraph(weights.clip)
+      const graph = grid
+        ? audioEncoderGraph(weights.audio.weights, weights.audio.config, grid)
+        : tower === 'text' ? textTransformerGraph(weights.clip) : visionTransformerGraph(weights.clip)
       sessions.set(key, await createSession(graph.serialise(), provider))
     }
     return sessions.get(key)!

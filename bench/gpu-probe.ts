@@ -55,7 +55,8 @@ async function dawnAdapter(): Promise<Record<string, unknown>> {
   try {
     const specifier = 'webgpu' // optional package
     const {create} = (await import(specifier)) as {create(options: string[]): {requestAdapter(): Promise<Adapter | null>}}
-    const adapter = await Promise.race([create([]).requestAdapter(), new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000).unref())])
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000).unref())
+    const adapter = await Promise.race([create([]).requestAdapter(), timeout])
     if (adapter === 'timeout') return {found: false, reason: 'requestAdapter did not answer in 20 s'}
     if (!adapter) return {found: false, reason: 'Dawn found no adapter (is a Vulkan ICD for this GPU installed?)'}
     const {vendor, architecture, device, description} = adapter.info ?? {}
@@ -104,7 +105,9 @@ async function probePath(path: GpuPath): Promise<PathProbe> {
     const note = await activate(path)
     // A GPU build of libtensorflow without CUDA libraries runs on the CPU.
     const onGpu = (tf.backend() as {isUsingGpuDevice?: boolean}).isUsingGpuDevice
-    if (path.backend === 'tensorflow-gpu' && onGpu === false) return {path, usable: false, note: `${note}: libtensorflow found no CUDA device and runs on the CPU`}
+    if (path.backend === 'tensorflow-gpu' && onGpu === false) {
+      return {path, usable: false, note: `${note}: libtensorflow found no CUDA device and runs on the CPU`}
+    }
     return {path, usable: true, note, syncRead: syncRead()}
   } catch (error) {
     return {path, usable: false, note: firstLine(error)}

@@ -97,10 +97,10 @@ function batchInput(tower: Tower, batch: number, vocab: number): {input: Float32
 
 /**
  * Every workload on the GPU paths, then on the CPU reference. The GPU paths come first, with 70% of the budget; the
- * reference gets what is left, at least 30%, for the speed-ups. Within each, smallest batches first, so that a spent budget cuts the largest. A workload is skipped when
- * the engine's time at the previous batch of the tower, scaled by the batch, predicts it will not fit; timed runs
- * stop early when the next would not. Opening an engine and its first pass (graph building, shader compilation)
- * count against the budget too.
+ * reference gets what is left, at least 30%, for the speed-ups. Within each, smallest batches first, so that a spent
+ * budget cuts the largest. A workload is skipped when the engine's time at the previous batch of the tower, scaled by
+ * the batch, predicts it will not fit; timed runs stop early when the next would not. Opening an engine and its first
+ * pass (graph building, shader compilation) count against the budget too.
  */
 export async function throughput(paths: GpuPath[], reference: GpuPath, weights: TowerWeights, vocab: number, box: TimeBox): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = []
@@ -128,7 +128,9 @@ export async function throughput(paths: GpuPath[], reference: GpuPath, weights: 
           const predicted = previous ? (previous.s * batch) / previous.batch : 0
           if (!towers) row.note = error
           else if (previous === undefined && batch > BATCHES[0]) row.note = 'skipped: the smaller batch did not run'
-          else if (!part.fits(2 * predicted + 1)) row.note = `skipped: budget spent (${previous ? `predicted ${predicted.toFixed(1)} s a pass, ` : ''}${part.leftS().toFixed(0)} s left)`
+          else if (!part.fits(2 * predicted + 1)) {
+            row.note = `skipped: budget spent (${previous ? `predicted ${predicted.toFixed(1)} s a pass, ` : ''}${part.leftS().toFixed(0)} s left)`
+          }
           else await measure(row, towers, input, shape, predicted, part, (s) => last.set(`${path.name} ${tower}`, {batch, s}))
         }
       }
@@ -143,7 +145,9 @@ export async function throughput(paths: GpuPath[], reference: GpuPath, weights: 
 }
 
 /** A warm-up pass, then timed ones while they fit; `done` gets the median. */
-async function measure(row: ThroughputRow, towers: OpenTowers, input: Float32Array | Int32Array, shape: number[], predicted: number, box: TimeBox, done: (s: number) => void) {
+async function measure(
+  row: ThroughputRow, towers: OpenTowers, input: Float32Array | Int32Array, shape: number[], predicted: number, box: TimeBox, done: (s: number) => void,
+) {
   try {
     let start = process.hrtime.bigint()
     await towers.run(row.tower, input, shape)

@@ -76,7 +76,9 @@ async function wasmLoss(weights: TowerWeights, embedDim: number): Promise<{loss:
 }
 
 /** One GPU backend: two steps per batch size (compile, then timed), memory after each size. */
-async function trainOn(path: Extract<GpuPath, {engine: 'tfjs'}>, weights: TowerWeights, embedDim: number, box: TimeBox, baselineMiB?: number): Promise<TrainRow[]> {
+async function trainOn(
+  path: Extract<GpuPath, {engine: 'tfjs'}>, weights: TowerWeights, embedDim: number, box: TimeBox, baselineMiB?: number,
+): Promise<TrainRow[]> {
   await activate(path)
   const model = newModel(weights)
   const audio = model.trainable.audio as AudioEncoder
@@ -130,7 +132,14 @@ async function trainOn(path: Extract<GpuPath, {engine: 'tfjs'}>, weights: TowerW
   return rows
 }
 
-export async function training(paths: GpuPath[], weights: TowerWeights, embedDim: number, box: TimeBox): Promise<{rows: TrainRow[]; loss: LossCheck[]; wasm?: {loss: number; forward_s: number}; note?: string}> {
+export interface TrainingResult {
+  rows: TrainRow[]
+  loss: LossCheck[]
+  wasm?: {loss: number; forward_s: number}
+  note?: string
+}
+
+export async function training(paths: GpuPath[], weights: TowerWeights, embedDim: number, box: TimeBox): Promise<TrainingResult> {
   const tfjsPaths = paths.filter((p): p is Extract<GpuPath, {engine: 'tfjs'}> => p.engine === 'tfjs')
   if (tfjsPaths.length === 0) return {rows: [], loss: [], note: 'no tfjs GPU backend started'}
   await registerGradients()
@@ -156,7 +165,8 @@ export async function training(paths: GpuPath[], weights: TowerWeights, embedDim
     const difference = Math.abs(r.loss! - wasm.loss)
     const tolerance = LOSS_RELATIVE_TOLERANCE * Math.max(1, Math.abs(wasm.loss))
     // NaN compares false: a NaN loss fails.
-    loss.push({path: r.path, loss_gpu: r.loss!, loss_wasm: wasm.loss, abs_difference: difference, tolerance, status: difference <= tolerance ? 'PASS' : 'FAIL'})
+    const status = difference <= tolerance ? 'PASS' : 'FAIL'
+    loss.push({path: r.path, loss_gpu: r.loss!, loss_wasm: wasm.loss, abs_difference: difference, tolerance, status})
   }
   return {rows, loss, wasm, note}
 }
