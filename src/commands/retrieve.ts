@@ -13,6 +13,7 @@ import type {DatasetName} from '../lib/data/index-row.js'
 import {searchCaptions} from '../lib/eval/audio-search.js'
 import {DEFAULT_CAPTION_PROMPT, evaluateRetrieval, ranksTable, searchClips} from '../lib/eval/retrieve.js'
 import {renderCaptionSearchText, renderRetrievalJson, renderRetrievalText, renderSearchText, retrievalCoverageLine, searchCoverageLine} from '../lib/eval/retrieval-report.js'
+import {checkHtmlPath, htmlFlags, writeHtml} from '../lib/html/write.js'
 import {tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
 import {audioEmbeddings} from '../lib/model/audio-chain.js'
 import type {Embedder} from '../lib/model/embedder.js'
@@ -58,6 +59,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     'max-len': Flags.integer({description: 'frames per clip (10 ms each) with --data and --audio: 1000 for "10s", 1800 for "18s"', default: DEFAULT_MEL.maxLen, min: 1}),
     predictions: Flags.string({description: 'write each query\'s rank here (Arrow: direction, query, id, text, rank)'}),
     json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
+    ...htmlFlags,
     'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
     workers: Flags.integer({description: 'worker threads for the towers (tfjs; default: one per core on wasm/cpu)', min: 1}),
     ...engineFlags,
@@ -69,6 +71,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     if (flags.data && !flags.model) flags.model = defaultModel('retrieve', flags.data)
     if (flags.audio && !flags.model) throw new UserError('--audio needs --model, the audio tower')
     if ((flags.query || flags.audio) && flags.predictions) throw new UserError('--predictions goes with an evaluation, not a search')
+    checkHtmlPath(flags.html)
     const dataDir = flags.data ? (args.input ?? datasetHome(flags.data)) : undefined
     if (flags.data && !args.input && !existsSync(dataDir!)) {
       throw new UserError(`${flags.data} is not in ${dataDir}: put it there, or name its directory (vipant retrieve --data ${flags.data} DIR)`)
@@ -88,18 +91,20 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       if (flags.query) {
         const search = await searchClips(input!, flags.query, flags.k, embedder)
         process.stderr.write(`retrieve: ${searchCoverageLine(search)}\n`)
+        await writeHtml(flags.html, flags['html-copy'], {kind: 'clip-search', search, source: input!.source})
         process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(search.results) : renderSearchText(search.results))
         return
       }
       const mel = {...DEFAULT_MEL, maxLen: flags['max-len']}
       if (flags.audio) {
         const result = await searchCaptions(input!, flags.audio, flags.k, embedder, mel)
+        await writeHtml(flags.html, flags['html-copy'], {kind: 'caption-search', result, source: input!.source})
         process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(result) : renderCaptionSearchText(result))
         return
       }
       // Without --data, the input table already carries audio_emb and captions.
       const {scored, listing} = flags.data ? this.chain(flags.data, dataDir!, split!, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!}) : {scored: input!, listing: null}
-      const {report, ranks} = await evaluateRetrieval({
+      const {report, ranks, clips, sim} = await evaluateRetrieval({
         scored, listing, dataset: flags.data ?? 'table', split, prompt: flags.prompt, maxLen: flags.data ? flags['max-len'] : null,
         embedder, backend, version: this.version,
       })
@@ -109,6 +114,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
         const table = ranksTable(ranks, {dataset: flags.data ?? 'table', split, prompt: flags.prompt, scoring: 'cosine'}, this.version)
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
       }
+      await writeHtml(flags.html, flags['html-copy'], {kind: 'retrieval', report, ranks, clips, sim})
       process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(report) : renderRetrievalText(report))
     } finally {
       bar?.stop()

@@ -16,6 +16,7 @@ import {checkPlotPath, writePlot} from '../lib/eval/plot-file.js'
 import {coverageLine, renderJson, renderText} from '../lib/eval/report.js'
 import {evaluateZeroShot} from '../lib/eval/zeroshot.js'
 import {predictionsTable, readList, tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
+import {checkHtmlPath, htmlFlags, writeHtml} from '../lib/html/write.js'
 import {audioEmbeddings} from '../lib/model/audio-chain.js'
 import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
@@ -52,6 +53,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     predictions: Flags.string({description: 'write the per-clip predictions here (Arrow: id, fold, label, predicted, scores)'}),
     plot: Flags.string({description: 'draw the confusion matrix here (.svg; .png through rsvg-convert or ImageMagick)'}),
     json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
+    ...htmlFlags,
     'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
     workers: Flags.integer({description: 'worker threads for the towers (tfjs; default: one per core on wasm/cpu)', min: 1}),
     ...engineFlags,
@@ -62,6 +64,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     applyOffline(flags.offline)
     if (flags.data && !flags.model) flags.model = defaultModel('zeroshot', flags.data)
     if (flags.plot) await checkPlotPath(flags.plot)
+    checkHtmlPath(flags.html)
     const templates = flags.prompts ? await readList(flags.prompts, 'prompt templates') : [flags.prompt]
     const givenClasses = flags.classes ? await readList(flags.classes, 'class names') : undefined
     const dataDir = flags.data ? (args.input ?? datasetHome(flags.data)) : undefined
@@ -100,6 +103,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
       }
       if (flags.plot) await writePlot(flags.plot, confusionSvg(report))
+      await writeHtml(flags.html, flags['html-copy'], {kind: 'zeroshot', report, predictions})
       process.stdout.write(flags.json || !process.stdout.isTTY ? renderJson(report) : renderText(report))
     } finally {
       bar?.stop()
