@@ -72,7 +72,7 @@ pager(document.getElementById('t2a'), t2a, (r) => {
     h('div', {class: 'head'}, h('span', {class: 'query'}, caption(r.q)), h('span', {}, 'rank ', h('b', {class: 'rank'}, String(r.rank)))),
     h('ol', {class: 'top'}, r.top.map(([i, s]) => {
       const correct = i === own;
-      return h('li', {class: correct ? 'correct' : null, 'data-item': i}, mark(correct), ' ', num(s, score(s)), ' ', h('span', {class: 'id'}, clips[i].id), player(clips[i].src, clips[i].id));
+      return h('li', {class: correct ? 'correct' : null, 'data-item': i}, mark(correct), ' ', num(s, score(s)), ' ', h('span', {class: 'id'}, clips[i].id), player(clips[i].src, clips[i].id, true));
     })));
 }, 'text to audio queries');
 `

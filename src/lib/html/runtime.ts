@@ -24,10 +24,13 @@ function h(tag, props, ...children) {
 const pct = (x) => (x === null ? '-' : (100 * x).toFixed(2) + '%');
 const score = (x) => x.toFixed(4);
 function num(value, text) { return h('span', {'data-value': value === null ? 'null' : value}, text); }
-/** A player for a clip's sound, or a note where the page has none; metadata only until played. */
-function player(src, label) {
+/**
+ * A player for a clip's sound, or a note where the page has none: metadata only until played, or with lazy
+ * (ten players per query in a list of results) nothing until played.
+ */
+function player(src, label, lazy) {
   if (src === null) return h('span', {class: 'missing'}, 'no audio (file not found)');
-  return h('audio', {controls: true, preload: 'metadata', src, 'aria-label': 'play ' + label});
+  return h('audio', {controls: true, preload: lazy ? 'none' : 'metadata', src, 'aria-label': 'play ' + label});
 }
 /** Renders items into host a page at a time, with previous/next buttons when there is more than one page. */
 function pager(host, items, render, label) {
