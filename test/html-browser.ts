@@ -124,7 +124,9 @@ export class Tab {
 
   async key(key: string, code = key): Promise<void> {
     for (const type of ['keyDown', 'keyUp']) {
-      await this.browser.send('Input.dispatchKeyEvent', {type, key, code, windowsVirtualKeyCode: key === 'Tab' ? 9 : key === 'Enter' ? 13 : 0}, this.sessionId)
+      // Enter activates a button only as a key that types text ("\r"), as a real keyboard's does.
+      const text = type === 'keyDown' && key === 'Enter' ? {text: '\r'} : {}
+      await this.browser.send('Input.dispatchKeyEvent', {type, key, code, windowsVirtualKeyCode: key === 'Tab' ? 9 : key === 'Enter' ? 13 : 0, ...text}, this.sessionId)
     }
   }
 

@@ -68,6 +68,12 @@ test('zeroshot --html: every number equals the JSON report; a confusion cell lis
   const nonEmpty = report.confusion.matrix.flatMap((row: number[], i: number) => row.flatMap((n, j) => (n > 0 ? [[i, j, String(n)]] : [])))
   assert.deepEqual(buttons, nonEmpty)
 
+  // Keyboard: Tab reaches the first cell, Enter opens it.
+  await tab.key('Tab')
+  assert.deepEqual(await tab.eval(`[document.activeElement.dataset.true, document.activeElement.dataset.predicted]`), [String(buttons[0][0]), String(buttons[0][1])])
+  await tab.key('Enter')
+  assert.match(await tab.eval<string>(`document.querySelector('#cell h3').textContent`), new RegExp(`^true ${report.confusion.classes[buttons[0][0]]}, predicted ${report.confusion.classes[buttons[0][1]]}: ${buttons[0][2]} clip`))
+
   // Clicking a cell lists that cell's clips (from the --predictions table), with their scores.
   const table = tableFromIPC(readFileSync(predictions), {useProxy: false})
   const ids = table.getChild('id').toArray() as string[]

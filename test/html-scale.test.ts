@@ -92,7 +92,7 @@ test('8732 UrbanSound8K-sized clips and 4750 Clotho-sized captions: first paint 
   const turn = await clickTime(clothoTab, '#t2a .pager button:last-child')
   assert.equal(await clothoTab.eval(`document.querySelectorAll('#t2a > ol > li').length`), 25)
   const mb = (f: string) => (statSync(f).size / 2 ** 20).toFixed(1)
-  console.log(`us8k (8732 clips, ${mb(us8k)} MiB): first paint ${us8kTimes.paint.toFixed(0)} ms, load ${us8kTimes.load.toFixed(0)} ms, open the largest cell ${cell.toFixed(0)} ms`)
+  console.log(`us8k (8732 clips, ${mb(us8k)} MiB): first paint ${us8kTimes.paint.toFixed(0)} ms, load ${us8kTimes.load.toFixed(0)} ms, open the largest cell (${m.confusion[i][j]} clips) ${cell.toFixed(0)} ms`)
   console.log(`clotho (950 clips, 4750 captions, ${mb(clotho)} MiB): first paint ${clothoTimes.paint.toFixed(0)} ms, load ${clothoTimes.load.toFixed(0)} ms, next page ${turn.toFixed(0)} ms`)
   // Generous bounds for a loaded 2-core CI machine; the measured times are printed above.
   for (const t of [us8kTimes.load, clothoTimes.load]) assert.ok(t < 10_000, `load ${t} ms`)

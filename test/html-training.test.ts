@@ -52,4 +52,9 @@ test('report --html: curves inline, last/best equal --json, evaluations by step,
   assert.equal(await tab.eval(`document.querySelectorAll('img, main b').length`), 0)
   console.log(`screenshot: ${await tab.screenshot(path.join(dir, 'training.png'))}`)
   assert.deepEqual([tab.errors, tab.dialogs], [[], []])
+
+  // A page in a folder that does not exist is refused before any work, in one line.
+  const nowhere = path.join(dir, 'nope', 'run.html')
+  const refused = vipant(['report', run, '--html', nowhere, '-o', path.join(dir, 'c2.svg')])
+  assert.deepEqual([refused.status, refused.stderr.toString()], [2, `vipant report: ${nowhere}: --html: no directory ${path.dirname(nowhere)}\n`])
 })
