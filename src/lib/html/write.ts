@@ -1,6 +1,5 @@
 import {existsSync, statSync} from 'node:fs'
 import path from 'node:path'
-import {Flags} from '@oclif/core'
 import type {ZeroShotReport} from '../eval/report.js'
 import type {CaptionSearchResult, ClipSearch, RetrievalReport} from '../eval/retrieval-report.js'
 import type {RankRow, RetrievalClip} from '../eval/retrieve.js'
@@ -13,12 +12,6 @@ import {retrievalPage} from './retrieval-page.js'
 import {captionSearchPage, clipSearchPage} from './search-page.js'
 import {trainingPage} from './training-page.js'
 import {zeroShotPage} from './zeroshot-page.js'
-
-/** The flags of every command that writes a page. */
-export const htmlFlags = {
-  html: Flags.string({description: 'also write the results as one self-contained web page here, clips playable'}),
-  'html-copy': Flags.boolean({description: 'copy the clips (transcoded when a browser cannot play them) into PAGE_files/ beside the --html page', dependsOn: ['html']}),
-}
 
 /** Refuses, before any work, a page whose folder does not exist. */
 export function checkHtmlPath(file: string | undefined): void {
