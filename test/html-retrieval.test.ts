@@ -26,8 +26,8 @@ let browser: Browser | undefined
 after(() => browser?.close())
 const load = (file: string) => (browser ??= Browser.launch()).open(pathToFileURL(file).href)
 
-const loadedPlayers = (tab: Tab) =>
-  tab.eval<boolean[]>(`Promise.all([...document.querySelectorAll('audio')].map((a) => a.readyState >= 1 || new Promise((resolve) => {
+const loadedPlayers = (tab: Tab, selector = 'audio') =>
+  tab.eval<boolean[]>(`Promise.all([...document.querySelectorAll(${JSON.stringify(selector)})].map((a) => a.readyState >= 1 || new Promise((resolve) => {
     a.addEventListener('loadedmetadata', () => resolve(true)); a.addEventListener('error', () => resolve(false)); setTimeout(() => resolve(a.readyState >= 1), 8000)
   })))`)
 
@@ -70,7 +70,9 @@ test('retrieve --data clotho --html: metrics equal the report; each query\'s ran
   const a2t = await queries(tab, '#a2t')
   assert.equal(a2t.length, 7)
   check(a2t, 'audio_to_text', (caption, clip) => Math.floor(caption / 5) === clip)
-  assert.ok((await loadedPlayers(tab)).every(Boolean), 'players load (Clotho file names have spaces)')
+  assert.deepEqual(await loadedPlayers(tab, '#a2t audio'), Array(7).fill(true), 'players load (Clotho file names have spaces)')
+  // Ten result players per caption load nothing until played.
+  assert.deepEqual(await tab.eval(`[...new Set([...document.querySelectorAll('#t2a audio')].map((a) => a.preload + ' ' + a.readyState))]`), ['none 0'])
 
   // 35 captions: 25 on the first page, the other 10 after "next"; together every caption once.
   const first = await queries(tab, '#t2a')
