@@ -2,7 +2,10 @@ import path from 'node:path'
 import {Flags} from '@oclif/core'
 import {requiredArg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
+import {htmlFlags} from '../cli/html.js'
 import {checkPlotPath, writePlot} from '../lib/eval/plot-file.js'
+import {writeHtml} from '../lib/html/write.js'
+import {checkOutputs} from '../cli/outputs.js'
 import {curvesSvg} from '../lib/train/curves-svg.js'
 import {readMetricsLog, summarizeRun, type RunSummary, type SeriesSummary} from '../lib/train/metrics-log.js'
 import {plural} from '../lib/util/plural.js'
@@ -24,16 +27,20 @@ Works on a run in progress or one that was killed: a last line cut short is skip
   static override flags = {
     output: Flags.string({char: 'o', description: 'write the chart here (.svg or .png); default RUN_DIR/report.svg'}),
     json: Flags.boolean({description: 'print the summary as JSON'}),
+    html: htmlFlags.html,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Report)
     if (flags.output) await checkPlotPath(flags.output, '-o')
+    checkOutputs({'--html': flags.html})
     const log = await readMetricsLog(args.run)
     for (const s of log.skipped) process.stderr.write(`vipant report: ${log.file}:${s.line}: skipped, ${s.why}\n`)
     const summary = summarizeRun(log)
     const plot = flags.output ?? path.join(path.dirname(log.file), 'report.svg')
-    await writePlot(plot, curvesSvg(`${args.run}: ${plural(summary.trainSteps, 'step')}`, log.series))
+    const curves = curvesSvg(`${args.run}: ${plural(summary.trainSteps, 'step')}`, log.series)
+    await writePlot(plot, curves)
+    await writeHtml(flags.html, false, {kind: 'training', run: args.run, log, summary, curves})
     process.stdout.write(flags.json ? `${JSON.stringify({...summary, plot}, null, 2)}\n` : render(summary, plot))
   }
 }

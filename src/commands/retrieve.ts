@@ -5,6 +5,7 @@ import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {defaultModel, engineFlags, startEmbedder} from '../cli/embedder.js'
 import {Failures} from '../cli/failures.js'
+import {htmlFlags} from '../cli/html.js'
 import {progress, type Progress} from '../cli/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
@@ -15,6 +16,7 @@ import type {DatasetName} from '../lib/data/index-row.js'
 import {searchCaptions} from '../lib/eval/audio-search.js'
 import {DEFAULT_CAPTION_PROMPT, evaluateRetrieval, ranksTable, searchClips} from '../lib/eval/retrieve.js'
 import {renderCaptionSearchText, renderRetrievalJson, renderRetrievalText, renderSearchText, retrievalCoverageLine, searchCoverageLine} from '../lib/eval/retrieval-report.js'
+import {writeHtml} from '../lib/html/write.js'
 import {tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
 import {audioEmbeddings} from '../lib/model/audio-chain.js'
 import type {Embedder} from '../lib/model/embedder.js'
@@ -60,6 +62,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     'max-len': Flags.integer({description: 'frames per clip (10 ms each) with --data and --audio: 1000 for "10s", 1800 for "18s"', default: DEFAULT_MEL.maxLen, min: 1}),
     predictions: Flags.string({description: 'write each query\'s rank here (Arrow: direction, query, id, text, rank)'}),
     json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
+    ...htmlFlags,
     'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
     workers: Flags.integer({description: 'worker threads for the towers (tfjs; default: one per core on wasm/cpu)', min: 1}),
     ...engineFlags,
@@ -67,7 +70,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Retrieve)
-    checkOutputs({'--predictions': flags.predictions})
+    checkOutputs({'--predictions': flags.predictions, '--html': flags.html})
     applyOffline(flags.offline)
     if (flags.data && !flags.model) flags.model = defaultModel('retrieve', flags.data)
     if (flags.audio && !flags.model) throw new UserError('--audio needs --model, the audio tower')
@@ -93,18 +96,20 @@ On a terminal the report is a table; with --json or when stdout is not a termina
       if (flags.query) {
         const search = await searchClips(input!, flags.query, flags.k, embedder)
         process.stderr.write(`retrieve: ${searchCoverageLine(search)}\n`)
+        await writeHtml(flags.html, flags['html-copy'], {kind: 'clip-search', search, source: input!.source})
         process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(search.results) : renderSearchText(search.results))
         return
       }
       const mel = {...DEFAULT_MEL, maxLen: flags['max-len']}
       if (flags.audio) {
         const result = await searchCaptions(input!, flags.audio, flags.k, embedder, mel)
+        await writeHtml(flags.html, flags['html-copy'], {kind: 'caption-search', result, source: input!.source})
         process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(result) : renderCaptionSearchText(result))
         return
       }
       // Without --data, the input table already carries audio_emb and captions.
       const {scored, listing} = flags.data ? this.chain(index!.input, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!, failures}) : {scored: input!, listing: null}
-      const {report, ranks} = await evaluateRetrieval({
+      const {report, ranks, clips, sim} = await evaluateRetrieval({
         scored, listing, dataset: flags.data ?? 'table', split, prompt: flags.prompt, maxLen: flags.data ? flags['max-len'] : null,
         embedder, backend, version: this.version,
       })
@@ -119,6 +124,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
         process.stderr.write(`retrieve: wrote ${flags.predictions}\n`)
       }
+      await writeHtml(flags.html, flags['html-copy'], {kind: 'retrieval', report, ranks, clips, sim})
       process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(report) : renderRetrievalText(report))
     } finally {
       bar?.stop()

@@ -5,6 +5,7 @@ import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {defaultModel, engineFlags, startEmbedder} from '../cli/embedder.js'
 import {Failures} from '../cli/failures.js'
+import {htmlFlags} from '../cli/html.js'
 import {progress} from '../cli/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
@@ -18,6 +19,7 @@ import {checkPlotPath, writePlot} from '../lib/eval/plot-file.js'
 import {coverageLine, renderJson, renderText} from '../lib/eval/report.js'
 import {evaluateZeroShot} from '../lib/eval/zeroshot.js'
 import {predictionsTable, readList, tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
+import {writeHtml} from '../lib/html/write.js'
 import {audioEmbeddings} from '../lib/model/audio-chain.js'
 import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
@@ -54,6 +56,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     predictions: Flags.string({description: 'write the per-clip predictions here (Arrow: id, fold, label, predicted, scores)'}),
     plot: Flags.string({description: 'draw the confusion matrix here (.svg; .png through rsvg-convert or ImageMagick)'}),
     json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
+    ...htmlFlags,
     'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
     workers: Flags.integer({description: 'worker threads for the towers (tfjs; default: one per core on wasm/cpu)', min: 1}),
     ...engineFlags,
@@ -61,7 +64,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ZeroShot)
-    checkOutputs({'--predictions': flags.predictions, '--plot': flags.plot})
+    checkOutputs({'--predictions': flags.predictions, '--plot': flags.plot, '--html': flags.html})
     applyOffline(flags.offline)
     if (flags.data && !flags.model) flags.model = defaultModel('zeroshot', flags.data)
     if (flags.plot) await checkPlotPath(flags.plot)
@@ -118,6 +121,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
         await writePlot(flags.plot, confusionSvg(report))
         process.stderr.write(`zeroshot: wrote ${flags.plot}\n`)
       }
+      await writeHtml(flags.html, flags['html-copy'], {kind: 'zeroshot', report, predictions})
       process.stdout.write(flags.json || !process.stdout.isTTY ? renderJson(report) : renderText(report))
     } finally {
       bar?.stop()

@@ -76,8 +76,11 @@ export interface RankRow {
   rank: number
 }
 
-/** docs/method.md §8.2 end to end on embedded clips: prompted captions, cosine similarities, both directions, and the report. */
-export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report: RetrievalReport; ranks: RankRow[]}> {
+/**
+ * docs/method.md §8.2 end to end on embedded clips: prompted captions, cosine similarities, both directions, and the report;
+ * the clips and sim[clip][caption] too, for the --html page's per-query results.
+ */
+export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report: RetrievalReport; ranks: RankRow[]; clips: RetrievalClip[]; sim: Float64Array[]}> {
   const {scored, listing, embedder} = setup
   const {clips, failed} = await collectRetrievalClips(scored)
   if (clips.length === 0) throw new UserError(`${scored.source}: no clip to evaluate${listing ? ` (${listing.listed} listed, ${listing.missing} not on disk)` : ''}`)
@@ -120,7 +123,7 @@ export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report:
     audio_to_text: metrics.audioToText,
     text_to_audio: metrics.textToAudio,
   }
-  return {report, ranks}
+  return {report, ranks, clips, sim}
 }
 
 /** The table of --predictions: direction, query index, clip id, caption text (T->A), 1-based rank. */

@@ -41,6 +41,8 @@ export function tallyIndex(input: TableInput): {input: TableInput; listing: List
 /** One clip to score: a row with an audio embedding. */
 export interface EvalClip {
   id: string
+  /** The clip's file (the index's `path`), for players on the --html page; null in a table without it. */
+  path?: string | null
   fold: number | null
   label: number | null
   className: string | null
@@ -59,6 +61,7 @@ export async function collectClips(input: TableInput): Promise<{clips: EvalClip[
     noteName(names, batch, i)
     clips.push({
       id: String(batch.getChild('id')?.get(i) ?? clips.length),
+      path: (batch.getChild('path')?.get(i) as string | null | undefined) ?? null,
       fold: (batch.getChild('fold')?.get(i) as number | null | undefined) ?? null,
       label: (batch.getChild('label')?.get(i) as number | null | undefined) ?? null,
       className: (batch.getChild('class')?.get(i) as string | null | undefined) ?? null,

@@ -22,6 +22,7 @@ export interface ZeroShotSetup {
 
 export interface Prediction {
   id: string
+  path: string | null
   fold: number | null
   /** null: the clip carried no label or class, so it is predicted but not scored. */
   label: number | null
@@ -47,7 +48,7 @@ export async function evaluateZeroShot(setup: ZeroShotSetup): Promise<{report: Z
   const labelled = clips.flatMap((c, i) => (labels[i] === null ? [] : [{label: labels[i]!, fold: c.fold, scores: scores[i]}]))
   // Accuracy needs labels; a table of one's own unlabelled sounds still gets every clip's prediction.
   const metrics = labelled.length > 0 ? classificationMetrics(labelled, classes.length) : null
-  const predictions = clips.map((c, i) => ({id: c.id, fold: c.fold, label: labels[i], predicted: argmax(scores[i]), scores: scores[i]}))
+  const predictions = clips.map((c, i) => ({id: c.id, path: c.path ?? null, fold: c.fold, label: labels[i], predicted: argmax(scores[i]), scores: scores[i]}))
 
   const embedStage = stageOf(scored.schema, 'audio_emb')
   const report: ZeroShotReport = {

@@ -64,7 +64,7 @@ export async function saveCheckpoint(
 }
 
 /** Checkpoint directory names, oldest first. */
-async function listCheckpoints(run: string): Promise<string[]> {
+export async function listCheckpoints(run: string): Promise<string[]> {
   const names = await readdir(checkpointsDir(run)).catch(() => [] as string[])
   return names.filter((n) => /^step-\d{8}$/.test(n)).sort()
 }
