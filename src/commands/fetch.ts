@@ -1,3 +1,4 @@
+import {mkdir} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {arg, requiredArg} from '../cli/args.js'
@@ -67,9 +68,11 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Fetch)
-    checkOutputs({'-o': flags.output})
     const dataset = args.dataset as DatasetName
     const dir = args.dir ?? datasetHome(dataset)
+    // --download makes DIR anyway; made first, the index may be written into it (-o DIR/index.arrow).
+    if (flags.download) await mkdir(dir, {recursive: true})
+    checkOutputs({'-o': flags.output})
     const report = flags.download ? await this.download(dataset, dir, flags) : undefined
     if (!args.dir && !existsSync(dir)) {
       throw new UserError(`${dataset} is not in ${dir}: name its directory (vipant fetch ${dataset} DIR), or --download it`)
