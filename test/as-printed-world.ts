@@ -53,9 +53,9 @@ function write(dir: string, files: Record<string, string>): void {
   }
 }
 
-/** FILES (relative path -> source file) packed by 7-Zip as ARCHIVE, stored uncompressed (quick to make). */
-function pack(files: Record<string, string>, archive: string, type: '7z' | 'zip'): Buffer {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-pack-'))
+/** FILES (relative path -> source file) packed by 7-Zip as ARCHIVE, stored uncompressed (quick to make), in a folder under ROOT. */
+function pack(root: string, files: Record<string, string>, archive: string, type: '7z' | 'zip'): Buffer {
+  const dir = mkdtempSync(path.join(root, 'pack-'))
   for (const [name, from] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, name)), {recursive: true})
     copyFileSync(from, path.join(dir, name))
@@ -104,16 +104,18 @@ function vipantAudioset(root: string): void {
   writeFileSync(path.join(root, 'src_balanced_train_segments.csv'), `${lines.join('\n')}\n`)
 }
 
-/** AudioCaps as `retrieve --data audiocaps` reads it: the official CSVs (train cut short), 4 clips of each split on disk. */
+/**
+ * AudioCaps as `retrieve --data audiocaps` reads it: the official CSVs, train cut to its 20 clips on disk (so that
+ * `--fraction 0.1` leaves a batch), 4 clips of val and of test on disk.
+ */
 function audiocapsOnDisk(root: string): void {
   const wavs = us8kWavs()
   let n = 0
-  for (const split of ['train', 'val', 'test']) {
-    const lines = readFileSync(sharedData('audiocaps', 'v1', `${split}.csv`), 'utf8').split('\n')
-    for (const ytid of [...new Set(lines.slice(1).map((line) => line.split(',')[1]))].slice(0, 4)) {
-      links(root, {[`audio/${ytid}.wav`]: path.join(us8kFold(), wavs[n++])})
-    }
-    if (split === 'train') write(root, {'v1/train.csv': `${lines.slice(0, 9).join('\n')}\n`})
+  for (const [split, clips] of [['train', 20], ['val', 4], ['test', 4]] as const) {
+    const lines = readFileSync(sharedData('audiocaps', 'v1', `${split}.csv`), 'utf8').trim().split('\n')
+    const ytids = [...new Set(lines.slice(1).map((line) => line.split(',')[1]))].slice(0, clips)
+    for (const ytid of ytids) links(root, {[`audio/${ytid}.wav`]: path.join(us8kFold(), wavs[n++])})
+    if (split === 'train') write(root, {'v1/train.csv': `${[lines[0], ...lines.slice(1).filter((l) => ytids.includes(l.split(',')[1]))].join('\n')}\n`})
     else links(root, {[`v1/${split}.csv`]: sharedData('audiocaps', 'v1', `${split}.csv`)})
   }
 }
@@ -199,7 +201,7 @@ export async function buildWorld(): Promise<World> {
   // The mirror: what `--download` fetches, small.
   const esc50 = sharedData('esc50')
   const publish = (url: string, body: Buffer) => server.serve(`/mirror/${url.replace(/^https:\/\//, '')}`, body)
-  publish('https://github.com/karolpiczak/ESC-50/archive/master.zip', pack({
+  publish('https://github.com/karolpiczak/ESC-50/archive/master.zip', pack(root, {
     'ESC-50-master/meta/esc50.csv': path.join(esc50, 'meta', 'esc50.csv'),
     ...Object.fromEntries(readdirSync(path.join(esc50, 'audio')).map((f) => [`ESC-50-master/audio/${f}`, path.join(esc50, 'audio', f)])),
   }, 'master.zip', 'zip'))
@@ -211,9 +213,9 @@ export async function buildWorld(): Promise<World> {
   publish(`${zenodo}/clotho_captions_development.csv`, readFileSync(path.join(clotho, 'clotho_captions_development.csv')))
   publish(`${zenodo}/clotho_captions_validation.csv`, readFileSync(noCaptions))
   publish(`${zenodo}/clotho_captions_evaluation.csv`, readFileSync(path.join(clotho, 'clotho_captions_evaluation.csv')))
-  publish(`${zenodo}/clotho_audio_evaluation.7z`, pack(Object.fromEntries(evaluation.map((f) => [`evaluation/${f}`, path.join(clotho, 'evaluation', f)])), 'e.7z', '7z'))
-  publish(`${zenodo}/clotho_audio_development.7z`, pack({'development/dev.wav': path.join(us8kFold(), wavs[20])}, 'd.7z', '7z'))
-  publish(`${zenodo}/clotho_audio_validation.7z`, pack({'validation/val.wav': path.join(us8kFold(), wavs[21])}, 'v.7z', '7z'))
+  publish(`${zenodo}/clotho_audio_evaluation.7z`, pack(root, Object.fromEntries(evaluation.map((f) => [`evaluation/${f}`, path.join(clotho, 'evaluation', f)])), 'e.7z', '7z'))
+  publish(`${zenodo}/clotho_audio_development.7z`, pack(root, {'development/dev.wav': path.join(us8kFold(), wavs[20])}, 'd.7z', '7z'))
+  publish(`${zenodo}/clotho_audio_validation.7z`, pack(root, {'validation/val.wav': path.join(us8kFold(), wavs[21])}, 'v.7z', '7z'))
   const audiocaps = 'https://raw.githubusercontent.com/cdjkim/audiocaps/master/dataset'
   publish(`${audiocaps}/train.csv`, Buffer.from(audiocapsCsv([[1, 'bbbprog0010', 0, 'a cartoon rabbit wakes up'], [2, 'chaplin0096', 0, 'music plays']])))
   publish(`${audiocaps}/val.csv`, Buffer.from(audiocapsCsv([[3, 'smpte000010', 0, 'a steady tone']])))

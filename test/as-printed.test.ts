@@ -1,9 +1,10 @@
 import {after, before, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync} from 'node:fs'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
+import {checkPlotPath} from '../src/lib/eval/plot-file.js'
 import {buildWorld, type World} from './as-printed-world.js'
 import {repoRoot, skipWithoutShared} from './helpers.js'
 
@@ -18,7 +19,7 @@ interface Printed {
 }
 
 /** Every line of README.md's ```sh blocks that starts with `vipant `, trailing `# comment` removed. */
-export function readmeCommands(markdown: string): string[] {
+function readmeCommands(markdown: string): string[] {
   const blocks = [...markdown.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1])
   return blocks.flatMap((block) => block.split('\n')).filter((line) => line.startsWith('vipant ')).map(stripComment)
 }
@@ -46,7 +47,23 @@ async function helpExamples(): Promise<{command: string; examples: string[]}[]> 
  * Examples that cannot run here, each with the reason; kept short, and each must still be printed somewhere
  * (an entry whose example is gone fails the test, so the list never outlives its reason).
  */
-const SKIP: {line: string; reason: string}[] = []
+const SKIP: {line: string; reason: string; unless?: () => Promise<boolean>}[] = [
+  {
+    line: 'vipant report runs/at -o at-curves.png',
+    reason: 'writing .png needs rsvg-convert or ImageMagick\'s convert, absent here (apt-get install librsvg2-bin)',
+    unless: () => checkPlotPath('x.png').then(() => true, () => false),
+  },
+]
+
+const onPath = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
+
+/** Other tools a line pipes into (jq, ...): a line needing one that is not installed is skipped, saying so. */
+function missingTools(line: string): string[] {
+  return [...line.replace(/'[^']*'|"[^"]*"/g, '').matchAll(/\|\s*([\w.-]+)/g)].map((m) => m[1]).filter((tool) => tool !== 'vipant' && !onPath(tool))
+}
+
+/** script(1) from util-linux gives each command a terminal; without it the test cannot run them as typed. */
+const skipWithoutScript = skipWithoutShared || (spawnSync('script', ['--version']).status === 0 ? false : 'needs script(1) (util-linux)')
 
 /**
  * Training examples run a full-size model or 1000 epochs: each is stopped with Ctrl-C once its first step is
@@ -132,15 +149,16 @@ function provideGiven(line: string, cwd: string): void {
 }
 
 /**
- * Examples are independent: one that starts a run (not --resume) in a directory an earlier example's run took
- * gets it free, the earlier run moved aside, instead of "already holds a run".
+ * Examples are independent: one that creates a directory that must be new (a training run, not --resume; a synth
+ * world) gets it free when an earlier example made it, the earlier one moved aside, instead of "already holds a run".
  */
-function freeRunDir(line: string, cwd: string): void {
-  const run = TRAINING.test(line) && !line.includes('--resume') ? runDir(line, cwd) : undefined
-  if (!run || !existsSync(run)) return
+function freeNewDir(line: string, cwd: string): void {
+  const synth = /\bvipant synth (\S+)/.exec(line)
+  const dir = synth ? path.join(cwd, synth[1]) : TRAINING.test(line) && !line.includes('--resume') ? runDir(line, cwd) : undefined
+  if (!dir || !existsSync(dir)) return
   let n = 1
-  while (existsSync(`${run}.earlier-${n}`)) n++
-  renameSync(run, `${run}.earlier-${n}`)
+  while (existsSync(`${dir}.earlier-${n}`)) n++
+  renameSync(dir, `${dir}.earlier-${n}`)
 }
 
 /** The run directory a training command writes: -o/--out, or its --config file's out. */
@@ -199,7 +217,7 @@ let world: World
 let printed: Printed[] = []
 
 before(async () => {
-  if (skipWithoutShared) return
+  if (skipWithoutScript) return
   const seen = new Map<string, Printed>()
   const add = (line: string, where: string) => {
     const entry = seen.get(line) ?? {line, where: []}
@@ -218,7 +236,7 @@ after(async () => {
   rmSync(world.root, {recursive: true, force: true})
 })
 
-test('the printed commands are found: README.md\'s sh blocks and every command\'s examples', {skip: skipWithoutShared}, async () => {
+test('the printed commands are found: README.md\'s sh blocks and every command\'s examples', {skip: skipWithoutScript}, async () => {
   const readme = printed.filter((p) => p.where.includes('README.md'))
   assert.ok(readme.length >= 30, `${readme.length} README commands`)
   assert.ok(printed.length - readme.length >= 40, `${printed.length - readme.length} more --help examples`)
@@ -227,13 +245,15 @@ test('the printed commands are found: README.md\'s sh blocks and every command\'
   for (const skip of SKIP) assert.ok(printed.some((p) => p.line === skip.line), `skipped but no longer printed: ${skip.line}`)
 })
 
-test('every printed command runs as printed', {skip: skipWithoutShared, timeout: 900_000}, async (t) => {
+test('every printed command runs as printed', {skip: skipWithoutScript, timeout: 1_500_000}, async (t) => {
   const failures: string[] = []
   for (const {line, where} of printed) {
     const skip = SKIP.find((s) => s.line === line)
-    await t.test(line, {skip: skip?.reason}, async () => {
+    const missing = missingTools(line)
+    const skipped = skip && !(await skip.unless?.()) ? skip.reason : missing.length > 0 ? `needs ${missing.join(', ')} on PATH` : undefined
+    await t.test(line, {skip: skipped}, async () => {
       provideGiven(line, world.cwd)
-      freeRunDir(line, world.cwd)
+      freeNewDir(line, world.cwd)
       const outcome = await runAsPrinted(line, world, 180_000)
       const how = `${line}\n  (${where.join(', ')}; exit ${outcome.code}${outcome.interrupted ? ' after Ctrl-C' : ''}, ${outcome.seconds.toFixed(1)} s)\n${outcome.output.trimEnd()}`
       try {
