@@ -99,7 +99,8 @@ function vipantAudioset(root: string): void {
     const files: Record<string, string> = {[`all_0_35000/aclip/${id}.p0.mp3`]: sharedData('derived', 'us8k_100648-1-4-0_44k.mp3')}
     for (let k = 1; k <= 4; k++) files[`all_0_35000/frame/${id}.p0.4_0${k}.jpg`] = sharedData('derived', 'frames', `${frames}.p0.4_0${k}.jpg`)
     links(root, files)
-    lines.push(JSON.stringify({dir: 'all_0_35000', aclip: ['p0.mp3'], frame: [1, 2, 3, 4].map((k) => `p0.4_0${k}.jpg`), id, bos: '0.000', eos: '10.000', labels: ['/m/09x0r']}))
+    const frame = [1, 2, 3, 4].map((k) => `p0.4_0${k}.jpg`)
+    lines.push(JSON.stringify({dir: 'all_0_35000', aclip: ['p0.mp3'], frame, id, bos: '0.000', eos: '10.000', labels: ['/m/09x0r']}))
   }
   writeFileSync(path.join(root, 'src_balanced_train_segments.csv'), `${lines.join('\n')}\n`)
 }
@@ -213,7 +214,8 @@ export async function buildWorld(): Promise<World> {
   publish(`${zenodo}/clotho_captions_development.csv`, readFileSync(path.join(clotho, 'clotho_captions_development.csv')))
   publish(`${zenodo}/clotho_captions_validation.csv`, readFileSync(noCaptions))
   publish(`${zenodo}/clotho_captions_evaluation.csv`, readFileSync(path.join(clotho, 'clotho_captions_evaluation.csv')))
-  publish(`${zenodo}/clotho_audio_evaluation.7z`, pack(root, Object.fromEntries(evaluation.map((f) => [`evaluation/${f}`, path.join(clotho, 'evaluation', f)])), 'e.7z', '7z'))
+  const evaluationFiles = Object.fromEntries(evaluation.map((f) => [`evaluation/${f}`, path.join(clotho, 'evaluation', f)]))
+  publish(`${zenodo}/clotho_audio_evaluation.7z`, pack(root, evaluationFiles, 'e.7z', '7z'))
   publish(`${zenodo}/clotho_audio_development.7z`, pack(root, {'development/dev.wav': path.join(us8kFold(), wavs[20])}, 'd.7z', '7z'))
   publish(`${zenodo}/clotho_audio_validation.7z`, pack(root, {'validation/val.wav': path.join(us8kFold(), wavs[21])}, 'v.7z', '7z'))
   const audiocaps = 'https://raw.githubusercontent.com/cdjkim/audiocaps/master/dataset'
@@ -225,6 +227,7 @@ export async function buildWorld(): Promise<World> {
   // Tables the examples take as given inputs.
   run(world, 'vipant fetch audiocaps ~/.cache/vipant/data/audiocaps --split train | vipant mel --max-len 200 -o audiocaps-train.arrow')
   run(world, 'vipant fetch audiocaps ~/.cache/vipant/data/audiocaps --split val | vipant mel --max-len 200 -o audiocaps-val.arrow')
-  run(world, `vipant synth ${path.join(root, 'shapes')} --clips 2 --concepts 2 && vipant fetch synth ${path.join(root, 'shapes')} --split image-text | vipant mel --frames 1 --max-len 200 -o shapes.arrow`)
+  const shapes = path.join(root, 'shapes')
+  run(world, `vipant synth ${shapes} --clips 2 --concepts 2 && vipant fetch synth ${shapes} --split image-text | vipant mel --frames 1 --max-len 200 -o shapes.arrow`)
   return world
 }

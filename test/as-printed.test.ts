@@ -27,7 +27,9 @@ function readmeCommands(markdown: string): string[] {
 const stripComment = (line: string) => line.replace(/\s+#\s.*$/, '').trim()
 
 /** Pipeline order, the order README.md presents the commands in: later examples may use earlier ones' outputs. */
-const COMMAND_ORDER = ['fetch', 'fetch model', 'mel', 'embed', 'zeroshot', 'retrieve', 'curate', 'pretrain', 'finetune', 'report', 'convert', 'inspect', 'head', 'concat', 'synth']
+const COMMAND_ORDER = [
+  'fetch', 'fetch model', 'mel', 'embed', 'zeroshot', 'retrieve', 'curate', 'pretrain', 'finetune', 'report', 'convert', 'inspect', 'head', 'concat', 'synth',
+]
 
 /** Each command's `static examples`, from the compiled command classes, with `<%= config.bin %>` as `vipant`. */
 async function helpExamples(): Promise<{command: string; examples: string[]}[]> {
@@ -72,7 +74,10 @@ const skipWithoutScript = skipWithoutShared || (spawnSync('script', ['--version'
 const TRAINING = /\bvipant (pretrain|finetune)\b/
 
 /** Lines a failure leaks when it is not a clean one-line error: stack frames, raw error names, internals. */
-const LEAKS = [/^\s+at .+:\d+:\d+\)?$/m, /node:internal/, /\b(TypeError|RangeError|ReferenceError|SyntaxError|AssertionError)\b/, /^(Uncaught |Unhandled|Error: )/m, /\bERR_[A-Z_]{4,}\b/]
+const LEAKS = [
+  /^\s+at .+:\d+:\d+\)?$/m, /node:internal/, /\b(TypeError|RangeError|ReferenceError|SyntaxError|AssertionError)\b/, /^(Uncaught |Unhandled|Error: )/m,
+  /\bERR_[A-Z_]{4,}\b/,
+]
 
 const readJson = (cwd: string, file: string) => JSON.parse(readFileSync(path.join(cwd, file), 'utf8'))
 const percent = '\\d+\\.\\d\\d'
@@ -90,7 +95,9 @@ const CHECKS: {match: RegExp; check: (output: string, world: World, line: string
     const report = readJson(world.cwd, line.split(' > ')[1])
     assert.ok(report.clips.evaluated > 0 && report.accuracy >= 0 && report.accuracy <= report.top5 && report.top5 <= 1, 'zero-shot JSON report')
   }},
-  {match: /--plot esc50-confusion\.svg/, check: (_, world) => assert.match(readFileSync(path.join(world.cwd, 'esc50-confusion.svg'), 'utf8'), /^<svg[\s\S]*accuracy/)},
+  {match: /--plot esc50-confusion\.svg/, check: (_, world) => {
+    assert.match(readFileSync(path.join(world.cwd, 'esc50-confusion.svg'), 'utf8'), /^<svg[\s\S]*accuracy/)
+  }},
   // Retrieval: R@k of both directions; a text search: each query's hits; an audio search: the captions it finds.
   {match: /vipant retrieve (--data \w+ ~|clotho\.arrow --model \S+$)/, check: (out) => {
     for (const direction of ['audio->text', 'text->audio']) assert.match(out, new RegExp(`^${direction}\\s+\\d+\\s+${percent}\\s+${percent}`, 'm'))
@@ -104,12 +111,16 @@ const CHECKS: {match: RegExp; check: (output: string, world: World, line: string
   }},
   {match: /vipant retrieve .*--audio recording\.wav -k 5/, check: (out) => assert.equal(out.match(/^\s+[1-5]\s+-?\d\.\d{4}\s/gm)?.length, 5)},
   // Downloads: the archives fetched from the mirror and unpacked; the YouTube clips cut, the gone one a row.
-  {match: /vipant fetch (esc50|clotho) .*--download/, check: (out) => assert.match(out, /^fetch \w+: \S+ (downloaded \(\d+ bytes\) and unpacked|already unpacked)$/m)},
+  {match: /vipant fetch (esc50|clotho) .*--download/, check: (out) => {
+    assert.match(out, /^fetch \w+: \S+ (downloaded \(\d+ bytes\) and unpacked|already unpacked)$/m)
+  }},
   {match: /vipant fetch audioset .*--download --split eval_segments --limit 500/, check: (out) => {
     assert.match(out, /^fetch audioset: 2 downloaded, 0 already on disk, 1 unavailable, 0 failed /m)
     assert.match(out, /^fetch audioset: 3 clips, 2 on disk, 1 unavailable/m)
   }},
-  {match: /vipant fetch model vipant-esc50$/, check: (out, world) => assert.match(out, new RegExp(`^${path.join(world.vipantHome, 'models', 'vipant-va-00083391.pth')}$`, 'm'))},
+  {match: /vipant fetch model vipant-esc50$/, check: (out, world) => {
+    assert.match(out, new RegExp(`^${path.join(world.vipantHome, 'models', 'vipant-va-00083391.pth')}$`, 'm'))
+  }},
   {match: /vipant fetch model --list$/, check: (out) => assert.equal(out.match(/^(clip|vipant)-\S+\s+\d+ MiB\s+cached\s/gm)?.length, 9)},
 ]
 
@@ -189,7 +200,9 @@ function runAsPrinted(line: string, world: World, timeoutMs: number): Promise<Ou
   const run = training ? runDir(line, world.cwd) : undefined
   const before = stepsLogged(run)
   const started = performance.now()
-  const child = spawn('script', ['-qefc', `set -o pipefail; ${line}`, '/dev/null'], {cwd: world.cwd, env: {...world.env, SHELL: '/bin/bash'}, stdio: ['pipe', 'pipe', 'pipe'], detached: true})
+  const child = spawn('script', ['-qefc', `set -o pipefail; ${line}`, '/dev/null'], {
+    cwd: world.cwd, env: {...world.env, SHELL: '/bin/bash'}, stdio: ['pipe', 'pipe', 'pipe'], detached: true,
+  })
   let output = ''
   child.stdout.on('data', (d: Buffer) => (output += d.toString()))
   child.stderr.on('data', (d: Buffer) => (output += d.toString()))
@@ -255,7 +268,8 @@ test('every printed command runs as printed', {skip: skipWithoutScript, timeout:
       provideGiven(line, world.cwd)
       freeNewDir(line, world.cwd)
       const outcome = await runAsPrinted(line, world, 180_000)
-      const how = `${line}\n  (${where.join(', ')}; exit ${outcome.code}${outcome.interrupted ? ' after Ctrl-C' : ''}, ${outcome.seconds.toFixed(1)} s)\n${outcome.output.trimEnd()}`
+      const status = `exit ${outcome.code}${outcome.interrupted ? ' after Ctrl-C' : ''}, ${outcome.seconds.toFixed(1)} s`
+      const how = `${line}\n  (${where.join(', ')}; ${status})\n${outcome.output.trimEnd()}`
       try {
         const ok = outcome.code === 0 || (outcome.interrupted && outcome.code === 130 && /saving a checkpoint after this step/.test(outcome.output))
         assert.ok(ok, 'exit status')
