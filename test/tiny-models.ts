@@ -84,9 +84,9 @@ export function tinyAudio(): StateDict {
   )
 }
 
-/** Writes the tiny towers as a vipant checkpoint in `dir` (CLIP and audio together). */
-export async function writeTinyVipant(dir: string): Promise<string> {
-  const out = path.join(dir, 'tiny-vipant')
+/** Writes the tiny towers as a vipant checkpoint in `dir` (CLIP and audio together); a NAME ending in .safetensors makes one file. */
+export async function writeTinyVipant(dir: string, name = 'tiny-vipant'): Promise<string> {
+  const out = path.join(dir, name)
   await writeVipantCheckpoint(out, {
     format: 'vipant',
     clip: tinyClip(),

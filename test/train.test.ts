@@ -243,6 +243,16 @@ describe('vipant finetune on a tiny model: checkpoints, exact resume, NaN stop',
     assert.match(saved, /^batchSize: 8$/m)
   })
 
+  it('--workers beyond the table\'s clips starts only as many workers as a batch can use, the same slices; the count asked is saved', async () => {
+    const small = path.join(dir, 'three.arrow')
+    await syntheticTable(small, 3, 64)
+    const run = path.join(dir, 'many-workers')
+    const r = vipant(['finetune', small, '-o', run, ...base.map((a, i) => (base[i - 1] === '--steps' ? '1' : a)), '--workers', '16'])
+    assert.equal(r.status, 0, r.stderr.toString())
+    assert.match(r.stderr.toString(), /^data-parallel: 3 worker threads, each with a copy of the trainable towers$/m)
+    assert.match(readFileSync(path.join(run, 'train.yaml'), 'utf8'), /^workers: 16$/m)
+  })
+
   it('a piped table is kept as RUN/input.arrow, which the config names, so the run resumes from it', async () => {
     const run = path.join(dir, 'piped')
     const twoSteps = common.map((a, i) => (common[i - 1] === '--steps' ? '2' : a))

@@ -38,11 +38,11 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
     '<%= config.bin %> fetch esc50 ~/data/ESC-50 -o esc50.arrow',
     '<%= config.bin %> fetch us8k ~/data/UrbanSound8K | <%= config.bin %> mel -o us8k-mel.arrow',
     '<%= config.bin %> fetch clotho ~/data/clotho --split evaluation | <%= config.bin %> inspect',
-    '<%= config.bin %> fetch audioset ~/data/audioset --csv balanced_train_segments.csv',
+    '<%= config.bin %> fetch audioset ~/data/audioset --split balanced_train_segments -o balanced.arrow',
     '<%= config.bin %> fetch folder ~/Music/field-recordings -o mine.arrow',
     '<%= config.bin %> fetch esc50 --download -o esc50.arrow',
     '<%= config.bin %> fetch audiocaps ~/data/audiocaps --download --split test --jobs 8 -o audiocaps-test.arrow',
-    '<%= config.bin %> fetch audioset ~/data/audioset --download --csv eval_segments.csv --limit 100 --json -o eval.arrow',
+    '<%= config.bin %> fetch audioset ~/data/audioset --download --split eval_segments --limit 100 --json -o eval.arrow',
     '<%= config.bin %> fetch audioset ~/data/audioset --download --shard 7/100 -o part-007.arrow   # task 7 of a 100-task job array',
   ]
 

@@ -15,7 +15,7 @@ ${WORKERS_HELP}`
 
   static override examples = [
     '<%= config.bin %> finetune audiocaps-train.arrow --init vipant-va --val audiocaps-val.arrow -o runs/at --batch-size 64',
-    '<%= config.bin %> finetune us8k.arrow --model tiny --holdout 200 -o runs/us8k --steps 300 --optimizer adam --lr 1e-3',
+    '<%= config.bin %> finetune us8k-mel.arrow --model tiny --holdout 200 -o runs/us8k --steps 300 --optimizer adam --lr 1e-3',
     '<%= config.bin %> finetune audiocaps-train.arrow --init vipant-va --random-captions --fraction 0.1 -o runs/rc',
     '<%= config.bin %> finetune -o runs/at --resume',
     '<%= config.bin %> finetune -o runs/at --resume --workers 16   # continued on a 16-core machine',

@@ -153,10 +153,13 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
 
   let gradientStep: GradientStep | undefined
   try {
-    if (config.workers > 1) hooks.log(`data-parallel: ${config.workers} worker threads, each with a copy of the trainable towers`)
+    // No batch has more clips than the table: workers beyond that would start, build their towers and idle. The slices,
+    // and so the sums, are those of config.workers (a batch is split min(batch, workers) ways either way).
+    const workers = Math.min(config.workers, clips.length)
+    if (workers > 1) hooks.log(`data-parallel: ${workers} worker threads, each with a copy of the trainable towers`)
     gradientStep =
-      config.workers > 1
-        ? await dataParallelStep(model, variables, config.workers, {backend, checkpointBlocks: config.checkpointBlocks ?? 'auto'})
+      workers > 1
+        ? await dataParallelStep(model, variables, workers, {backend, checkpointBlocks: config.checkpointBlocks ?? 'auto'})
         : localStep(model, variables)
     while (state.step < endStep) {
       const started = performance.now()
