@@ -9,6 +9,7 @@ import {htmlFlags} from '../cli/html.js'
 import {progress, type Progress} from '../cli/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
+import {requireRows} from '../lib/arrow/non-empty.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
 import {readIndex} from '../lib/data/index-table.js'
@@ -82,7 +83,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     const split = flags.data ? (flags.split ?? DEFAULT_SPLIT[flags.data]) : null
 
     // Opened (or the split listed) before the towers load, so that a bad input is reported at once.
-    const input = flags.data ? undefined : await openTableInput(args.input)
+    const input = flags.data ? undefined : await requireRows(await openTableInput(args.input), flags.query || flags.audio ? 'search' : 'evaluate')
     const index = flags.data ? await readIndex([{dataset: flags.data as DatasetName, dir: dataDir!}], {split: split!}, this.version) : undefined
     const run: TowerName[] = flags.data || flags.audio ? ['audio', 'text'] : ['text']
     // Retrieval is cosine: the audio tower normalises; captions are normalised when scored.

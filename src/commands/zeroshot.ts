@@ -9,6 +9,7 @@ import {htmlFlags} from '../cli/html.js'
 import {progress} from '../cli/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
+import {requireRows} from '../lib/arrow/non-empty.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL} from '../lib/audio/mel-config.js'
 import {readIndex} from '../lib/data/index-table.js'
@@ -77,7 +78,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
 
     // The input is read (or the dataset listed) before the towers load, so that a bad one is reported at once.
     const index = flags.data ? await readIndex([{dataset: flags.data as DatasetName, dir: dataDir!}], {}, this.version) : undefined
-    const table = flags.data ? undefined : await openTableInput(args.input)
+    const table = flags.data ? undefined : await requireRows(await openTableInput(args.input), 'evaluate')
     const run: TowerName[] = flags.data ? ['audio', 'text'] : ['text']
     const {embedder, workers, backend} = await startEmbedder({
       engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: false,
