@@ -171,21 +171,51 @@ test('sox takes an MP3 by the path given: names like options, patterns or pipes,
   assert.equal(maxAbsDiff(decoded.channels[0].subarray(0, entry.frames), expected(entry)[0]), 0)
 })
 
-test('an MP3 sox cannot read is an error naming the file; a non-MPEG file named .mp3 goes to ffmpeg', {skip: skipWithoutSox}, async (t) => {
+/** A mono float32 WAV as sox writes one on a pipe. */
+function floatWav(rate: number, samples: number[]): Buffer {
+  const head = Buffer.alloc(44)
+  head.write('RIFF', 0)
+  head.writeUInt32LE(36 + 4 * samples.length, 4)
+  head.write('WAVEfmt ', 8)
+  head.writeUInt32LE(16, 16)
+  head.writeUInt16LE(3, 20)
+  head.writeUInt16LE(1, 22)
+  head.writeUInt32LE(rate, 24)
+  head.writeUInt32LE((rate * 4) % 2 ** 32, 28)
+  head.writeUInt16LE(4, 32)
+  head.writeUInt16LE(32, 34)
+  head.write('data', 36)
+  head.writeUInt32LE(4 * samples.length, 40)
+  return Buffer.concat([head, Buffer.from(new Float32Array(samples).buffer)])
+}
+
+test("sox's output gets the checks of any decode: its error, an impossible rate, NaN; a non-MPEG .mp3 goes to ffmpeg", async (t) => {
   const dir = tempDir(t)
+  const mp3 = path.join(dir, 'a.mp3')
+  writeFileSync(mp3, readFileSync(fixture('decode', 's44k_mono_xing.mp3')))
+  // A stand-in sox that lists MP3, then prints OUT (a file, or an error as sox words it) for the file it is given ($4).
+  const fakeSox = (name: string, out: Buffer | string) => {
+    const file = path.join(dir, name)
+    const body = typeof out === 'string' ? `echo "${out}" >&2; exit 2` : `cat ${file}.wav`
+    if (typeof out !== 'string') writeFileSync(`${file}.wav`, out)
+    writeFileSync(file, `#!/bin/sh\n[ "$1" = -h ] && echo 'AUDIO FILE FORMATS: mp3 wav' && exit 0\n${body}\n`, {mode: 0o755})
+    return {VIPANT_SOX: file}
+  }
+  await withEnv(fakeSox('failing', "sox FAIL formats: can't open input file \\`$4': no handler"), async () => {
+    await assert.rejects(decodeAudio(mp3), {name: 'UserError', message: `${mp3}: can't open input file: no handler`})
+  })
+  await withEnv(fakeSox('ghz', floatWav(4294967295, [0.1, 0.2])), async () => {
+    await assert.rejects(decodeAudio(mp3), {message: `${mp3}: impossible sample rate 4294967295 Hz (vipant reads 1 Hz to 768 kHz)`})
+  })
+  await withEnv(fakeSox('nan', floatWav(44100, [0.1, Number.NaN, 0.2])), async () => {
+    await assert.rejects(decodeAudio(mp3), {message: `${mp3}: channel 0 of the decoded audio holds NaN at value 1 of 3`})
+  })
+  // FLAC named .mp3: no MPEG frame, so ffmpeg decodes it whichever decoder MP3s get.
   const flac = path.join(dir, 'flac.mp3')
   await ffmpeg('-i', fixture('decode', 's16_stereo.wav'), '-f', 'flac', flac)
   const audio = await decodeAudio(flac)
   assert.equal(audio.mp3Decoder, undefined)
   assert.equal(channelDiff(audio.channels, decodeWav(readFileSync(fixture('decode', 's16_stereo.wav')), 's16').channels), 0)
-  // A stand-in sox that lists MP3 and then fails as sox does on a file it cannot open.
-  const unreadable = path.join(dir, 'unreadable.mp3')
-  writeFileSync(unreadable, readFileSync(fixture('decode', 's44k_mono_xing.mp3')))
-  await withEnv({VIPANT_SOX: path.join(dir, 'failing-sox')}, async () => {
-    writeFileSync(path.join(dir, 'failing-sox'), "#!/bin/sh\n[ \"$1\" = -h ] && echo 'AUDIO FILE FORMATS: mp3 wav' && exit 0\n" +
-      `echo "sox FAIL formats: can't open input file \\\`$4': no handler" >&2; exit 2\n`, {mode: 0o755})
-    await assert.rejects(decodeAudio(unreadable), {name: 'UserError', message: `${unreadable}: can't open input file: no handler`})
-  })
 })
 
 test('decodeWav rejects what is not a WAV and corrupt headers, naming the source', () => {
