@@ -104,6 +104,8 @@ function isMp3Name(file: string): boolean {
   return path.extname(file).toLowerCase() === '.mp3'
 }
 
+type DecodedPcm = PcmAudio & Pick<DecodedAudio, 'mp3Decoder'>
+
 /**
  * An MP3 as torchaudio's sox backend read it: by sox itself where it reads MP3, else ffmpeg's decode laid
  * out as sox's. Undefined when the file holds no MPEG audio frame: then it is ffmpeg's, whatever its name.
@@ -118,8 +120,6 @@ async function decodeMp3(file: string): Promise<DecodedPcm | undefined> {
   const full = await decodeWithFfmpeg(file, true)
   return {sampleRate: full.sampleRate, channels: applySoxLayout(full.channels, layout), mp3Decoder: decoder}
 }
-
-type DecodedPcm = PcmAudio & Pick<DecodedAudio, 'mp3Decoder'>
 
 async function decodePcm(file: string, options: DecodeOptions): Promise<DecodedPcm> {
   if (isWav(await readHead(file, 12))) {
