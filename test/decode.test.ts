@@ -149,7 +149,7 @@ test("MP3 'gapless' is ffmpeg's decode: 1152 + 1105 samples later than sox at 44
   assert.ok(maxAbsDiff(gapless.channels[0].subarray(0, n), sox.subarray(offset, offset + n)) <= MP3_TOLERANCE)
 })
 
-test('sox takes an MP3 by the path given (names like options, patterns or pipes), without $SOX_OPTS, whatever its length estimate', {skip: skipWithoutSox}, async (t) => {
+test('sox: names like options, patterns or pipes, no $SOX_OPTS, a wrapped length estimate loses no sample', {skip: skipWithoutSox}, async (t) => {
   const dir = tempDir(t)
   const entry = manifest.mp3.find((e) => e.file === 's44k_mono_vbr.mp3')!
   const bytes = readFileSync(fixture('decode', entry.file))
@@ -322,7 +322,7 @@ test('real ESC-50 and US8K WAVs decode identically to torchaudio', {skip: skipWi
   for (const [rel, s] of entries) checkStats(rel, await decodeAudio(sharedData(rel)), s, 0)
 })
 
-test('the real MP3 matches torchaudio with libmad: exactly through sox, within the tolerance without', {skip: skipWithoutShared}, async () => {
+test('the real MP3 matches torchaudio with libmad: exactly by sox, within tolerance without', {skip: skipWithoutShared}, async () => {
   for (const [rel, s] of Object.entries(shared.mp3)) {
     if (soxReadsMp3()) checkStats(rel, await decodeAudio(sharedData(rel)), s, 0)
     checkStats(rel, await withEnv(NO_SOX, () => decodeAudio(sharedData(rel))), s, MP3_TOLERANCE)

@@ -46,7 +46,8 @@ export async function melClip(task: MelTask): Promise<MelResult> {
   const samples = audio.channels[0].length
   if (frames === 0) throw new UserError(`${task.path}: ${samples} samples at ${audio.sampleRate} Hz is shorter than one 25 ms fbank frame`)
   requireFinite(mel, () => `${task.path}: the mel`)
-  return {mel, frames, sampleRate: audio.sampleRate, channels: audio.channels.length, duration: audio.duration, images, mp3Decoder: audio.mp3Decoder}
+  const {sampleRate, duration, mp3Decoder} = audio
+  return {mel, frames, sampleRate, channels: audio.channels.length, duration, images, mp3Decoder}
 }
 
 /** The fbank's own UserErrors (a rate too low for a 25 ms frame) do not know the file: they get its name. */

@@ -51,8 +51,8 @@ export function melStageSchema(input: Schema, options: MelStageOptions, version:
  */
 export function melParams(config: MelConfig): Record<string, unknown> {
   return {
-    max_len: config.maxLen, num_mel_bins: NUM_MEL_BINS, crop: config.crop, seed: config.seed, zero_mean: config.zeroMean, norms: config.norms,
-    fbank: 'kaldi', mp3_decoder: mp3Decoder(),
+    max_len: config.maxLen, num_mel_bins: NUM_MEL_BINS, crop: config.crop, seed: config.seed, zero_mean: config.zeroMean,
+    norms: config.norms, fbank: 'kaldi', mp3_decoder: mp3Decoder(),
   }
 }
 

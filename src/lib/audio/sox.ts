@@ -20,7 +20,8 @@ export function soxReadsMp3(): boolean {
   const binary = soxBinary()
   let known = probed.get(binary)
   if (known === undefined) {
-    const run = spawnSync(binary, ['-h'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000, env: {...process.env, ...SOX_ENV}})
+    const env = {...process.env, ...SOX_ENV}
+    const run = spawnSync(binary, ['-h'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000, env})
     known = run.status === 0 && /^AUDIO FILE FORMATS:.* mp3\b/m.test(run.stdout ?? '')
     probed.set(binary, known)
   }
