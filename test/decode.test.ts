@@ -4,10 +4,16 @@ import {mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'nod
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {execa} from 'execa'
+import {tableFromIPC} from 'apache-arrow'
 import {decodeAudio, type DecodedAudio} from '../src/lib/audio/decode.js'
 import {probeMedia} from '../src/lib/audio/ffmpeg.js'
+import {readStages} from '../src/lib/arrow/provenance.js'
+import {DEFAULT_MEL} from '../src/lib/audio/mel-config.js'
+import {melParams} from '../src/lib/audio/mel-stage.js'
+import {soxReadsMp3} from '../src/lib/audio/sox.js'
 import {decodeWav, readWavHeader, WAVE_FORMAT_IEEE_FLOAT} from '../src/lib/audio/wav.js'
 import {UserError} from '../src/lib/util/errors.js'
+import {vipant} from './cli.js'
 import {fixture, maxAbsDiff, readF32, sharedData, skipWithoutShared} from './helpers.js'
 
 /** Written by test/reference/decode.py from torchaudio.load (sox backend; libmad for MP3). */
@@ -36,6 +42,10 @@ const shared = JSON.parse(readFileSync(fixture('decode', 'shared.json'), 'utf8')
 
 /** libmad (fixed point) against ffmpeg's float decoder, once aligned: measured at most 3.4e-6 at 8-48 kHz except 24 kHz. */
 const MP3_TOLERANCE = 1e-5
+/** Where sox reads MP3 it decodes them, and must match libmad's samples bit for bit. */
+const skipWithoutSox = soxReadsMp3() ? false : 'needs sox with MP3 support (apt-get install sox libsox-fmt-mp3)'
+/** Points $VIPANT_SOX at nothing, so MP3s take the ffmpeg emulation whether or not sox is installed. */
+const NO_SOX = {VIPANT_SOX: '/nonexistent/sox'}
 /** Encodings decoded by ffmpeg rather than in-process, and how far ffmpeg's decoder is from sox's. */
 const FFMPEG_WAV_TOLERANCE: Record<string, number> = {'mulaw_mono.wav': 0, 'ima_adpcm_stereo.wav': 24 / 32768}
 
@@ -106,8 +116,19 @@ for (const entry of manifest.wav) {
 }
 
 for (const entry of manifest.mp3) {
-  test(`MP3 ${entry.file}: sox/libmad length and samples`, async (t) => {
+  test(`MP3 ${entry.file} through sox: libmad's samples bit for bit`, {skip: skipWithoutSox}, async (t) => {
     const audio = await decodeAudio(fixture('decode', entry.file))
+    assert.equal(audio.mp3Decoder, 'sox+libmad')
+    assert.equal(audio.sampleRate, entry.sample_rate)
+    assert.equal(audio.channels[0].length, entry.frames, 'length as torchaudio with libmad')
+    const diff = channelDiff(audio.channels, expected(entry))
+    t.diagnostic(`${entry.file}: ${entry.frames} samples, max abs diff ${diff}`)
+    assert.equal(diff, 0)
+  })
+
+  test(`MP3 ${entry.file} without sox: ffmpeg laid out as sox, libmad's length and samples within ${MP3_TOLERANCE}`, async (t) => {
+    const audio = await withEnv(NO_SOX, () => decodeAudio(fixture('decode', entry.file)))
+    assert.equal(audio.mp3Decoder, 'ffmpeg, sox layout')
     assert.equal(audio.sampleRate, entry.sample_rate)
     assert.equal(audio.channels[0].length, entry.frames, 'length as torchaudio with libmad')
     const diff = channelDiff(audio.channels, expected(entry))
@@ -119,12 +140,85 @@ for (const entry of manifest.mp3) {
 test("MP3 'gapless' is ffmpeg's decode: 1152 + 1105 samples later than sox at 44.1 kHz", async () => {
   const entry = manifest.mp3.find((e) => e.file === 's44k_mono_xing.mp3')!
   const gapless = await decodeAudio(fixture('decode', entry.file), {mp3: 'gapless'})
+  assert.equal(gapless.mp3Decoder, undefined)
   const sox = expected(entry)[0]
   // The Info frame (1152) plus LAME's encoder delay and the decoder's (576 + 529), as the LAME tag says.
   const offset = 2257
   assert.equal(gapless.channels[0].length, Math.round(0.5 * 44100))
   const n = Math.min(gapless.channels[0].length, sox.length - offset)
   assert.ok(maxAbsDiff(gapless.channels[0].subarray(0, n), sox.subarray(offset, offset + n)) <= MP3_TOLERANCE)
+})
+
+test('sox: names like options, patterns or pipes, no $SOX_OPTS, a wrapped length estimate loses no sample', {skip: skipWithoutSox}, async (t) => {
+  const dir = tempDir(t)
+  const entry = manifest.mp3.find((e) => e.file === 's44k_mono_vbr.mp3')!
+  const bytes = readFileSync(fixture('decode', entry.file))
+  for (const name of ['-V4.mp3', '[ab].mp3', '|cat.mp3', 'a b*.MP3']) {
+    writeFileSync(path.join(dir, name), bytes)
+    const audio = await decodeAudio(path.join(dir, name))
+    assert.equal(channelDiff(audio.channels, expected(entry)), 0, name)
+  }
+  // A user's default sox options would rescale the samples.
+  const normalised = await withEnv({SOX_OPTS: '--norm'}, () => decodeAudio(fixture('decode', entry.file)))
+  assert.equal(channelDiff(normalised.channels, expected(entry)), 0, 'with SOX_OPTS=--norm')
+  // A Xing frame count of 2^32 / 4608 + 3 makes sox's estimate 4 * 1152 * count bytes: its WAV header wraps to 11260 bytes.
+  const xing = bytes.indexOf('Xing')
+  const wrapped = Buffer.from(bytes)
+  wrapped.writeUInt32BE(Math.floor(2 ** 32 / 4608) + 3, xing + 8)
+  writeFileSync(path.join(dir, 'wrapped.mp3'), wrapped)
+  const decoded = await decodeAudio(path.join(dir, 'wrapped.mp3'))
+  const emulated = await withEnv(NO_SOX, () => decodeAudio(path.join(dir, 'wrapped.mp3')))
+  // Every frame libmad decodes, as the emulation counts them: 21 frames of 1152, the last one dropped.
+  assert.equal(decoded.channels[0].length, 21 * 1152)
+  assert.equal(emulated.channels[0].length, 21 * 1152)
+  assert.equal(maxAbsDiff(decoded.channels[0].subarray(0, entry.frames), expected(entry)[0]), 0)
+})
+
+/** A mono float32 WAV as sox writes one on a pipe. */
+function floatWav(rate: number, samples: number[]): Buffer {
+  const head = Buffer.alloc(44)
+  head.write('RIFF', 0)
+  head.writeUInt32LE(36 + 4 * samples.length, 4)
+  head.write('WAVEfmt ', 8)
+  head.writeUInt32LE(16, 16)
+  head.writeUInt16LE(3, 20)
+  head.writeUInt16LE(1, 22)
+  head.writeUInt32LE(rate, 24)
+  head.writeUInt32LE((rate * 4) % 2 ** 32, 28)
+  head.writeUInt16LE(4, 32)
+  head.writeUInt16LE(32, 34)
+  head.write('data', 36)
+  head.writeUInt32LE(4 * samples.length, 40)
+  return Buffer.concat([head, Buffer.from(new Float32Array(samples).buffer)])
+}
+
+test("sox's output gets the checks of any decode: its error, an impossible rate, NaN; a non-MPEG .mp3 goes to ffmpeg", async (t) => {
+  const dir = tempDir(t)
+  const mp3 = path.join(dir, 'a.mp3')
+  writeFileSync(mp3, readFileSync(fixture('decode', 's44k_mono_xing.mp3')))
+  // A stand-in sox that lists MP3, then prints OUT (a file, or an error as sox words it) for the file it is given ($4).
+  const fakeSox = (name: string, out: Buffer | string) => {
+    const file = path.join(dir, name)
+    const body = typeof out === 'string' ? `echo "${out}" >&2; exit 2` : `cat ${file}.wav`
+    if (typeof out !== 'string') writeFileSync(`${file}.wav`, out)
+    writeFileSync(file, `#!/bin/sh\n[ "$1" = -h ] && echo 'AUDIO FILE FORMATS: mp3 wav' && exit 0\n${body}\n`, {mode: 0o755})
+    return {VIPANT_SOX: file}
+  }
+  await withEnv(fakeSox('failing', "sox FAIL formats: can't open input file \\`$4': no handler"), async () => {
+    await assert.rejects(decodeAudio(mp3), {name: 'UserError', message: `${mp3}: can't open input file: no handler`})
+  })
+  await withEnv(fakeSox('ghz', floatWav(4294967295, [0.1, 0.2])), async () => {
+    await assert.rejects(decodeAudio(mp3), {message: `${mp3}: impossible sample rate 4294967295 Hz (vipant reads 1 Hz to 768 kHz)`})
+  })
+  await withEnv(fakeSox('nan', floatWav(44100, [0.1, Number.NaN, 0.2])), async () => {
+    await assert.rejects(decodeAudio(mp3), {message: `${mp3}: channel 0 of the decoded audio holds NaN at value 1 of 3`})
+  })
+  // FLAC named .mp3: no MPEG frame, so ffmpeg decodes it whichever decoder MP3s get.
+  const flac = path.join(dir, 'flac.mp3')
+  await ffmpeg('-i', fixture('decode', 's16_stereo.wav'), '-f', 'flac', flac)
+  const audio = await decodeAudio(flac)
+  assert.equal(audio.mp3Decoder, undefined)
+  assert.equal(channelDiff(audio.channels, decodeWav(readFileSync(fixture('decode', 's16_stereo.wav')), 's16').channels), 0)
 })
 
 test('decodeWav rejects what is not a WAV and corrupt headers, naming the source', () => {
@@ -177,11 +271,17 @@ test('without ffmpeg: a clear error for ffmpeg formats, WAV still decodes', asyn
   const flac = path.join(dir, 'a.flac')
   await ffmpeg('-i', fixture('decode', 's16_stereo.wav'), flac)
   const install = /^ffmpeg not found.*: install it \(apt-get install ffmpeg \/ brew install ffmpeg\)$/
-  await withEnv({VIPANT_FFMPEG: '/nonexistent/ffmpeg'}, async () => {
+  await withEnv({VIPANT_FFMPEG: '/nonexistent/ffmpeg', ...NO_SOX}, async () => {
     await assert.rejects(decodeAudio(flac), {name: 'UserError', message: install})
     await assert.rejects(decodeAudio(fixture('decode', 's16k_mono_xing.mp3')), {message: install})
     assert.equal((await decodeAudio(fixture('decode', 's16_stereo.wav'))).channels.length, 2)
   })
+  // sox decodes MP3 on its own.
+  if (soxReadsMp3()) {
+    await withEnv({VIPANT_FFMPEG: '/nonexistent/ffmpeg'}, async () => {
+      assert.equal((await decodeAudio(fixture('decode', 's16k_mono_xing.mp3'))).mp3Decoder, 'sox+libmad')
+    })
+  }
   await withEnv({PATH: ''}, async () => {
     await assert.rejects(decodeAudio(flac), {message: install})
   })
@@ -222,8 +322,29 @@ test('real ESC-50 and US8K WAVs decode identically to torchaudio', {skip: skipWi
   for (const [rel, s] of entries) checkStats(rel, await decodeAudio(sharedData(rel)), s, 0)
 })
 
-test('the real MP3 matches torchaudio with libmad', {skip: skipWithoutShared}, async () => {
-  for (const [rel, s] of Object.entries(shared.mp3)) checkStats(rel, await decodeAudio(sharedData(rel)), s, MP3_TOLERANCE)
+test('the real MP3 matches torchaudio with libmad: exactly by sox, within tolerance without', {skip: skipWithoutShared}, async () => {
+  for (const [rel, s] of Object.entries(shared.mp3)) {
+    if (soxReadsMp3()) checkStats(rel, await decodeAudio(sharedData(rel)), s, 0)
+    checkStats(rel, await withEnv(NO_SOX, () => decodeAudio(sharedData(rel))), s, MP3_TOLERANCE)
+  }
+})
+
+test('a mel table records the MP3 decoder; the ffmpeg fallback is noted once on stderr', {timeout: 60_000}, async (t) => {
+  const dir = tempDir(t)
+  const clips = ['s44k_mono_xing.mp3', 's48k_stereo_xing.mp3', 's16k_mono_xing.mp3'].map((f) => fixture('decode', f))
+  const note = /^note: MP3s are decoded by ffmpeg laid out as sox would, .*apt-get install sox libsox-fmt-mp3\)$/gm
+  const decoderOf = (file: string) => readStages(tableFromIPC(readFileSync(file)).schema).at(-1)?.params.mp3_decoder
+  const out = path.join(dir, 'fallback.arrow')
+  const r = vipant(['mel', ...clips, '--max-len', '20', '--workers', '2', '-o', out], {env: NO_SOX})
+  assert.equal(r.status, 0, r.stderr.toString())
+  assert.equal(r.stderr.toString().match(note)?.length, 1, r.stderr.toString())
+  assert.equal(decoderOf(out), 'ffmpeg, sox layout')
+  assert.equal(await withEnv(NO_SOX, async () => melParams(DEFAULT_MEL).mp3_decoder), 'ffmpeg, sox layout')
+  if (!soxReadsMp3()) return
+  const sox = vipant(['mel', ...clips, '--max-len', '20', '--workers', '2', '-o', path.join(dir, 'sox.arrow')])
+  assert.equal(sox.status, 0, sox.stderr.toString())
+  assert.doesNotMatch(sox.stderr.toString(), note)
+  assert.equal(decoderOf(path.join(dir, 'sox.arrow')), 'sox+libmad')
 })
 
 test('real videos: the first audio stream at its native rate and channel count', {skip: skipWithoutShared}, async () => {

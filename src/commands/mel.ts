@@ -22,7 +22,7 @@ export default class Mel extends VipantCommand {
   static override summary = 'Kaldi log-mel features, exactly as VIP-ANT computed them'
   static override description = `Adds a "mel" column: a (max-len, 128) float32 log-mel per clip, computed like the original (torchaudio.compliance.kaldi.fbank at the file's native sample rate, 25 ms Hanning windows every 10 ms, 128 bins from 20 Hz to Nyquist), centre-cropped to max-len frames plus 50 ms, padded with 0 in the log domain, then normalised with VIP-ANT's (mean, std). Every other column passes through; rows keep their order.
 
-INPUT is an index table (a file, "-", or stdin when piped), or directly a dataset directory, folder or media files, which are indexed as "vipant fetch" would. WAV is decoded in-process; other formats (mp3, flac, ogg, m4a, video) through ffmpeg. A clip that cannot be decoded becomes a row with status "error" and the reason.`
+INPUT is an index table (a file, "-", or stdin when piped), or directly a dataset directory, folder or media files, which are indexed as "vipant fetch" would. WAV is decoded in-process; MP3 through sox where it reads MP3 (libmad, as the original), else through ffmpeg laid out as sox's (the table's metadata says which); other formats (flac, ogg, m4a, video) through ffmpeg. A clip that cannot be decoded becomes a row with status "error" and the reason.`
 
   static override examples = [
     '<%= config.bin %> fetch esc50 ~/data/ESC-50 | <%= config.bin %> mel -o esc50-mel.arrow',

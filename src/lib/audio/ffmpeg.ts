@@ -1,6 +1,7 @@
 import path from 'node:path'
 import {execa} from 'execa'
 import {UserError} from '../util/errors.js'
+import {SOX_ENV, soxBinary} from './sox.js'
 
 const INSTALL_HINT = '(apt-get install ffmpeg / brew install ffmpeg)'
 
@@ -29,6 +30,16 @@ function firstErrorLine(stderr: string, source: string): string | undefined {
   return undefined
 }
 
+/** sox's "sox FAIL formats: can't open input file `/abs/path': reason", as "can't open input file: reason". */
+function soxErrorLine(stderr: string, source: string): string | undefined {
+  const line = stderr.split(/\r?\n/).find((l) => l.trim())
+  if (!line) return undefined
+  const reason = line.replace(/^sox (FAIL|WARN) [^:]*: /, '').replace(` \`${path.resolve(source)}'`, '').trim()
+  return reason.replace(/:$/, '') || undefined
+}
+
+const BINARIES = {ffmpeg: ffmpegBinary, ffprobe: ffprobeBinary, sox: soxBinary}
+
 /**
  * A local file as ffmpeg must be given it: with `file:` and absolute, since ffmpeg reads a name such as
  * `concat:a|b`, `http:x` or `subfile,,...` as a protocol, not a file.
@@ -43,12 +54,12 @@ function localInputs(args: string[]): string[] {
 }
 
 /**
- * Runs ffmpeg or ffprobe and returns its stdout; each `-i` input is read as a local file (localInput). A missing
- * binary and a failed run become one-line UserErrors; the latter names SOURCE and quotes ffmpeg's first error line.
+ * Runs ffmpeg, ffprobe or sox and returns its stdout; each `-i` input is read as a local file (localInput). A missing
+ * binary and a failed run become one-line UserErrors; the latter names SOURCE and quotes the tool's first error line.
  * Output beyond MAX_BYTES stops the run: a small file can decode to far more (a FLAC of silence expands some 200 times).
  */
 export async function runTool(
-  tool: 'ffmpeg' | 'ffprobe',
+  tool: 'ffmpeg' | 'ffprobe' | 'sox',
   args: string[],
   source: string,
   maxBytes = Number.POSITIVE_INFINITY,
@@ -67,13 +78,15 @@ export async function runTool(
     const limit = maxBytes >= 2 ** 20 ? `${Math.round(maxBytes / 2 ** 20)} MiB` : `${maxBytes} bytes`
     throw new UserError(`${source}: ${tool}'s output is over the ${limit} vipant reads from it`)
   }
+  if (result.code === 'ENOENT' && tool === 'sox') throw new UserError(`sox not found at ${binary}`)
   if (result.code === 'ENOENT') {
     // Both binaries come with ffmpeg, so the advice is the same; say which path was tried when it is not the default.
     const tried = tool === 'ffmpeg' ? (binary === tool ? '' : ` at ${binary}`) : ` (no ffprobe ${binary === tool ? 'on PATH' : `at ${binary}`})`
     throw new UserError(`ffmpeg not found${tried}: install it ${INSTALL_HINT}`)
   }
   if (result.exitCode === undefined) throw new UserError(`cannot run ${binary}: ${result.shortMessage}`)
-  const reason = firstErrorLine(Buffer.from(result.stderr).toString('utf8'), source)
+  const stderr = Buffer.from(result.stderr).toString('utf8')
+  const reason = tool === 'sox' ? soxErrorLine(stderr, source) : firstErrorLine(stderr, source)
   throw new UserError(`${source}: ${reason ?? `${tool} failed with exit code ${result.exitCode}`}`)
 }
 

@@ -3,7 +3,7 @@ import {clipPreprocess} from '../image/clip-preprocess.js'
 import type {RgbImage} from '../image/rgb.js'
 import {UserError} from '../util/errors.js'
 import {requireFinite} from '../util/finite.js'
-import {decodeAudio} from './decode.js'
+import {decodeAudio, type Mp3Decoder} from './decode.js'
 import {logMel} from './log-mel.js'
 import type {MelConfig} from './mel-config.js'
 
@@ -28,6 +28,8 @@ export interface MelResult {
   duration: number
   /** (n, 224, 224, 3) CLIP-preprocessed frames, when asked for and the clip has pictures. */
   images: Float32Array | null
+  /** Set when the clip was decoded as an MP3. */
+  mp3Decoder?: Mp3Decoder
 }
 
 /**
@@ -44,7 +46,8 @@ export async function melClip(task: MelTask): Promise<MelResult> {
   const samples = audio.channels[0].length
   if (frames === 0) throw new UserError(`${task.path}: ${samples} samples at ${audio.sampleRate} Hz is shorter than one 25 ms fbank frame`)
   requireFinite(mel, () => `${task.path}: the mel`)
-  return {mel, frames, sampleRate: audio.sampleRate, channels: audio.channels.length, duration: audio.duration, images}
+  const {sampleRate, duration, mp3Decoder} = audio
+  return {mel, frames, sampleRate, channels: audio.channels.length, duration, images, mp3Decoder}
 }
 
 /** The fbank's own UserErrors (a rate too low for a 25 ms frame) do not know the file: they get its name. */

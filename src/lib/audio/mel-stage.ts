@@ -9,6 +9,7 @@ import {pickFrames} from '../image/clip-images.js'
 import {CLIP_IMAGE_SIZE} from '../image/clip-preprocess.js'
 import {loadJpegDecoder} from '../image/jpeg.js'
 import {PictureBatcher} from '../image/picture-batcher.js'
+import {mp3Decoder} from './decode.js'
 import {checkMaxLen, NUM_MEL_BINS, type MelConfig} from './mel-config.js'
 import type {MelResult, MelTask} from './mel-clip.js'
 
@@ -44,9 +45,25 @@ export function melStageSchema(input: Schema, options: MelStageOptions, version:
   return stageSchema(input, melFields(options), {command: 'mel', version, params})
 }
 
-/** What later stages check before using the `mel` column (see requireParams). */
+/**
+ * What later stages check before using the `mel` column (see requireParams), and how MP3s were decoded:
+ * "sox+libmad" as VIP-ANT's features were, or "ffmpeg, sox layout" within 8.2e-2 of them (docs/log-mel.md).
+ */
 export function melParams(config: MelConfig): Record<string, unknown> {
-  return {max_len: config.maxLen, num_mel_bins: NUM_MEL_BINS, crop: config.crop, seed: config.seed, zero_mean: config.zeroMean, norms: config.norms, fbank: 'kaldi'}
+  return {
+    max_len: config.maxLen, num_mel_bins: NUM_MEL_BINS, crop: config.crop, seed: config.seed, zero_mean: config.zeroMean,
+    norms: config.norms, fbank: 'kaldi', mp3_decoder: mp3Decoder(),
+  }
+}
+
+let fallbackNoted = false
+
+/** Once per process, at the first MP3 that did not go through sox: its log-mel is close to the original's, not equal. */
+function noteMp3Fallback(result: MelResult): void {
+  if (fallbackNoted || result.mp3Decoder !== 'ffmpeg, sox layout') return
+  fallbackNoted = true
+  process.stderr.write('note: MP3s are decoded by ffmpeg laid out as sox would, within 8.2e-2 of the original log-mels; ' +
+    'for libmad\'s samples, as VIP-ANT had them, install sox with MP3 support (apt-get install sox libsox-fmt-mp3)\n')
 }
 
 function melFields({config, frames}: MelStageOptions): Field[] {
@@ -97,7 +114,10 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
       outcome = await decoded
         .then((images) => pool.run({key: id, path, config: options.config, frames: options.frames, frameFiles, pictures: images}))
         .then(
-          (result): Outcome => ({status: 'ok', result}),
+          (result): Outcome => {
+            noteMp3Fallback(result)
+            return {status: 'ok', result}
+          },
           (error: Error): Outcome => ({status: 'error', error: error.message}),
         )
     }
