@@ -64,8 +64,9 @@ export async function runTool(
   source: string,
   maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<Uint8Array> {
-  const binary = tool === 'ffmpeg' ? ffmpegBinary() : ffprobeBinary()
+  const binary = BINARIES[tool]()
   const result = await execa(binary, localInputs(args), {
+    ...(tool === 'sox' && {env: SOX_ENV}),
     encoding: 'buffer',
     // Binary output: a last byte of 0x0a is a sample or a pixel, not a line ending to strip.
     stripFinalNewline: false,
