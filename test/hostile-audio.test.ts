@@ -89,8 +89,10 @@ test('a file that decodes to more than 2^28 samples is refused before the sample
   view.setUint16(34, 8, true)
   view.setUint32(40, 2 ** 28 + 8, true)
   assert.throws(() => decodeWav(big, 'x.wav'), {message: `x.wav: ${2 ** 28 + 8} samples, over the ${2 ** 28} vipant decodes from one file`})
-  // Through ffmpeg the cap is on its output: here a 2 s tone (125 KiB) against a 64 KiB cap.
-  const args = ['-v', 'error', '-f', 'lavfi', '-i', 'sine=r=16000:d=2', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1']
+  // Through ffmpeg the cap is on its output: here a 2 s tone (a small FLAC, 125 KiB decoded) against a 64 KiB cap.
+  const tone = path.join(mkdtempSync(path.join(os.tmpdir(), 'vipant-cap-')), 'tone.flac')
+  await execa('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=r=16000:d=2', tone])
+  const args = ['-v', 'error', '-i', tone, '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1']
   await assert.rejects(runTool('ffmpeg', args, 'tone', 65536), {message: "tone: ffmpeg's output is over the 65536 bytes vipant reads from it"})
 })
 
