@@ -1,6 +1,6 @@
 import {after, before, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawn, spawnSync} from 'node:child_process'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import {cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync} from 'node:fs'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -129,8 +129,13 @@ const CHECKS: {match: RegExp; check: (output: string, world: World, line: string
  * text stays as printed). A training run's named checkpoint stands for a run that got that far: the run here is
  * stopped after a step, so its latest checkpoint takes the name.
  */
-const GIVEN: {file: string; from: string | ((cwd: string) => string | undefined)}[] = [
-  {file: 'clotho-mel.arrow', from: 'clotho-18s.arrow'},
+const GIVEN: {file: string; from: string | ((cwd: string, env: NodeJS.ProcessEnv) => string | undefined)}[] = [
+  // Clotho's log-mels with their captions: the evaluation index through mel.
+  {file: 'clotho-mel.arrow', from: (cwd, env) => {
+    const made = path.join(cwd, '.given-clotho-mel.arrow')
+    execFileSync('bash', ['-o', 'pipefail', '-c', `vipant fetch clotho ~/data/clotho --split evaluation | vipant mel -o ${made}`], {cwd, env, stdio: 'ignore'})
+    return made
+  }},
   {file: 'index.arrow', from: 'clotho-eval.arrow'},
   {file: 'audioset.arrow', from: 'eval.arrow'},
   {file: 'emb.arrow', from: 'esc50-emb.arrow'},
@@ -150,11 +155,11 @@ function latestCheckpoint(run: string): string | undefined {
 }
 
 /** Makes the GIVEN inputs LINE names (a glob such as shard-*.arrow names every file it matches) that are not there yet. */
-function provideGiven(line: string, cwd: string): void {
+function provideGiven(line: string, cwd: string, env: NodeJS.ProcessEnv): void {
   const words = line.split(/\s+/).map((w) => new RegExp(`^${w.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]*')}$`))
   for (const {file, from} of GIVEN) {
     if (!words.some((w) => w.test(file)) || existsSync(path.join(cwd, file))) continue
-    const source = typeof from === 'string' ? path.join(cwd, from) : from(cwd)
+    const source = typeof from === 'string' ? path.join(cwd, from) : from(cwd, env)
     if (source && existsSync(source)) cpSync(source, path.join(cwd, file), {recursive: true})
   }
 }
@@ -265,7 +270,7 @@ test('every printed command runs as printed', {skip: skipWithoutScript, timeout:
     const missing = missingTools(line)
     const skipped = skip && !(await skip.unless?.()) ? skip.reason : missing.length > 0 ? `needs ${missing.join(', ')} on PATH` : undefined
     await t.test(line, {skip: skipped}, async () => {
-      provideGiven(line, world.cwd)
+      provideGiven(line, world.cwd, world.env)
       freeNewDir(line, world.cwd)
       const outcome = await runAsPrinted(line, world, 180_000)
       const status = `exit ${outcome.code}${outcome.interrupted ? ' after Ctrl-C' : ''}, ${outcome.seconds.toFixed(1)} s`
