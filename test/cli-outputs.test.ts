@@ -144,9 +144,10 @@ test('on a terminal the progress bar gives back the cursor and line wrapping whe
   writeFileSync(path.join(d, 'part'), bytes.subarray(0, bytes.length - 8))
   const log = path.join(d, 'typescript')
   const pidFile = path.join(d, 'pid')
-  // mel reads a table that never ends, so it is running, bar drawn, when the signal comes.
+  // mel reads a table that never ends, so it is running, bar drawn, when the signal comes. The shell that becomes
+  // mel (exec) writes its own pid, so the signal reaches mel whatever a shell's $! names for a pipeline.
   const mel = `${JSON.stringify(process.execPath)} ${JSON.stringify(VIPANT)} mel -o ${path.join(d, 'out.arrow')}`
-  const inner = `(cat ${path.join(d, 'part')}; sleep 20) | ${mel} & echo $! > ${pidFile}; wait $!`
+  const inner = `(cat ${path.join(d, 'part')}; sleep 20) | sh -c 'echo $$ > ${pidFile}; exec ${mel.replaceAll("'", "'\\''")}'`
   const term = spawn('script', ['-qfc', inner, log], {stdio: 'ignore', env: {...process.env, TERM: 'xterm'}})
   const shown = () => (existsSync(log) ? readFileSync(log, 'latin1') : '')
   for (let i = 0; i < 300 && !shown().includes('\x1b[?25l'); i++) await new Promise((r) => setTimeout(r, 50))
@@ -155,8 +156,9 @@ test('on a terminal the progress bar gives back the cursor and line wrapping whe
   const hidden = shown().lastIndexOf('\x1b[?25l')
   for (let i = 0; i < 200 && !shown().includes('\x1b[?7h', hidden); i++) await new Promise((r) => setTimeout(r, 50))
   term.kill()
-  assert.ok(shown().indexOf('\x1b[?25h', hidden) > hidden, 'cursor shown again')
-  assert.ok(shown().indexOf('\x1b[?7h', hidden) > hidden, 'line wrapping on again')
+  const seen = JSON.stringify(shown().slice(hidden))
+  assert.ok(shown().indexOf('\x1b[?25h', hidden) > hidden, `cursor shown again; the terminal got ${seen}`)
+  assert.ok(shown().indexOf('\x1b[?7h', hidden) > hidden, `line wrapping on again; the terminal got ${seen}`)
   assert.deepEqual(leftovers(d, ['part', 'typescript', 'pid']), [])
 })
 
