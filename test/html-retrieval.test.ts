@@ -71,8 +71,12 @@ test('retrieve --data clotho --html: metrics equal the report; each query\'s ran
   assert.equal(a2t.length, 7)
   check(a2t, 'audio_to_text', (caption, clip) => Math.floor(caption / 5) === clip)
   assert.deepEqual(await loadedPlayers(tab, '#a2t audio'), Array(7).fill(true), 'players load (Clotho file names have spaces)')
-  // Ten result players per caption load nothing until played.
-  assert.deepEqual(await tab.eval(`[...new Set([...document.querySelectorAll('#t2a audio')].map((a) => a.preload + ' ' + a.readyState))]`), ['none 0'])
+  // Ten results per caption: a play button each, which becomes a player (that loads) when pressed.
+  assert.equal(await tab.eval(`document.querySelectorAll('#t2a audio').length`), 0)
+  assert.equal(await tab.eval(`document.querySelectorAll('#t2a li[data-item] button.play').length`), 25 * 7)
+  await tab.click('#t2a li[data-item] button.play')
+  assert.deepEqual(await loadedPlayers(tab, '#t2a audio'), [true], 'the pressed result plays')
+  assert.equal(await tab.eval(`document.activeElement.tagName`), 'AUDIO', 'focus moves to the player')
 
   // 35 captions: 25 on the first page, the other 10 after "next"; together every caption once.
   const first = await queries(tab, '#t2a')

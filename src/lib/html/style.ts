@@ -31,6 +31,7 @@ table.confusion button[aria-pressed="true"]{outline:3px dashed #000;outline-offs
 .ok::before{content:"\\2713  "}.bad::before{content:"\\2717  "}
 ol.top{margin:.3em 0 0;padding-left:2.2em}ol.top li.correct{font-weight:700;text-decoration:underline}
 audio{display:block;height:32px;margin:4px 0;max-width:100%}
+button.play{margin:0 0 0 8px;padding:0 8px}
 .pager{display:flex;gap:10px;align-items:center;margin:.4em 0}
 .missing{color:var(--muted);font-style:italic}
 svg{max-width:100%;height:auto}
