@@ -40,37 +40,48 @@ export interface LargePage {
   largestCell?: [number, number, number]
 }
 
-export async function us8kPage(file: string): Promise<LargePage> {
-  const next = random(7)
-  const rows = []
-  for await (const row of us8k.rows(sharedData('us8k'), {})) rows.push(row)
-  const onDisk = rows.filter((r) => r.status === 'ok')
-  const classes = us8k.classes!
-  const byClass = classes.map((_, c) => onDisk.filter((r) => r.label === c).map((r) => r.path))
-  const predictions: Prediction[] = rows.map((r, i) => {
-    const label = r.label!
-    const scores = Float64Array.from(classes, (_, j) => 0.2 + 0.1 * next() + (j === label ? 0.06 * next() : 0))
-    return {id: r.id, path: byClass[label][i % byClass[label].length], fold: r.fold, label, predicted: argmax(scores), scores}
+/** One labelled clip of a zeroshot page. */
+export interface LabelledClip {
+  id: string
+  path: string | null
+  fold: number
+  label: number
+}
+
+/** A zeroshot page over CLIPS, scored by a fixed-seed generator; the report and predictions it shows. */
+export async function writeZeroshotPage(file: string, clips: readonly LabelledClip[], classes: readonly string[], seed: number) {
+  const next = random(seed)
+  const predictions: Prediction[] = clips.map((c) => {
+    const scores = Float64Array.from(classes, (_, j) => 0.2 + 0.1 * next() + (j === c.label ? 0.06 * next() : 0))
+    return {...c, predicted: argmax(scores), scores}
   })
   const m = classificationMetrics(predictions as (Prediction & {label: number; fold: number})[], classes.length)
   const report = {
     task: 'zeroshot', ...protocolModel,
     protocol: {dataset: 'us8k', source: sharedData('us8k'), prompts: ['the sound of '], scoring: 'dot', audio_normalized: false, max_len: 1000, pooled: true},
-    clips: {listed: rows.length, evaluated: rows.length, missing: 0, failed: 0, unlabelled: 0}, folds: {present: m.folds.map((f) => f.fold), listed: null},
+    clips: {listed: clips.length, evaluated: clips.length, missing: 0, failed: 0, unlabelled: 0}, folds: {present: m.folds.map((f) => f.fold), listed: null},
     accuracy: m.accuracy, top5: m.top5, per_fold: m.folds, per_class: m.classes.map((c) => ({...c, name: classes[c.label]})),
     confusion: {classes: [...classes], matrix: m.confusion}, unlabelled: [],
   } as ZeroShotReport
   await writeHtml(file, false, {kind: 'zeroshot', report, predictions})
   const largestCell = m.confusion.flatMap((row, t) => row.map((n, p): [number, number, number] => [t, p, n])).reduce((a, b) => (b[2] > a[2] ? b : a))
+  return {report, predictions, largestCell}
+}
+
+export async function us8kPage(file: string): Promise<LargePage> {
+  const rows = []
+  for await (const row of us8k.rows(sharedData('us8k'), {})) rows.push(row)
+  const onDisk = rows.filter((r) => r.status === 'ok')
+  const classes = us8k.classes!
+  const byClass = classes.map((_, c) => onDisk.filter((r) => r.label === c).map((r) => r.path))
+  const clips = rows.map((r, i) => ({id: r.id, path: byClass[r.label!][i % byClass[r.label!].length], fold: r.fold!, label: r.label!}))
+  const {largestCell} = await writeZeroshotPage(file, clips, classes, 7)
   return {file, clips: rows.length, captions: 0, largestCell}
 }
 
-export async function clothoPage(file: string): Promise<LargePage> {
-  const next = random(11)
-  const rows = []
-  for await (const row of clotho.rows(sharedData('clotho'), {split: 'evaluation'})) rows.push(row)
-  const onDisk = rows.filter((r) => r.status === 'ok').map((r) => r.path)
-  const clips: RetrievalClip[] = rows.map((r, i) => ({id: r.id, path: r.status === 'ok' ? r.path : onDisk[i % onDisk.length], captions: r.captions!, audio: new Float32Array(0)}))
+/** A retrieval page over CLIPS (five captions each), scored by a fixed-seed generator; the report and ranks it shows. */
+export async function writeRetrievalPage(file: string, clips: RetrievalClip[], seed: number) {
+  const next = random(seed)
   const n = clips.length
   const sim = clips.map((_, i) => Float64Array.from({length: 5 * n}, (_, q) => next() + (Math.floor(q / 5) === i ? 0.5 * next() : 0)))
   const metrics = retrievalMetrics(sim)
@@ -89,7 +100,16 @@ export async function clothoPage(file: string): Promise<LargePage> {
     audio_to_text: metrics.audioToText, text_to_audio: metrics.textToAudio,
   } as RetrievalReport
   await writeHtml(file, false, {kind: 'retrieval', report, ranks, clips, sim})
-  return {file, clips: n, captions: 5 * n}
+  return {report, ranks, sim}
+}
+
+export async function clothoPage(file: string): Promise<LargePage> {
+  const rows = []
+  for await (const row of clotho.rows(sharedData('clotho'), {split: 'evaluation'})) rows.push(row)
+  const onDisk = rows.filter((r) => r.status === 'ok').map((r) => r.path)
+  const clips = rows.map((r, i) => ({id: r.id, path: r.status === 'ok' ? r.path : onDisk[i % onDisk.length], captions: r.captions!, audio: new Float32Array(0)}))
+  await writeRetrievalPage(file, clips, 11)
+  return {file, clips: clips.length, captions: 5 * clips.length}
 }
 
 /** Milliseconds, measured in the page: from navigation to first contentful paint and to the end of the load event. */
