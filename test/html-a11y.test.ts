@@ -72,8 +72,11 @@ test('zeroshot page, hostile class names and ids: contrast, grayscale matrix, ke
   await tabTo(tab, '#cell .pager button:last-child')
   assert.match(await tab.eval<string>(`document.querySelector('#cell .pager').textContent`), new RegExp(`page 2 of ${Math.ceil(count / 25)} \\(${count}\\)`))
   assert.deepEqual(await lowContrast(tab), [], 'text contrast >= 4.5:1 with a cell open')
-  // The marks differ in words and symbols, not in hue alone.
-  assert.deepEqual(await tab.eval(`[...new Set([...document.querySelectorAll('#cell .ok, #cell .bad')].map((m) => m.textContent + getComputedStyle(m, '::before').content))]`).then((m) => (m as string[]).length <= 1), true)
+  // Right and wrong differ in symbol and word, not in hue alone.
+  assert.deepEqual(await tab.eval(`['ok', 'bad'].map((c) => { const m = document.createElement('span'); m.className = c; document.body.append(m);
+    const mark = getComputedStyle(m, '::before').content; m.remove(); return mark; })`), ['"\u2713 "', '"\u2717 "'])
+  assert.deepEqual(await tab.eval(`[...new Set([...document.querySelectorAll('#cell .ok, #cell .bad')].map((m) => m.className + ' ' + m.textContent))]`),
+    [i === j ? 'ok correct' : 'bad wrong'])
   await checkKeyboard(tab, 400)
   assert.equal(await tab.eval(MADE), 0, 'no element made from user data')
   assert.deepEqual([tab.errors, tab.dialogs], [[], []])
