@@ -6,6 +6,7 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {html} from './html.js'
 import {median} from './median.js'
 import {mel} from './mel.js'
 import {towers} from './towers.js'
@@ -45,7 +46,7 @@ export interface Benchmark {
   run(): Promise<BenchResult>
 }
 
-const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train]
+const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train, html]
 
 const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results')
 

@@ -1,5 +1,5 @@
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type {Readable, Writable} from 'node:stream'
@@ -10,6 +10,8 @@ import type {Readable, Writable} from 'node:stream'
  */
 export const CHROMIUM = ['chromium', 'chromium-browser', 'google-chrome'].find((b) => spawnSync(b, ['--version'], {stdio: 'ignore'}).status === 0)
 export const skipWithoutChromium = CHROMIUM ? false : 'needs chromium (apt-get install chromium)'
+/** Where the tests' screenshots are kept after the run (CI can upload the folder): $VIPANT_ARTIFACTS/html, or the temp dir's vipant-artifacts/html. */
+export const ARTIFACTS = path.join(process.env.VIPANT_ARTIFACTS ?? path.join(os.tmpdir(), 'vipant-artifacts'), 'html')
 
 type Message = {id?: number; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: {message: string}; sessionId?: string}
 
@@ -130,7 +132,10 @@ export class Tab {
     }
   }
 
-  async screenshot(file: string): Promise<string> {
+  /** A PNG of the viewport, kept as ARTIFACTS/NAME; its path. */
+  async screenshot(name: string): Promise<string> {
+    mkdirSync(ARTIFACTS, {recursive: true})
+    const file = path.join(ARTIFACTS, name)
     const {data} = (await this.browser.send('Page.captureScreenshot', {format: 'png'}, this.sessionId)) as {data: string}
     writeFileSync(file, Buffer.from(data, 'base64'))
     return file

@@ -17,6 +17,7 @@ import type {Embedder} from '../src/lib/model/embedder.js'
 import {vipant} from './cli.js'
 import {sharedData, skipWithoutShared} from './helpers.js'
 import {Browser, skipWithoutChromium, type Tab} from './html-browser.js'
+import {facts} from './html-checks.js'
 import {TINY, writeTinyVipant} from './tiny-models.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-html-retrieval-'))
@@ -52,6 +53,9 @@ test('retrieve --data clotho --html: metrics equal the report; each query\'s ran
     .map(([shown, value]) => [shown.toFixed(2), String(value)])
   assert.deepEqual(rows, [expected(report.audio_to_text), expected(report.text_to_audio)])
 
+  assert.deepEqual(await tab.eval(`[...document.querySelectorAll('#metrics tbody tr')].map((tr) => Number(tr.children[1].textContent))`), [report.audio_to_text.queries, report.text_to_audio.queries])
+  const shownFacts = await facts(tab)
+  for (const [k, v] of Object.entries({...report.clips, captions: report.captions})) assert.equal(shownFacts[`clips ${k}`], String(v), `clips ${k}`)
   const table = tableFromIPC(readFileSync(predictions), {useProxy: false})
   const direction = table.getChild('direction').toArray() as string[]
   const query = Array.from(table.getChild('query').toArray() as Int32Array)
@@ -71,8 +75,12 @@ test('retrieve --data clotho --html: metrics equal the report; each query\'s ran
   assert.equal(a2t.length, 7)
   check(a2t, 'audio_to_text', (caption, clip) => Math.floor(caption / 5) === clip)
   assert.deepEqual(await loadedPlayers(tab, '#a2t audio'), Array(7).fill(true), 'players load (Clotho file names have spaces)')
-  // Ten result players per caption load nothing until played.
-  assert.deepEqual(await tab.eval(`[...new Set([...document.querySelectorAll('#t2a audio')].map((a) => a.preload + ' ' + a.readyState))]`), ['none 0'])
+  // Ten results per caption: a play button each, which becomes a player (that loads) when pressed.
+  assert.equal(await tab.eval(`document.querySelectorAll('#t2a audio').length`), 0)
+  assert.equal(await tab.eval(`document.querySelectorAll('#t2a li[data-item] button.play').length`), 25 * 7)
+  await tab.click('#t2a li[data-item] button.play')
+  assert.deepEqual(await loadedPlayers(tab, '#t2a audio'), [true], 'the pressed result plays')
+  assert.equal(await tab.eval(`document.activeElement.tagName`), 'AUDIO', 'focus moves to the player')
 
   // 35 captions: 25 on the first page, the other 10 after "next"; together every caption once.
   const first = await queries(tab, '#t2a')
@@ -81,7 +89,7 @@ test('retrieve --data clotho --html: metrics equal the report; each query\'s ran
   assert.deepEqual([first.length, second.length], [25, 10])
   assert.deepEqual([...first, ...second].map((x) => x.q).sort((a, b) => a - b), Array.from({length: 35}, (_, q) => q))
   check([...first, ...second], 'text_to_audio', (clip, caption) => Math.floor(caption / 5) === clip)
-  console.log(`screenshot: ${await tab.screenshot(path.join(dir, 'retrieval.png'))}`)
+  console.log(`screenshot: ${await tab.screenshot('retrieval.png')}`)
   assert.deepEqual(tab.errors, [])
 })
 
@@ -135,6 +143,6 @@ test('search pages (--query, --audio): results in the search\'s order with its s
   assert.deepEqual(captions.map((c) => c[1]).sort(), [...HOSTILE].sort())
   assert.deepEqual(await loadedPlayers(tab), [true], 'the query sound, copied beside the page, plays')
   assert.equal(await tab.eval(`document.querySelectorAll('main img, main b, main i').length`), 0)
-  console.log(`screenshot: ${await tab.screenshot(path.join(dir, 'captions.png'))}`)
+  console.log(`screenshot: ${await tab.screenshot('captions.png')}`)
   assert.deepEqual([tab.errors, tab.dialogs], [[], []])
 })

@@ -6,6 +6,7 @@ import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {vipant} from './cli.js'
 import {Browser, skipWithoutChromium} from './html-browser.js'
+import {facts, lowContrast} from './html-checks.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-html-training-'))
 let browser: Browser | undefined
@@ -50,7 +51,12 @@ test('report --html: curves inline, last/best equal --json, evaluations by step,
   assert.equal(await tab.eval(`document.getElementById('config').textContent`), CONFIG)
   assert.equal(await tab.eval(`document.querySelectorAll('#curves svg polyline').length > 0`), true, 'the curves, drawn inline')
   assert.equal(await tab.eval(`document.querySelectorAll('img, main b').length`), 0)
-  console.log(`screenshot: ${await tab.screenshot(path.join(dir, 'training.png'))}`)
+  const shownFacts = await facts(tab)
+  assert.deepEqual([shownFacts.metrics, shownFacts['train steps'], shownFacts.steps, shownFacts.epoch, shownFacts['clips/s'], shownFacts.evaluations, shownFacts['lines skipped']],
+    [summary.metrics, String(summary.trainSteps), `${summary.firstStep}..${summary.lastStep}`, String(summary.epoch), String(summary.clipsPerS), String(summary.evaluations),
+      String(summary.skipped.length)])
+  assert.deepEqual(await lowContrast(tab), [], 'text contrast >= 4.5:1, the curves\' labels included')
+  console.log(`screenshot: ${await tab.screenshot('training.png')}`)
   assert.deepEqual([tab.errors, tab.dialogs], [[], []])
 
   // A page in a folder that does not exist is refused before any work, in one line.

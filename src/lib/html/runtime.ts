@@ -25,12 +25,19 @@ const pct = (x) => (x === null ? '-' : (100 * x).toFixed(2) + '%');
 const score = (x) => x.toFixed(4);
 function num(value, text) { return h('span', {'data-value': value === null ? 'null' : value}, text); }
 /**
- * A player for a clip's sound, or a note where the page has none: metadata only until played, or with lazy
- * (ten players per query in a list of results) nothing until played.
+ * A player for a clip's sound, or a note where the page has none; it loads the metadata only. With lazy (ten
+ * results per query in a list of results) a play button stands in for it until pressed: a page of 250 <audio>
+ * elements costs seconds to draw, a page of 250 buttons nothing.
  */
 function player(src, label, lazy) {
   if (src === null) return h('span', {class: 'missing'}, 'no audio (file not found)');
-  return h('audio', {controls: true, preload: lazy ? 'none' : 'metadata', src, 'aria-label': 'play ' + label});
+  if (!lazy) return h('audio', {controls: true, preload: 'metadata', src, 'aria-label': 'play ' + label});
+  const button = h('button', {type: 'button', class: 'play', 'data-src': src, 'aria-label': 'play ' + label, onclick: () => {
+    const audio = h('audio', {controls: true, autoplay: true, src, 'aria-label': 'play ' + label});
+    button.replaceWith(audio);
+    audio.focus();
+  }}, '\u25b6 play');
+  return button;
 }
 /** Renders items into host a page at a time, with previous/next buttons when there is more than one page. */
 function pager(host, items, render, label) {

@@ -83,11 +83,13 @@ if (matrix) {
     const total = row.reduce((a, b) => a + b, 0);
     return h('tr', {}, h('th', {scope: 'row'}, i + ' ' + classes[i]), row.map((count, j) => {
       if (count === 0) return h('td', {class: i === j ? 'diag' : null}, '');
-      const share = count / total;
+      // Lightness from 100% (none of the row) down to 30% (all of it); the text turns white below 46%, where
+      // either text colour has at least WCAG's 4.5:1 against the cell.
+      const lightness = Math.round(1000 - 700 * (count / total)) / 10;
       const button = h('button', {
         type: 'button', 'data-true': i, 'data-predicted': j, 'aria-pressed': 'false',
         'aria-label': count + ' clips of ' + classes[i] + ' predicted as ' + classes[j],
-        style: 'background:hsl(0,0%,' + (100 - 70 * share).toFixed(1) + '%);color:' + (share > 0.55 ? '#fff' : '#000'),
+        style: 'background:hsl(0,0%,' + lightness + '%);color:' + (lightness < 46 ? '#fff' : '#000'),
         onclick: () => { if (pressed) pressed.setAttribute('aria-pressed', 'false'); pressed = button; button.setAttribute('aria-pressed', 'true'); showCell(i, j); },
       }, String(count));
       return h('td', {class: i === j ? 'diag' : null}, button);
