@@ -105,8 +105,9 @@ export class BadArchive extends UserError {}
 const LOCAL_TROUBLE = /no space|quota|read-only file system|permission denied/i
 
 /**
- * Unpacks ARCHIVE into the (new) folder INTO, then checks what came out: only folders and plain files, no
- * links (symbolic or hard) and no devices, FIFOs or sockets, so nothing moved out of INTO can reach elsewhere.
+ * Unpacks ARCHIVE into the (new) folder INTO once its listing passes (checkListing), then checks what came out:
+ * only folders and plain files, no links (symbolic or hard) and no devices, FIFOs or sockets, so nothing moved out
+ * of INTO can reach elsewhere.
  */
 export async function unpackArchive(archive: string, kind: ArchiveKind, into: string): Promise<void> {
   const tool = await requireUnpacker(kind, archive)
@@ -125,10 +126,10 @@ export async function unpackArchive(archive: string, kind: ArchiveKind, into: st
 const ONLY_PLAIN = 'refused (archives may hold only files and folders)'
 
 /** The most an archive may unpack to: its own size times this, plus UNPACK_SLACK (a zip or tar bomb is far above). */
-export const UNPACK_RATIO = 20
-export const UNPACK_SLACK = 2 ** 30
+const UNPACK_RATIO = 20
+const UNPACK_SLACK = 2 ** 30
 /** And never more than this, whatever the archive's size (the largest dataset archive unpacks to under 8 GB). */
-export const MAX_UNPACKED = 64 * 2 ** 30
+const MAX_UNPACKED = 64 * 2 ** 30
 
 /**
  * Reads the archive's listing before anything is unpacked, as it arrives, and refuses (stopping the lister at once)
@@ -150,7 +151,7 @@ async function checkListing(tool: Tool, archive: string): Promise<void> {
       if (entry.type !== '-' && entry.type !== 'd') throw new BadArchive(`${archive}: holds ${name}, a device, FIFO or socket; refused`)
       total += entry.size
       if (total > cap) {
-        throw new BadArchive(`${archive}: would unpack to more than ${gib(cap)} (${gib(total)} declared so far; the cap is ${UNPACK_RATIO}x the archive + 1 GiB, at most 64 GiB); refused`)
+        throw new BadArchive(`${archive}: would unpack to more than ${gib(cap)} (${gib(total)} declared so far; the cap is ${UNPACK_RATIO}x the archive + ${UNPACK_SLACK / 2 ** 30} GiB, at most ${MAX_UNPACKED / 2 ** 30} GiB); refused`)
       }
     }
   } finally {
