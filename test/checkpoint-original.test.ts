@@ -3,6 +3,7 @@
  * Hydra-composed cfgs with unresolved interpolations, omegaconf 2.1 and 2.2 pickles), and the cfg reader's edge cases.
  */
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -294,6 +295,30 @@ describe("a VIP-ANT cfg that cannot say what the head needs is one clear line", 
     assert.equal(run.status, 0, run.stderr.toString())
     assert.match(run.stderr.toString(), /no-sizes\.pth: note: patch size 8 inferred .*\n.*no-sizes\.pth: note: max_len 1000 inferred/)
     assert.ok((JSON.parse(run.stdout.toString()).info.cfgUnresolved as string[]).some((line) => line.includes("key 'running.audio.max_len' not found")))
+  })
+
+  test('the notes print once per command, not once per worker thread that loads the model', async () => {
+    const file = await torchZip('no-sizes-workers.pth', await editedPickle([['resolution', 'resolution_'], ['max_len', 'max_len_'], ['patch_size', 'patch_size_']]))
+    const lib = (name: string) => JSON.stringify(new URL(`../src/lib/${name}`, import.meta.url).href)
+    const worker = path.join(tmp, 'load-worker.mjs')
+    writeFileSync(worker, `import {parentPort} from 'node:worker_threads'
+      import {loadModelFile} from ${lib('checkpoint/load.js')}
+      parentPort.on('message', async ({id}) => { await loadModelFile(${JSON.stringify(file)}); process.stderr.write('loaded\\n'); parentPort.postMessage({id, result: 0}) })`)
+    const main = `import {WorkerPool} from ${lib('util/worker-pool.js')}
+      const pool = new WorkerPool(new URL(${JSON.stringify(`file://${worker}`)}), 3)
+      await Promise.all([0, 1, 2].map(() => pool.run({})))
+      console.log(pool.started)
+      await pool.close()`
+    writeFileSync(path.join(tmp, 'load-main.mjs'), main)
+    const run = spawnSync(process.execPath, [path.join(tmp, 'load-main.mjs')])
+    assert.equal(run.status, 0, run.stderr.toString())
+    assert.equal(run.stdout.toString().trim(), '3', 'three workers loaded the model')
+    const lines = run.stderr.toString().trim().split('\n')
+    assert.equal(lines.filter((line) => line === 'loaded').length, 3, 'other lines of the workers pass through')
+    assert.deepEqual(lines.filter((line) => line !== 'loaded').map((line) => line.replace(/ inferred .*/, '')), [
+      `${file}: note: patch size 8`,
+      `${file}: note: max_len 1000`,
+    ])
   })
 })
 

@@ -2,6 +2,7 @@ import {createReadStream} from 'node:fs'
 import {open, stat, type FileHandle} from 'node:fs/promises'
 import {Readable} from 'node:stream'
 import {RecordBatchReader, type RecordBatch, type Schema} from 'apache-arrow'
+import {isSpecialFile} from '../util/atomic-write.js'
 import {UserError} from '../util/errors.js'
 import {openSpooled} from './spool.js'
 
@@ -87,7 +88,12 @@ async function fromStream(stream: NodeJS.ReadableStream, source: string): Promis
     }
     end.ended = true
   }
-  if (Buffer.from(first.value.subarray(0, 6)).equals(MAGIC)) return spillFile(all(), source)
+  const head = Buffer.from(first.value.subarray(0, 6))
+  if (head.equals(MAGIC)) return spillFile(all(), source)
+  // A stream starts with a message's continuation marker (streams older than Arrow 0.15 are not read: see docs).
+  if (head.length >= 4 && head.readUInt32LE(0) !== 0xffffffff) {
+    throw new UserError(`${source}: not an Arrow IPC file or stream (it starts with ${JSON.stringify(head.subarray(0, 4).toString('latin1'))})`)
+  }
   const cut = () => end.ended && !end.tail.equals(EOS)
   try {
     const reader = await RecordBatchReader.from(all())
@@ -131,8 +137,13 @@ export function notArrow(source: string, error: unknown): Error {
   return new UserError(`${source}: not a readable Arrow IPC file or stream (${why})`)
 }
 
-/** Whether a path holds an Arrow IPC file or stream (by its first bytes, whatever its name). */
+/**
+ * Whether a path holds an Arrow IPC file or stream (by its first bytes, whatever its name). A pipe or a device
+ * (`<(cat t.arrow)`, a named FIFO, /dev/stdin when piped) counts as one: its first bytes cannot be looked at
+ * without taking them from the reader, and tables are what travels through pipes between vipant commands.
+ */
 export async function isArrowPath(path: string): Promise<boolean> {
+  if (isSpecialFile(path)) return true
   const handle = await open(path, 'r').catch(() => null)
   if (!handle) return false
   try {

@@ -1,10 +1,8 @@
-import {createWriteStream, openSync, readdirSync, rmSync} from 'node:fs'
-import {isSpecialFile} from '../util/atomic-write.js'
+import {createWriteStream, openSync} from 'node:fs'
+import {claimTemp, isSpecialFile} from '../util/atomic-write.js'
 import {rename, rm} from 'node:fs/promises'
-import {exitOnSignals, onExit} from '../util/exit-hooks.js'
 import {checkOutputPath} from '../util/output-path.js'
 import {once} from 'node:events'
-import path from 'node:path'
 import {RecordBatch, RecordBatchFileWriter, RecordBatchStreamWriter, type Schema} from 'apache-arrow'
 import {UserError} from '../util/errors.js'
 
@@ -35,17 +33,15 @@ export function openTableOutput(schema: Schema, outPath: string | undefined, std
   checkOutputPath(outPath)
   const writer = /\.(arrow|feather)$/i.test(outPath) ? new RecordBatchFileWriter() : new RecordBatchStreamWriter()
   if (isSpecialFile(outPath)) return sinkOutput(schema, createWriteStream(outPath), outPath, writer, async () => {})
-  removeStaleTemps(outPath)
-  const temp = tempName(outPath, process.pid)
+  const {path: temp, release} = claimTemp(outPath)
   let fd: number
   try {
     // Opened here, not by the stream later: a failure is this call's error, not an event nobody awaits.
     fd = openSync(temp, 'w')
   } catch (error) {
+    release()
     throw new UserError(`${outPath}: cannot write: ${(error as Error).message}`)
   }
-  const forget = onExit(() => rmSync(temp, {force: true}))
-  exitOnSignals()
   const file = createWriteStream(temp, {fd})
   return sinkOutput(schema, file, outPath, writer, async (ok) => {
     if (!file.closed) {
@@ -54,34 +50,8 @@ export function openTableOutput(schema: Schema, outPath: string | undefined, std
     }
     if (ok) await rename(temp, outPath)
     else await rm(temp, {force: true})
-    forget()
+    release()
   })
-}
-
-const tempName = (target: string, pid: number) => path.join(path.dirname(target), `.${path.basename(target)}.${pid}.tmp`)
-
-/** Removes .NAME.PID.tmp siblings of `target` whose process is gone. */
-function removeStaleTemps(target: string): void {
-  const prefix = `.${path.basename(target)}.`
-  let names: string[]
-  try {
-    names = readdirSync(path.dirname(target))
-  } catch {
-    return
-  }
-  for (const name of names) {
-    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length, -'.tmp'.length)) : NaN
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) rmSync(tempName(target, pid), {force: true})
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM' // alive, another user's
-  }
 }
 
 function sinkOutput(

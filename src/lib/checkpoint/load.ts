@@ -1,6 +1,7 @@
 import {open, stat} from 'node:fs/promises'
 import path from 'node:path'
 import {UserError} from '../util/errors.js'
+import {note} from '../util/notes.js'
 import {checkedModel, type Architecture} from './architecture.js'
 import {audioFromCfg, audioGrid, completeAudioConfig, type AudioConfig} from './audio-config.js'
 import {hfToOpenAI, isHfClip} from './keymap.js'
@@ -121,7 +122,7 @@ function fromVipantPth(file: string, checkpoint: Map<unknown, unknown>): LoadedM
   const [audio, loss] = dicts.length === 2 ? dicts : [dicts[1], dicts[3]]
   const cfg = new ConfigResolver(plainConfig(checkpoint.get('cfg'), file), file)
   const {config, notes} = completeAudioConfig(file, audioFromCfg(cfg), audio)
-  for (const note of notes) process.stderr.write(`${file}: note: ${note}\n`)
+  for (const text of notes) note(file, text)
   const {value: resolved, unresolved} = cfg.all()
   const scale = loss.get('loss_head_al.logit_scale') ?? loss.get('logit_scale') ?? loss.get('loss_head_va.logit_scale')
   const ignored = dicts.length === 4 ? {imageHeadTensors: dicts[0].size, textHeadTensors: dicts[2].size} : {}

@@ -18,6 +18,7 @@ import type {BackendName} from '../backend/index.js'
 import type {LoadedModel} from '../checkpoint/load.js'
 import type {Checkpointing} from '../model/transformer.js'
 import {UserError} from '../util/errors.js'
+import {forwardStderr, PIPED_STDERR} from '../util/notes.js'
 import type {GradientStep, StepInputs} from './gradient-step.js'
 import {contrastiveLoss} from './loss.js'
 import type {Gradients} from './optimizer.js'
@@ -152,7 +153,12 @@ class Replica {
     private readonly signals: Int32Array,
   ) {
     this.index = spec.index
-    this.worker = new Worker(new URL('./train-worker.js', import.meta.url), {workerData: {...spec, upstream: this.upstream.port2}, transferList: [this.upstream.port2]})
+    this.worker = new Worker(new URL('./train-worker.js', import.meta.url), {
+      workerData: {...spec, upstream: this.upstream.port2},
+      transferList: [this.upstream.port2],
+      ...PIPED_STDERR,
+    })
+    forwardStderr(this.worker)
     this.worker.on('message', (reply: ReplicaReply) => this.deliver(reply))
     this.worker.on('error', (error) => this.deliver({error: error.message}))
     this.worker.on('exit', (code) => this.deliver({error: `a training worker exited (code ${code})`}))

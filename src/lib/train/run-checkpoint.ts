@@ -11,6 +11,7 @@ import type {LoadedModel} from '../checkpoint/load.js'
 import {readSafetensors, writeSafetensors} from '../checkpoint/safetensors.js'
 import type {StateDict} from '../checkpoint/tensor.js'
 import {writeVipantCheckpoint} from '../checkpoint/vipant-format.js'
+import {claimTemp} from '../util/atomic-write.js'
 import {UserError} from '../util/errors.js'
 import {configYaml, parseConfigYaml, resolveConfig, type TrainConfig} from './config.js'
 
@@ -49,15 +50,23 @@ export async function saveCheckpoint(
 ): Promise<string> {
   const root = checkpointsDir(run)
   const final = path.join(root, stepDir(state.step))
-  const temp = path.join(root, `.${stepDir(state.step)}.${process.pid}.tmp`)
-  await rm(temp, {recursive: true, force: true})
-  await mkdir(temp, {recursive: true})
-  await writeVipantCheckpoint(temp, model)
-  await writeSafetensors(path.join(temp, OPTIMIZER_FILE), optimizer)
-  await writeFile(path.join(temp, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`)
-  await writeFile(path.join(temp, CONFIG_FILE), configYaml(config))
-  await rm(final, {recursive: true, force: true})
-  await rename(temp, final)
+  await mkdir(root, {recursive: true})
+  const {path: temp, release} = claimTemp(final)
+  try {
+    await rm(temp, {recursive: true, force: true})
+    await mkdir(temp)
+    await writeVipantCheckpoint(temp, model)
+    await writeSafetensors(path.join(temp, OPTIMIZER_FILE), optimizer)
+    await writeFile(path.join(temp, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`)
+    await writeFile(path.join(temp, CONFIG_FILE), configYaml(config))
+    await rm(final, {recursive: true, force: true})
+    await rename(temp, final)
+  } catch (error) {
+    await rm(temp, {recursive: true, force: true})
+    throw error
+  } finally {
+    release()
+  }
   const steps = await listCheckpoints(run)
   for (const old of steps.slice(0, Math.max(0, steps.length - keep))) await rm(path.join(root, old), {recursive: true, force: true})
   return final

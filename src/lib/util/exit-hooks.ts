@@ -29,13 +29,15 @@ export function onExit(hook: () => void): () => void {
 /**
  * SIGINT and SIGTERM end the process through process.exit (exit status 130 and 143, as a shell reports a process
  * killed by them), so that the exit hooks run; without a handler Node dies at once and runs none. A command that
- * handles the signals itself (training checkpoints first) keeps its own handlers: this then does nothing.
+ * handles the signals itself (training checkpoints first), before or after this call, keeps them: while it listens,
+ * this handler yields to it.
  */
 export function exitOnSignals(): void {
   if (signalsInstalled) return
   signalsInstalled = true
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    if (process.listenerCount(signal) > 0) continue
-    process.on(signal, () => process.exit(code))
+    process.on(signal, () => {
+      if (process.listenerCount(signal) === 1) process.exit(code)
+    })
   }
 }

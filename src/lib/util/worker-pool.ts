@@ -1,4 +1,5 @@
 import {Worker, type TransferListItem} from 'node:worker_threads'
+import {forwardStderr, PIPED_STDERR} from './notes.js'
 
 interface Pending {
   resolve: (value: unknown) => void
@@ -70,7 +71,8 @@ export class WorkerPool<Task, Result> {
   }
 
   private start(): {worker: Worker; busy: number} {
-    const worker = new Worker(this.script, {workerData: this.workerData})
+    const worker = new Worker(this.script, {workerData: this.workerData, ...PIPED_STDERR})
+    forwardStderr(worker)
     worker.on('message', (msg: {id: number; result?: unknown; error?: string}) => this.settle(msg))
     worker.on('error', (error) => this.fail(error))
     const slot = {worker, busy: 0}

@@ -3,6 +3,7 @@ import path from 'node:path'
 import {execa} from 'execa'
 import {probeMedia, runTool} from '../../audio/ffmpeg.js'
 import {frameTimes} from '../../image/frames.js'
+import {removeOnExit} from '../../util/atomic-write.js'
 import {UserError} from '../../util/errors.js'
 import {clipPath, framePath, FRAME_SUFFIXES} from '../download-layout.js'
 
@@ -51,6 +52,7 @@ export async function fetchClip(job: ClipJob, tools: ClipTools): Promise<ClipRes
   const work = path.join(job.root, SCRATCH, job.id)
   await rm(work, {recursive: true, force: true})
   await mkdir(work, {recursive: true})
+  const release = removeOnExit(work)
   try {
     const fetched = await execa(tools.ytdlp, [
       '--no-playlist', '--no-progress', '--no-part', '--quiet', '--no-warnings',
@@ -71,6 +73,7 @@ export async function fetchClip(job: ClipJob, tools: ClipTools): Promise<ClipRes
     throw error
   } finally {
     await rm(work, {recursive: true, force: true})
+    release()
   }
 }
 

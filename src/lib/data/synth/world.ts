@@ -9,6 +9,7 @@ import path from 'node:path'
 import {encodeWav16} from '../../audio/wav.js'
 import {CLIP_IMAGE_SIZE} from '../../image/clip-preprocess.js'
 import type {RgbImage} from '../../image/rgb.js'
+import {claimTemp} from '../../util/atomic-write.js'
 import {UserError} from '../../util/errors.js'
 import {rngFor} from '../../util/rng.js'
 import {captions} from './captions.js'
@@ -118,7 +119,7 @@ export async function writeWorld(dir: string, config: WorldConfig, onScene?: (sc
     throw new UserError(`${dir}: ${error.code === 'ENOTDIR' ? 'not a directory' : error.message}`)
   })
   if (existing && existing.length > 0) throw new UserError(`${dir}: exists and is not empty (synth writes a new world; remove it or name another)`)
-  const work = `${target}.${process.pid}.tmp`
+  const {path: work, release} = claimTemp(target)
   try {
     await mkdir(work, {recursive: true})
     for (const split of SPLITS) await mkdir(path.join(work, split))
@@ -151,6 +152,8 @@ export async function writeWorld(dir: string, config: WorldConfig, onScene?: (sc
   } catch (error) {
     await rm(work, {recursive: true, force: true})
     throw error
+  } finally {
+    release()
   }
   return scenes
 }
