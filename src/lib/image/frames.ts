@@ -2,7 +2,7 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {UserError} from '../util/errors.js'
-import {runTool} from '../audio/ffmpeg.js'
+import {runTool} from '../util/ffmpeg.js'
 import {decodeJpeg, isJpeg} from './jpeg.js'
 import type {RgbImage} from './rgb.js'
 

@@ -9,8 +9,8 @@ import {pickFrames} from '../image/clip-images.js'
 import {CLIP_IMAGE_SIZE} from '../image/clip-preprocess.js'
 import {loadJpegDecoder} from '../image/jpeg.js'
 import {PictureBatcher} from '../image/picture-batcher.js'
-import {mp3Decoder} from './decode.js'
-import {checkMaxLen, NUM_MEL_BINS, type MelConfig} from './mel-config.js'
+import {mp3Decoder} from '../audio/decode.js'
+import {checkMaxLen, NUM_MEL_BINS, type MelConfig} from '../audio/mel-config.js'
 import type {MelResult, MelTask} from './mel-clip.js'
 
 export interface MelStageOptions {
