@@ -16,6 +16,7 @@ import {resolveShard} from '../lib/arrow/shard.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
 import {plural} from '../lib/util/plural.js'
+import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Fetch extends VipantCommand {
   static override summary = 'Index a dataset on disk (downloading it first with --download): one row per clip, as an Arrow table'
@@ -52,7 +53,7 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
   }
 
   static override flags = {
-    output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
+    output: tableOutputFlag,
     split: Flags.string({description: 'only this split (clotho: development|validation|evaluation; audiocaps: train|val|test; audioset: CSV stem)'}),
     csv: Flags.string({description: 'AudioSet/AudioCaps metadata file to read instead of those found in DIR'}),
     'audio-dir': Flags.string({description: 'folder holding the audio files, if not the layout\'s default'}),

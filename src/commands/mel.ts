@@ -17,6 +17,7 @@ import type {DatasetName} from '../lib/data/index-row.js'
 import {DATASETS, detectDataset} from '../lib/data/ingest.js'
 import {UserError} from '../lib/util/errors.js'
 import {plural} from '../lib/util/plural.js'
+import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Mel extends VipantCommand {
   static override summary = 'Kaldi log-mel features, exactly as VIP-ANT computed them'
@@ -36,7 +37,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
   static override args = {input: arg('index table, dataset directory, or media files (default: stdin)')}
 
   static override flags = {
-    output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
+    output: tableOutputFlag,
     'max-len': Flags.integer({description: 'frames per clip (10 ms each)', default: DEFAULT_MEL.maxLen, min: 1}),
     crop: Flags.string({description: 'waveform crop for clips longer than max-len', options: ['center', 'random', 'none'], default: DEFAULT_MEL.crop}),
     seed: Flags.integer({description: 'seed for --crop random', default: DEFAULT_MEL.seed}),
