@@ -110,7 +110,7 @@ export async function decodeImages(files: readonly string[]): Promise<RgbImage[]
   const contents = await Promise.all(files.map(readPicture))
   const others = files.filter((_, i) => !isJpeg(contents[i]))
   const decoded = others.length === 0 ? [] : others.length === 1 ? [await decodeImage(others[0])] : await ffmpegImages(others)
-  return Promise.all(contents.map((bytes, i) => (isJpeg(bytes) ? decodeJpeg(bytes, files[i]) : decoded.shift()!)))
+  return Promise.all(contents.map((bytes, i) => (isJpeg(bytes) ? decodeJpeg(bytes, files[i]) : Promise.resolve(decoded.shift()!))))
 }
 
 async function ffmpegImages(files: readonly string[]): Promise<RgbImage[]> {
