@@ -24,6 +24,8 @@ function readmeCommands(markdown: string): string[] {
   return blocks.flatMap((block) => block.split('\n')).filter((line) => line.startsWith('vipant ')).map(stripComment)
 }
 
+// eslint-disable-next-line no-control-regex -- a terminal's escape sequences are what is removed
+const TERMINAL_ESCAPES = /\x1b(\[[0-9;?]*[A-Za-z]|[78])/g
 const stripComment = (line: string) => line.replace(/\s+#\s.*$/, '').trim()
 
 /** Pipeline order, the order README.md presents the commands in: later examples may use earlier ones' outputs. */
@@ -226,7 +228,7 @@ function runAsPrinted(line: string, world: World, timeoutMs: number): Promise<Ou
     clearInterval(poll)
     clearTimeout(timer)
     // A terminal's line endings and progress redraws, as plain lines.
-    const text = output.replace(/\x1b(\[[0-9;?]*[A-Za-z]|[78])/g, '').replace(/\r\n/g, '\n').replace(/[^\n]*\r/g, '')
+    const text = output.replace(TERMINAL_ESCAPES, '').replace(/\r\n/g, '\n').replace(/[^\n]*\r/g, '')
     resolve({code, output: text, interrupted, seconds: (performance.now() - started) / 1000})
   }))
 }
@@ -282,7 +284,7 @@ test('every printed command runs as printed', {skip: skipWithoutScript, timeout:
         for (const {match, check} of CHECKS) if (match.test(line)) check(outcome.output, world, line)
       } catch (error) {
         failures.push(`${(error as Error).message}: ${how}`)
-        throw new Error(`${(error as Error).message}: ${how}`)
+        throw new Error(`${(error as Error).message}: ${how}`, {cause: error})
       }
       // AS_PRINTED_VERBOSE=1: every command's time and what it printed, to see what users see.
       if (process.env.AS_PRINTED_VERBOSE) process.stderr.write(`${how}\n\n`)

@@ -45,7 +45,7 @@ export class TestServer {
   readonly requests: SeenRequest[] = []
   private readonly files = new Map<string, {body: Buffer; type: string}>()
   private readonly faults = new Map<string, Fault & {left: number}>()
-  private readonly server = http.createServer((req, res) => this.handle(req, res))
+  private readonly server = http.createServer((req, res) => void this.handle(req, res))
   private readonly sockets = new Set<net.Socket>()
 
   async start(): Promise<this> {

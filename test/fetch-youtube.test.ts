@@ -5,7 +5,7 @@ import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFile
 import os from 'node:os'
 import path from 'node:path'
 import {tableFromIPC} from '@uwdata/flechette'
-import {probeMedia} from '../src/lib/audio/ffmpeg.js'
+import {probeMedia} from '../src/lib/util/ffmpeg.js'
 import {decodeImage} from '../src/lib/image/frames.js'
 import {TestServer, vipantAsync} from './download-server.js'
 import {maxAbsDiff, sharedData, skipWithoutShared} from './helpers.js'

@@ -9,7 +9,7 @@ import {columnData, float64, int32, utf8, utf8List} from '../src/lib/arrow/colum
 import {sourceBatch} from '../src/lib/arrow/stage.js'
 import {takeRows} from '../src/lib/arrow/take.js'
 import {tensorData, tensorField, tensorRow} from '../src/lib/arrow/tensor.js'
-import {inShard, parseShard, resolveShard, shardFromEnv} from '../src/lib/data/shard.js'
+import {inShard, parseShard, resolveShard, shardFromEnv} from '../src/lib/arrow/shard.js'
 import {vipant} from './cli.js'
 import {sharedData, skipWithoutShared} from './helpers.js'
 

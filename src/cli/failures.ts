@@ -1,4 +1,4 @@
-import type {ClipEvent} from '../lib/audio/mel-stage.js'
+import type {ClipEvent} from '../lib/data/mel-stage.js'
 import {plural} from '../lib/util/plural.js'
 
 /** How many failed clips a summary names; the rest are counted (every one is a row with its reason). */

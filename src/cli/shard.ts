@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import type {RecordBatch} from 'apache-arrow'
 import type {TableInput} from '../lib/arrow/input.js'
 import {shardTable} from '../lib/arrow/shard-table.js'
-import {resolveShard} from '../lib/data/shard.js'
+import {resolveShard} from '../lib/arrow/shard.js'
 import {plural} from '../lib/util/plural.js'
 
 export const shardFlag = Flags.string({

@@ -3,10 +3,10 @@ import {mkdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {Flags} from '@oclif/core'
-import {progress} from './progress.js'
+import {progress} from '../lib/util/progress.js'
 import {BACKENDS, selectBackend} from '../lib/backend/index.js'
 import {readConfigFile, resolveConfig, type TrainConfig} from '../lib/train/config.js'
-import {latestCheckpoint, requireNewRun, type Checkpoint} from '../lib/train/run-checkpoint.js'
+import {latestSnapshot, requireNewRun, type RunSnapshot} from '../lib/train/run-snapshot.js'
 import {train, type TrainResult} from '../lib/train/trainer.js'
 import {atomicWrite} from '../lib/util/atomic-write.js'
 import {UserError} from '../lib/util/errors.js'
@@ -117,7 +117,7 @@ export async function runTraining(command: string, fixed: Partial<TrainConfig>, 
   if (flags.resume) {
     const out = Object.assign({}, ...layers).out as string | undefined
     if (!out) throw new UserError('--resume needs --out, the run directory to continue')
-    const resumed = await latestCheckpoint(out)
+    const resumed = await latestSnapshot(out)
     if (!resumed) throw new UserError(`${out}: no checkpoint to resume from`)
     return startTraining(command, resumedConfig(command, resumed.config, flags), flags, resumed)
   }
@@ -131,12 +131,12 @@ export async function runTraining(command: string, fixed: Partial<TrainConfig>, 
     return await startTraining(command, resolveConfig(...layers), flags)
   } catch (error) {
     // A run that fails before its first checkpoint leaves nothing behind: neither the spooled table nor the directory.
-    if (!(await latestCheckpoint(out).catch(() => undefined))) await (created ? rm(out, {recursive: true, force: true}) : rm(flagged.data, {force: true}))
+    if (!(await latestSnapshot(out).catch(() => undefined))) await (created ? rm(out, {recursive: true, force: true}) : rm(flagged.data, {force: true}))
     throw error
   }
 }
 
-async function startTraining(command: string, config: TrainConfig, flags: FlagValues, resumed?: Checkpoint): Promise<{result: TrainResult; signal: NodeJS.Signals | null}> {
+async function startTraining(command: string, config: TrainConfig, flags: FlagValues, resumed?: RunSnapshot): Promise<{result: TrainResult; signal: NodeJS.Signals | null}> {
   const backend = await selectBackend(flags.backend as string | undefined)
   process.stderr.write(`${backend.description}\n`)
   let signal: NodeJS.Signals | null = null

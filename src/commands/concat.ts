@@ -1,4 +1,3 @@
-import {Flags} from '@oclif/core'
 import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {arg} from '../cli/args.js'
@@ -6,6 +5,7 @@ import {concatTables} from '../lib/arrow/concat.js'
 import {openTableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {UserError} from '../lib/util/errors.js'
+import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Concat extends VipantCommand {
   static override summary = 'Tables with the same columns, one after another'
@@ -13,7 +13,7 @@ export default class Concat extends VipantCommand {
   static override examples = ['<%= config.bin %> concat shard-*.arrow -o all.arrow', '<%= config.bin %> concat a.arrow b.arrow | <%= config.bin %> inspect']
   static override strict = false
   static override args = {tables: arg('tables to concatenate')}
-  static override flags = {output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'})}
+  static override flags = {output: tableOutputFlag}
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Concat)

@@ -2,12 +2,13 @@ import {Flags} from '@oclif/core'
 import {arg} from '../cli/args.js'
 import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
-import {progress} from '../cli/progress.js'
+import {progress} from '../lib/util/progress.js'
 import {openTableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {checkCurateInput, curateStage, curateStageSchema, FRAME_MERGES, imageModel, readCaptionPool, staleColumns, type CurateOptions, type CurateStats, type FrameMerge} from '../lib/data/curate.js'
 import {UserError} from '../lib/util/errors.js'
 import {plural} from '../lib/util/plural.js'
+import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Curate extends VipantCommand {
   static override summary = 'Caption clips from their video frames: the captions of a pool that CLIP finds closest to each frame'
@@ -30,7 +31,7 @@ The pool (--pool) is a table of text and text_emb (vipant embed --text-file capt
     pool: Flags.string({description: 'caption pool: a table of text (or captions) and text_emb', required: true}),
     k: Flags.integer({char: 'k', description: 'captions kept per frame (union) or per clip (max, mean)', default: 10, min: 1}),
     frames: Flags.string({description: 'how a clip\'s frames combine', options: [...FRAME_MERGES], default: 'union'}),
-    output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
+    output: tableOutputFlag,
     json: Flags.boolean({description: 'print the summary as JSON on stdout (needs -o: without it stdout carries the table)'}),
     'batch-size': Flags.integer({description: 'clips ranked per sweep of the pool', default: 64, min: 1}),
   }

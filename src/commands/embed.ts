@@ -4,7 +4,7 @@ import {arg} from '../cli/args.js'
 import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {engineFlags, startEmbedder} from '../cli/embedder.js'
-import {progress} from '../cli/progress.js'
+import {progress} from '../lib/util/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
@@ -13,6 +13,7 @@ import {checkEmbedInput, embedStage, embedStageSchema, textTable, type EmbedOpti
 import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
 import {plural} from '../lib/util/plural.js'
+import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Embed extends VipantCommand {
   static override summary = 'Audio, text and image embeddings in CLIP\'s space'
@@ -32,7 +33,7 @@ Without --tower, a table with log-mels gets audio embeddings (and image embeddin
   static override args = {input: arg('table to read (default: stdin)')}
 
   static override flags = {
-    output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
+    output: tableOutputFlag,
     model: Flags.string({description: 'audio tower (or a full CLIP for --tower text|image): a path or a known name', required: true}),
     offline: offlineFlag,
     clip: Flags.string({description: 'CLIP supplying the text and image towers when --model lacks them', default: 'clip-vit-b32'}),

@@ -4,7 +4,7 @@ import {Flags} from '@oclif/core'
 import {arg, requiredArg} from '../cli/args.js'
 import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
-import {progress} from '../cli/progress.js'
+import {progress} from '../lib/util/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {clipSummaryLine, downloadForIndex, placedLine, type DownloadSummary} from '../lib/data/download/dataset-download.js'
@@ -12,10 +12,11 @@ import {indexTableInput} from '../lib/data/index-table.js'
 import type {DatasetName, IndexRow} from '../lib/data/index-row.js'
 import {DATASETS} from '../lib/data/ingest.js'
 import {stderrReporter} from '../lib/net/reporter.js'
-import {resolveShard} from '../lib/data/shard.js'
+import {resolveShard} from '../lib/arrow/shard.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
 import {plural} from '../lib/util/plural.js'
+import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Fetch extends VipantCommand {
   static override summary = 'Index a dataset on disk (downloading it first with --download): one row per clip, as an Arrow table'
@@ -52,7 +53,7 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
   }
 
   static override flags = {
-    output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
+    output: tableOutputFlag,
     split: Flags.string({description: 'only this split (clotho: development|validation|evaluation; audiocaps: train|val|test; audioset: CSV stem)'}),
     csv: Flags.string({description: 'AudioSet/AudioCaps metadata file to read instead of those found in DIR'}),
     'audio-dir': Flags.string({description: 'folder holding the audio files, if not the layout\'s default'}),

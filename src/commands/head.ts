@@ -5,6 +5,7 @@ import {arg} from '../cli/args.js'
 import {headTable} from '../lib/arrow/head.js'
 import {openTableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
+import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Head extends VipantCommand {
   static override summary = 'The first rows of a table'
@@ -13,7 +14,7 @@ export default class Head extends VipantCommand {
   static override args = {input: arg('table to read (default: stdin)')}
   static override flags = {
     rows: Flags.integer({char: 'n', description: 'rows to keep', default: 10, min: 0}),
-    output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
+    output: tableOutputFlag,
   }
 
   async run(): Promise<void> {

@@ -5,18 +5,19 @@ import {arg} from '../cli/args.js'
 import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {Failures} from '../cli/failures.js'
-import {progress} from '../cli/progress.js'
+import {progress} from '../lib/util/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
 import {capWorkers} from '../cli/workers.js'
 import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
-import {melStage, melStageSchema, type ClipEvent} from '../lib/audio/mel-stage.js'
+import {melStage, melStageSchema, type ClipEvent} from '../lib/data/mel-stage.js'
 import {readIndex} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {DATASETS, detectDataset} from '../lib/data/ingest.js'
 import {UserError} from '../lib/util/errors.js'
 import {plural} from '../lib/util/plural.js'
+import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Mel extends VipantCommand {
   static override summary = 'Kaldi log-mel features, exactly as VIP-ANT computed them'
@@ -36,7 +37,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
   static override args = {input: arg('index table, dataset directory, or media files (default: stdin)')}
 
   static override flags = {
-    output: Flags.string({char: 'o', description: 'write the table here (.arrow: IPC file; else IPC stream); default stdout'}),
+    output: tableOutputFlag,
     'max-len': Flags.integer({description: 'frames per clip (10 ms each)', default: DEFAULT_MEL.maxLen, min: 1}),
     crop: Flags.string({description: 'waveform crop for clips longer than max-len', options: ['center', 'random', 'none'], default: DEFAULT_MEL.crop}),
     seed: Flags.integer({description: 'seed for --crop random', default: DEFAULT_MEL.seed}),

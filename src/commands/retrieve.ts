@@ -6,7 +6,7 @@ import {VipantCommand} from '../cli/base-command.js'
 import {defaultModel, engineFlags, startEmbedder} from '../cli/embedder.js'
 import {Failures} from '../cli/failures.js'
 import {htmlFlags} from '../cli/html.js'
-import {progress, type Progress} from '../cli/progress.js'
+import {progress, type Progress} from '../lib/util/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {requireRows} from '../lib/arrow/non-empty.js'
@@ -24,6 +24,7 @@ import type {Embedder} from '../lib/model/embedder.js'
 import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
+import {clipBatchSizeFlag, reportJsonFlag, textClipFlag, towerWorkersFlag} from '../cli/flags.js'
 
 /** The split the paper's retrieval numbers are on. */
 const DEFAULT_SPLIT: Record<string, string> = {clotho: 'evaluation', audiocaps: 'test'}
@@ -57,15 +58,15 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     k: Flags.integer({char: 'k', description: 'clips to show per --query, captions for --audio', default: 10, min: 1}),
     model: Flags.string({description: "audio tower: a path or a known name (needed with --audio; with --data, default: the released checkpoint behind the paper's number, vipant-clotho or vipant-audiocaps)"}),
     offline: offlineFlag,
-    clip: Flags.string({description: 'CLIP supplying the text tower when --model lacks it', default: 'clip-vit-b32'}),
+    clip: textClipFlag,
     split: Flags.string({description: 'dataset split (default: clotho evaluation, audiocaps test)'}),
     prompt: Flags.string({description: 'prefix of every caption, joined with one space ("" for none)', default: DEFAULT_CAPTION_PROMPT}),
     'max-len': Flags.integer({description: 'frames per clip (10 ms each) with --data and --audio: 1000 for "10s", 1800 for "18s"', default: DEFAULT_MEL.maxLen, min: 1}),
     predictions: Flags.string({description: 'write each query\'s rank here (Arrow: direction, query, id, text, rank)'}),
-    json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
+    json: reportJsonFlag,
     ...htmlFlags,
-    'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
-    workers: Flags.integer({description: 'worker threads for the towers (tfjs; default: one per core on wasm/cpu)', min: 1}),
+    'batch-size': clipBatchSizeFlag,
+    workers: towerWorkersFlag,
     ...engineFlags,
   }
 

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {requiredArg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
-import {progress} from '../cli/progress.js'
+import {progress} from '../lib/util/progress.js'
 import {CONCEPTS} from '../lib/data/synth/concepts.js'
 import {checkConfig, DEFAULT_WORLD, SPLITS, writeWorld, type WorldConfig} from '../lib/data/synth/world.js'
 

@@ -6,7 +6,7 @@ import {VipantCommand} from '../cli/base-command.js'
 import {defaultModel, engineFlags, startEmbedder} from '../cli/embedder.js'
 import {Failures} from '../cli/failures.js'
 import {htmlFlags} from '../cli/html.js'
-import {progress} from '../cli/progress.js'
+import {progress} from '../lib/util/progress.js'
 import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {requireRows} from '../lib/arrow/non-empty.js'
@@ -25,6 +25,7 @@ import {audioEmbeddings} from '../lib/model/audio-chain.js'
 import type {TowerName} from '../lib/model/towers.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
+import {clipBatchSizeFlag, reportJsonFlag, textClipFlag, towerWorkersFlag} from '../cli/flags.js'
 
 export default class ZeroShot extends VipantCommand {
   static override summary = 'Zero-shot classification accuracy, with the paper\'s protocol (ESC-50, UrbanSound8K, or your own classes)'
@@ -48,7 +49,7 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     data: Flags.string({description: 'evaluate this dataset, from audio to accuracy', options: ['esc50', 'us8k']}),
     model: Flags.string({description: "audio tower: a path or a known name (with --data, default: the released checkpoint behind the paper's number, vipant-esc50 or vipant-us8k)"}),
     offline: offlineFlag,
-    clip: Flags.string({description: 'CLIP supplying the text tower when --model lacks it', default: 'clip-vit-b32'}),
+    clip: textClipFlag,
     prompt: Flags.string({description: 'prefix of every class name', default: DEFAULT_PROMPT}),
     prompts: Flags.string({description: 'file of templates, one per line, averaged per class ({} marks the class name; else a prefix)', exclusive: ['prompt']}),
     cosine: Flags.boolean({description: 'score cosine similarities instead of raw dot products'}),
@@ -56,10 +57,10 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     'max-len': Flags.integer({description: 'frames per clip (10 ms each) with --data', default: DEFAULT_MEL.maxLen, min: 1}),
     predictions: Flags.string({description: 'write the per-clip predictions here (Arrow: id, fold, label, predicted, scores)'}),
     plot: Flags.string({description: 'draw the confusion matrix here (.svg; .png through rsvg-convert or ImageMagick)'}),
-    json: Flags.boolean({description: 'print the report as JSON (the default when stdout is not a terminal)'}),
+    json: reportJsonFlag,
     ...htmlFlags,
-    'batch-size': Flags.integer({description: 'clips per forward pass', default: 8, min: 1}),
-    workers: Flags.integer({description: 'worker threads for the towers (tfjs; default: one per core on wasm/cpu)', min: 1}),
+    'batch-size': clipBatchSizeFlag,
+    workers: towerWorkersFlag,
     ...engineFlags,
   }
 

@@ -1,5 +1,5 @@
 import type {RecordBatch} from 'apache-arrow'
-import {inShard, type Shard} from '../data/shard.js'
+import {inShard, type Shard} from './shard.js'
 import {UserError} from '../util/errors.js'
 import type {TableInput} from './input.js'
 import {takeRows} from './take.js'

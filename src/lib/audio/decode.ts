@@ -2,9 +2,9 @@ import {open, readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {UserError} from '../util/errors.js'
 import {requireFinite} from '../util/finite.js'
-import {runTool} from './ffmpeg.js'
+import {runTool} from '../util/ffmpeg.js'
 import {applySoxLayout, soxMp3Layout} from './mp3.js'
-import {soxDecodeArgs, soxReadsMp3} from './sox.js'
+import {soxDecodeArgs, soxReadsMp3} from '../util/sox.js'
 import {decodeWav, MAX_DECODED_SAMPLES, readWavHeader, UnsupportedWavEncoding, WAVE_FORMAT_IEEE_FLOAT, type PcmAudio} from './wav.js'
 
 /**

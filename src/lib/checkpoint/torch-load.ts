@@ -254,7 +254,7 @@ async function scriptStateDict(zip: ZipArchive, prefix: string, root: PyObject):
  */
 function moduleStateNames(source: string): Map<string, Set<string>> {
   const classes = new Map<string, Set<string>>()
-  const pattern = /^class ([^(\n]+)\(Module\):\n  __parameters__ = \[(.*)\]\n  __buffers__ = \[(.*)\]/gm
+  const pattern = /^class ([^(\n]+)\(Module\):\n {2}__parameters__ = \[(.*)\]\n {2}__buffers__ = \[(.*)\]/gm
   for (const [, name, parameters, buffers] of source.matchAll(pattern)) {
     const names = `${parameters},${buffers}`.match(/"[^"]+"/g)?.map((quoted) => quoted.slice(1, -1))
     if (!classes.has(name)) classes.set(name, new Set(names))

@@ -1,7 +1,7 @@
 import {existsSync, statSync} from 'node:fs'
 import {mkdir, rm} from 'node:fs/promises'
 import path from 'node:path'
-import {isFile} from '../data/paths.js'
+import {isFile} from '../util/fs-entry.js'
 import {netConfig, type NetConfig} from '../net/config.js'
 import {contentProblem} from '../net/content-check.js'
 import {download, type DownloadOptions} from '../net/download.js'

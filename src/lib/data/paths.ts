@@ -1,27 +1,10 @@
-import {statSync, type Stats} from 'node:fs'
 import path from 'node:path'
 import {UserError} from '../util/errors.js'
+import {isDir, isFile} from '../util/fs-entry.js'
 import type {IngestOptions} from './index-row.js'
 
-/** Stats of an entry, or undefined when there is none; a file where a folder was expected also counts as none. */
-function statOrNone(entry: string): Stats | undefined {
-  try {
-    return statSync(entry, {throwIfNoEntry: false})
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOTDIR') return undefined
-    if (code === 'ELOOP') throw new UserError(`${entry}: a symbolic link loop`)
-    throw error
-  }
-}
-
-export function isFile(file: string): boolean {
-  return statOrNone(file)?.isFile() ?? false
-}
-
-export function isDir(dir: string): boolean {
-  return statOrNone(dir)?.isDirectory() ?? false
-}
+// The generic checks live in util (checkpoint needs them too); dataset layouts import them from here with the rest.
+export {isDir, isFile}
 
 export function fileStatus(file: string): 'ok' | 'missing' {
   return isFile(file) ? 'ok' : 'missing'

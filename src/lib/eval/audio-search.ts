@@ -1,6 +1,6 @@
 import type {TableInput} from '../arrow/input.js'
 import {tensorRow} from '../arrow/tensor.js'
-import {melClip} from '../audio/mel-clip.js'
+import {melClip} from '../data/mel-clip.js'
 import {checkMaxLen, type MelConfig} from '../audio/mel-config.js'
 import type {Embedder} from '../model/embedder.js'
 import {UserError} from '../util/errors.js'

@@ -1,7 +1,7 @@
 import {existsSync} from 'node:fs'
 import {copyFile, mkdir} from 'node:fs/promises'
 import path from 'node:path'
-import {runTool} from '../audio/ffmpeg.js'
+import {runTool} from '../util/ffmpeg.js'
 
 /** What a browser plays as it is; anything else (m4a, webm, video) is transcoded when copied. */
 const PLAYABLE = new Set(['.wav', '.mp3', '.ogg', '.oga', '.flac'])

@@ -1,6 +1,6 @@
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
-import {checkpointsDir, listCheckpoints} from '../train/run-checkpoint.js'
+import {snapshotsDir, listSnapshots} from '../train/run-snapshot.js'
 import type {MetricsLog, RunSummary} from '../train/metrics-log.js'
 import {esc, facts, shown, staticTable, type Page} from './page.js'
 
@@ -17,9 +17,9 @@ export async function trainingPage(run: string, log: MetricsLog, summary: RunSum
   const steps = [...new Set(evals.flatMap((s) => s.points.map((p) => p.step)))].sort((a, b) => a - b)
   const value = (name: string, step: number) => evals.find((s) => s.name === name)!.points.find((p) => p.step === step)?.value ?? null
   const checkpoints = []
-  for (const name of await listCheckpoints(dir)) {
-    const state = await readFile(path.join(checkpointsDir(dir), name, 'state.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>, () => null)
-    const files = await readdir(path.join(checkpointsDir(dir), name))
+  for (const name of await listSnapshots(dir)) {
+    const state = await readFile(path.join(snapshotsDir(dir), name, 'state.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>, () => null)
+    const files = await readdir(path.join(snapshotsDir(dir), name))
     checkpoints.push([esc(name), state ? String(state.step) : '-', state ? String(state.epoch) : '-', state ? exact(Number(state.time)) : '-', esc(files.sort().join(', '))])
   }
   const body = [
@@ -46,7 +46,7 @@ export async function trainingPage(run: string, log: MetricsLog, summary: RunSum
     '<h2>Checkpoints</h2>',
     checkpoints.length === 0
       ? '<p>No checkpoint in this run directory.</p>'
-      : `<div id="checkpoints">${staticTable(`In ${esc(checkpointsDir(dir))}`, ['checkpoint', 'step', 'epoch', 'seconds trained', 'files'], checkpoints, [false, true, true, true, false])}</div>`,
+      : `<div id="checkpoints">${staticTable(`In ${esc(snapshotsDir(dir))}`, ['checkpoint', 'step', 'epoch', 'seconds trained', 'files'], checkpoints, [false, true, true, true, false])}</div>`,
     '<h2>Resolved config (train.yaml)</h2>',
     config === null ? '<p>No train.yaml in this run directory.</p>' : `<pre id="config">${esc(config)}</pre>`,
   ].join('\n')

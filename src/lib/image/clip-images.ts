@@ -1,4 +1,4 @@
-import {probeMedia} from '../audio/ffmpeg.js'
+import {probeMedia} from '../util/ffmpeg.js'
 import {CLIP_IMAGE_SIZE, clipPreprocess} from './clip-preprocess.js'
 import {decodeImage, extractFrames, frameTimes} from './frames.js'
 import type {RgbImage} from './rgb.js'

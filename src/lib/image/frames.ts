@@ -2,7 +2,7 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {UserError} from '../util/errors.js'
-import {runTool} from '../audio/ffmpeg.js'
+import {runTool} from '../util/ffmpeg.js'
 import {decodeJpeg, isJpeg} from './jpeg.js'
 import type {RgbImage} from './rgb.js'
 
@@ -110,7 +110,7 @@ export async function decodeImages(files: readonly string[]): Promise<RgbImage[]
   const contents = await Promise.all(files.map(readPicture))
   const others = files.filter((_, i) => !isJpeg(contents[i]))
   const decoded = others.length === 0 ? [] : others.length === 1 ? [await decodeImage(others[0])] : await ffmpegImages(others)
-  return Promise.all(contents.map((bytes, i) => (isJpeg(bytes) ? decodeJpeg(bytes, files[i]) : decoded.shift()!)))
+  return Promise.all(contents.map((bytes, i) => (isJpeg(bytes) ? decodeJpeg(bytes, files[i]) : Promise.resolve(decoded.shift()!))))
 }
 
 async function ffmpegImages(files: readonly string[]): Promise<RgbImage[]> {

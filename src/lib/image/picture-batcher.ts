@@ -24,7 +24,7 @@ export class PictureBatcher {
     return new Promise((resolve, reject) => {
       this.queue.push({files, resolve, reject})
       // The first request of an idle batcher waits one turn of the event loop for the others of its window.
-      if (!this.running && this.queue.length === 1) setImmediate(() => this.run())
+      if (!this.running && this.queue.length === 1) setImmediate(() => void this.run())
     })
   }
 

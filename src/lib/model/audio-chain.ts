@@ -1,7 +1,7 @@
 import os from 'node:os'
 import type {TableInput} from '../arrow/input.js'
 import type {MelConfig} from '../audio/mel-config.js'
-import {melStage, melStageSchema, type ClipEvent, type MelStageOptions} from '../audio/mel-stage.js'
+import {melStage, melStageSchema, type ClipEvent, type MelStageOptions} from '../data/mel-stage.js'
 import {checkEmbedInput, embedStage, embedStageSchema, type EmbedOptions} from './embed-stage.js'
 import type {Embedder} from './embedder.js'
 

@@ -1,4 +1,4 @@
-import {progress} from '../../cli/progress.js'
+import {progress} from '../util/progress.js'
 import type {DownloadOptions} from './download.js'
 
 const MIB = 1 << 20

@@ -80,7 +80,9 @@ const LIGATURES: Record<string, string> = {
 const LIGATURE_RE = new RegExp(`[${Object.keys(LIGATURES).join('')}]`, 'g')
 /** Full- and half-width forms become their NFKC equivalents; U+3000 IDEOGRAPHIC SPACE becomes a space. */
 const WIDTH_RE = /[\u3000\uff01-\uffef]/g
+// eslint-disable-next-line no-control-regex -- ftfy's escape sequences: matching control characters is the point
 const ANSI_RE = /\x1b\[((?:\p{Nd}|;)*)([a-zA-Z])/gu
+// eslint-disable-next-line no-control-regex -- the control characters ftfy removes
 const CONTROL_CHARS_RE = /[\x00-\x08\x0b\x0e-\x1f\x7f\u206a-\u206f\ufeff\ufff9-\ufffc]/g
 const PLAIN_ASCII = /^[\t\n\x20-\x7e]*$/
 

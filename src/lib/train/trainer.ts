@@ -32,7 +32,7 @@ import {adam, lars, learningRate, type Optimizer} from './optimizer.js'
 import {embedAll, PairModel, tensorValues, trainableTowers} from './pair-model.js'
 import {readPairTable, towersOf, type Clip, type TowerName} from './pair-table.js'
 import {clipSize, randomClip} from './random-clip.js'
-import {requireNewRun, saveCheckpoint, type Checkpoint, type TrainState} from './run-checkpoint.js'
+import {requireNewRun, saveSnapshot, type RunSnapshot, type TrainState} from './run-snapshot.js'
 import {clipItem, clipRng, mergesLoneClip, permutation, Sampler, type Item, type ItemOptions} from './sampler.js'
 import {plural} from '../util/plural.js'
 
@@ -69,7 +69,7 @@ export interface TrainResult {
  * Starts a run in `config.out`, or with `resume` continues its latest checkpoint (whose config then rules), on the
  * active tfjs backend, `backend`.
  */
-export async function train(config: TrainConfig, hooks: TrainHooks, resume: Checkpoint | undefined, backend: BackendName): Promise<TrainResult> {
+export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunSnapshot | undefined, backend: BackendName): Promise<TrainResult> {
   await registerGradients()
   await mkdir(config.out, {recursive: true})
   if (!resume) await requireNewRun(config.out)
@@ -125,14 +125,14 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
 
   const endStep = Math.min(config.steps ?? Infinity, config.epochs * perEpoch)
   const metricsFile = path.join(config.out, METRICS_FILE)
-  let lastCheckpoint: string | null = resume?.dir ?? null
+  let lastSnapshot: string | null = resume?.dir ?? null
   let savedStep = state.step
   let lastLoss: number | null = null
   let lastEval: Record<string, number> | null = null
   const save = async () => {
     state.counters = optimizer.state(params).counters
     const source = {run: path.resolve(config.out), step: state.step, pair: config.pair}
-    lastCheckpoint = await saveCheckpoint(config.out, model.checkpoint(source), optimizer.state(params).tensors, state, config, config.keep)
+    lastSnapshot = await saveSnapshot(config.out, model.checkpoint(source), optimizer.state(params).tensors, state, config, config.keep)
     savedStep = state.step
   }
   let evalEngine: EvalEngine | undefined
@@ -177,7 +177,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
       const gradNorm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0])
       if (!Number.isFinite(loss)) {
         tf.dispose([...grads.values()])
-        throw new UserError(`loss is ${loss} at step ${step + 1}: stopped; the last good checkpoint is ${lastCheckpoint ?? 'none (no checkpoint yet)'}`)
+        throw new UserError(`loss is ${loss} at step ${step + 1}: stopped; the last good checkpoint is ${lastSnapshot ?? 'none (no checkpoint yet)'}`)
       }
       optimizer.apply(params, grads, lr)
       tf.dispose([...grads.values()])
@@ -195,10 +195,10 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
       const stopping = hooks.shouldStop()
       if (val.length > 0 && (state.step % config.evalEvery === 0 || state.step === endStep)) await evaluate()
       if (stopping || state.step % config.checkpointEvery === 0 || state.step % perEpoch === 0 || state.step === endStep) await save()
-      if (stopping) return {config, steps: state.step, interrupted: true, checkpoint: lastCheckpoint, loss: lastLoss, eval: lastEval}
+      if (stopping) return {config, steps: state.step, interrupted: true, checkpoint: lastSnapshot, loss: lastLoss, eval: lastEval}
     }
-    if (savedStep !== state.step || lastCheckpoint === null) await save()
-    return {config, steps: state.step, interrupted: false, checkpoint: lastCheckpoint, loss: lastLoss, eval: lastEval}
+    if (savedStep !== state.step || lastSnapshot === null) await save()
+    return {config, steps: state.step, interrupted: false, checkpoint: lastSnapshot, loss: lastLoss, eval: lastEval}
   } finally {
     await gradientStep?.close()
     optimizer.dispose()
@@ -281,7 +281,7 @@ async function framesFromFiles(clip: Clip, hooks: TrainHooks): Promise<Float32Ar
  * from its image tower, §5.4; or an audio checkpoint, §5.5), else from a random CLIP of size `model`, which is
  * written to RUN/init-clip and becomes `clip`, the frozen towers' source.
  */
-async function buildModel(config: TrainConfig, frames: number, resume: Checkpoint | undefined, frozenNeeded: boolean): Promise<PairModel> {
+async function buildModel(config: TrainConfig, frames: number, resume: RunSnapshot | undefined, frozenNeeded: boolean): Promise<PairModel> {
   const load = async (name: string) => loadModelFile(await resolveModel(name))
   let start: LoadedModel
   if (resume) start = await loadModelFile(resume.dir)

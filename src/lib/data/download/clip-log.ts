@@ -21,7 +21,7 @@ export class ClipLog {
 
   constructor(dir: string) {
     this.file = path.join(dir, 'download-log.jsonl')
-    let text = ''
+    let text: string
     try {
       text = readFileSync(this.file, 'utf8')
     } catch {

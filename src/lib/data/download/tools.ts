@@ -1,5 +1,5 @@
 import {execa} from 'execa'
-import {ffmpegBinary, ffprobeBinary} from '../../audio/ffmpeg.js'
+import {ffmpegBinary, ffprobeBinary} from '../../util/ffmpeg.js'
 import {UserError} from '../../util/errors.js'
 
 /** yt-dlp: $VIPANT_YTDLP, else `yt-dlp` on PATH. */

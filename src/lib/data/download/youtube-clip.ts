@@ -1,7 +1,7 @@
 import {mkdir, readdir, rename, rm} from 'node:fs/promises'
 import path from 'node:path'
 import {execa} from 'execa'
-import {probeMedia, runTool} from '../../audio/ffmpeg.js'
+import {probeMedia, runTool} from '../../util/ffmpeg.js'
 import {frameTimes} from '../../image/frames.js'
 import {removeOnExit} from '../../util/atomic-write.js'
 import {UserError} from '../../util/errors.js'

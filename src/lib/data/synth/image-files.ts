@@ -1,6 +1,6 @@
 import {mkdtemp, rename, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {runTool} from '../../audio/ffmpeg.js'
+import {runTool} from '../../util/ffmpeg.js'
 import type {RgbImage} from '../../image/rgb.js'
 
 /**

@@ -9,8 +9,8 @@ import {pickFrames} from '../image/clip-images.js'
 import {CLIP_IMAGE_SIZE} from '../image/clip-preprocess.js'
 import {loadJpegDecoder} from '../image/jpeg.js'
 import {PictureBatcher} from '../image/picture-batcher.js'
-import {mp3Decoder} from './decode.js'
-import {checkMaxLen, NUM_MEL_BINS, type MelConfig} from './mel-config.js'
+import {mp3Decoder} from '../audio/decode.js'
+import {checkMaxLen, NUM_MEL_BINS, type MelConfig} from '../audio/mel-config.js'
 import type {MelResult, MelTask} from './mel-clip.js'
 
 export interface MelStageOptions {
@@ -88,7 +88,7 @@ function melFields({config, frames}: MelStageOptions): Field[] {
 export async function* melStage(input: TableInput, schema: Schema, options: MelStageOptions): AsyncIterable<RecordBatch> {
   const pathColumn = input.schema.fields.find((f) => f.name === 'path')
   if (!pathColumn) throw new UserError(`${input.source}: no 'path' column; expected an index table (vipant fetch ...)`)
-  // Workers decode the frames they cut from videos: the JPEG decoder's libraries are loaded here first (see jpeg.ts).
+  // Workers decode the frames they cut from videos: the JPEG decoder's libraries are loaded here first (see image/jpeg.ts).
   if (options.frames > 0) await loadJpegDecoder()
   const pool = new WorkerPool<MelTask, MelResult>(new URL('./mel-worker.js', import.meta.url), options.workers)
   // Listed pictures (frame files) are decoded here, many rows per run; a wider window makes the runs larger.

@@ -1,8 +1,9 @@
 /**
- * A run's checkpoints: RUN/checkpoints/step-NNNNNNNN/ holds the trainable weights in vipant's format
+ * A run's snapshots (what users know as its checkpoints, in RUN/checkpoints/): everything a run needs to continue
+ * exactly, not only its weights. RUN/checkpoints/step-NNNNNNNN/ holds the trainable weights in vipant's format
  * (model.safetensors + config.json, loadable by every command), the optimiser's moments (optimizer.safetensors),
  * the training state (state.json: step, epoch, time, seed and counters) and the resolved config (train.yaml).
- * Each is written into a temporary directory renamed into place, so a checkpoint is whole or absent; the last
+ * Each is written into a temporary directory renamed into place, so a snapshot is whole or absent; the last
  * `keep` are kept.
  */
 import {mkdir, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
@@ -26,7 +27,7 @@ export interface TrainState {
   counters: Record<string, number>
 }
 
-export interface Checkpoint {
+export interface RunSnapshot {
   dir: string
   state: TrainState
   config: TrainConfig
@@ -37,10 +38,10 @@ const STATE_FILE = 'state.json'
 const OPTIMIZER_FILE = 'optimizer.safetensors'
 const CONFIG_FILE = 'train.yaml'
 
-export const checkpointsDir = (run: string) => path.join(run, 'checkpoints')
+export const snapshotsDir = (run: string) => path.join(run, 'checkpoints')
 const stepDir = (step: number) => `step-${String(step).padStart(8, '0')}`
 
-export async function saveCheckpoint(
+export async function saveSnapshot(
   run: string,
   model: LoadedModel,
   optimizer: StateDict,
@@ -48,7 +49,7 @@ export async function saveCheckpoint(
   config: TrainConfig,
   keep: number,
 ): Promise<string> {
-  const root = checkpointsDir(run)
+  const root = snapshotsDir(run)
   const final = path.join(root, stepDir(state.step))
   await mkdir(root, {recursive: true})
   const {path: temp, release} = claimTemp(final)
@@ -67,27 +68,27 @@ export async function saveCheckpoint(
   } finally {
     release()
   }
-  const steps = await listCheckpoints(run)
+  const steps = await listSnapshots(run)
   for (const old of steps.slice(0, Math.max(0, steps.length - keep))) await rm(path.join(root, old), {recursive: true, force: true})
   return final
 }
 
-/** Checkpoint directory names, oldest first. */
-export async function listCheckpoints(run: string): Promise<string[]> {
-  const names = await readdir(checkpointsDir(run)).catch(() => [] as string[])
+/** Snapshot directory names, oldest first. */
+export async function listSnapshots(run: string): Promise<string[]> {
+  const names = await readdir(snapshotsDir(run)).catch(() => [] as string[])
   return names.filter((n) => /^step-\d{8}$/.test(n)).sort()
 }
 
 /** Refuses to start a run in a directory that already holds one. */
 export async function requireNewRun(run: string): Promise<void> {
-  if (await latestCheckpoint(run)) throw new UserError(`${run} already holds a run: continue it with --resume, or choose another --out`)
+  if (await latestSnapshot(run)) throw new UserError(`${run} already holds a run: continue it with --resume, or choose another --out`)
 }
 
-/** The newest whole checkpoint of a run, or undefined when it has none. */
-export async function latestCheckpoint(run: string): Promise<Checkpoint | undefined> {
-  const names = await listCheckpoints(run)
+/** The newest whole snapshot of a run, or undefined when it has none. */
+export async function latestSnapshot(run: string): Promise<RunSnapshot | undefined> {
+  const names = await listSnapshots(run)
   if (names.length === 0) return undefined
-  const dir = path.join(checkpointsDir(run), names[names.length - 1])
+  const dir = path.join(snapshotsDir(run), names[names.length - 1])
   const read = (file: string) => readFile(path.join(dir, file), 'utf8')
   try {
     const state = JSON.parse(await read(STATE_FILE)) as TrainState

@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress'
-import {exitOnSignals, onExit} from '../lib/util/exit-hooks.js'
+import {exitOnSignals, onExit} from './exit-hooks.js'
 
 export interface Progress {
   tick(payload?: Record<string, string | number>): void

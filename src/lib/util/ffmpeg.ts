@@ -1,6 +1,6 @@
 import path from 'node:path'
 import {execa} from 'execa'
-import {UserError} from '../util/errors.js'
+import {UserError} from './errors.js'
 import {SOX_ENV, soxBinary} from './sox.js'
 
 const INSTALL_HINT = '(apt-get install ffmpeg / brew install ffmpeg)'

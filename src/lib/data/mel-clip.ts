@@ -3,9 +3,9 @@ import {clipPreprocess} from '../image/clip-preprocess.js'
 import type {RgbImage} from '../image/rgb.js'
 import {UserError} from '../util/errors.js'
 import {requireFinite} from '../util/finite.js'
-import {decodeAudio, type Mp3Decoder} from './decode.js'
-import {logMel} from './log-mel.js'
-import type {MelConfig} from './mel-config.js'
+import {decodeAudio, type Mp3Decoder} from '../audio/decode.js'
+import {logMel} from '../audio/log-mel.js'
+import type {MelConfig} from '../audio/mel-config.js'
 
 export interface MelTask {
   /** Stable key for the clip's random choices (its id). */

@@ -2,7 +2,9 @@ import {parentPort} from 'node:worker_threads'
 import {melClip, type MelTask} from './mel-clip.js'
 
 // Worker-thread entry of the mel stage: one message per clip, the log-mel buffer moved back, not copied.
-parentPort!.on('message', async ({id, task}: {id: number; task: MelTask}) => {
+parentPort!.on('message', (message: {id: number; task: MelTask}) => void reply(message))
+
+async function reply({id, task}: {id: number; task: MelTask}): Promise<void> {
   try {
     const result = await melClip(task)
     const transfer = [result.mel.buffer, ...(result.images ? [result.images.buffer] : [])] as ArrayBuffer[]
@@ -10,4 +12,4 @@ parentPort!.on('message', async ({id, task}: {id: number; task: MelTask}) => {
   } catch (error) {
     parentPort!.postMessage({id, error: error instanceof Error ? error.message : String(error)})
   }
-})
+}
