@@ -2,22 +2,42 @@
  * Mel front end throughput: decode a WAV and compute VIP-ANT's Kaldi fbank (docs/method.md §3.4), in seconds of audio per second,
  * on the real UrbanSound8K fold 10 clips (837 × 4 s at 22.05 kHz), against torchaudio on the same clips in the same
  * run. Contenders take turns pass by pass, so that a change in machine load hits all of them alike.
+ *
+ * Two comparisons: the inner loops (decode + fbank, in one warm process each), and what users feel: whole processes,
+ * start-up included, `vipant mel DIR --workers N -o /dev/null` against bench/torchaudio_mel.py doing the same job,
+ * pinned with taskset to core 0 (one worker, and the Python loop) or cores 0-1 (two workers).
  */
-import {spawnSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {spawnSync, type SpawnSyncOptions} from 'node:child_process'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {decodeWav} from '../src/lib/audio/wav.js'
 import {kaldiFbank} from '../src/lib/audio/kaldi-fbank.js'
-import {pythonProcess} from './python-process.js'
+import {PYTHON, pythonProcess} from './python-process.js'
 import type {Benchmark, Measurement} from './run.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const FOLD = path.join(repoRoot, '..', 'shared', 'data', 'us8k', 'audio', 'fold10')
 const TORCHAUDIO_SCRIPT = path.join(repoRoot, 'bench', 'torchaudio_fbank.py')
+const TORCHAUDIO_MEL_SCRIPT = path.join(repoRoot, 'bench', 'torchaudio_mel.py')
 const VIPANT = path.join(repoRoot, 'bin', 'vipant.js')
-const RUNS = 3
+const RUNS = 5
+/**
+ * Debian's torch links the reference BLAS, whose sgemm makes kaldi.fbank's mel product ~15x slower than any BLAS a
+ * pip install of torch brings (MKL). Where Debian's OpenBLAS is installed, the Python processes load it instead, so that
+ * vipant is compared with torchaudio as its users run it.
+ */
+const OPENBLAS_DIR = '/usr/lib/x86_64-linux-gnu/openblas-pthread'
+const PYTHON_ENV: NodeJS.ProcessEnv = {
+  ...process.env,
+  OMP_NUM_THREADS: '1',
+  OPENBLAS_NUM_THREADS: '1',
+  ...(existsSync(OPENBLAS_DIR) ? {LD_LIBRARY_PATH: [OPENBLAS_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':')} : {}),
+}
+const BLAS = existsSync(OPENBLAS_DIR) ? 'OpenBLAS' : 'reference BLAS'
+/** taskset from util-linux pins a process and its threads; without it the whole-process runs are not pinned. */
+const TASKSET = spawnSync('taskset', ['-V']).status === 0
 
 /** One way of turning the clips into log-mels. */
 interface Contender {
@@ -53,38 +73,57 @@ function vipantInProcess(paths: string[]): Contender {
   }
 }
 
+/** `cores` for taskset -c ("0", "0,1"), when taskset exists and the machine has that many cores. */
+function pinned(cores: string, command: string, args: string[]): [string, string[]] {
+  const usable = TASKSET && cores.split(',').every((c) => Number(c) < os.availableParallelism())
+  return usable ? ['taskset', ['-c', cores, command, ...args]] : [command, args]
+}
+
 /**
- * What a user gets: `vipant mel DIR --workers N` as a process, start-up, decoding, the whole §3 pipeline
- * (crop, pad, normalise) and the Arrow output included.
+ * A whole process per pass, start-up included, timed from spawn to exit: what a user gets from `vipant mel DIR
+ * --workers N` (decoding, the whole §3 pipeline: crop, pad, normalise, and the Arrow output), or from
+ * bench/torchaudio_mel.py doing the same job.
  */
-function vipantCli(dir: string, workers: number, audioS: () => number): Contender {
-  const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'vipant-bench-')), 'mel.arrows')
+function wholeProcess(label: string, name: string, argv: [string, string[]], audioS: () => number, options: SpawnSyncOptions = {}): Contender {
   const onePass = () => {
     const start = process.hrtime.bigint()
-    const r = spawnSync(process.execPath, [VIPANT, 'mel', dir, '--workers', String(workers), '-o', out], {encoding: 'utf8'})
-    if (r.status !== 0) throw new Error(r.stderr.trim().split('\n').pop())
+    const r = spawnSync(argv[0], argv[1], {encoding: 'utf8', ...options})
+    if (r.status !== 0) throw new Error(String(r.stderr ?? r.error).trim().split('\n').pop())
     return Number(process.hrtime.bigint() - start) / 1e9
   }
   return {
-    label: `vipant mel --workers ${workers}`,
+    label,
     warmUp: async () => {
       onePass()
-      return {name: `vipant mel CLI, --workers ${workers}`, work: audioS()}
+      return {name, work: audioS()}
     },
     pass: async () => onePass(),
-    close: () => rmSync(path.dirname(out), {recursive: true, force: true}),
+    close: () => {},
   }
+}
+
+function vipantCli(dir: string, workers: number, cores: string, audioS: () => number): Contender {
+  const argv = pinned(cores, process.execPath, [VIPANT, 'mel', dir, '--workers', String(workers), '-o', '/dev/null'])
+  const where = argv[0] === 'taskset' ? `pinned to core${cores.includes(',') ? 's' : ''} ${cores}` : 'not pinned'
+  return wholeProcess(`vipant mel --workers ${workers}`, `vipant mel --workers ${workers}, whole process, ${where}`, argv, audioS)
+}
+
+function torchaudioCli(dir: string, cores: string, audioS: () => number): Contender {
+  const argv = pinned(cores, PYTHON, [TORCHAUDIO_MEL_SCRIPT, dir, '/dev/null'])
+  const where = argv[0] === 'taskset' ? `pinned to core ${cores}` : 'not pinned'
+  const name = `torchaudio_mel.py (torchaudio.load + kaldi.fbank + crop/pad/normalise, ${BLAS}), whole process, ${where}`
+  return wholeProcess('torchaudio_mel.py', name, argv, audioS, {env: PYTHON_ENV})
 }
 
 /** bench/torchaudio_fbank.py kept running, driven one pass at a time over its stdin. */
 function torchaudioProcess(paths: string[]): Contender {
-  const python = pythonProcess(TORCHAUDIO_SCRIPT)
+  const python = pythonProcess(TORCHAUDIO_SCRIPT, PYTHON_ENV)
   return {
     label: 'torchaudio',
     warmUp: async () => {
       python.send(paths.join('\n') + '\n\n')
       const hello = await python.reply()
-      return {name: `torchaudio ${hello.torchaudio} load + kaldi.fbank (1 thread)`, work: hello.audio_s as number}
+      return {name: `torchaudio ${hello.torchaudio} load + kaldi.fbank (1 thread, ${BLAS})`, work: hello.audio_s as number}
     },
     pass: async () => {
       python.send('run\n')
@@ -97,8 +136,9 @@ function torchaudioProcess(paths: string[]): Contender {
 export const mel: Benchmark = {
   name: 'mel',
   description:
-    'WAV decode + Kaldi log-mel fbank (128 bins) in-process, the full `vipant mel` command by worker count, and torchaudio; ' +
-    'seconds of audio per second, median of 3 after a warm-up',
+    'WAV decode + Kaldi log-mel fbank (128 bins) in-process against torchaudio, then whole processes pinned to the same cores: ' +
+    '`vipant mel DIR --workers N -o /dev/null` against a torchaudio script doing the same job; ' +
+    `seconds of audio per second, median of ${RUNS} after a warm-up, contenders interleaved pass by pass`,
   async run() {
     if (!existsSync(FOLD)) throw new Error(`the mel benchmark needs the UrbanSound8K clips in ${FOLD}`)
     const paths = readdirSync(FOLD)
@@ -108,8 +148,15 @@ export const mel: Benchmark = {
 
     const inProcess = vipantInProcess(paths)
     const audioS = () => measurements[0].work
-    const cli = [1, os.availableParallelism()].filter((n, i, all) => all.indexOf(n) === i).map((n) => vipantCli(FOLD, n, audioS))
-    const contenders = [inProcess, ...cli, torchaudioProcess(paths)]
+    // The reference (the table's last row, ratio 1) is the whole torchaudio process on one core.
+    const contenders = [
+      inProcess,
+      torchaudioProcess(paths),
+      vipantCli(FOLD, 1, '0', audioS),
+      vipantCli(FOLD, 2, '0,1', audioS),
+      torchaudioCli(FOLD, '0', audioS),
+    ]
+    const loadBefore = os.loadavg()
     const measurements: Measurement[] = []
     const unavailable: {name: string; reason: string}[] = []
     const running: {contender: Contender; measurement: Measurement}[] = []
@@ -129,11 +176,15 @@ export const mel: Benchmark = {
     }
     for (const {contender} of running) contender.close()
 
+    const loadAfter = os.loadavg()
+
     return {
       unit: 'audio s/s',
-      workload: `${paths.length} clips of us8k/audio/fold10, ${measurements[0].work.toFixed(0)} s of audio per pass`,
+      workload: `${paths.length} clips of us8k/audio/fold10, ${measurements[0].work.toFixed(0)} s of audio per pass; ` +
+        `load average ${loadBefore[0].toFixed(1)} before, ${loadAfter[0].toFixed(1)} after`,
       measurements,
       unavailable,
+      details: {loadAverage: {before: loadBefore, after: loadAfter}, blas: BLAS, pinned: TASKSET, python: PYTHON},
     }
   },
 }

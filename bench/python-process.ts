@@ -8,8 +8,8 @@ export const PYTHON = process.env.VIPANT_BENCH_PYTHON ?? '/usr/bin/python3'
  * A reference script kept running for a whole benchmark, driven over stdin with one JSON line back per
  * request, so that interpreter start-up and imports stay out of the timings.
  */
-export function pythonProcess(script: string) {
-  const child = spawn(PYTHON, [script], {stdio: ['pipe', 'pipe', 'pipe']})
+export function pythonProcess(script: string, env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(PYTHON, [script], {stdio: ['pipe', 'pipe', 'pipe'], env})
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   // A script that dies early (no torch) closes its stdin; the exit below carries the reason, not this EPIPE.

@@ -44,6 +44,11 @@ test('log-mel: truncated to max_len, padded with 0 before normalising (+0.8577 a
   const pad = (0 - DEFAULT_MEL.norms![0]) / DEFAULT_MEL.norms![1]
   assert.ok(Math.abs(pad - 0.8577305) < 1e-6)
   for (let i = frames * 128; i < mel.length; i++) assert.equal(mel[i], Math.fround(pad))
+  // Only the frames from audio are normalised one by one: each is exactly (raw - mean) / std rounded to float32.
+  const [mean, std] = DEFAULT_MEL.norms!
+  const unnormalised = logMel([wave], sr, {...DEFAULT_MEL, maxLen: 300, norms: null}, 'k').mel
+  for (let i = 0; i < frames * 128; i++) assert.equal(mel[i], Math.fround((unnormalised[i] - mean) / std), `value ${i}`)
+  for (let i = frames * 128; i < mel.length; i++) assert.equal(unnormalised[i], 0)
   const raw = logMel([wave], sr, {...DEFAULT_MEL, maxLen: 100, norms: null}, 'k')
   assert.equal(raw.frames, 100)
   assert.ok(Math.abs(raw.mel[5 * 128 + 10] * 1 - (mel[5 * 128 + 10] * DEFAULT_MEL.norms![1] + DEFAULT_MEL.norms![0])) < 1e-4)

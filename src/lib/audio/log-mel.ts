@@ -24,11 +24,13 @@ export function logMel(channels: Float32Array[], sampleRate: number, config: Mel
 
   const frames = Math.min(fbank.frames, config.maxLen)
   const mel = new Float32Array(config.maxLen * NUM_MEL_BINS)
-  mel.set(fbank.data.subarray(0, frames * NUM_MEL_BINS))
+  const used = frames * NUM_MEL_BINS
   if (config.norms) {
+    // Most clips are shorter than maxLen: the padding is one value, normalised once rather than per element.
     const [mean, std] = config.norms
-    for (let i = 0; i < mel.length; i++) mel[i] = (mel[i] - mean) / std
-  }
+    for (let i = 0; i < used; i++) mel[i] = (fbank.data[i] - mean) / std
+    mel.fill((0 - mean) / std, used)
+  } else mel.set(fbank.data.subarray(0, used))
   return {mel, frames}
 }
 
