@@ -180,6 +180,20 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     assert.throws(() => tf.gather(tf.tensor2d(x, [3, 40]), tf.tensor1d([40], 'int32'), 1), /index value 40 is not in \[0, 39\]/)
   }))
 
+  it('wasm BatchMatMul cuts a large right-hand matrix into column blocks (replaced) and gives the product', () => tf.tidy(() => {
+    const [M, K, N] = [6, 1000, 700] // K * N over 768 * 768: two column blocks of 350
+    const [a, b] = [random([M, K], 5), random([K, N], 6)]
+    const [av, bv] = [a.dataSync(), b.dataSync()]
+    const expected = new Float64Array(M * N)
+    for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) expected[i * N + j] += av[i * K + k] * bv[k * N + j]
+    const diff = (t: tf.Tensor) => Math.max(...Array.from(t.dataSync(), (v, i) => Math.abs(v - expected[i])))
+    const product = tf.matMul(a, b)
+    assert.deepEqual(product.shape, [M, N])
+    assert.ok(diff(product) < 1e-4, `column blocks: max abs diff ${diff(product)}`)
+    assert.ok(diff(tf.matMul(a, tf.transpose(b), false, true)) < 1e-4, 'transposed (the packaged kernel)')
+    assert.deepEqual(Array.from(tf.matMul(tf.reshape(a, [1, M, K]), tf.reshape(b, [1, K, N])).dataSync()), Array.from(product.dataSync()))
+  }))
+
   it("'auto' checkpoints a trainable trunk only when its tape would be large, never an inference one", () => {
     const trainable = AudioEncoder.fromStateDict(audioState, undefined, true)
     const frozen = AudioEncoder.fromStateDict(audioState)
