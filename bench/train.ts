@@ -7,6 +7,8 @@
  * split over one data-parallel worker per core, against the same step in PyTorch (bench/train_torch.py, 2 threads)
  * in the same run, taking turns step by step. Then one in-training evaluation per size (16 held-out clips through
  * the trainable audio tower, graph building included), on tfjs and on ONNX Runtime as the trainer runs it.
+ * Besides wall-clock time, each step's CPU seconds (the whole process: every thread and worker): on a machine that
+ * others load, wall-clock ratios follow the scheduler (PyTorch's two threads wait on each other), CPU time the work.
  */
 import os from 'node:os'
 import path from 'node:path'
@@ -33,19 +35,32 @@ const [FRAMES, BATCH] = [1000, 8]
 /** Held-out clips of the in-training evaluation timed once per size, tfjs vs ONNX Runtime (src/lib/train/onnx-evaluation.ts). */
 const EVAL_CLIPS = 16
 /** Untimed warm-up steps, then timed ones: ViT-B steps take tens of seconds on wasm. */
-const WORKLOADS = [
+const ALL_WORKLOADS = [
   {size: 'tiny', warmup: 1, runs: 5},
   {size: 'vit-b32', warmup: 1, runs: 2},
 ] as const
-type Size = (typeof WORKLOADS)[number]['size']
+type Size = (typeof ALL_WORKLOADS)[number]['size']
+/** VIPANT_BENCH_TRAIN_SIZES=tiny times one size only: ViT-B's steps take minutes on a busy machine. */
+const WORKLOADS = ALL_WORKLOADS.filter((w) => (process.env.VIPANT_BENCH_TRAIN_SIZES ?? 'tiny,vit-b32').split(',').includes(w.size))
+
+/** One step's wall-clock and CPU seconds. */
+interface Timed {
+  wallS: number
+  cpuS: number
+}
 
 interface Contender {
   name: string
-  step(size: Size): Promise<number>
+  step(size: Size): Promise<Timed>
   close(): Promise<void>
 }
 
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9
+/** CPU seconds of this process since `start` (a process.cpuUsage()): worker threads included. */
+const cpuSeconds = (start: NodeJS.CpuUsage) => {
+  const {user, system} = process.cpuUsage(start)
+  return (user + system) / 1e6
+}
 
 /** The wasm heap's size: it grows to the step's peak and never shrinks. */
 function wasmHeapBytes(): number {
@@ -90,15 +105,15 @@ async function tfjsRun(size: Size, workers: number) {
   const images = Array.from({length: BATCH}, () => Float32Array.from({length: (model.trainable.audio as AudioEncoder).outputDim}, () => rng() - 0.5))
   return {
     model,
-    async step(): Promise<number> {
+    async step(): Promise<Timed> {
       const mels = Array.from({length: BATCH}, () => Float32Array.from({length: FRAMES * 128}, () => 2 * rng() - 1)) // drawn before the clock starts
-      const start = process.hrtime.bigint()
+      const [start, cpu] = [process.hrtime.bigint(), process.cpuUsage()]
       const {grads} = await gradients.run({towers: ['audio', 'image'], items: [mels, images]})
       optimizer.apply(params, grads, BATCH / 256)
       model.logitScale.dataSync()
-      const elapsed = seconds(start)
+      const timed = {wallS: seconds(start), cpuS: cpuSeconds(cpu)}
       tf.dispose([...grads.values()])
-      return elapsed
+      return timed
     },
     /** Seconds for one evaluation of EVAL_CLIPS held-out clips by each engine, as the trainer runs it (build included). */
     async evaluate(): Promise<Record<string, number>> {
@@ -128,7 +143,8 @@ async function torchContender(): Promise<Contender> {
     name,
     step: async (size) => {
       python.send(`${size} ${BATCH}\n`)
-      return (await python.reply()).run_s as number
+      const reply = await python.reply()
+      return {wallS: reply.run_s as number, cpuS: reply.cpu_s as number}
     },
     close: async () => python.close(),
   }
@@ -145,6 +161,7 @@ export const train: Benchmark = {
       {name: 'tfjs wasm ViT-B/32 without block checkpointing', reason: 'its tape (~1.3 GB per block at batch 8) outgrows the 4 GB wasm heap'},
     ]
     const workers = Math.max(2, os.availableParallelism())
+    const loadBefore = os.loadavg()[0]
     const single = await tfjsContender(1)
     const parallel = await tfjsContender(workers)
     const contenders: Contender[] = [single, parallel]
@@ -154,17 +171,19 @@ export const train: Benchmark = {
       unavailable.push({name: 'PyTorch', reason: (e as Error).message.split('\n')[0]})
     }
     const rows = new Map<string, Measurement>()
+    const cpu = new Map<string, number[]>()
     const heap: Record<string, number> = {}
     const evaluation: Record<string, Record<string, number>> = {}
     for (const w of WORKLOADS) {
       for (let r = 0; r < w.warmup + w.runs; r++) {
         for (const c of contenders) {
-          const s = await c.step(w.size)
+          const {wallS: s, cpuS} = await c.step(w.size)
           if (r < w.warmup) continue
           const checkpointed = c === single ? single.checkpointing[w.size] : c === parallel && parallel.checkpointing[w.size]
           const name = `${w.size} ${checkpointed ? `${c.name}, blocks checkpointed` : c.name}`
           if (!rows.has(name)) rows.set(name, {name, runsS: [], work: 3600})
           rows.get(name)!.runsS.push(s)
+          cpu.set(name, [...(cpu.get(name) ?? []), cpuS])
         }
       }
       heap[w.size] = wasmHeapBytes()
@@ -179,12 +198,19 @@ export const train: Benchmark = {
           const m = measurements.find((m) => m.name.startsWith(`${size} ${prefix}`))
           return m && median(m.runsS)
         }
+        const cpuOf = (prefix: string) => {
+          const m = measurements.find((m) => m.name.startsWith(`${size} ${prefix}`))
+          return m && median(cpu.get(m.name)!)
+        }
         const [one, dp, torch] = [timeOf(single.name), timeOf(parallel.name), timeOf('PyTorch')]
+        const [oneCpu, dpCpu, torchCpu] = [cpuOf(single.name), cpuOf(parallel.name), cpuOf('PyTorch')]
         return [
           size,
           {
             tfjs_s_per_step: one, tfjs_data_parallel_s_per_step: dp, pytorch_s_per_step: torch,
             data_parallel_speedup: one && dp ? one / dp : undefined, data_parallel_over_pytorch: dp && torch ? dp / torch : undefined,
+            tfjs_cpu_s_per_step: oneCpu, tfjs_data_parallel_cpu_s_per_step: dpCpu, pytorch_cpu_s_per_step: torchCpu,
+            cpu_tfjs_over_pytorch: oneCpu && torchCpu ? oneCpu / torchCpu : undefined,
             wasm_heap_mb_after: heap[size] / 2 ** 20,
             evaluation_s: evaluation[size],
           },
@@ -196,6 +222,8 @@ export const train: Benchmark = {
         `  ${size}: tfjs ${r.tfjs_s_per_step?.toFixed(2)} s/step on one thread, ${r.tfjs_data_parallel_s_per_step?.toFixed(2)} s/step with ${workers} workers ` +
         `(${r.data_parallel_speedup?.toFixed(2)}x), PyTorch ${r.pytorch_s_per_step?.toFixed(2) ?? '-'} s/step` +
         `${r.data_parallel_over_pytorch ? `: data-parallel tfjs takes ${r.data_parallel_over_pytorch.toFixed(2)}x PyTorch's time` : ''}; ` +
+        `CPU s/step: tfjs ${r.tfjs_cpu_s_per_step?.toFixed(2)} one thread, ${r.tfjs_data_parallel_cpu_s_per_step?.toFixed(2)} data-parallel, ` +
+        `PyTorch ${r.pytorch_cpu_s_per_step?.toFixed(2) ?? '-'}${r.cpu_tfjs_over_pytorch ? ` (one-thread tfjs ${r.cpu_tfjs_over_pytorch.toFixed(2)}x PyTorch's CPU time)` : ''}; ` +
         `one-thread wasm heap ${r.wasm_heap_mb_after.toFixed(0)} MiB; evaluation of ${EVAL_CLIPS} clips: ` +
         Object.entries(r.evaluation_s).map(([engine, s]) => `${engine} ${s.toFixed(2)} s`).join(', '),
     )
@@ -209,7 +237,7 @@ export const train: Benchmark = {
         `per size (medians; the wasm heap grows to the peak of the steps so far and never shrinks):\n${lines.join('\n')}`,
       measurements,
       unavailable,
-      details: {per_size: perSize, batch: BATCH, frames: FRAMES, workers, optimizer: 'LARS (Barlow Twins, two groups), lr 8/256'},
+      details: {per_size: perSize, load_average_1min: {before: loadBefore, after: os.loadavg()[0]}, batch: BATCH, frames: FRAMES, workers, optimizer: 'LARS (Barlow Twins, two groups), lr 8/256'},
     }
   },
 }

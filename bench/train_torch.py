@@ -9,7 +9,8 @@ similarities, s a learned, unclamped logit scale (docs/method.md §6); backward;
 
 Protocol, one JSON object per output line, so that the caller can interleave its steps with these:
   start: prints {"torch": version, "blas": BLAS_INFO of torch.__config__, "blas_library": the libblas mapped, "threads": n}
-  stdin "SIZE B" (SIZE: vit-b32 or tiny, as vipant's --model): one step at batch B, printed as {"run_s": s, "loss": x}.
+  stdin "SIZE B" (SIZE: vit-b32 or tiny, as vipant's --model): one step at batch B, printed as
+  {"run_s": wall-clock s, "cpu_s": CPU s of the process (all threads), "loss": x}.
   The model of a size is built on its first request, before the clock starts. End of input ends the script.
 """
 import json
@@ -61,9 +62,9 @@ def main():
         size, batch = line.split()
         run = runs.setdefault((size, batch), Run(size, int(batch)))
         x = torch.randn(run.batch, 1, FRAMES, 128)  # generated before the clock starts
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         loss = run.step(x)
-        print(json.dumps({"run_s": time.perf_counter() - start, "loss": loss}), flush=True)
+        print(json.dumps({"run_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu, "loss": loss}), flush=True)
 
 
 if __name__ == "__main__":

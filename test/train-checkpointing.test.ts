@@ -151,6 +151,49 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     b.dispose()
   })
 
+  it('wasm GatherV2 (replaced: runs of indices copied as blocks) gathers what tfjs specifies', () => tf.tidy(() => {
+    // out[b, o, i, s] = x[b, o, indices[b, i], s], written out for the shapes below.
+    const reference = (x: number[], [outer, dim, slice]: number[], indices: number[], batches = 1) => {
+      const out: number[] = []
+      const perBatch = indices.length / batches
+      const perOuter = outer / batches
+      for (let o = 0; o < outer; o++) {
+        for (const i of indices.slice(Math.floor(o / perOuter) * perBatch).slice(0, perBatch)) out.push(...x.slice((o * dim + i) * slice, (o * dim + i + 1) * slice))
+      }
+      return out
+    }
+    const values = (n: number) => Array.from({length: n}, (_, i) => (i * 7919) % 1000)
+    // Runs long enough to be block copies (20 and 40 floats), short ones, repeats and a backward step.
+    const runs = [...Array.from({length: 20}, (_, i) => 5 + i), 0, 1, 1, 39, 38, ...Array.from({length: 40}, (_, i) => i)]
+    const x = values(3 * 40)
+    assert.deepEqual(Array.from(tf.gather(tf.tensor2d(x, [3, 40]), tf.tensor1d(runs, 'int32'), 1).dataSync()), reference(x, [3, 40, 1], runs))
+    assert.deepEqual(tf.gather(tf.tensor2d(x, [3, 40]), tf.tensor1d(runs, 'int32'), 1).shape, [3, runs.length])
+    const rows = [4, 0, 1, 2, 2]
+    const table = values(5 * 3)
+    assert.deepEqual(Array.from(tf.gather(tf.tensor2d(table, [5, 3], 'int32'), tf.tensor1d(rows, 'int32')).dataSync()), reference(table, [1, 5, 3], rows))
+    const cube = values(2 * 4 * 3)
+    const perClip = [3, 0, 1, 2]
+    const batched = tf.gather(tf.tensor3d(cube, [2, 4, 3]), tf.tensor2d(perClip, [2, 2], 'int32'), 1, 1)
+    assert.deepEqual(batched.shape, [2, 2, 3])
+    assert.deepEqual(Array.from(batched.dataSync()), reference(cube, [2, 4, 3], perClip, 2))
+    assert.deepEqual(Array.from(tf.gather(tf.tensor1d([true, false, true], 'bool'), tf.tensor1d([2, 1, 0, 1], 'int32')).dataSync()), [1, 0, 1, 0])
+    assert.throws(() => tf.gather(tf.tensor2d(x, [3, 40]), tf.tensor1d([40], 'int32'), 1), /index value 40 is not in \[0, 39\]/)
+  }))
+
+  it('wasm BatchMatMul cuts a large right-hand matrix into column blocks (replaced) and gives the product', () => tf.tidy(() => {
+    const [M, K, N] = [6, 1000, 700] // K * N over 768 * 768: two column blocks of 350
+    const [a, b] = [random([M, K], 5), random([K, N], 6)]
+    const [av, bv] = [a.dataSync(), b.dataSync()]
+    const expected = new Float64Array(M * N)
+    for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) expected[i * N + j] += av[i * K + k] * bv[k * N + j]
+    const diff = (t: tf.Tensor) => Math.max(...Array.from(t.dataSync(), (v, i) => Math.abs(v - expected[i])))
+    const product = tf.matMul(a, b)
+    assert.deepEqual(product.shape, [M, N])
+    assert.ok(diff(product) < 1e-4, `column blocks: max abs diff ${diff(product)}`)
+    assert.ok(diff(tf.matMul(a, tf.transpose(b), false, true)) < 1e-4, 'transposed (the packaged kernel)')
+    assert.deepEqual(Array.from(tf.matMul(tf.reshape(a, [1, M, K]), tf.reshape(b, [1, K, N])).dataSync()), Array.from(product.dataSync()))
+  }))
+
   it("'auto' checkpoints a trainable trunk only when its tape would be large, never an inference one", () => {
     const trainable = AudioEncoder.fromStateDict(audioState, undefined, true)
     const frozen = AudioEncoder.fromStateDict(audioState)
