@@ -46,7 +46,7 @@ export interface PairTable {
 
 /** Where a tower's training input comes from, for the messages of a table that lacks it. */
 const SOURCE_HINT: Record<TowerName, string> = {
-  audio: 'log-mels: vipant mel, or the audio files of an index table (vipant fetch)',
+  audio: 'log-mels: vipant mel',
   image: 'frames: vipant mel --frames K on videos, frame files listed by an AudioSet index, or vipant embed --tower image',
   text: 'captions: a captions or class column',
 }
