@@ -8,6 +8,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {median} from './median.js'
 import {mel} from './mel.js'
+import {onthefly} from './onthefly.js'
 import {towers} from './towers.js'
 import {train} from './train.js'
 import {zeroshot} from './zeroshot.js'
@@ -45,7 +46,7 @@ export interface Benchmark {
   run(): Promise<BenchResult>
 }
 
-const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train]
+const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train, onthefly]
 
 const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results')
 

@@ -228,7 +228,7 @@ export class RowReader {
     let buffer = 0
     for (const field of this.schema.fields) {
       if (field.name === column) {
-        if (!isTensorField(field)) throw new UserError(`${this.source}: column ${column} is not a float tensor column`)
+        if (!isTensorField(field)) throw new UserError(`${this.source}: column ${column} is not a float32 tensor column`)
         return {node, buffer, type: field.type}
       }
       node += nodeCount(field.type)
