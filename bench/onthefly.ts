@@ -22,7 +22,7 @@ import type {Benchmark, Measurement} from './run.js'
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const ESC50 = path.join(repoRoot, '..', 'shared', 'data', 'esc50', 'audio')
 const VIPANT = path.join(repoRoot, 'bin', 'vipant.js')
-const [SMALL, LARGE, BATCH, STEPS, RUNS, EMBED] = [192, 20_000, 32, 12, 2, 32]
+const [SMALL, LARGE, BATCH, STEPS, RUNS, EMBED] = [96, 20_000, 16, 6, 2, 32]
 const TRAIN = ['--model', 'tiny', '--batch-size', String(BATCH), '--steps', String(STEPS), '--optimizer', 'adam', '--lr', '1e-3', '--warmup-epochs', '0']
 
 /** An index table (vipant fetch's columns) of `rows` rows cycling through the clips, with frame embeddings. */
@@ -43,14 +43,14 @@ async function indexTable(file: string, clips: string[], rows: number): Promise<
   await writeAll(openTableOutput(schema, file), batches())
 }
 
-/** Runs vipant under /usr/bin/time -v: wall seconds and peak RSS in MB. */
-function timed(args: string[]): {wallS: number; rssMB: number} {
+/** Runs vipant under /usr/bin/time -v: wall seconds, CPU seconds (user + system, all threads) and peak RSS in MB. */
+function timed(args: string[]): {wallS: number; cpuS: number; rssMB: number} {
   const start = process.hrtime.bigint()
   const r = spawnSync('/usr/bin/time', ['-v', process.execPath, VIPANT, ...args], {encoding: 'utf8', maxBuffer: 1 << 26})
   const wallS = Number(process.hrtime.bigint() - start) / 1e9
   if (r.status !== 0) throw new Error(`vipant ${args.join(' ')} failed:\n${r.stderr}`)
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)
-  return {wallS, rssMB: rss ? Number(rss[1]) / 1024 : Number.NaN}
+  const field = (name: string) => Number(new RegExp(`${name}: ([\\d.]+)`).exec(r.stderr)?.[1] ?? Number.NaN)
+  return {wallS, cpuS: field('User time \\(seconds\\)') + field('System time \\(seconds\\)'), rssMB: field('Maximum resident set size \\(kbytes\\)') / 1024}
 }
 
 /** Seconds of each step after the first, from the run's metrics.jsonl. */
@@ -82,6 +82,7 @@ export const onthefly: Benchmark = {
       const steps = new Map<string, number[]>(contenders.map((c) => [c.name, []]))
       const rss = new Map<string, number[]>(contenders.map((c) => [c.name, []]))
       const wall = new Map<string, number[]>(contenders.map((c) => [c.name, []]))
+      const cpu = new Map<string, number[]>(contenders.map((c) => [c.name, []]))
       for (let run = 0; run < RUNS; run++) {
         for (const c of contenders) {
           const out = path.join(dir, `run-${run}-${contenders.indexOf(c)}`)
@@ -89,6 +90,7 @@ export const onthefly: Benchmark = {
           steps.get(c.name)!.push(mean(stepSeconds(out)))
           rss.get(c.name)!.push(t.rssMB)
           wall.get(c.name)!.push(t.wallS)
+          cpu.get(c.name)!.push(t.cpuS)
           rmSync(out, {recursive: true, force: true})
         }
       }
@@ -101,7 +103,8 @@ export const onthefly: Benchmark = {
         details: {
           peakRssMB: Object.fromEntries(rss),
           processWallS: Object.fromEntries(wall),
-          melWorkers1: {clips: SMALL, audioS, wallS: features.wallS, cpuSPerAudioS: features.wallS / audioS, peakRssMB: features.rssMB},
+          processCpuS: Object.fromEntries(cpu),
+          melWorkers1: {clips: SMALL, audioS, wallS: features.wallS, cpuS: features.cpuS, cpuSPerAudioS: features.cpuS / audioS, peakRssMB: features.rssMB},
           bytesPerRow: {float32: statSync(mel).size / SMALL, float16: statSync(mel16).size / SMALL},
         },
       }
