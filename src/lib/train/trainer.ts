@@ -226,8 +226,9 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: Chec
 }
 
 /**
- * Threads computing log-mels on the fly: all cores but the one the step's own thread keeps busy. A ViT-B/32 step
- * outlasts a batch's log-mels by far (docs/audioset-scale.md), so data-parallel workers sharing the cores lose little.
+ * Threads computing log-mels on the fly: all cores but the one the step's own thread keeps busy. On CPU a ViT-B/32
+ * step outlasts its batch's log-mels by orders of magnitude, so data-parallel workers sharing the cores lose little;
+ * a GPU step does not (docs/audioset-scale.md sizes the cores it needs).
  */
 function featureWorkers(): number {
   return Math.max(1, os.availableParallelism() - 1)
