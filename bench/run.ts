@@ -9,6 +9,7 @@ import {fileURLToPath} from 'node:url'
 import {html} from './html.js'
 import {median} from './median.js'
 import {mel} from './mel.js'
+import {onthefly} from './onthefly.js'
 import {towers} from './towers.js'
 import {train} from './train.js'
 import {zeroshot} from './zeroshot.js'
@@ -46,7 +47,7 @@ export interface Benchmark {
   run(): Promise<BenchResult>
 }
 
-const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train, html]
+const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train, html, onthefly]
 
 const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results')
 

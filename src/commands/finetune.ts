@@ -7,7 +7,7 @@ export default class Finetune extends VipantCommand {
   static override summary = 'AT fine-tuning: the audio tower learns from captions against CLIP\'s frozen text tower'
   static override description = `Contrastive audio-text training: the audio tower from a VA checkpoint (--init: vipant's, or VIP-ANT's released .pth), CLIP's text tower frozen, a fresh logit scale ln(1/0.07), one random caption per clip per step. LARS with the Barlow Twins schedule by default (VIP-ANT used batch 64).
 
-DATA is a table from "vipant mel" with a "captions" column (AudioCaps, Clotho, or curated captions), or a "class" column whose names become captions with --prompt ("the sound of dog bark"); precomputed "text_emb" is used when present. --random-captions gives each clip the captions of a random other clip (the RC control); --fraction keeps a seeded fraction of the clips (the few-shot study).
+DATA is a table from "vipant mel" with a "captions" column (AudioCaps, Clotho, or curated captions), or a "class" column whose names become captions with --prompt ("the sound of dog bark"); precomputed "text_emb" is used when present. An index table without a "mel" column ("vipant fetch") trains from its audio files: log-mels computed on the fly in worker threads, as "vipant mel" computes them, a fresh seeded random crop each step (train.yaml: features: on-the-fly). --random-captions gives each clip the captions of a random other clip (the RC control); --fraction keeps a seeded fraction of the clips (the few-shot study).
 
 Evaluation every --eval-every steps on --val (or --holdout rows): retrieval R@1/5/10 when every clip has 5 captions, else zero-shot top-1/top-5 over the class prompts.
 

@@ -11,6 +11,7 @@ import {capWorkers} from '../cli/workers.js'
 import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
+import type {TensorDtype} from '../lib/arrow/tensor.js'
 import {melStage, melStageSchema, type ClipEvent} from '../lib/data/mel-stage.js'
 import {readIndex} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
@@ -48,6 +49,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     'batch-size': Flags.integer({description: 'rows per output batch', default: 16, min: 1}),
     frames: Flags.integer({description: 'add K video frames per clip as an "images" column for the image tower (CLIP preprocessing)', default: 0, min: 0}),
     dataset: Flags.string({description: 'layout of a directory INPUT (default: detected)', options: Object.keys(DATASETS)}),
+    dtype: Flags.string({description: 'storage of the mel column: float16 halves the table, read back as float32 by every command (within 2^-11 relative)', options: ['float32', 'float16'], default: 'float32'}),
     strict: Flags.boolean({description: 'fail on the first clip that cannot be decoded (clips missing on disk are skipped and counted)'}),
     shard: shardFlag,
   }
@@ -66,7 +68,7 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     const input = shardInput('mel', opened.input, flags.shard)
     // A worker holds a decoded clip and its fbank: tens of MB for a long clip.
     const workers = capWorkers('mel', flags.workers ?? os.availableParallelism(), 64 * 2 ** 20)
-    const options = {config, workers, strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames}
+    const options = {config, workers, strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames, dtype: flags.dtype as TensorDtype}
     const schema = melStageSchema(input.schema, options, this.version)
 
     const counts = {ok: 0, missing: 0, error: 0, seconds: 0}

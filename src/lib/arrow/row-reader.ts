@@ -21,7 +21,7 @@ import {Footer, type FileBlock} from 'apache-arrow/ipc/metadata/file'
 import {UserError} from '../util/errors.js'
 import {cutShort, EOS, MAGIC, NO_INPUT, notArrow} from './input.js'
 import {openSpooled} from './spool.js'
-import {isTensorField} from './tensor.js'
+import {float32Values, isTensorField, tensorDtype} from './tensor.js'
 
 export interface RowReaderOptions {
   /** Bytes of rows kept in memory (256 MB unless given). */
@@ -53,6 +53,8 @@ interface TensorLayout {
   offsets: Int32Array | null
   values: number
   size: number
+  /** Values stored as float16. */
+  half: boolean
 }
 
 /** The flatbuffer header of a record batch message (apache-arrow's metadata class, not its exported RecordBatch). */
@@ -123,8 +125,8 @@ export class RowReader {
   }
 
   /**
-   * Row i of a tensor column (FixedSizeList or List of float32), bit for bit as stored, or null. The array is
-   * the cache's: read it, do not write it.
+   * Row i of a tensor column (FixedSizeList or List of float32), bit for bit as stored, or null; a float16 column's
+   * widened to float32 (exactly). The array is the cache's: read it, do not write it.
    */
   row(column: string, i: number): Float32Array | null {
     if (!(Number.isInteger(i) && i >= 0 && i < this.numRows)) throw new RangeError(`${this.source}: row ${i} of ${this.numRows}`)
@@ -137,8 +139,9 @@ export class RowReader {
     let row: Float32Array | null = null
     if (!layout.valid || layout.valid[local >> 3] & (1 << (local & 7))) {
       const [from, to] = layout.offsets ? [layout.offsets[local], layout.offsets[local + 1]] : [local * layout.size, (local + 1) * layout.size]
-      row = new Float32Array(to - from)
-      this.read(new Uint8Array(row.buffer), layout.values + from * 4)
+      const stored = layout.half ? new Uint16Array(to - from) : new Float32Array(to - from)
+      this.read(new Uint8Array(stored.buffer), layout.values + from * stored.BYTES_PER_ELEMENT)
+      row = float32Values(stored)
     }
     this.cache.put(key, row, row?.byteLength ?? 0)
     return row
@@ -203,9 +206,14 @@ export class RowReader {
       offsets = new Int32Array(entry.rows + 1)
       this.read(new Uint8Array(offsets.buffer), entry.body + rest[0].offset)
     }
-    const layout = {valid, offsets, values: entry.body + rest.at(-1)!.offset, size: type.typeId === Type.List ? 0 : (type as FixedSizeList).listSize}
+    const size = type.typeId === Type.List ? 0 : (type as FixedSizeList).listSize
+    const layout = {valid, offsets, values: entry.body + rest.at(-1)!.offset, size, half: this.half(column)}
     this.cache.put(key, layout, (valid?.byteLength ?? 0) + (offsets?.byteLength ?? 0) + 64)
     return layout
+  }
+
+  private half(column: string): boolean {
+    return tensorDtype(this.schema.fields.find((f) => f.name === column)!) === 'float16'
   }
 
   /** The values buffer of a tensor column within a batch's body. */

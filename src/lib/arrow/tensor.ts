@@ -1,30 +1,45 @@
-import {Field, FixedSizeList, Float32, List, makeData, Precision, Type, type Data, type Float, type Schema, type Vector, makeVector} from 'apache-arrow'
+import {Field, FixedSizeList, Float16, Float32, List, makeData, Precision, Type, type Data, type Float, type Schema, type Vector, makeVector} from 'apache-arrow'
 import {UserError} from '../util/errors.js'
+import {fromHalf, toHalf} from './half.js'
 
 /**
  * Tensor columns (docs/arrow.md): a row holds one float32 tensor, flattened row-major.
  * A fully known shape is stored as FixedSizeList<Float32>; a shape whose first axis varies (written -1)
- * as List<Float32>. Either way the field metadata carries `shape` (JSON) so any reader can restore it.
+ * as List<Float32>. Either way the field metadata carries `shape` (JSON) so any reader can restore it, and
+ * `dtype`: float32, or float16 for a column stored in half precision (`vipant mel --dtype float16`: half the disk),
+ * whose rows every reader here gets back as float32 (tensorRow, RowReader.row).
  */
 export type TensorShape = readonly number[]
 
 export type TensorType = FixedSizeList<Float32> | List<Float32>
 
-export function tensorField(name: string, shape: TensorShape, metadata: Record<string, string> = {}): Field<TensorType> {
+export type TensorDtype = 'float32' | 'float16'
+
+export function tensorField(name: string, shape: TensorShape, metadata: Record<string, string> = {}, dtype: TensorDtype = 'float32'): Field<TensorType> {
   if (shape.slice(1).some((d) => d < 1) || !(shape[0] === -1 || shape[0] >= 1)) {
     throw new Error(`tensor ${name}: shape ${JSON.stringify(shape)} may only leave its first axis free (-1)`)
   }
-  const item = new Field('item', new Float32(), false)
+  const item = new Field('item', dtype === 'float16' ? new Float16() : new Float32(), false)
   const type = shape[0] === -1 ? new List(item) : new FixedSizeList(product(shape), item)
-  const meta = new Map(Object.entries({...metadata, shape: JSON.stringify(shape), dtype: 'float32'}))
-  return new Field(name, type, true, meta)
+  const meta = new Map(Object.entries({...metadata, shape: JSON.stringify(shape), dtype}))
+  return new Field(name, type as TensorType, true, meta)
 }
 
-/** Whether a column can hold tensors: a fixed-size or variable list of float32. */
+/** Whether a column can hold tensors: a fixed-size or variable list of float32 (or float16). */
 export function isTensorField(field: Field): boolean {
   const {typeId, children} = field.type
   const item = children?.[0]?.type as Float | undefined
-  return (typeId === Type.FixedSizeList || typeId === Type.List) && item?.typeId === Type.Float && item.precision === Precision.SINGLE
+  return (typeId === Type.FixedSizeList || typeId === Type.List) && item?.typeId === Type.Float && (item.precision === Precision.SINGLE || item.precision === Precision.HALF)
+}
+
+/** How a tensor column stores its values. */
+export function tensorDtype(field: Field): TensorDtype {
+  return (field.type.children[0].type as Float).precision === Precision.HALF ? 'float16' : 'float32'
+}
+
+/** A tensor's stored values as float32: float16 ones widened (exactly), float32 ones as they are. */
+export function float32Values(values: Float32Array | Uint16Array): Float32Array {
+  return values instanceof Uint16Array ? fromHalf(values) : values
 }
 
 /** Refuses a table whose column `name`, when present, is not a tensor column (a text "mel", say), naming it. */
@@ -49,6 +64,7 @@ export function tensorData(field: Field<TensorType>, rows: readonly (Float32Arra
   const shape = tensorShape(field)
   const inner = rowSize(shape)
   const total = rows.reduce((n, r) => n + (r?.length ?? (shape[0] === -1 ? 0 : inner)), 0)
+  const half = tensorDtype(field) === 'float16'
   const values = new Float32Array(total)
   const nullBitmap = new Uint8Array((rows.length + 7) >> 3)
   const offsets = new Int32Array(rows.length + 1)
@@ -68,8 +84,8 @@ export function tensorData(field: Field<TensorType>, rows: readonly (Float32Arra
     }
     offsets[i + 1] = at
   })
-  const child = makeData({type: new Float32(), length: total, data: values})
-  const common = {length: rows.length, nullCount, nullBitmap: nullCount > 0 ? nullBitmap : undefined, child}
+  const child = half ? makeData({type: new Float16(), length: total, data: toHalf(values)}) : makeData({type: new Float32(), length: total, data: values})
+  const common = {length: rows.length, nullCount, nullBitmap: nullCount > 0 ? nullBitmap : undefined, child: child as Data<Float32>}
   return (field.type instanceof FixedSizeList
     ? makeData({...common, type: field.type})
     : makeData({...common, type: field.type as List<Float32>, valueOffsets: offsets})) as Data<TensorType>
@@ -79,14 +95,14 @@ export function tensorVector(field: Field<TensorType>, rows: readonly (Float32Ar
   return makeVector(tensorData(field, rows))
 }
 
-/** Row i of a tensor column as a zero-copy view, or null. */
+/** Row i of a tensor column as a zero-copy view (a float32 copy of a float16 column's), or null. */
 export function tensorRow(column: Vector, i: number): Float32Array | null {
   const v = column.get(i) as Vector<Float32> | null
   if (v === null) return null
   const data = v.data[0]
   // apache-arrow slices value buffers eagerly: `values` already starts at the row (offset is for bitmaps).
-  if (v.data.length === 1) return (data.values as Float32Array).subarray(0, data.length)
-  return v.toArray() as Float32Array
+  if (v.data.length === 1) return float32Values((data.values as Float32Array | Uint16Array).subarray(0, data.length))
+  return float32Values(v.toArray() as Float32Array | Uint16Array)
 }
 
 function product(dims: readonly number[]): number {

@@ -2,7 +2,7 @@ import type {Field, RecordBatch, Schema} from 'apache-arrow'
 import {columnData, float64, int32, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
 import {stageBatch, stageSchema} from '../arrow/stage.js'
-import {tensorData, tensorField, type TensorType} from '../arrow/tensor.js'
+import {tensorData, tensorField, type TensorDtype, type TensorType} from '../arrow/tensor.js'
 import {UserError} from '../util/errors.js'
 import {orderedMap, WorkerPool} from '../util/worker-pool.js'
 import {pickFrames} from '../image/clip-images.js'
@@ -23,6 +23,8 @@ export interface MelStageOptions {
   batchSize: number
   /** Video frames per clip for the image tower (0: no `images` column). */
   frames: number
+  /** How the `mel` column stores its values: float16 halves the disk (a 10 s clip: 256 KB instead of 512 KB). */
+  dtype?: TensorDtype
   onClip?: (event: ClipEvent) => void
 }
 
@@ -66,9 +68,9 @@ function noteMp3Fallback(result: MelResult): void {
     'for libmad\'s samples, as VIP-ANT had them, install sox with MP3 support (apt-get install sox libsox-fmt-mp3)\n')
 }
 
-function melFields({config, frames}: MelStageOptions): Field[] {
+function melFields({config, frames, dtype}: MelStageOptions): Field[] {
   return [
-    tensorField('mel', [config.maxLen, NUM_MEL_BINS]),
+    tensorField('mel', [config.maxLen, NUM_MEL_BINS], {}, dtype),
     ...(frames > 0 ? [tensorField('images', [-1, CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE, 3])] : []),
     int32('mel_frames'),
     int32('sample_rate'),

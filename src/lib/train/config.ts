@@ -67,6 +67,11 @@ export interface TrainConfig {
    * Part of the run: a resumed run keeps the count, since another count sums the gradients in another order.
    */
   workers: number | null
+  /**
+   * Where log-mels come from: a table's `mel` column (precomputed) or an index table's audio files, decoded while
+   * training runs (on-the-fly). Recorded by the trainer from the table; null: whichever the table holds.
+   */
+  features: 'precomputed' | 'on-the-fly' | null
 }
 
 export const DEFAULTS: Omit<TrainConfig, 'pair' | 'data' | 'out'> = {
@@ -99,6 +104,7 @@ export const DEFAULTS: Omit<TrainConfig, 'pair' | 'data' | 'out'> = {
   evalEvery: 1000,
   checkpointBlocks: null,
   workers: null,
+  features: null,
 }
 
 /** The class prompt of pictures (CLIP's "a photo of" for the demo world's drawings). */
@@ -152,6 +158,7 @@ export function resolveConfig(...layers: Partial<TrainConfig>[]): TrainConfig {
   if (config.batchSize < 2) throw new UserError(`batchSize must be at least 2: a contrastive batch of one clip has no negatives`)
   if (config.steps !== null && !(Number.isInteger(config.steps) && config.steps >= 0)) throw new UserError(`steps must be a whole number, got ${config.steps}`)
   if (config.workers !== null && !(Number.isInteger(config.workers) && config.workers >= 1)) throw new UserError(`workers must be a positive integer, got ${config.workers}`)
+  if (![null, 'precomputed', 'on-the-fly'].includes(config.features)) throw new UserError(`features must be precomputed or on-the-fly, got ${config.features}`)
   if (config.checkpointBlocks !== null && typeof config.checkpointBlocks !== 'boolean') throw new UserError(`checkpointBlocks must be true, false or null (auto)`)
   return config
 }

@@ -21,6 +21,8 @@ export interface Clip {
   mel?: Float32Array
   /** Log-mel frames that came from audio (the rest is padding). */
   melFrames?: number
+  /** The audio file of an index table's row (no `mel` column): its log-mel is computed while training runs. */
+  audioPath?: string
   frames?: Float32Array[]
   /** Frame files (an AudioSet index's `frames`), decoded only when the frozen image tower embeds them. */
   framePaths?: string[]
@@ -36,6 +38,8 @@ export interface PairTable {
   clips: Clip[]
   /** Frames per log-mel row, when the table has a mel column. */
   melLength?: number
+  /** An index table: log-mels come from the audio files (`path`) on the fly (mel-feeder.ts). */
+  onTheFly: boolean
   /** Rows left out: no log-mel (failed clips), no frames or no captions. */
   skipped: number
 }
@@ -63,7 +67,7 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
     const embedded = `${tower}_emb`
     if (tower !== 'audio' && precomputed.includes(tower) && fields.has(embedded)) return embedded
     // A frozen image tower runs once, before training: then frame files named by the index will do as well as pixels.
-    const raw = tower === 'audio' ? ['mel'] : tower === 'image' ? (precomputed.includes('image') ? ['images', 'frames'] : ['images']) : ['captions', 'class']
+    const raw = tower === 'audio' ? ['mel', 'path'] : tower === 'image' ? (precomputed.includes('image') ? ['images', 'frames'] : ['images']) : ['captions', 'class']
     const found = raw.find((c) => fields.has(c))
     if (!found) {
       throw new UserError(`${file}: the ${pair} pair needs the column ${[...raw, ...(tower === 'audio' ? [] : [embedded])].map((c) => `"${c}"`).join(' or ')} (${SOURCE_HINT[tower]})`)
@@ -74,7 +78,7 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
   if (used.includes('mel')) requireParams(reader.schema, file, 'mel', {num_mel_bins: NUM_MEL_BINS, norms: VIPANT_NORMS})
   const frameSize = fields.has('images') ? rowSize(tensorShape(fields.get('images') as Field).slice(1)) : 0
   const embSize = (name: string) => rowSize(tensorShape(fields.get(name) as Field).slice(1))
-  const melLength = fields.has('mel') ? tensorShape(fields.get('mel') as Field)[0] : undefined
+  const melLength = used.includes('mel') ? tensorShape(fields.get('mel') as Field)[0] : undefined
   const clips: Clip[] = []
   let skipped = 0
   // This pass reads every column but the log-mels' and frames' values: their validity and lengths decide usability.
@@ -93,6 +97,11 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
           usable &&= get('mel')!.isValid(i)
           onDemand(clip, 'mel', () => reader.row('mel', row) ?? undefined)
           clip.melFrames = (get('mel_frames')?.get(i) as number | null) ?? melLength
+        } else if (name === 'path') {
+          // Rows vipant fetch could not fetch (status missing or error) have nothing to decode.
+          const file = get('path')!.get(i) as string | null
+          usable &&= file !== null && ((get('status')?.get(i) as string | null) ?? 'ok') === 'ok'
+          if (file !== null) clip.audioPath = file
         } else if (name === 'images') {
           usable &&= (get('images')!.get(i)?.length ?? 0) > 0
           onDemand(clip, 'frames', () => split(reader.row('images', row), frameSize))
@@ -117,7 +126,7 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
     const hints = needs.map((tower) => SOURCE_HINT[tower]).join('; ')
     throw new UserError(`${file}: no usable rows for the ${pair} pair: ${skipped} without log-mel, frames or captions (${hints})`)
   }
-  return {source: file, clips, melLength, skipped}
+  return {source: file, clips, melLength, onTheFly: used.includes('path'), skipped}
 }
 
 /**

@@ -16,6 +16,7 @@ import {resolveModel} from '../checkpoint/zoo.js'
 import {AudioEncoder} from '../model/audio-encoder.js'
 import {TextTransformer} from '../model/clip-text.js'
 import {VisionTransformer} from '../model/clip-vision.js'
+import {DEFAULT_MEL} from '../audio/mel-config.js'
 import {UserError} from '../util/errors.js'
 import {clipPreprocess} from '../image/clip-preprocess.js'
 import {decodeImage} from '../image/frames.js'
@@ -31,6 +32,7 @@ import {onnxEngine} from './onnx-evaluation.js'
 import {adam, lars, learningRate, type Optimizer} from './optimizer.js'
 import {embedAll, PairModel, tensorValues, trainableTowers} from './pair-model.js'
 import {readPairTable, towersOf, type Clip, type TowerName} from './pair-table.js'
+import {MelFeeder} from './mel-feeder.js'
 import {clipSize, randomClip} from './random-clip.js'
 import {requireNewRun, saveSnapshot, type RunSnapshot, type TrainState} from './run-snapshot.js'
 import {clipItem, clipRng, mergesLoneClip, permutation, Sampler, type Item, type ItemOptions} from './sampler.js'
@@ -88,8 +90,14 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
     const kept = permutation(clips.length, rngFor(config.seed, 'fraction')).slice(0, Math.max(1, Math.round(config.fraction * clips.length)))
     clips = kept.sort((a, b) => a - b).map((i) => clips[i])
   }
-  const frames = config.frames ?? table.melLength ?? 0
-  if (left === 'audio' && (table.melLength === undefined || frames > table.melLength)) {
+  const features = table.onTheFly ? 'on-the-fly' : 'precomputed'
+  if (left === 'audio' && config.features !== null && config.features !== features) {
+    throw new UserError(`${config.data}: features: ${config.features} was asked, but the table ${table.onTheFly ? 'has no mel column (an index table: on-the-fly)' : 'holds log-mels (precomputed)'}`)
+  }
+  if (left === 'audio') config.features = features
+  // On the fly, log-mels are computed at the tower's length, as vipant mel --max-len would (its default without --frames).
+  const frames = config.frames ?? table.melLength ?? (table.onTheFly ? DEFAULT_MEL.maxLen : 0)
+  if (left === 'audio' && !table.onTheFly && (table.melLength === undefined || frames > table.melLength)) {
     throw new UserError(`${config.data}: log-mels of ${table.melLength} frames, the audio tower was asked for ${frames}`)
   }
   const heldOut = config.val ? `validation: ${plural(val.length, 'clip')} from ${config.val}` : `held out: ${val.length}`
@@ -152,7 +160,12 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
   }
 
   let gradientStep: GradientStep | undefined
+  const feeder = table.onTheFly ? new MelFeeder(frames, config.seed, featureWorkers()) : undefined
   try {
+    if (feeder) {
+      hooks.log(`features: on the fly, log-mels of ${frames} frames from the audio files (as vipant mel), a fresh random crop each step`)
+      await feeder.hold(val)
+    }
     // No batch has more clips than the table: workers beyond that would start, build their towers and idle. The slices,
     // and so the sums, are those of config.workers (a batch is split min(batch, workers) ways either way).
     const workers = Math.min(config.workers, clips.length)
@@ -161,15 +174,20 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
       workers > 1
         ? await dataParallelStep(model, variables, workers, {backend, checkpointBlocks: config.checkpointBlocks ?? 'auto'})
         : localStep(model, variables)
+    // On the fly, the next step's log-mels are computed in worker threads while this step trains.
+    const fetch = (step: number) => (feeder && step < endStep ? feeder.batch(clips, sampler.batch(step).indices, step) : undefined)
+    let prefetched = fetch(state.step)
     while (state.step < endStep) {
       const started = performance.now()
       const step = state.step
+      const mels = await prefetched
+      prefetched = fetch(step + 1)
       const {epoch, indices} = sampler.batch(step)
       const leftItems: Item[] = []
       const rightItems: Item[] = []
       for (const i of indices) {
         const rng = clipRng(config.seed, step, i)
-        leftItems.push(clipItem(clips[i], left, options, rng))
+        leftItems.push(clipItem(mels ? {...clips[i], mel: mels.get(i)} : clips[i], left, options, rng))
         rightItems.push(clipItem(clips[captionsOf ? captionsOf[i] : i], right, options, rng))
       }
       const lr = learningRate(step, schedule)
@@ -201,9 +219,19 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
     return {config, steps: state.step, interrupted: false, checkpoint: lastSnapshot, loss: lastLoss, eval: lastEval}
   } finally {
     await gradientStep?.close()
+    await feeder?.close()
     optimizer.dispose()
     model.dispose()
   }
+}
+
+/**
+ * Threads computing log-mels on the fly: all cores but the one the step's own thread keeps busy. On CPU a ViT-B/32
+ * step outlasts its batch's log-mels by orders of magnitude, so data-parallel workers sharing the cores lose little;
+ * a GPU step does not (docs/audioset-scale.md sizes the cores it needs).
+ */
+function featureWorkers(): number {
+  return Math.max(1, os.availableParallelism() - 1)
 }
 
 /** Multiply-adds per clip in the blocks of the trainable towers below which data-parallel workers do not pay. */
