@@ -10,7 +10,7 @@ import {applyOffline, offlineFlag} from '../cli/offline.js'
 import {openTableInput, type TableInput} from '../lib/arrow/input.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {checkEmbedInput, embedStage, embedStageSchema, textTable, type EmbedOptions} from '../lib/model/embed-stage.js'
-import type {TowerName} from '../lib/model/towers.js'
+import type {TowerName} from '../lib/towers/towers.js'
 import {UserError} from '../lib/util/errors.js'
 import {plural} from '../lib/util/plural.js'
 

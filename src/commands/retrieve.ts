@@ -20,8 +20,8 @@ import {renderCaptionSearchText, renderRetrievalJson, renderRetrievalText, rende
 import {writeHtml} from '../lib/html/write.js'
 import {tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
 import {audioEmbeddings} from '../lib/model/audio-chain.js'
-import type {Embedder} from '../lib/model/embedder.js'
-import type {TowerName} from '../lib/model/towers.js'
+import type {Embedder} from '../lib/towers/embedder.js'
+import type {TowerName} from '../lib/towers/towers.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
 

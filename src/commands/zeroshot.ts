@@ -22,7 +22,7 @@ import {evaluateZeroShot} from '../lib/eval/zeroshot.js'
 import {predictionsTable, readList, tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
 import {writeHtml} from '../lib/html/write.js'
 import {audioEmbeddings} from '../lib/model/audio-chain.js'
-import type {TowerName} from '../lib/model/towers.js'
+import type {TowerName} from '../lib/towers/towers.js'
 import {UserError} from '../lib/util/errors.js'
 import {datasetHome} from '../lib/util/home.js'
 
