@@ -17,6 +17,7 @@ async function workerTowers(spec: EmbedderSpec): Promise<Embedder> {
   return localEmbedder(await loadTowers(spec.run, spec.model, spec.clip), spec.normalize)
 }
 
+// eslint-disable-next-line @typescript-eslint/no-misused-promises -- the try/catch answers every message, even on failure
 parentPort!.on('message', async ({id, task}: {id: number; task: EmbedTask}) => {
   try {
     const towers = await embedder

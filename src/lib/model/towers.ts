@@ -17,12 +17,12 @@ export interface Towers {
 
 /**
  * `model` names the audio tower (a VIP-ANT release, a vipant checkpoint) or, for the text and image
- * towers, a full CLIP; `clip` supplies the CLIP towers `model` lacks (src/lib/towers/towers.ts).
+ * towers, a full CLIP; `clipModel` (`--clip`) supplies the CLIP towers `model` lacks (src/lib/towers/towers.ts).
  */
-export async function loadTowers(needed: readonly TowerName[], model: string, clip: string): Promise<Towers> {
+export async function loadTowers(needed: readonly TowerName[], model: string, clipModel: string): Promise<Towers> {
   const towers: Towers = {sources: {}}
-  const hasClip = (loaded: CheckedModel) => loaded.clip !== undefined && loaded.clip.size > 0
-  await supplyTowers(needed, {model, clip}, loadModelFile, hasClip, (tower, {file, opened: loaded}) => {
+  const holdsClipModel = (loaded: CheckedModel) => loaded.clip !== undefined && loaded.clip.size > 0
+  await supplyTowers(needed, {model, clipModel}, loadModelFile, holdsClipModel, (tower, {file, opened: loaded}) => {
     if (tower === 'audio') {
       if (!loaded.audio) throw new UserError(`${file}: holds no audio tower (${loaded.format}); name an audio model with --model`)
       towers.audio = AudioEncoder.fromStateDict(loaded.audio.weights, loaded.audio.config)

@@ -25,7 +25,7 @@ async function suppliers(spec: OnnxEmbedderSpec): Promise<Map<TowerName, {checkp
     return {checkpoint, info: await checkpoint.info()}
   }
   const found = new Map<TowerName, {checkpoint: Checkpoint; info: CheckpointInfo}>()
-  await supplyTowers(spec.run, spec, open, ({info}) => info.hasClip, (tower, {opened}) => {
+  await supplyTowers(spec.run, {model: spec.model, clipModel: spec.clip}, open, ({info}) => info.hasClip, (tower, {opened}) => {
     const {architecture} = opened.info
     if (tower === 'audio' && !architecture.audio) throw new UserError(`${opened.checkpoint.file}: holds no audio tower; name an audio model with --model`)
     if (tower === 'text' && !architecture.text) throw new UserError(`${opened.checkpoint.file}: holds no CLIP text tower; name a CLIP with --clip`)

@@ -5,15 +5,15 @@ export type TowerName = 'audio' | 'text' | 'image'
 
 /**
  * Which file supplies each tower: audio from `model` (a VIP-ANT release, a vipant checkpoint); text and image from
- * `model` when it carries CLIP weights, else from `clip` (VIP-ANT releases hold only audio). Each file is opened once
+ * `model` when it carries CLIP weights, else from `clipModel` (`--clip`) (VIP-ANT releases hold only audio). Each file is opened once
  * (`open`, by its resolved path); `use` takes each tower's supplier in turn, before the next file is opened, and
  * refuses one that lacks the tower.
  */
 export async function supplyTowers<F>(
   needed: readonly TowerName[],
-  files: {model: string; clip: string},
+  files: {model: string; clipModel: string},
   open: (file: string) => Promise<F>,
-  hasClip: (opened: F) => boolean,
+  holdsClipModel: (opened: F) => boolean,
   use: (tower: TowerName, supplier: {file: string; opened: F}) => void,
 ): Promise<void> {
   const cache = new Map<string, F>()
@@ -24,6 +24,6 @@ export async function supplyTowers<F>(
   }
   for (const tower of needed) {
     const primary = await load(files.model)
-    use(tower, tower === 'audio' || hasClip(primary.opened) ? primary : await load(files.clip))
+    use(tower, tower === 'audio' || holdsClipModel(primary.opened) ? primary : await load(files.clipModel))
   }
 }
