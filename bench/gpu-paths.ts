@@ -12,7 +12,7 @@ import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
 import {TextTransformer} from '../src/lib/model/clip-text.js'
 import {VisionTransformer} from '../src/lib/model/clip-vision.js'
 import {audioEncoderGraph} from '../src/lib/onnx/audio-encoder.js'
-import {inputGrid} from '../src/lib/towers/audio.js'
+import {patchGrid} from '../src/lib/towers/audio.js'
 import {textTransformerGraph} from '../src/lib/onnx/clip-text.js'
 import {visionTransformerGraph} from '../src/lib/onnx/clip-vision.js'
 import {createSession, loadRuntime, type Provider, type Session} from '../src/lib/onnx/runtime.js'
@@ -81,7 +81,7 @@ async function ortTowers(provider: Provider, weights: TowerWeights): Promise<Ope
   if (!ort) throw new Error('onnxruntime-node is not installed')
   const sessions = new Map<string, Session>()
   const session = async (tower: Tower, frames: number) => {
-    const grid = tower === 'audio' ? inputGrid(weights.audio.config, frames) : undefined
+    const grid = tower === 'audio' ? patchGrid(weights.audio.config, frames) : undefined
     const key = `${tower} ${grid ?? ''}`
     if (!sessions.has(key)) {
       const graph = grid

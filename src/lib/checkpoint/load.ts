@@ -154,7 +154,7 @@ function checked(model: LoadedModel, file: string): CheckedModel {
     const {architecture: arch, state} = checkedModel(model.audio.weights, file)
     if (!arch.audio || arch.vision || arch.text) throw new UserError(`${file}: the audio weights are not a VIP-ANT audio head`)
     const {config} = model.audio
-    const [rows, cols] = audioGrid(config)
+    const {rows, cols} = audioGrid(config)
     if (arch.audio.patchSize !== config.patchSize) {
       throw new UserError(`${file}: audio patch filters are ${arch.audio.patchSize}x${arch.audio.patchSize} but the config says patch size ${config.patchSize}`)
     }

@@ -1,4 +1,4 @@
-import {audioGrid, type AudioConfig, type Grid} from './audio-config.js'
+import {audioGrid, type AudioConfig} from './audio-config.js'
 import type {CheckedModel} from './load.js'
 import {numel, type StateDict} from './tensor.js'
 
@@ -29,7 +29,7 @@ export function modelReport(model: CheckedModel): ModelReport {
     parameters,
     dtypes,
     architecture: model.architecture,
-    ...(model.audio && {audio: {config: model.audio.config, grid: namedGrid(audioGrid(model.audio.config))}}),
+    ...(model.audio && {audio: {config: model.audio.config, grid: audioGrid(model.audio.config)}}),
     ...(model.logitScale !== undefined && {logitScale: model.logitScale}),
     info: model.info,
   }
@@ -44,8 +44,6 @@ const FORMAT_NAMES: Record<CheckedModel['format'], string> = {
 }
 
 /** The report as a few human-readable lines. */
-const namedGrid = ([rows, cols]: Grid) => ({rows, cols})
-
 export function formatReport(r: ModelReport): string {
   const lines = [
     `format      ${r.format} (${FORMAT_NAMES[r.format]})`,

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core'
 import {NUM_MEL_BINS as MEL_BINS} from '../audio/mel-config.js'
 import {audioGrid, type AudioConfig, type Grid} from '../checkpoint/audio-config.js'
 import type {StateDict, Tensor} from '../checkpoint/tensor.js'
-import {AUDIO_NAMES as NAMES, audioTower, inputGrid} from '../towers/audio.js'
+import {AUDIO_NAMES as NAMES, audioTower, patchGrid} from '../towers/audio.js'
 import {loadPosEmbedding} from '../towers/pos-embedding.js'
 import {UserError} from '../util/errors.js'
 import {TfjsOps} from './ops.js'
@@ -55,11 +55,11 @@ export class AudioEncoder {
     const pos = state.get(NAMES.positional_embedding)
     if (!pos) throw new UserError(`weights have no ${NAMES.positional_embedding}`)
     const stride = config?.stride ?? VIPANT_STRIDE
-    const [, cols] = audioGrid({resolution: [patchSize, MEL_BINS], patchSize, stride})
+    const {cols} = audioGrid({resolution: [patchSize, MEL_BINS], patchSize, stride})
     const rows = (pos.shape[0] - 1) / cols
     const trained = config ?? {resolution: [(rows - 1) * stride[0] + patchSize, MEL_BINS], patchSize, stride}
     const grid = audioGrid(trained)
-    if (patchSize2 !== patchSize || trained.patchSize !== patchSize || pos.shape[0] !== grid[0] * grid[1] + 1 || pos.shape[1] !== width) {
+    if (patchSize2 !== patchSize || trained.patchSize !== patchSize || pos.shape[0] !== grid.rows * grid.cols + 1 || pos.shape[1] !== width) {
       throw new UserError(
         `audio head: conv1 [${shapeOf(state, NAMES.conv1)}] and positional embedding [${pos.shape}] ` +
           `do not fit resolution [${trained.resolution}], patch ${trained.patchSize}, stride [${trained.stride}]`,
@@ -111,12 +111,12 @@ export class AudioEncoder {
 
   /** Patch grid for T frames: rows (time) by cols (frequency). */
   grid(frames: number): Grid {
-    return inputGrid(this.config, frames)
+    return patchGrid(this.config, frames)
   }
 
   /** The grid the positional embedding was trained for. */
   get trainedGrid(): Grid {
-    return audioGrid(this.config)
+    return patchGrid(this.config)
   }
 
   /** x: (B, T, 128) normalised log-mel; returns (B, E), not normalised. */

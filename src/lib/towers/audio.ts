@@ -20,13 +20,14 @@ export const AUDIO_NAMES: VitNames = {
   proj: 'post_encoder.proj',
 }
 
-/** The patch grid of a T-frame log-mel. */
-export function inputGrid(config: AudioConfig, frames: number): Grid {
-  return audioGrid(config, [frames, NUM_MEL_BINS])
+/** The patch grid of a T-frame log-mel, or by default of the input the head was trained on. */
+export function patchGrid(config: AudioConfig, frames?: number): Grid {
+  const {rows, cols} = audioGrid(config, frames === undefined ? config.resolution : [frames, NUM_MEL_BINS])
+  return [rows, cols]
 }
 
 export function audioTower<V>(ops: TowerOps<V>, config: AudioConfig, grid: Grid, mel: V): V {
   const tokens = ops.patchEmbedding(AUDIO_NAMES.conv1, mel, {layout: 'mono', patchSize: config.patchSize, stride: config.stride, grid}) // shape = [B, rows*cols, W]
-  const positions = ops.positionalEmbedding(AUDIO_NAMES.positional_embedding, {trained: audioGrid(config), input: grid})
+  const positions = ops.positionalEmbedding(AUDIO_NAMES.positional_embedding, {trained: patchGrid(config), input: grid})
   return vitTrunk(ops, AUDIO_NAMES, tokens, positions)
 }

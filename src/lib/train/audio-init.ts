@@ -3,8 +3,9 @@
  * or from a trained audio head whose positional embedding is adapted to the training input length.
  */
 import type {AudioConfig} from '../checkpoint/audio-config.js'
-import {audioGrid, DEFAULT_AUDIO_CONFIG} from '../checkpoint/audio-config.js'
+import {DEFAULT_AUDIO_CONFIG} from '../checkpoint/audio-config.js'
 import type {StateDict} from '../checkpoint/tensor.js'
+import {patchGrid} from '../towers/audio.js'
 import {interpClipVpEmbedding, loadPosEmbedding} from '../towers/pos-embedding.js'
 import {UserError} from '../util/errors.js'
 
@@ -35,7 +36,7 @@ export function audioFromClip(clip: StateDict, frames: number): {weights: StateD
   const conv = weights.get('pre_encoder.conv1.weight')
   if (!conv) throw new UserError('the CLIP has no image tower to start the audio tower from')
   const config = audioConfigFor(frames, conv.shape[2])
-  const grid = audioGrid(config)
+  const grid = patchGrid(config)
   weights.set('misc.positional_embedding', interpClipVpEmbedding(weights.get('misc.positional_embedding')!, grid))
   return {weights, config}
 }
@@ -44,6 +45,6 @@ export function audioFromClip(clip: StateDict, frames: number): {weights: StateD
 export function audioForFrames(audio: {weights: StateDict; config: AudioConfig}, frames: number): {weights: StateDict; config: AudioConfig} {
   const config = {...audio.config, resolution: [frames, 128] as [number, number]}
   const weights = new Map(audio.weights)
-  weights.set('misc.positional_embedding', loadPosEmbedding(audio.weights.get('misc.positional_embedding')!, audioGrid(audio.config), audioGrid(config)))
+  weights.set('misc.positional_embedding', loadPosEmbedding(audio.weights.get('misc.positional_embedding')!, patchGrid(audio.config), patchGrid(config)))
   return {weights, config}
 }
