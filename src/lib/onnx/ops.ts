@@ -125,7 +125,8 @@ export class OnnxOps implements TowerOps<string> {
     const causal = new Float32Array(contextLength * contextLength)
     for (let i = 0; i < contextLength; i++) causal.fill(-Infinity, i * contextLength + i + 1, (i + 1) * contextLength)
     const L = this.length(ids)
-    return this.g.op('Slice', [this.g.constant('attn_mask', causal, [contextLength, contextLength]), this.g.ints([0, 0]), this.g.op('Concat', [L, L], {axis: 0}), this.g.ints([0, 1])])
+    const full = this.g.constant('attn_mask', causal, [contextLength, contextLength])
+    return this.g.op('Slice', [full, this.g.ints([0, 0]), this.g.op('Concat', [L, L], {axis: 0}), this.g.ints([0, 1])])
   }
 
   eotToken(x: string, ids: string): string {

@@ -27,7 +27,8 @@ export function patchGrid(config: AudioConfig, frames?: number): Grid {
 }
 
 export function audioTower<V>(ops: TowerOps<V>, config: AudioConfig, grid: Grid, mel: V): V {
-  const tokens = ops.patchEmbedding(AUDIO_NAMES.conv1, mel, {layout: 'mono', patchSize: config.patchSize, stride: config.stride, grid}) // shape = [B, rows*cols, W]
+  const patches = {layout: 'mono', patchSize: config.patchSize, stride: config.stride, grid} as const
+  const tokens = ops.patchEmbedding(AUDIO_NAMES.conv1, mel, patches) // shape = [B, rows*cols, W]
   const positions = ops.positionalEmbedding(AUDIO_NAMES.positional_embedding, {trained: patchGrid(config), input: grid})
   return vitTrunk(ops, AUDIO_NAMES, tokens, positions)
 }
