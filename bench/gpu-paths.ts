@@ -11,7 +11,8 @@ import type {StateDict} from '../src/lib/checkpoint/tensor.js'
 import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
 import {TextTransformer} from '../src/lib/model/clip-text.js'
 import {VisionTransformer} from '../src/lib/model/clip-vision.js'
-import {audioEncoderGraph, audioGrid} from '../src/lib/onnx/audio-encoder.js'
+import {audioEncoderGraph} from '../src/lib/onnx/audio-encoder.js'
+import {patchGrid} from '../src/lib/towers/audio.js'
 import {textTransformerGraph} from '../src/lib/onnx/clip-text.js'
 import {visionTransformerGraph} from '../src/lib/onnx/clip-vision.js'
 import {createSession, loadRuntime, type Provider, type Session} from '../src/lib/onnx/runtime.js'
@@ -80,7 +81,7 @@ async function ortTowers(provider: Provider, weights: TowerWeights): Promise<Ope
   if (!ort) throw new Error('onnxruntime-node is not installed')
   const sessions = new Map<string, Session>()
   const session = async (tower: Tower, frames: number) => {
-    const grid = tower === 'audio' ? audioGrid(frames, weights.audio.config) : undefined
+    const grid = tower === 'audio' ? patchGrid(weights.audio.config, frames) : undefined
     const key = `${tower} ${grid ?? ''}`
     if (!sessions.has(key)) {
       const graph = grid

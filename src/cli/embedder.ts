@@ -1,11 +1,14 @@
 import os from 'node:os'
 import {Flags} from '@oclif/core'
 import {BACKENDS, selectBackend} from '../lib/backend/index.js'
-import {ENGINES, localEmbedder, workerEmbedder, type Embedder, type Engine} from '../lib/model/embedder.js'
-import {loadTowers, type TowerName} from '../lib/model/towers.js'
+import {localEmbedder} from '../lib/model/embedder.js'
+import {loadTowers} from '../lib/model/towers.js'
 import {checkProvider, describeRuntime, loadRuntime, PROVIDERS, type Provider} from '../lib/onnx/runtime.js'
 import {paperModel} from '../lib/checkpoint/zoo.js'
+import type {Embedder} from '../lib/towers/embedder.js'
+import type {TowerName} from '../lib/towers/towers.js'
 import {UserError} from '../lib/util/errors.js'
+import {ENGINES, workerEmbedder, type Engine} from './embed-workers.js'
 import {capWorkers} from './workers.js'
 
 export const engineFlags = {

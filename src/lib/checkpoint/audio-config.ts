@@ -16,8 +16,14 @@ export interface AudioConfig {
 /** The released heads' values (docs/method.md §5.3): 1000 frames x 128 bins, 32x32 patches every (16, 24). */
 export const DEFAULT_AUDIO_CONFIG: AudioConfig = {resolution: [1000, 128], patchSize: 32, stride: [16, 24]}
 
-/** The patch grid (rows over time, columns over frequency) of a valid, unpadded strided convolution. */
-export function audioGrid({resolution: [frames, bins], patchSize, stride}: AudioConfig): {rows: number; cols: number} {
+/** A patch grid as the positional-embedding rules take it. */
+export type Grid = [rows: number, cols: number]
+
+/**
+ * The patch grid (rows over time, columns over frequency) of a valid, unpadded strided convolution over a
+ * [frames, bins] input, by default the one the head was trained on: `_vit_position_resolution` in cvap/module/val.py.
+ */
+export function audioGrid({resolution, patchSize, stride}: AudioConfig, [frames, bins] = resolution): {rows: number; cols: number} {
   return {rows: Math.floor((frames - patchSize) / stride[0]) + 1, cols: Math.floor((bins - patchSize) / stride[1]) + 1}
 }
 
@@ -111,7 +117,7 @@ export function completeAudioConfig(
   let frames = cfg.frames
   if (frames === undefined) {
     const [positions] = shape('misc.positional_embedding', 'model.audio.resolution nor running.audio.max_len')
-    const cols = Math.floor((cfg.bins - patchSize) / stride[1]) + 1
+    const {cols} = audioGrid({resolution: [patchSize, cfg.bins], patchSize, stride})
     const rows = (positions - 1) / cols
     if (!Number.isInteger(rows) || rows < 1) {
       throw new UserError(

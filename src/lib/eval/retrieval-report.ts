@@ -1,4 +1,5 @@
-import {digestLine, table, type ModelDigest} from './report.js'
+import type {ModelDigest} from '../checkpoint/digest.js'
+import {digestLine, table} from './report.js'
 import type {DirectionMetrics} from './retrieval.js'
 import {plural} from '../util/plural.js'
 

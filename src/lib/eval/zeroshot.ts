@@ -1,6 +1,6 @@
 import type {TableInput} from '../arrow/input.js'
 import {stageOf} from '../arrow/provenance.js'
-import type {Embedder} from '../model/embedder.js'
+import type {Embedder} from '../towers/embedder.js'
 import {requireFinite} from '../util/finite.js'
 import {argmax, classEmbeddings, classificationMetrics, classText, scoreClips} from './classification.js'
 import {evaluatedModels, type ZeroShotReport} from './report.js'

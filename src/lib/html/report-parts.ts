@@ -1,4 +1,4 @@
-import type {ModelDigest} from '../eval/report.js'
+import type {ModelDigest} from '../checkpoint/digest.js'
 import {esc, facts} from './page.js'
 
 /** The checkpoints behind a report, each file with its full sha256, as the JSON report states them. */

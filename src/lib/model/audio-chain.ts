@@ -3,7 +3,7 @@ import type {TableInput} from '../arrow/input.js'
 import type {MelConfig} from '../audio/mel-config.js'
 import {melStage, melStageSchema, type ClipEvent, type MelStageOptions} from '../data/mel-stage.js'
 import {checkEmbedInput, embedStage, embedStageSchema, type EmbedOptions} from './embed-stage.js'
-import type {Embedder} from './embedder.js'
+import type {Embedder} from '../towers/embedder.js'
 
 /**
  * An index table through the mel stage and the audio tower in one process, as `vipant mel | vipant

@@ -1,12 +1,10 @@
-/**
- * CLIP's text tower (openai/CLIP model.py `CLIP.encode_text`; VIP-ANT's GPTPreEncoder/GPTPostEncoder), frozen in
- * the AT stage. Input: token ids (B, L) int32, `[SOT] bpe [EOT]` padded with 0 to the batch's longest (docs/method.md §5.6);
- * the causal mask makes the padding invisible to the EOT token, so any L <= context length gives CLIP's result.
- */
+/** CLIP's text tower (src/lib/towers/text.ts) on tfjs: its weights, trainable or not. */
 import * as tf from '@tensorflow/tfjs-core'
 import type {StateDict} from '../checkpoint/tensor.js'
+import {TEXT_NAMES as NAMES, textTower} from '../towers/text.js'
 import {UserError} from '../util/errors.js'
-import {asIs, gatherRows, matMulFast, own, prefixed, type Parameter} from './parameters.js'
+import {TfjsOps} from './ops.js'
+import {asIs, own, prefixed, type Parameter} from './parameters.js'
 import {LayerNorm, param, Transformer} from './transformer.js'
 
 export class TextTransformer {
@@ -16,27 +14,38 @@ export class TextTransformer {
     readonly transformer: Transformer,
     readonly ln_final: LayerNorm,
     readonly text_projection: tf.Tensor2D,
-  ) {}
+  ) {
+    const modules: [string, tf.Tensor | LayerNorm | Transformer][] = [
+      [NAMES.token_embedding, token_embedding],
+      [NAMES.positional_embedding, positional_embedding],
+      [NAMES.transformer, transformer],
+      [NAMES.ln_final, ln_final],
+      [NAMES.text_projection, text_projection],
+    ]
+    this.ops = new TfjsOps(new Map(modules))
+  }
+
+  private readonly ops: TfjsOps
 
   /** From CLIP's top-level text weights (`token_embedding.weight`, `positional_embedding`, `transformer.*`, ...). */
   static fromStateDict(state: StateDict, trainable = false): TextTransformer {
     return new TextTransformer(
-      own(param(state, 'token_embedding.weight') as tf.Tensor2D, trainable),
-      own(param(state, 'positional_embedding') as tf.Tensor2D, trainable),
-      Transformer.fromStateDict(state, 'transformer', trainable),
-      LayerNorm.fromStateDict(state, 'ln_final', trainable),
-      own(param(state, 'text_projection') as tf.Tensor2D, trainable),
+      own(param(state, NAMES.token_embedding) as tf.Tensor2D, trainable),
+      own(param(state, NAMES.positional_embedding) as tf.Tensor2D, trainable),
+      Transformer.fromStateDict(state, NAMES.transformer, trainable),
+      LayerNorm.fromStateDict(state, NAMES.ln_final, trainable),
+      own(param(state, NAMES.text_projection) as tf.Tensor2D, trainable),
     )
   }
 
   /** CLIP's names and layout. */
   parameters(): Parameter[] {
     return [
-      asIs('positional_embedding', this.positional_embedding),
-      asIs('text_projection', this.text_projection),
-      ...prefixed('transformer', this.transformer.parameters()),
-      asIs('token_embedding.weight', this.token_embedding),
-      ...prefixed('ln_final', this.ln_final.parameters()),
+      asIs(NAMES.positional_embedding, this.positional_embedding),
+      asIs(NAMES.text_projection, this.text_projection),
+      ...prefixed(NAMES.transformer, this.transformer.parameters()),
+      asIs(NAMES.token_embedding, this.token_embedding),
+      ...prefixed(NAMES.ln_final, this.ln_final.parameters()),
     ]
   }
 
@@ -58,30 +67,13 @@ export class TextTransformer {
 
   /** ids: (B, L) int32 with the EOT token the highest id of each row; returns (B, E), not normalised. */
   forward(ids: tf.Tensor2D): tf.Tensor2D {
-    const [B, L] = ids.shape
-    const W = this.width
+    const [, L] = ids.shape
     if (L > this.contextLength) throw new UserError(`text of ${L} tokens exceeds the context length ${this.contextLength}`)
-    return tf.tidy(() => {
-      let x = tf.reshape(gatherRows(this.token_embedding, tf.reshape(ids, [B * L])), [B, L, W]) // shape = [B, L, W]
-      x = tf.add(x, tf.slice(this.positional_embedding, [0, 0], [L, W]))
-      x = this.transformer.forward(x as tf.Tensor3D, causalMask(L))
-      // CLIP applies ln_final to every token and keeps the EOT one (argmax of the ids); LayerNorm is per token, so
-      // normalising only the kept tokens is the same.
-      const eot = tf.add(tf.argMax(ids, 1), tf.range(0, B * L, L, 'int32')) as tf.Tensor1D // flat index of each row's EOT
-      const pooled = gatherRows(tf.reshape(x, [B * L, W]), eot) // shape = [B, W]
-      return matMulFast(this.ln_final.forward(pooled), this.text_projection)
-    })
+    return tf.tidy(() => textTower(this.ops, this.contextLength, ids) as tf.Tensor2D)
   }
 
   dispose(): void {
     tf.dispose([this.token_embedding, this.positional_embedding, this.text_projection])
     for (const part of [this.transformer, this.ln_final]) part.dispose()
   }
-}
-
-/** CLIP's `build_attention_mask`, sliced to L: additive, -inf above the diagonal. */
-function causalMask(L: number): tf.Tensor2D {
-  const mask = new Float32Array(L * L)
-  for (let i = 0; i < L; i++) mask.fill(-Infinity, i * L + i + 1, (i + 1) * L)
-  return tf.tensor2d(mask, [L, L])
 }

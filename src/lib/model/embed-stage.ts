@@ -8,8 +8,8 @@ import {checkMaxLen, NUM_MEL_BINS, VIPANT_NORMS} from '../audio/mel-config.js'
 import {UserError} from '../util/errors.js'
 import {requireFinite, rowName} from '../util/finite.js'
 import {orderedMap} from '../util/worker-pool.js'
-import type {Embedder, RowItems} from './embedder.js'
-import type {TowerName} from './towers.js'
+import type {Embedder, RowItems} from '../towers/embedder.js'
+import type {TowerName} from '../towers/towers.js'
 
 export interface EmbedOptions {
   embedder: Embedder

@@ -1,12 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core'
 import {loadModelFile, type CheckedModel} from '../checkpoint/load.js'
-import {resolveModel} from '../checkpoint/zoo.js'
+import {supplyTowers, type TowerName} from '../towers/towers.js'
 import {UserError} from '../util/errors.js'
 import {AudioEncoder} from './audio-encoder.js'
 import {TextTransformer} from './clip-text.js'
 import {VisionTransformer} from './clip-vision.js'
-
-export type TowerName = 'audio' | 'text' | 'image'
 
 /** The towers one run needs, each built once from whichever file supplies it. */
 export interface Towers {
@@ -19,20 +17,12 @@ export interface Towers {
 
 /**
  * `model` names the audio tower (a VIP-ANT release, a vipant checkpoint) or, for the text and image
- * towers, a full CLIP; `clip` supplies the CLIP towers `model` lacks (VIP-ANT releases hold only audio).
+ * towers, a full CLIP; `clipModel` (`--clip`) supplies the CLIP towers `model` lacks (src/lib/towers/towers.ts).
  */
-export async function loadTowers(needed: readonly TowerName[], model: string, clip: string): Promise<Towers> {
-  const cache = new Map<string, CheckedModel>()
-  const load = async (name: string) => {
-    const file = await resolveModel(name)
-    if (!cache.has(file)) cache.set(file, await loadModelFile(file))
-    return {file, loaded: cache.get(file)!}
-  }
+export async function loadTowers(needed: readonly TowerName[], model: string, clipModel: string): Promise<Towers> {
   const towers: Towers = {sources: {}}
-  for (const tower of needed) {
-    const primary = await load(model)
-    const supplier = tower === 'audio' || hasClip(primary.loaded) ? primary : await load(clip)
-    const {file, loaded} = supplier
+  const holdsClipModel = (loaded: CheckedModel) => loaded.clip !== undefined && loaded.clip.size > 0
+  await supplyTowers(needed, {model, clipModel}, loadModelFile, holdsClipModel, (tower, {file, opened: loaded}) => {
     if (tower === 'audio') {
       if (!loaded.audio) throw new UserError(`${file}: holds no audio tower (${loaded.format}); name an audio model with --model`)
       towers.audio = AudioEncoder.fromStateDict(loaded.audio.weights, loaded.audio.config)
@@ -42,12 +32,8 @@ export async function loadTowers(needed: readonly TowerName[], model: string, cl
       else towers.image = VisionTransformer.fromStateDict(loaded.clip)
     }
     towers.sources[tower] = file
-  }
+  })
   return towers
-}
-
-function hasClip(model: CheckedModel): boolean {
-  return model.clip !== undefined && model.clip.size > 0
 }
 
 export function disposeTowers(towers: Towers): void {

@@ -1,6 +1,6 @@
 /**
- * CLIP's transformer trunk (openai/CLIP model.py `ResidualAttentionBlock`, `Transformer`; VIP-ANT's
- * cvap/module/val.py is identical), shared by the image, text and audio towers. docs/method.md §5.2.
+ * The tfjs modules of CLIP's transformer trunk (its topology: src/lib/towers/transformer.ts), holding the weights
+ * of the image, text and audio towers.
  *
  * wasm runs one kind of matMul fast (XNNPACK): a single 2-D product without transpose flags. Everything here is
  * written in those terms: activations are reshaped to 2-D for each Linear, weights are stored pre-transposed
@@ -15,7 +15,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core'
 import type {StateDict} from '../checkpoint/tensor.js'
+import {join} from '../towers/ops.js'
+import {BLOCK, blockNames, residualAttentionBlock} from '../towers/transformer.js'
 import {UserError} from '../util/errors.js'
+import {TfjsOps} from './ops.js'
 import {asIs, laidOut, matMulFast, own, prefixed, transposed, type Parameter} from './parameters.js'
 
 /** `state[name]` as a tf tensor of its stored (PyTorch) shape. */
@@ -164,43 +167,42 @@ function split(t: tf.Tensor, parts: number, axis: number): tf.Tensor2D[] {
 }
 
 export class ResidualAttentionBlock {
+  private readonly ops: TfjsOps
+
   constructor(
     readonly attn: MultiheadAttention,
     readonly ln_1: LayerNorm,
     readonly c_fc: Linear,
     readonly c_proj: Linear,
     readonly ln_2: LayerNorm,
-  ) {}
+  ) {
+    const {attn: a, ln_1: n1, c_fc: fc, c_proj: proj, ln_2: n2} = BLOCK
+    this.ops = new TfjsOps(new Map<string, LayerNorm | Linear | MultiheadAttention>([[a, attn], [n1, ln_1], [fc, c_fc], [proj, c_proj], [n2, ln_2]]))
+  }
 
   static fromStateDict(state: StateDict, prefix: string, trainable = false): ResidualAttentionBlock {
+    const name = (module: string) => join(prefix, module)
     return new ResidualAttentionBlock(
-      MultiheadAttention.fromStateDict(state, `${prefix}.attn`, trainable),
-      LayerNorm.fromStateDict(state, `${prefix}.ln_1`, trainable),
-      Linear.fromStateDict(state, `${prefix}.mlp.c_fc`, trainable),
-      Linear.fromStateDict(state, `${prefix}.mlp.c_proj`, trainable),
-      LayerNorm.fromStateDict(state, `${prefix}.ln_2`, trainable),
+      MultiheadAttention.fromStateDict(state, name(BLOCK.attn), trainable),
+      LayerNorm.fromStateDict(state, name(BLOCK.ln_1), trainable),
+      Linear.fromStateDict(state, name(BLOCK.c_fc), trainable),
+      Linear.fromStateDict(state, name(BLOCK.c_proj), trainable),
+      LayerNorm.fromStateDict(state, name(BLOCK.ln_2), trainable),
     )
   }
 
   parameters(): Parameter[] {
     return [
-      ...prefixed('attn', this.attn.parameters()),
-      ...prefixed('ln_1', this.ln_1.parameters()),
-      ...prefixed('mlp.c_fc', this.c_fc.parameters()),
-      ...prefixed('mlp.c_proj', this.c_proj.parameters()),
-      ...prefixed('ln_2', this.ln_2.parameters()),
+      ...prefixed(BLOCK.attn, this.attn.parameters()),
+      ...prefixed(BLOCK.ln_1, this.ln_1.parameters()),
+      ...prefixed(BLOCK.c_fc, this.c_fc.parameters()),
+      ...prefixed(BLOCK.c_proj, this.c_proj.parameters()),
+      ...prefixed(BLOCK.ln_2, this.ln_2.parameters()),
     ]
   }
 
   forward(x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
-    return tf.tidy(() => {
-      const [B, L, W] = x.shape
-      const flat = (t: tf.Tensor) => tf.reshape(t, [B * L, W])
-      x = tf.add(x, this.attn.forward(tf.reshape(this.ln_1.forward(flat(x)), [B, L, W]), mask))
-      const h = this.c_fc.forward(this.ln_2.forward(flat(x)))
-      const quickGelu = tf.mul(h, tf.sigmoid(tf.mul(h, 1.702)))
-      return tf.add(x, tf.reshape(this.c_proj.forward(quickGelu), [B, L, W]))
-    })
+    return tf.tidy(() => residualAttentionBlock(this.ops, '', x, mask) as tf.Tensor3D)
   }
 
   dispose(): void {
@@ -221,12 +223,7 @@ export class Transformer {
 
   /** Blocks `${prefix}.resblocks.0..n-1`, n read from the names present. */
   static fromStateDict(state: StateDict, prefix: string, trainable = false): Transformer {
-    const resblocks: ResidualAttentionBlock[] = []
-    while (state.has(`${prefix}.resblocks.${resblocks.length}.attn.in_proj_weight`)) {
-      resblocks.push(ResidualAttentionBlock.fromStateDict(state, `${prefix}.resblocks.${resblocks.length}`, trainable))
-    }
-    if (!resblocks.length) throw new UserError(`weights have no ${prefix}.resblocks.0`)
-    return new Transformer(resblocks)
+    return new Transformer(blockNames(state, prefix).map((block) => ResidualAttentionBlock.fromStateDict(state, block, trainable)))
   }
 
   get layers(): number {

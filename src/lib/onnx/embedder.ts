@@ -1,11 +1,10 @@
 /**
  * The towers on ONNX Runtime behind the Embedder seam: one session per tower graph (per patch grid for audio),
- * each using every core, fed one batch at a time. `vipant` runs this in one worker thread (workerEmbedder with one
+ * each using every core, fed one batch at a time. `vipant` runs this in one worker thread (src/cli/embed-workers.ts, with one
  * worker), because a session's run blocks the thread it runs on and the main thread keeps the pipeline moving.
  */
-import {resolveModel} from '../checkpoint/zoo.js'
-import {perRow, type Embedder, type RowItems} from '../model/embedder.js'
-import type {TowerName} from '../model/towers.js'
+import {perRow, type Embedder, type RowItems} from '../towers/embedder.js'
+import {supplyTowers, type TowerName} from '../towers/towers.js'
 import {UserError} from '../util/errors.js'
 import {Checkpoint, type CheckpointInfo} from './graph-cache.js'
 import {createSession, requireRuntime, type Provider, type Session} from './runtime.js'
@@ -19,25 +18,20 @@ export interface OnnxEmbedderSpec {
   provider: Provider
 }
 
-/** Which checkpoint supplies each tower, as loadTowers decides: audio from `model`; text and image from `model` when it carries CLIP, else from `clip`. */
+/** The checkpoint supplying each tower (src/lib/towers/towers.ts), refused when it lacks the tower. */
 async function suppliers(spec: OnnxEmbedderSpec): Promise<Map<TowerName, {checkpoint: Checkpoint; info: CheckpointInfo}>> {
-  const opened = new Map<string, Promise<Checkpoint>>()
-  const open = async (name: string) => {
-    const file = await resolveModel(name)
-    if (!opened.has(file)) opened.set(file, Checkpoint.open(file))
-    const checkpoint = await opened.get(file)!
+  const open = async (file: string) => {
+    const checkpoint = await Checkpoint.open(file)
     return {checkpoint, info: await checkpoint.info()}
   }
   const found = new Map<TowerName, {checkpoint: Checkpoint; info: CheckpointInfo}>()
-  for (const tower of spec.run) {
-    const primary = await open(spec.model)
-    const supplier = tower === 'audio' || primary.info.hasClip ? primary : await open(spec.clip)
-    const {architecture} = supplier.info
-    if (tower === 'audio' && !architecture.audio) throw new UserError(`${supplier.checkpoint.file}: holds no audio tower; name an audio model with --model`)
-    if (tower === 'text' && !architecture.text) throw new UserError(`${supplier.checkpoint.file}: holds no CLIP text tower; name a CLIP with --clip`)
-    if (tower === 'image' && !architecture.vision) throw new UserError(`${supplier.checkpoint.file}: holds no CLIP image tower; name a CLIP with --clip`)
-    found.set(tower, supplier)
-  }
+  await supplyTowers(spec.run, {model: spec.model, clipModel: spec.clip}, open, ({info}) => info.hasClip, (tower, {opened}) => {
+    const {architecture} = opened.info
+    if (tower === 'audio' && !architecture.audio) throw new UserError(`${opened.checkpoint.file}: holds no audio tower; name an audio model with --model`)
+    if (tower === 'text' && !architecture.text) throw new UserError(`${opened.checkpoint.file}: holds no CLIP text tower; name a CLIP with --clip`)
+    if (tower === 'image' && !architecture.vision) throw new UserError(`${opened.checkpoint.file}: holds no CLIP image tower; name a CLIP with --clip`)
+    found.set(tower, opened)
+  })
   return found
 }
 

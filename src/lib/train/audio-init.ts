@@ -5,7 +5,8 @@
 import type {AudioConfig} from '../checkpoint/audio-config.js'
 import {DEFAULT_AUDIO_CONFIG} from '../checkpoint/audio-config.js'
 import type {StateDict} from '../checkpoint/tensor.js'
-import {interpClipVpEmbedding, loadPosEmbedding, positionResolution} from '../model/pos-embedding.js'
+import {patchGrid} from '../towers/audio.js'
+import {interpClipVpEmbedding, loadPosEmbedding} from '../towers/pos-embedding.js'
 import {UserError} from '../util/errors.js'
 
 /** CLIP `visual.*` name -> VIP-ANT audio-head name. */
@@ -35,7 +36,7 @@ export function audioFromClip(clip: StateDict, frames: number): {weights: StateD
   const conv = weights.get('pre_encoder.conv1.weight')
   if (!conv) throw new UserError('the CLIP has no image tower to start the audio tower from')
   const config = audioConfigFor(frames, conv.shape[2])
-  const grid = positionResolution(config.resolution, config.patchSize, config.stride)
+  const grid = patchGrid(config)
   weights.set('misc.positional_embedding', interpClipVpEmbedding(weights.get('misc.positional_embedding')!, grid))
   return {weights, config}
 }
@@ -43,8 +44,7 @@ export function audioFromClip(clip: StateDict, frames: number): {weights: StateD
 /** A trained audio head for `frames`-long inputs: its positions as VIP-ANT's `from_pretrained` adapts them. */
 export function audioForFrames(audio: {weights: StateDict; config: AudioConfig}, frames: number): {weights: StateDict; config: AudioConfig} {
   const config = {...audio.config, resolution: [frames, 128] as [number, number]}
-  const grid = (c: AudioConfig) => positionResolution(c.resolution, c.patchSize, c.stride)
   const weights = new Map(audio.weights)
-  weights.set('misc.positional_embedding', loadPosEmbedding(audio.weights.get('misc.positional_embedding')!, grid(audio.config), grid(config)))
+  weights.set('misc.positional_embedding', loadPosEmbedding(audio.weights.get('misc.positional_embedding')!, patchGrid(audio.config), patchGrid(config)))
   return {weights, config}
 }

@@ -11,10 +11,12 @@ import {RowReader} from '../arrow/row-reader.js'
 import {rowSize, tensorRow, tensorShape} from '../arrow/tensor.js'
 import {NUM_MEL_BINS, VIPANT_NORMS} from '../audio/mel-config.js'
 import {classText} from '../eval/classification.js'
+import type {TowerName} from '../towers/towers.js'
 import {UserError} from '../util/errors.js'
 import type {Pair} from './config.js'
 
-export type TowerName = 'audio' | 'image' | 'text'
+/** The towers' names, for train/'s modules that take them from here. */
+export type {TowerName}
 
 export interface Clip {
   id: string

@@ -4,15 +4,9 @@
  * `interp_clip_vp_embedding`) and from the checkpoint's grid to the current max_len (§5.5, `load_pos_embedding`).
  * These work on checkpoint tensors, once, at load time.
  */
+import type {Grid} from '../checkpoint/audio-config.js'
 import type {Tensor} from '../checkpoint/tensor.js'
 import {UserError} from '../util/errors.js'
-
-export type Grid = [rows: number, cols: number]
-
-/** Patch grid of a (height, width) input: `_vit_position_resolution` in cvap/module/val.py. */
-export function positionResolution(resolution: [number, number], patchSize: number, stride: [number, number]): Grid {
-  return [Math.floor((resolution[0] - patchSize) / stride[0]) + 1, Math.floor((resolution[1] - patchSize) / stride[1]) + 1]
-}
 
 /**
  * `load_pos_embedding` (cvap/module/encoder/audio_head.py) with bop = 1: as is for an equal grid; when the columns

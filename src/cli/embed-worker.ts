@@ -1,9 +1,11 @@
 import {parentPort, workerData} from 'node:worker_threads'
-import {selectBackend} from '../backend/index.js'
-import {onnxEmbedder} from '../onnx/embedder.js'
-import type {Provider} from '../onnx/runtime.js'
-import {localEmbedder, type Embedder, type EmbedTask, type EmbedderSpec} from './embedder.js'
-import {loadTowers} from './towers.js'
+import {selectBackend} from '../lib/backend/index.js'
+import {localEmbedder} from '../lib/model/embedder.js'
+import {loadTowers} from '../lib/model/towers.js'
+import {onnxEmbedder} from '../lib/onnx/embedder.js'
+import type {Provider} from '../lib/onnx/runtime.js'
+import type {Embedder} from '../lib/towers/embedder.js'
+import type {EmbedTask, EmbedderSpec} from './embed-workers.js'
 
 // Worker-thread entry of the embedders: its own towers, one chunk of rows per message.
 const embedder = workerTowers(workerData as EmbedderSpec)
