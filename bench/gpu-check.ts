@@ -23,8 +23,17 @@ const HARD_LIMIT_S = 270
 const BUDGET_S = {parity: 30, throughput: 110, training: 90}
 const SEED = 1213
 
-const resultsFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'gpu-check.json')
-const {values: flags} = parseArgs({options: {rehearse: {type: 'boolean', default: false}, out: {type: 'string', default: resultsFile}}})
+const resultsFile = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'bench',
+  'results',
+  'gpu-check.json',
+)
+const {values: flags} = parseArgs({
+  options: {rehearse: {type: 'boolean', default: false}, out: {type: 'string', default: resultsFile}},
+})
 
 if (!flags.rehearse && gpuDevices().length === 0) {
   console.log('gpu-check: no GPU on this machine (no /dev/nvidia* or /dev/dri/renderD* device); nothing to check')
@@ -58,14 +67,23 @@ const report: Record<string, unknown> = {
   date: new Date().toISOString(),
   rehearsal: flags.rehearse,
   stage: 'probe machine',
-  host: {node: process.version, cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), platform: `${os.platform()} ${os.release()}`},
+  host: {
+    node: process.version,
+    cpu: os.cpus()[0]?.model,
+    cores: os.availableParallelism(),
+    platform: `${os.platform()} ${os.release()}`,
+  },
 }
 const save = (complete = false) => {
   mkdirSync(path.dirname(flags.out), {recursive: true})
-  writeFileSync(flags.out, JSON.stringify({...report, complete, elapsed_s: (Date.now() - started) / 1000}, null, 2) + '\n')
+  writeFileSync(
+    flags.out,
+    JSON.stringify({...report, complete, elapsed_s: (Date.now() - started) / 1000}, null, 2) + '\n',
+  )
 }
 const box = (budget: number) => new TimeBox(Math.min(budget, HARD_LIMIT_S - 15 - (Date.now() - started) / 1000))
-const fmt = (x: number | undefined, digits = 2) => (x === undefined ? '-' : x < 1e-2 && x !== 0 ? x.toExponential(1) : x.toFixed(digits))
+const fmt = (x: number | undefined, digits = 2) =>
+  x === undefined ? '-' : x < 1e-2 && x !== 0 ? x.toExponential(1) : x.toFixed(digits)
 
 /**
  * ViT-B/32-size towers: `npm run bench -- towers`'s random weights (uniform, CLIP-like scale, fixed seeds; a few
@@ -95,13 +113,16 @@ async function main(): Promise<boolean> {
   let failed = false
 
   // 1. The machine and the paths that start.
-  console.log(`gpu-check${flags.rehearse ? ' (rehearsal: CPU engines stand in for the GPU ones, tiny towers for ViT-B/32)' : ''}`)
+  console.log(
+    `gpu-check${flags.rehearse ? ' (rehearsal: CPU engines stand in for the GPU ones, tiny towers for ViT-B/32)' : ''}`,
+  )
   const found = await probe(flags.rehearse, (name) => {
     report.stage = `probe ${name}`
     save()
   })
   Object.assign(report, {machine: found.machine, paths: found.paths})
-  for (const [key, value] of Object.entries(found.machine)) console.log(`${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
+  for (const [key, value] of Object.entries(found.machine))
+    console.log(`${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
   console.log('')
   const pathRows = found.paths.map((p) => [p.path.name, p.usable ? 'yes' : 'no', p.syncRead ?? '-', p.note])
   console.log(table(['path', 'starts', 'sync read', 'note'], pathRows).join('\n'))
@@ -112,16 +133,29 @@ async function main(): Promise<boolean> {
   }
 
   // 2. Tower parity against the PyTorch fixtures.
-  stage('parity', `parity with PyTorch (test/fixtures/model; tolerance ${PARITY_RELATIVE_TOLERANCE} x the output's largest magnitude)`)
+  stage(
+    'parity',
+    `parity with PyTorch (test/fixtures/model; tolerance ${PARITY_RELATIVE_TOLERANCE} x the output's largest magnitude)`,
+  )
   const parityRows = await parity(paths, box(BUDGET_S.parity))
   report.parity = {relative_tolerance: PARITY_RELATIVE_TOLERANCE, rows: parityRows}
   failed ||= parityRows.some((r) => r.status === 'FAIL' || r.status === 'ERROR')
-  const parityCells = parityRows.map((r) => [r.path, r.case, fmt(r.max_abs_error), fmt(r.tolerance), r.status, r.note ?? ''])
+  const parityCells = parityRows.map((r) => [
+    r.path,
+    r.case,
+    fmt(r.max_abs_error),
+    fmt(r.tolerance),
+    r.status,
+    r.note ?? '',
+  ])
   console.log(table(['path', 'case', 'max abs error', 'tolerance', 'status', 'note'], parityCells).join('\n'))
 
   // 3. Throughput at ViT-B/32 size (tiny in a rehearsal), random weights from a fixed seed.
   const sizeName = flags.rehearse ? 'tiny' : 'vit-b32'
-  stage('throughput', `throughput, ${sizeName} towers: audio (1000, 128), text 77 tokens, image 224 px; median of up to 3 passes after one warm-up`)
+  stage(
+    'throughput',
+    `throughput, ${sizeName} towers: audio (1000, 128), text 77 tokens, image 224 px; median of up to 3 passes after one warm-up`,
+  )
   const {weights, vocab, embedDim} = randomTowers(flags.rehearse)
   const reference = {name: 'ort cpu (reference)', engine: 'ort', provider: 'cpu'} as const
   const throughputRows = await throughput(paths, reference, weights, vocab, box(BUDGET_S.throughput))
@@ -130,33 +164,56 @@ async function main(): Promise<boolean> {
     table(
       ['path', 'tower', 'batch', 'warm-up s', 'median s', 'inputs/s', 'x cpu', 'note'],
       throughputRows.map((r) => [
-        r.path, r.tower, String(r.batch), fmt(r.warmup_s), fmt(r.median_s, 3), fmt(r.inputs_per_s, 1), fmt(r.speedup_over_cpu), r.note ?? '',
+        r.path,
+        r.tower,
+        String(r.batch),
+        fmt(r.warmup_s),
+        fmt(r.median_s, 3),
+        fmt(r.inputs_per_s, 1),
+        fmt(r.speedup_over_cpu),
+        r.note ?? '',
       ]),
     ).join('\n'),
   )
 
   // 4. One audio-tower training step per batch size on each tfjs GPU backend, its loss against wasm's.
-  stage('training', `training step, ${sizeName} audio tower on (1000, 128) against frozen image embeddings (loss, backward, LARS)`)
+  stage(
+    'training',
+    `training step, ${sizeName} audio tower on (1000, 128) against frozen image embeddings (loss, backward, LARS)`,
+  )
   const trained = await training(paths, weights, embedDim, box(BUDGET_S.training))
   report.training = {loss_relative_tolerance: LOSS_RELATIVE_TOLERANCE, ...trained}
   failed ||= trained.loss.some((l) => l.status === 'FAIL')
   if (trained.note) console.log(trained.note)
-  const memory = (m?: Record<string, unknown>) => (m ? `${(Number(m.numBytesAllocatedInGPU ?? m.numBytes) / 2 ** 20).toFixed(0)} MiB` : '-')
+  const memory = (m?: Record<string, unknown>) =>
+    m ? `${(Number(m.numBytesAllocatedInGPU ?? m.numBytes) / 2 ** 20).toFixed(0)} MiB` : '-'
   console.log(
     table(
       ['path', 'batch', 'first step s', 'step s', 'loss', 'checkpointed', 'tf memory', 'nvidia-smi MiB', 'note'],
       trained.rows.map((r) => [
-        r.path, String(r.batch), fmt(r.first_step_s), fmt(r.step_s), fmt(r.loss, 5), String(r.blocks_checkpointed ?? '-'),
-        memory(r.tf_memory), String(r.nvidia_smi_mib_over_baseline ?? '-'), r.note ?? '',
+        r.path,
+        String(r.batch),
+        fmt(r.first_step_s),
+        fmt(r.step_s),
+        fmt(r.loss, 5),
+        String(r.blocks_checkpointed ?? '-'),
+        memory(r.tf_memory),
+        String(r.nvidia_smi_mib_over_baseline ?? '-'),
+        r.note ?? '',
       ]),
     ).join('\n'),
   )
   if (trained.wasm) {
     const {loss, forward_s} = trained.wasm
     const tolerance = `tolerance ${LOSS_RELATIVE_TOLERANCE} x max(1, |loss|)`
-    console.log(`wasm batch-${TRAIN_BATCHES[0]} loss ${loss.toFixed(5)} (forward ${forward_s.toFixed(1)} s); ${tolerance}`)
+    console.log(
+      `wasm batch-${TRAIN_BATCHES[0]} loss ${loss.toFixed(5)} (forward ${forward_s.toFixed(1)} s); ${tolerance}`,
+    )
   }
-  for (const l of trained.loss) console.log(`  ${l.path}: |${l.loss_gpu.toFixed(5)} - ${l.loss_wasm.toFixed(5)}| = ${fmt(l.abs_difference)} ${l.status}`)
+  for (const l of trained.loss)
+    console.log(
+      `  ${l.path}: |${l.loss_gpu.toFixed(5)} - ${l.loss_wasm.toFixed(5)}| = ${fmt(l.abs_difference)} ${l.status}`,
+    )
   return failed
 }
 
@@ -164,12 +221,16 @@ try {
   const failed = await main()
   report.stage = 'done'
   save(true)
-  console.log(`\n${failed ? 'FAILED' : 'done'} in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote ${path.relative(process.cwd(), flags.out)}`)
+  console.log(
+    `\n${failed ? 'FAILED' : 'done'} in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote ${path.relative(process.cwd(), flags.out)}`,
+  )
   process.exit(failed ? 1 : 0)
 } catch (error) {
   // What was measured so far stays in the file, with the reason the run stopped.
   report.error = error instanceof Error ? error.stack : String(error)
   save()
-  console.error(`gpu-check: stopped in ${report.stage}: ${error instanceof Error ? error.message : String(error)}; what was measured is in ${flags.out}`)
+  console.error(
+    `gpu-check: stopped in ${report.stage}: ${error instanceof Error ? error.message : String(error)}; what was measured is in ${flags.out}`,
+  )
   process.exit(1)
 }

@@ -21,7 +21,9 @@ export type Tower = 'audio' | 'text' | 'image'
 export const TOWERS: Tower[] = ['audio', 'text', 'image']
 
 /** One engine on one device. In a rehearsal (`--rehearse`) a CPU engine stands in for a GPU one under its name. */
-export type GpuPath = {name: string; standsInFor?: string} & ({engine: 'tfjs'; backend: BackendName} | {engine: 'ort'; provider: Provider})
+export type GpuPath = {name: string; standsInFor?: string} & (
+  {engine: 'tfjs'; backend: BackendName} | {engine: 'ort'; provider: Provider}
+)
 
 /** A CLIP (`visual.*` and the text tower) and an audio tower with its config. */
 export interface TowerWeights {
@@ -59,7 +61,8 @@ async function tfjsTowers(path: Extract<GpuPath, {engine: 'tfjs'}>, weights: Tow
       if (tf.getBackend() !== active) await tf.setBackend(active)
       const out = tf.tidy(() => {
         if (tower === 'text') return models.text.forward(tf.tensor2d(input, shape as [number, number], 'int32'))
-        if (tower === 'image') return models.image.forward(tf.tensor4d(input, shape as [number, number, number, number]))
+        if (tower === 'image')
+          return models.image.forward(tf.tensor4d(input, shape as [number, number, number, number]))
         return models.audio.forward(tf.tensor3d(input, shape as [number, number, number]))
       })
       try {
@@ -86,7 +89,9 @@ async function ortTowers(provider: Provider, weights: TowerWeights): Promise<Ope
     if (!sessions.has(key)) {
       const graph = grid
         ? audioEncoderGraph(weights.audio.weights, weights.audio.config, grid)
-        : tower === 'text' ? textTransformerGraph(weights.clip) : visionTransformerGraph(weights.clip)
+        : tower === 'text'
+          ? textTransformerGraph(weights.clip)
+          : visionTransformerGraph(weights.clip)
       sessions.set(key, await createSession(graph.serialise(), provider))
     }
     return sessions.get(key)!
@@ -94,7 +99,8 @@ async function ortTowers(provider: Provider, weights: TowerWeights): Promise<Ope
   return {
     async run(tower, input, shape) {
       const s = await session(tower, shape[1])
-      const tensor = input instanceof Int32Array ? new ort.Tensor('int32', input, shape) : new ort.Tensor('float32', input, shape)
+      const tensor =
+        input instanceof Int32Array ? new ort.Tensor('int32', input, shape) : new ort.Tensor('float32', input, shape)
       return (await s.run({[s.inputNames[0]]: tensor}))[s.outputNames[0]].data as Float32Array
     },
     close: async () => {

@@ -36,9 +36,16 @@ function nvidia(): Record<string, unknown> {
 /** The Vulkan loader and ICD manifests: Dawn needs both for the GPU (NVIDIA's manifest is nvidia_icd.json) or it finds no adapter. */
 function vulkanIcds(): string[] {
   // The last: where a container runtime mounts the driver (read-only; point VK_DRIVER_FILES at its manifest).
-  const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d']
+  const dirs = [
+    '/usr/share/vulkan/icd.d',
+    '/etc/vulkan/icd.d',
+    '/usr/local/share/vulkan/icd.d',
+    '/usr/local/nvidia/share/vulkan/icd.d',
+  ]
   const files = dirs.filter(existsSync).flatMap((d) => readdirSync(d).map((f) => `${d}/${f}`))
-  const loader = (run('ldconfig', ['-p']) ?? '').includes('libvulkan.so.1') ? 'libvulkan.so.1 found' : 'libvulkan.so.1 (the Vulkan loader) missing'
+  const loader = (run('ldconfig', ['-p']) ?? '').includes('libvulkan.so.1')
+    ? 'libvulkan.so.1 found'
+    : 'libvulkan.so.1 (the Vulkan loader) missing'
   const env = ['VK_DRIVER_FILES', 'VK_ICD_FILENAMES'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`)
   return [loader, ...files, ...env]
 }
@@ -48,13 +55,17 @@ function cudaLibraries(): Record<string, boolean> {
   const cache = run('ldconfig', ['-p']) ?? ''
   const paths = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean)
   const found = (lib: string) => cache.includes(lib) || paths.some((p) => existsSync(`${p}/${lib}`))
-  return Object.fromEntries(['libcuda.so.1', 'libcudart.so.11.0', 'libcublas.so.11', 'libcudnn.so.8'].map((lib) => [lib, found(lib)]))
+  return Object.fromEntries(
+    ['libcuda.so.1', 'libcudart.so.11.0', 'libcublas.so.11', 'libcudnn.so.8'].map((lib) => [lib, found(lib)]),
+  )
 }
 
 async function dawnAdapter(): Promise<Record<string, unknown>> {
   try {
     const specifier = 'webgpu' // optional package
-    const {create} = (await import(specifier)) as {create(options: string[]): {requestAdapter(): Promise<Adapter | null>}}
+    const {create} = (await import(specifier)) as {
+      create(options: string[]): {requestAdapter(): Promise<Adapter | null>}
+    }
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000).unref())
     const adapter = await Promise.race([create([]).requestAdapter(), timeout])
     if (adapter === 'timeout') return {found: false, reason: 'requestAdapter did not answer in 20 s'}
@@ -100,7 +111,11 @@ async function probePath(path: GpuPath): Promise<PathProbe> {
   try {
     if (path.engine === 'ort') {
       await checkProvider(path.provider)
-      return {path, usable: true, note: `onnxruntime-node ${(await loadRuntime())?.env.versions?.node ?? '?'}, provider ${path.provider}`}
+      return {
+        path,
+        usable: true,
+        note: `onnxruntime-node ${(await loadRuntime())?.env.versions?.node ?? '?'}, provider ${path.provider}`,
+      }
     }
     const note = await activate(path)
     // A GPU build of libtensorflow without CUDA libraries runs on the CPU.
@@ -130,7 +145,10 @@ export function candidatePaths(rehearse: boolean): GpuPath[] {
 }
 
 /** `onPath` is told each path before it is started (a native crash there ends the process). */
-export async function probe(rehearse: boolean, onPath: (name: string) => void): Promise<{machine: Record<string, unknown>; paths: PathProbe[]}> {
+export async function probe(
+  rehearse: boolean,
+  onPath: (name: string) => void,
+): Promise<{machine: Record<string, unknown>; paths: PathProbe[]}> {
   const ort = await loadRuntime()
   const machine = {
     devices: gpuDevices(),
@@ -138,7 +156,9 @@ export async function probe(rehearse: boolean, onPath: (name: string) => void): 
     vulkan_icds: vulkanIcds(),
     cuda_libraries: cudaLibraries(),
     dawn: gpuDevices().length ? await dawnAdapter() : {found: false, reason: 'no GPU device node'},
-    onnxruntime_backends: ort ? ort.listSupportedBackends().map((b) => `${b.name}${b.bundled ? '' : ' (not bundled)'}`) : 'onnxruntime-node not installed',
+    onnxruntime_backends: ort
+      ? ort.listSupportedBackends().map((b) => `${b.name}${b.bundled ? '' : ' (not bundled)'}`)
+      : 'onnxruntime-node not installed',
   }
   const paths: PathProbe[] = []
   for (const path of candidatePaths(rehearse)) {

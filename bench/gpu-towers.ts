@@ -4,7 +4,16 @@
  * towers (random weights, fixed seed) at batch 1, 8 and 64 on each GPU path and on ONNX Runtime's CPU provider.
  */
 import {median} from './median.js'
-import {openTowers, seconds, type GpuPath, type OpenTowers, type TimeBox, type Tower, type TowerWeights, TOWERS} from './gpu-paths.js'
+import {
+  openTowers,
+  seconds,
+  type GpuPath,
+  type OpenTowers,
+  type TimeBox,
+  type Tower,
+  type TowerWeights,
+  TOWERS,
+} from './gpu-paths.js'
 import {mulberry32} from '../src/lib/util/rng.js'
 import {maxAbsDiff} from '../test/helpers.js'
 import {f32, i32, manifest, referenceWeights} from '../test/tower-fixtures.js'
@@ -34,14 +43,23 @@ export async function parity(paths: GpuPath[], box: TimeBox): Promise<ParityRow[
   for (const path of paths) {
     const cases = manifest.cases.map((c) => ({c, name: `${c.tower} (${c.input.shape.join(', ')})`}))
     if (!box.fits(1)) {
-      rows.push(...cases.map(({name}) => ({path: path.name, case: name, status: 'SKIPPED' as const, note: 'section budget spent'})))
+      rows.push(
+        ...cases.map(({name}) => ({
+          path: path.name,
+          case: name,
+          status: 'SKIPPED' as const,
+          note: 'section budget spent',
+        })),
+      )
       continue
     }
     let towers: OpenTowers
     try {
       towers = await openTowers(path, weights)
     } catch (error) {
-      rows.push(...cases.map(({name}) => ({path: path.name, case: name, status: 'ERROR' as const, note: firstLine(error)})))
+      rows.push(
+        ...cases.map(({name}) => ({path: path.name, case: name, status: 'ERROR' as const, note: firstLine(error)})),
+      )
       continue
     }
     for (const {c, name} of cases) {
@@ -55,7 +73,14 @@ export async function parity(paths: GpuPath[], box: TimeBox): Promise<ParityRow[
         const error = maxAbsDiff(got, reference)
         const scale = Math.max(...reference.map(Math.abs))
         const tolerance = PARITY_RELATIVE_TOLERANCE * scale
-        rows.push({path: path.name, case: name, max_abs_error: error, output_scale: scale, tolerance, status: error <= tolerance ? 'PASS' : 'FAIL'})
+        rows.push({
+          path: path.name,
+          case: name,
+          max_abs_error: error,
+          output_scale: scale,
+          tolerance,
+          status: error <= tolerance ? 'PASS' : 'FAIL',
+        })
       } catch (error) {
         rows.push({path: path.name, case: name, status: 'ERROR', note: firstLine(error)})
       }
@@ -102,10 +127,19 @@ function batchInput(tower: Tower, batch: number, vocab: number): {input: Float32
  * the batch, predicts it will not fit; timed runs stop early when the next would not. Opening an engine and its first
  * pass (graph building, shader compilation) count against the budget too.
  */
-export async function throughput(paths: GpuPath[], reference: GpuPath, weights: TowerWeights, vocab: number, box: TimeBox): Promise<ThroughputRow[]> {
+export async function throughput(
+  paths: GpuPath[],
+  reference: GpuPath,
+  weights: TowerWeights,
+  vocab: number,
+  box: TimeBox,
+): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = []
   const inputs = new Map<string, ReturnType<typeof batchInput>>()
-  for (const [group, share] of [[paths, 0.7], [[reference], 1]] as const) {
+  for (const [group, share] of [
+    [paths, 0.7],
+    [[reference], 1],
+  ] as const) {
     const part = box.portion(share)
     const engines: {path: GpuPath; towers?: OpenTowers; error?: string}[] = []
     for (const path of group) {
@@ -130,8 +164,10 @@ export async function throughput(paths: GpuPath[], reference: GpuPath, weights: 
           else if (previous === undefined && batch > BATCHES[0]) row.note = 'skipped: the smaller batch did not run'
           else if (!part.fits(2 * predicted + 1)) {
             row.note = `skipped: budget spent (${previous ? `predicted ${predicted.toFixed(1)} s a pass, ` : ''}${part.leftS().toFixed(0)} s left)`
-          }
-          else await measure(row, towers, input, shape, predicted, part, (s) => last.set(`${path.name} ${tower}`, {batch, s}))
+          } else
+            await measure(row, towers, input, shape, predicted, part, (s) =>
+              last.set(`${path.name} ${tower}`, {batch, s}),
+            )
         }
       }
     }
@@ -146,7 +182,13 @@ export async function throughput(paths: GpuPath[], reference: GpuPath, weights: 
 
 /** A warm-up pass, then timed ones while they fit; `done` gets the median. */
 async function measure(
-  row: ThroughputRow, towers: OpenTowers, input: Float32Array | Int32Array, shape: number[], predicted: number, box: TimeBox, done: (s: number) => void,
+  row: ThroughputRow,
+  towers: OpenTowers,
+  input: Float32Array | Int32Array,
+  shape: number[],
+  predicted: number,
+  box: TimeBox,
+  done: (s: number) => void,
 ) {
   try {
     let start = process.hrtime.bigint()

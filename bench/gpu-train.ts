@@ -67,7 +67,9 @@ async function wasmLoss(weights: TowerWeights, embedDim: number): Promise<{loss:
   const model = newModel(weights)
   const {mels, images} = stepInputs(TRAIN_BATCHES[0], embedDim)
   const start = process.hrtime.bigint()
-  const value = tf.tidy(() => contrastiveLoss(model.embed('audio', mels), model.embed('image', images), model.logitScale))
+  const value = tf.tidy(() =>
+    contrastiveLoss(model.embed('audio', mels), model.embed('image', images), model.logitScale),
+  )
   const loss = (await value.data())[0]
   const forward_s = seconds(start)
   value.dispose()
@@ -77,7 +79,11 @@ async function wasmLoss(weights: TowerWeights, embedDim: number): Promise<{loss:
 
 /** One GPU backend: two steps per batch size (compile, then timed), memory after each size. */
 async function trainOn(
-  path: Extract<GpuPath, {engine: 'tfjs'}>, weights: TowerWeights, embedDim: number, box: TimeBox, baselineMiB?: number,
+  path: Extract<GpuPath, {engine: 'tfjs'}>,
+  weights: TowerWeights,
+  embedDim: number,
+  box: TimeBox,
+  baselineMiB?: number,
 ): Promise<TrainRow[]> {
   await activate(path)
   const model = newModel(weights)
@@ -88,7 +94,10 @@ async function trainOn(
   // gradient-step.ts's localStep, with the loss read asynchronously (webgpu cannot read synchronously under Node).
   const step = async (mels: Float32Array[], images: Float32Array[]) => {
     const start = process.hrtime.bigint()
-    const {value, grads} = tf.variableGrads(() => contrastiveLoss(model.embed('audio', mels), model.embed('image', images), model.logitScale), variables)
+    const {value, grads} = tf.variableGrads(
+      () => contrastiveLoss(model.embed('audio', mels), model.embed('image', images), model.logitScale),
+      variables,
+    )
     const loss = (await value.data())[0]
     optimizer.apply(params, new Map(variables.map((v) => [v, grads[v.name]])), mels.length / 256)
     await model.logitScale.data()
@@ -139,7 +148,12 @@ export interface TrainingResult {
   note?: string
 }
 
-export async function training(paths: GpuPath[], weights: TowerWeights, embedDim: number, box: TimeBox): Promise<TrainingResult> {
+export async function training(
+  paths: GpuPath[],
+  weights: TowerWeights,
+  embedDim: number,
+  box: TimeBox,
+): Promise<TrainingResult> {
   const tfjsPaths = paths.filter((p): p is Extract<GpuPath, {engine: 'tfjs'}> => p.engine === 'tfjs')
   if (tfjsPaths.length === 0) return {rows: [], loss: [], note: 'no tfjs GPU backend started'}
   await registerGradients()

@@ -9,7 +9,14 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {Browser, skipWithoutChromium} from '../test/html-browser.js'
-import {CLOTHO_INTERACTIONS, clothoPage, measurePage, US8K_INTERACTIONS, us8kPage, type PageFigures} from '../test/html-large.js'
+import {
+  CLOTHO_INTERACTIONS,
+  clothoPage,
+  measurePage,
+  US8K_INTERACTIONS,
+  us8kPage,
+  type PageFigures,
+} from '../test/html-large.js'
 import {median} from './median.js'
 import type {Benchmark, Measurement} from './run.js'
 
@@ -17,7 +24,8 @@ const RUNS = 3
 
 export const html: Benchmark = {
   name: 'html',
-  description: '--html pages of UrbanSound8K (8732 clips, zeroshot) and Clotho evaluation (retrieve) in headless Chromium',
+  description:
+    '--html pages of UrbanSound8K (8732 clips, zeroshot) and Clotho evaluation (retrieve) in headless Chromium',
   async run() {
     if (skipWithoutChromium) throw new Error(`html benchmark ${skipWithoutChromium}`)
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-bench-html-'))
@@ -37,10 +45,15 @@ export const html: Benchmark = {
         measurements.push({name: `${name} (load)`, runsS: runs.map((f) => f.loadMs / 1000), work})
         const paints = runs.flatMap((f) => (f.firstPaintMs === null ? [] : [f.firstPaintMs]))
         details[name] = {
-          clips: page.clips, captions: page.captions, mib: Number(runs[0].mib.toFixed(2)),
+          clips: page.clips,
+          captions: page.captions,
+          mib: Number(runs[0].mib.toFixed(2)),
           median_ms: {
-            first_paint: paints.length ? median(paints) : null, load: median(runs.map((f) => f.loadMs)),
-            ...Object.fromEntries(Object.keys(runs[0].interactions).map((k) => [k, median(runs.map((f) => f.interactions[k]))])),
+            first_paint: paints.length ? median(paints) : null,
+            load: median(runs.map((f) => f.loadMs)),
+            ...Object.fromEntries(
+              Object.keys(runs[0].interactions).map((k) => [k, median(runs.map((f) => f.interactions[k]))]),
+            ),
           },
           runs,
         }

@@ -33,7 +33,9 @@ const PYTHON_ENV: NodeJS.ProcessEnv = {
   ...process.env,
   OMP_NUM_THREADS: '1',
   OPENBLAS_NUM_THREADS: '1',
-  ...(existsSync(OPENBLAS_DIR) ? {LD_LIBRARY_PATH: [OPENBLAS_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':')} : {}),
+  ...(existsSync(OPENBLAS_DIR)
+    ? {LD_LIBRARY_PATH: [OPENBLAS_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':')}
+    : {}),
 }
 const BLAS = existsSync(OPENBLAS_DIR) ? 'OpenBLAS' : 'reference BLAS'
 /** taskset from util-linux pins a process and its threads; without it the whole-process runs are not pinned. */
@@ -84,11 +86,23 @@ function pinned(cores: string, command: string, args: string[]): [string, string
  * --workers N` (decoding, the whole §3 pipeline: crop, pad, normalise, and the Arrow output), or from
  * bench/torchaudio_mel.py doing the same job.
  */
-function wholeProcess(label: string, name: string, argv: [string, string[]], audioS: () => number, options: SpawnSyncOptions = {}): Contender {
+function wholeProcess(
+  label: string,
+  name: string,
+  argv: [string, string[]],
+  audioS: () => number,
+  options: SpawnSyncOptions = {},
+): Contender {
   const onePass = () => {
     const start = process.hrtime.bigint()
     const r = spawnSync(argv[0], argv[1], {encoding: 'utf8', ...options})
-    if (r.status !== 0) throw new Error(String(r.stderr ?? r.error).trim().split('\n').pop())
+    if (r.status !== 0)
+      throw new Error(
+        String(r.stderr ?? r.error)
+          .trim()
+          .split('\n')
+          .pop(),
+      )
     return Number(process.hrtime.bigint() - start) / 1e9
   }
   return {
@@ -105,7 +119,12 @@ function wholeProcess(label: string, name: string, argv: [string, string[]], aud
 function vipantCli(dir: string, workers: number, cores: string, audioS: () => number): Contender {
   const argv = pinned(cores, process.execPath, [VIPANT, 'mel', dir, '--workers', String(workers), '-o', '/dev/null'])
   const where = argv[0] === 'taskset' ? `pinned to core${cores.includes(',') ? 's' : ''} ${cores}` : 'not pinned'
-  return wholeProcess(`vipant mel --workers ${workers}`, `vipant mel --workers ${workers}, whole process, ${where}`, argv, audioS)
+  return wholeProcess(
+    `vipant mel --workers ${workers}`,
+    `vipant mel --workers ${workers}, whole process, ${where}`,
+    argv,
+    audioS,
+  )
 }
 
 function torchaudioCli(dir: string, cores: string, audioS: () => number): Contender {
@@ -123,7 +142,10 @@ function torchaudioProcess(paths: string[]): Contender {
     warmUp: async () => {
       python.send(paths.join('\n') + '\n\n')
       const hello = await python.reply()
-      return {name: `torchaudio ${hello.torchaudio} load + kaldi.fbank (1 thread, ${BLAS})`, work: hello.audio_s as number}
+      return {
+        name: `torchaudio ${hello.torchaudio} load + kaldi.fbank (1 thread, ${BLAS})`,
+        work: hello.audio_s as number,
+      }
     },
     pass: async () => {
       python.send('run\n')
@@ -180,7 +202,8 @@ export const mel: Benchmark = {
 
     return {
       unit: 'audio s/s',
-      workload: `${paths.length} clips of us8k/audio/fold10, ${measurements[0].work.toFixed(0)} s of audio per pass; ` +
+      workload:
+        `${paths.length} clips of us8k/audio/fold10, ${measurements[0].work.toFixed(0)} s of audio per pass; ` +
         `load average ${loadBefore[0].toFixed(1)} before, ${loadAfter[0].toFixed(1)} after`,
       measurements,
       unavailable,

@@ -23,7 +23,20 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const ESC50 = path.join(repoRoot, '..', 'shared', 'data', 'esc50', 'audio')
 const VIPANT = path.join(repoRoot, 'bin', 'vipant.js')
 const [SMALL, LARGE, BATCH, STEPS, RUNS, EMBED] = [96, 20_000, 16, 6, 2, 32]
-const TRAIN = ['--model', 'tiny', '--batch-size', String(BATCH), '--steps', String(STEPS), '--optimizer', 'adam', '--lr', '1e-3', '--warmup-epochs', '0']
+const TRAIN = [
+  '--model',
+  'tiny',
+  '--batch-size',
+  String(BATCH),
+  '--steps',
+  String(STEPS),
+  '--optimizer',
+  'adam',
+  '--lr',
+  '1e-3',
+  '--warmup-epochs',
+  '0',
+]
 
 /** An index table (vipant fetch's columns) of `rows` rows cycling through the clips, with frame embeddings. */
 async function indexTable(file: string, clips: string[], rows: number): Promise<void> {
@@ -34,9 +47,18 @@ async function indexTable(file: string, clips: string[], rows: number): Promise<
     for (let start = 0; start < rows; start += 1000) {
       const ids = Array.from({length: Math.min(1000, rows - start)}, (_, k) => start + k)
       yield sourceBatch(schema, [
-        columnData(schema.fields[0], ids.map((i) => `clip${i}`)),
-        columnData(schema.fields[1], ids.map((i) => clips[i % clips.length])),
-        tensorData(emb as never, ids.map(() => Float32Array.from({length: EMBED}, () => rng() - 0.5))),
+        columnData(
+          schema.fields[0],
+          ids.map((i) => `clip${i}`),
+        ),
+        columnData(
+          schema.fields[1],
+          ids.map((i) => clips[i % clips.length]),
+        ),
+        tensorData(
+          emb as never,
+          ids.map(() => Float32Array.from({length: EMBED}, () => rng() - 0.5)),
+        ),
       ])
     }
   }
@@ -46,16 +68,28 @@ async function indexTable(file: string, clips: string[], rows: number): Promise<
 /** Runs vipant under /usr/bin/time -v: wall seconds, CPU seconds (user + system, all threads) and peak RSS in MB. */
 function timed(args: string[]): {wallS: number; cpuS: number; rssMB: number} {
   const start = process.hrtime.bigint()
-  const r = spawnSync('/usr/bin/time', ['-v', process.execPath, VIPANT, ...args], {encoding: 'utf8', maxBuffer: 1 << 26})
+  const r = spawnSync('/usr/bin/time', ['-v', process.execPath, VIPANT, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  })
   const wallS = Number(process.hrtime.bigint() - start) / 1e9
   if (r.status !== 0) throw new Error(`vipant ${args.join(' ')} failed:\n${r.stderr}`)
   const field = (name: string) => Number(new RegExp(`${name}: ([\\d.]+)`).exec(r.stderr)?.[1] ?? Number.NaN)
-  return {wallS, cpuS: field('User time \\(seconds\\)') + field('System time \\(seconds\\)'), rssMB: field('Maximum resident set size \\(kbytes\\)') / 1024}
+  return {
+    wallS,
+    cpuS: field('User time \\(seconds\\)') + field('System time \\(seconds\\)'),
+    rssMB: field('Maximum resident set size \\(kbytes\\)') / 1024,
+  }
 }
 
 /** Seconds of each step after the first, from the run's metrics.jsonl. */
 function stepSeconds(run: string): number[] {
-  const times = readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => !l.eval).map((l) => l.time as number)
+  const times = readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((l) => !l.eval)
+    .map((l) => l.time as number)
   return times.slice(1).map((t, k) => t - times[k])
 }
 
@@ -67,8 +101,13 @@ export const onthefly: Benchmark = {
   async run() {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-bench-onthefly-'))
     try {
-      const clips = readdirSync(ESC50).filter((f) => f.endsWith('.wav')).sort().map((f) => path.join(ESC50, f))
-      const [small, large, mel, mel16] = ['small.arrow', 'large.arrow', 'mel.arrow', 'mel16.arrow'].map((f) => path.join(dir, f))
+      const clips = readdirSync(ESC50)
+        .filter((f) => f.endsWith('.wav'))
+        .sort()
+        .map((f) => path.join(ESC50, f))
+      const [small, large, mel, mel16] = ['small.arrow', 'large.arrow', 'mel.arrow', 'mel16.arrow'].map((f) =>
+        path.join(dir, f),
+      )
       await indexTable(small, clips, SMALL)
       await indexTable(large, clips, LARGE)
       const features = timed(['mel', small, '--workers', '1', '-o', mel])
@@ -104,7 +143,14 @@ export const onthefly: Benchmark = {
           peakRssMB: Object.fromEntries(rss),
           processWallS: Object.fromEntries(wall),
           processCpuS: Object.fromEntries(cpu),
-          melWorkers1: {clips: SMALL, audioS, wallS: features.wallS, cpuS: features.cpuS, cpuSPerAudioS: features.cpuS / audioS, peakRssMB: features.rssMB},
+          melWorkers1: {
+            clips: SMALL,
+            audioS,
+            wallS: features.wallS,
+            cpuS: features.cpuS,
+            cpuSPerAudioS: features.cpuS / audioS,
+            peakRssMB: features.rssMB,
+          },
           bytesPerRow: {float32: statSync(mel).size / SMALL, float16: statSync(mel16).size / SMALL},
         },
       }

@@ -55,11 +55,17 @@ function printTable(benchmark: Benchmark, result: BenchResult, rows: Row[]): voi
   const reference = rows[rows.length - 1]
   const lines = [
     ['contender', 'median s', result.unit, 'ratio'],
-    ...rows.map((r) => [r.name, r.medianS.toFixed(2), r.throughput.toFixed(0), (r.throughput / reference.throughput).toFixed(2)]),
+    ...rows.map((r) => [
+      r.name,
+      r.medianS.toFixed(2),
+      r.throughput.toFixed(0),
+      (r.throughput / reference.throughput).toFixed(2),
+    ]),
   ]
   const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)))
   console.log(`\n${benchmark.name}: ${benchmark.description}\n${result.workload}`)
-  for (const l of lines) console.log(l.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))
+  for (const l of lines)
+    console.log(l.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))
   console.log(`ratio: throughput relative to ${reference.name}`)
   for (const u of result.unavailable) console.log(`(not run: ${u.name}: ${u.reason})`)
 }

@@ -36,7 +36,9 @@ interface Workload {
   tower: Tower
   batch: number
 }
-const WORKLOADS: Workload[] = (['audio', 'text', 'image'] as const).flatMap((tower) => [1, 8].map((batch) => ({tower, batch})))
+const WORKLOADS: Workload[] = (['audio', 'text', 'image'] as const).flatMap((tower) =>
+  [1, 8].map((batch) => ({tower, batch})),
+)
 const label = (w: Workload) => `${w.tower} b${w.batch}`
 /** `work` is the batch times 60, so that the table's throughput column reads inputs per minute (per second rounds to 0). */
 const work = (w: Workload) => w.batch * 60
@@ -80,11 +82,14 @@ function randomTrunk(tensor: ReturnType<typeof tensorMaker>, width: number, laye
   const trunk: StateDict = new Map()
   for (let i = 0; i < layers; i++) {
     const p = `resblocks.${i}`
-    trunk.set(`${p}.attn.in_proj_weight`, tensor([3 * width, width])).set(`${p}.attn.in_proj_bias`, tensor([3 * width], 0.02))
+    trunk
+      .set(`${p}.attn.in_proj_weight`, tensor([3 * width, width]))
+      .set(`${p}.attn.in_proj_bias`, tensor([3 * width], 0.02))
     trunk.set(`${p}.attn.out_proj.weight`, tensor([width, width])).set(`${p}.attn.out_proj.bias`, tensor([width], 0.02))
     trunk.set(`${p}.mlp.c_fc.weight`, tensor([4 * width, width])).set(`${p}.mlp.c_fc.bias`, tensor([4 * width], 0.02))
     trunk.set(`${p}.mlp.c_proj.weight`, tensor([width, 4 * width])).set(`${p}.mlp.c_proj.bias`, tensor([width], 0.02))
-    for (const ln of ['ln_1', 'ln_2']) trunk.set(`${p}.${ln}.weight`, tensor([width], 0.1, 1)).set(`${p}.${ln}.bias`, tensor([width], 0.02))
+    for (const ln of ['ln_1', 'ln_2'])
+      trunk.set(`${p}.${ln}.weight`, tensor([width], 0.1, 1)).set(`${p}.${ln}.bias`, tensor([width], 0.02))
   }
   return trunk
 }
@@ -118,7 +123,9 @@ export function randomTextWeights(): StateDict {
   const width = 512
   const tensor = tensorMaker(0x7f4a7c15, width ** -0.5)
   const text: StateDict = new Map([...randomTrunk(tensor, width, LAYERS)].map(([k, v]) => [`transformer.${k}`, v]))
-  text.set('token_embedding.weight', tensor([49408, width], 0.02)).set('positional_embedding', tensor([77, width], 0.01))
+  text
+    .set('token_embedding.weight', tensor([49408, width], 0.02))
+    .set('positional_embedding', tensor([77, width], 0.01))
   text.set('ln_final.weight', tensor([width], 0.1, 1)).set('ln_final.bias', tensor([width], 0.02))
   text.set('text_projection', tensor([width, EMBED])).set('logit_scale', tensor([], 0, Math.log(100)))
   return text
@@ -151,7 +158,14 @@ async function onnxContender(weights: ReturnType<typeof randomWeights>, text: St
     pass: async (w) => {
       const session = sessions[w.tower]
       const shape = [w.batch, ...INPUT_SHAPE[w.tower]]
-      const input = w.tower === 'text' ? new ort.Tensor('int32', randomIds(w.batch), shape) : new ort.Tensor('float32', Float32Array.from({length: shape.reduce((a, b) => a * b)}, () => Math.random() * 2 - 1), shape)
+      const input =
+        w.tower === 'text'
+          ? new ort.Tensor('int32', randomIds(w.batch), shape)
+          : new ort.Tensor(
+              'float32',
+              Float32Array.from({length: shape.reduce((a, b) => a * b)}, () => Math.random() * 2 - 1),
+              shape,
+            )
       const start = process.hrtime.bigint()
       await session.run({[session.inputNames[0]]: input})
       return seconds(start)
@@ -163,21 +177,36 @@ async function onnxContender(weights: ReturnType<typeof randomWeights>, text: St
 }
 
 /** The TensorFlow.js towers on one backend, in this thread. */
-async function tfjsContender(backendName: string, weights: ReturnType<typeof randomWeights>, text: StateDict): Promise<Contender> {
+async function tfjsContender(
+  backendName: string,
+  weights: ReturnType<typeof randomWeights>,
+  text: StateDict,
+): Promise<Contender> {
   const description = (await selectBackend(backendName)).description.replace(/^backend: /, '')
   const active = tf.getBackend()
-  const models = {audio: AudioEncoder.fromStateDict(weights.audio), text: TextTransformer.fromStateDict(text), image: VisionTransformer.fromStateDict(weights.visual)}
+  const models = {
+    audio: AudioEncoder.fromStateDict(weights.audio),
+    text: TextTransformer.fromStateDict(text),
+    image: VisionTransformer.fromStateDict(weights.visual),
+  }
   return {
     name: `tfjs ${description}`,
     pass: async (w) => {
       if (tf.getBackend() !== active) await tf.setBackend(active)
       return tf.tidy(() => {
         const shape = [w.batch, ...INPUT_SHAPE[w.tower]]
-        const x = w.tower === 'text' ? tf.tensor2d(randomIds(w.batch), shape as [number, number], 'int32') : tf.randomNormal(shape)
+        const x =
+          w.tower === 'text'
+            ? tf.tensor2d(randomIds(w.batch), shape as [number, number], 'int32')
+            : tf.randomNormal(shape)
         x.dataSync() // generated before the clock starts
         const start = process.hrtime.bigint()
         const out =
-          w.tower === 'audio' ? models.audio.forward(x as tf.Tensor3D) : w.tower === 'text' ? models.text.forward(x as tf.Tensor2D) : models.image.forward(x as tf.Tensor4D)
+          w.tower === 'audio'
+            ? models.audio.forward(x as tf.Tensor3D)
+            : w.tower === 'text'
+              ? models.text.forward(x as tf.Tensor2D)
+              : models.image.forward(x as tf.Tensor4D)
         out.dataSync()
         return seconds(start)
       })
@@ -195,13 +224,26 @@ async function tfjsContender(backendName: string, weights: ReturnType<typeof ran
  */
 async function dataParallelAudio(audio: StateDict): Promise<Measurement> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-bench-'))
-  await writeVipantCheckpoint(dir, {format: 'vipant', audio: {weights: audio, config: DEFAULT_AUDIO_CONFIG}, info: {source: {format: 'bench'}}})
+  await writeVipantCheckpoint(dir, {
+    format: 'vipant',
+    audio: {weights: audio, config: DEFAULT_AUDIO_CONFIG},
+    info: {source: {format: 'bench'}},
+  })
   const workers = os.availableParallelism()
-  const embedder = await workerEmbedder(workers, {run: ['audio'], model: dir, clip: dir, normalize: false, engine: 'tfjs', backend: 'wasm'})
+  const embedder = await workerEmbedder(workers, {
+    run: ['audio'],
+    model: dir,
+    clip: dir,
+    normalize: false,
+    engine: 'tfjs',
+    backend: 'wasm',
+  })
   const batch = 8
   const clip = () => Float32Array.from({length: 1000 * 128}, () => Math.random() * 2 - 1)
   const pass = async () => {
-    const chunks = Array.from({length: workers}, (_, w) => Array.from({length: Math.ceil(batch / workers)}, () => [clip()]).slice(0, batch - w * Math.ceil(batch / workers)))
+    const chunks = Array.from({length: workers}, (_, w) =>
+      Array.from({length: Math.ceil(batch / workers)}, () => [clip()]).slice(0, batch - w * Math.ceil(batch / workers)),
+    )
     const start = process.hrtime.bigint()
     await Promise.all(chunks.map((rows) => embedder.embed('audio', rows)))
     return seconds(start)
@@ -223,7 +265,12 @@ export const towers: Benchmark = {
     'ViT-B/32-size inference (random weights): audio tower on (1000, 128), text tower on 77 tokens, image tower at 224 px, ' +
     'batch 1 and 8, on ONNX Runtime, each TensorFlow.js backend and PyTorch; inputs per minute, median of 3 after a warm-up',
   async run() {
-    const unavailable = [{name: 'tfjs cpu', reason: 'skipped: plain JavaScript takes ~15 s per image and ~90 s per audio clip at ViT-B size'}]
+    const unavailable = [
+      {
+        name: 'tfjs cpu',
+        reason: 'skipped: plain JavaScript takes ~15 s per image and ~90 s per audio clip at ViT-B size',
+      },
+    ]
     const weights = randomWeights()
     const text = randomTextWeights()
     const contenders: Contender[] = []
@@ -235,7 +282,8 @@ export const towers: Benchmark = {
       }
     }
     await attempt('ONNX Runtime', () => onnxContender(weights, text))
-    for (const backendName of BACKENDS.filter((b) => b !== 'cpu')) await attempt(`tfjs ${backendName}`, () => tfjsContender(backendName, weights, text))
+    for (const backendName of BACKENDS.filter((b) => b !== 'cpu'))
+      await attempt(`tfjs ${backendName}`, () => tfjsContender(backendName, weights, text))
     await attempt('PyTorch', torchContender)
 
     const rows = new Map<string, Measurement>()
@@ -259,18 +307,29 @@ export const towers: Benchmark = {
     if (torch) {
       for (const w of WORKLOADS) {
         const reference = median(rows.get(`${label(w)} ${torch.name}`)!.runsS)
-        speedups[label(w)] = Object.fromEntries(contenders.filter((c) => c !== torch).map((c) => [c.name.split(' (')[0], reference / median(rows.get(`${label(w)} ${c.name}`)!.runsS)]))
+        speedups[label(w)] = Object.fromEntries(
+          contenders
+            .filter((c) => c !== torch)
+            .map((c) => [c.name.split(' (')[0], reference / median(rows.get(`${label(w)} ${c.name}`)!.runsS)]),
+        )
       }
     }
     // The table compares every row with the last one; make that PyTorch's audio batch 1.
     const reference = measurements.findIndex((m) => m.name.startsWith('audio b1 PyTorch'))
     if (reference >= 0) measurements.push(...measurements.splice(reference, 1))
-    const lines = Object.entries(speedups).map(([w, s]) => `  ${w}: ${Object.entries(s).map(([name, x]) => `${name} ${x.toFixed(2)}x`).join(', ')}`)
+    const lines = Object.entries(speedups).map(
+      ([w, s]) =>
+        `  ${w}: ${Object.entries(s)
+          .map(([name, x]) => `${name} ${x.toFixed(2)}x`)
+          .join(', ')}`,
+    )
     return {
       unit: 'inputs/min',
       workload:
         'one forward pass of a random batch per run, from input tensor to embeddings read back; compare rows of the same workload' +
-        (lines.length ? `\nspeed-up over PyTorch (its median time / the contender's), per workload:\n${lines.join('\n')}` : ''),
+        (lines.length
+          ? `\nspeed-up over PyTorch (its median time / the contender's), per workload:\n${lines.join('\n')}`
+          : ''),
       measurements,
       unavailable,
       details: {speedup_over_pytorch: speedups, cores: os.availableParallelism()},

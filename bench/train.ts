@@ -30,7 +30,11 @@ import {torchProcess} from './python-process.js'
 import {median} from './median.js'
 import type {Benchmark, Measurement} from './run.js'
 
-const TORCH_SCRIPT = path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..'), 'bench', 'train_torch.py')
+const TORCH_SCRIPT = path.join(
+  path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..'),
+  'bench',
+  'train_torch.py',
+)
 const [FRAMES, BATCH] = [1000, 8]
 /** Held-out clips of the in-training evaluation timed once per size, tfjs vs ONNX Runtime (src/lib/train/onnx-evaluation.ts). */
 const EVAL_CLIPS = 16
@@ -41,7 +45,9 @@ const ALL_WORKLOADS = [
 ] as const
 type Size = (typeof ALL_WORKLOADS)[number]['size']
 /** VIPANT_BENCH_TRAIN_SIZES=tiny times one size only: ViT-B's steps take minutes on a busy machine. */
-const WORKLOADS = ALL_WORKLOADS.filter((w) => (process.env.VIPANT_BENCH_TRAIN_SIZES ?? 'tiny,vit-b32').split(',').includes(w.size))
+const WORKLOADS = ALL_WORKLOADS.filter((w) =>
+  (process.env.VIPANT_BENCH_TRAIN_SIZES ?? 'tiny,vit-b32').split(',').includes(w.size),
+)
 
 /** One step's wall-clock and CPU seconds. */
 interface Timed {
@@ -71,7 +77,11 @@ function wasmHeapBytes(): number {
  * tfjs on wasm, one tower per size built on first use (untimed), steps as the trainer runs them: on one thread, or
  * split over `workers` data-parallel worker threads (src/lib/train/data-parallel.ts).
  */
-async function tfjsContender(workers: number): Promise<Contender & {checkpointing: Record<string, boolean>; evaluate(size: Size): Promise<Record<string, number>>}> {
+async function tfjsContender(
+  workers: number,
+): Promise<
+  Contender & {checkpointing: Record<string, boolean>; evaluate(size: Size): Promise<Record<string, number>>}
+> {
   const description = (await selectBackend('wasm')).description.replace(/^backend: /, '')
   await registerGradients()
   const runs = new Map<Size, Awaited<ReturnType<typeof tfjsRun>>>()
@@ -99,10 +109,15 @@ async function tfjsRun(size: Size, workers: number) {
   const model = new PairModel(trainableTowers({audio}), {}, Math.log(1 / 0.07), audio.config)
   const params = model.parameters()
   const variables = params.flatMap((p) => p.parts) as tf.Variable[]
-  const gradients = workers > 1 ? await dataParallelStep(model, variables, workers, {backend: 'wasm', checkpointBlocks: 'auto'}) : localStep(model, variables)
+  const gradients =
+    workers > 1
+      ? await dataParallelStep(model, variables, workers, {backend: 'wasm', checkpointBlocks: 'auto'})
+      : localStep(model, variables)
   const optimizer = lars({weightDecay: 1e-6, momentum: 0.9, eta: 0.001, lrWeight: 0.2, lrBias: 0.0048})
   const rng = mulberry32(2)
-  const images = Array.from({length: BATCH}, () => Float32Array.from({length: (model.trainable.audio as AudioEncoder).outputDim}, () => rng() - 0.5))
+  const images = Array.from({length: BATCH}, () =>
+    Float32Array.from({length: (model.trainable.audio as AudioEncoder).outputDim}, () => rng() - 0.5),
+  )
   return {
     model,
     async step(): Promise<Timed> {
@@ -117,7 +132,9 @@ async function tfjsRun(size: Size, workers: number) {
     },
     /** Seconds for one evaluation of EVAL_CLIPS held-out clips by each engine, as the trainer runs it (build included). */
     async evaluate(): Promise<Record<string, number>> {
-      const clips = Array.from({length: EVAL_CLIPS}, () => Float32Array.from({length: FRAMES * 128}, () => 2 * rng() - 1))
+      const clips = Array.from({length: EVAL_CLIPS}, () =>
+        Float32Array.from({length: FRAMES * 128}, () => 2 * rng() - 1),
+      )
       const timed: Record<string, number> = {}
       for (const engine of [tfjsEngine(model), await onnxEngine(model)]) {
         if (!engine) continue
@@ -158,7 +175,10 @@ export const train: Benchmark = {
     'vs PyTorch in the same run; steps per hour; and one in-training evaluation of 16 clips, tfjs vs ONNX Runtime',
   async run() {
     const unavailable: {name: string; reason: string}[] = [
-      {name: 'tfjs wasm ViT-B/32 without block checkpointing', reason: 'its tape (~1.3 GB per block at batch 8) outgrows the 4 GB wasm heap'},
+      {
+        name: 'tfjs wasm ViT-B/32 without block checkpointing',
+        reason: 'its tape (~1.3 GB per block at batch 8) outgrows the 4 GB wasm heap',
+      },
     ]
     const workers = Math.max(2, os.availableParallelism())
     const loadBefore = os.loadavg()[0]
@@ -179,7 +199,8 @@ export const train: Benchmark = {
         for (const c of contenders) {
           const {wallS: s, cpuS} = await c.step(w.size)
           if (r < w.warmup) continue
-          const checkpointed = c === single ? single.checkpointing[w.size] : c === parallel && parallel.checkpointing[w.size]
+          const checkpointed =
+            c === single ? single.checkpointing[w.size] : c === parallel && parallel.checkpointing[w.size]
           const name = `${w.size} ${checkpointed ? `${c.name}, blocks checkpointed` : c.name}`
           if (!rows.has(name)) rows.set(name, {name, runsS: [], work: 3600})
           rows.get(name)!.runsS.push(s)
@@ -207,9 +228,14 @@ export const train: Benchmark = {
         return [
           size,
           {
-            tfjs_s_per_step: one, tfjs_data_parallel_s_per_step: dp, pytorch_s_per_step: torch,
-            data_parallel_speedup: one && dp ? one / dp : undefined, data_parallel_over_pytorch: dp && torch ? dp / torch : undefined,
-            tfjs_cpu_s_per_step: oneCpu, tfjs_data_parallel_cpu_s_per_step: dpCpu, pytorch_cpu_s_per_step: torchCpu,
+            tfjs_s_per_step: one,
+            tfjs_data_parallel_s_per_step: dp,
+            pytorch_s_per_step: torch,
+            data_parallel_speedup: one && dp ? one / dp : undefined,
+            data_parallel_over_pytorch: dp && torch ? dp / torch : undefined,
+            tfjs_cpu_s_per_step: oneCpu,
+            tfjs_data_parallel_cpu_s_per_step: dpCpu,
+            pytorch_cpu_s_per_step: torchCpu,
             cpu_tfjs_over_pytorch: oneCpu && torchCpu ? oneCpu / torchCpu : undefined,
             wasm_heap_mb_after: heap[size] / 2 ** 20,
             evaluation_s: evaluation[size],
@@ -225,7 +251,9 @@ export const train: Benchmark = {
         `CPU s/step: tfjs ${r.tfjs_cpu_s_per_step?.toFixed(2)} one thread, ${r.tfjs_data_parallel_cpu_s_per_step?.toFixed(2)} data-parallel, ` +
         `PyTorch ${r.pytorch_cpu_s_per_step?.toFixed(2) ?? '-'}${r.cpu_tfjs_over_pytorch ? ` (one-thread tfjs ${r.cpu_tfjs_over_pytorch.toFixed(2)}x PyTorch's CPU time)` : ''}; ` +
         `one-thread wasm heap ${r.wasm_heap_mb_after.toFixed(0)} MiB; evaluation of ${EVAL_CLIPS} clips: ` +
-        Object.entries(r.evaluation_s).map(([engine, s]) => `${engine} ${s.toFixed(2)} s`).join(', '),
+        Object.entries(r.evaluation_s)
+          .map(([engine, s]) => `${engine} ${s.toFixed(2)} s`)
+          .join(', '),
     )
     // The table compares every row with the last: PyTorch at ViT-B size.
     const reference = measurements.findIndex((m) => m.name.startsWith('vit-b32 PyTorch'))
@@ -237,7 +265,14 @@ export const train: Benchmark = {
         `per size (medians; the wasm heap grows to the peak of the steps so far and never shrinks):\n${lines.join('\n')}`,
       measurements,
       unavailable,
-      details: {per_size: perSize, load_average_1min: {before: loadBefore, after: os.loadavg()[0]}, batch: BATCH, frames: FRAMES, workers, optimizer: 'LARS (Barlow Twins, two groups), lr 8/256'},
+      details: {
+        per_size: perSize,
+        load_average_1min: {before: loadBefore, after: os.loadavg()[0]},
+        batch: BATCH,
+        frames: FRAMES,
+        workers,
+        optimizer: 'LARS (Barlow Twins, two groups), lr 8/256',
+      },
     }
   },
 }

@@ -9,7 +9,16 @@
  * says how much of decode and log-mel is hidden behind the towers.
  */
 import {spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -19,7 +28,13 @@ import {logMel} from '../src/lib/audio/log-mel.js'
 import {DEFAULT_MEL} from '../src/lib/audio/mel-config.js'
 import {DEFAULT_AUDIO_CONFIG} from '../src/lib/checkpoint/audio-config.js'
 import {writeVipantCheckpoint} from '../src/lib/checkpoint/vipant-format.js'
-import {classEmbeddings, classificationMetrics, classText, DEFAULT_PROMPT, scoreClips} from '../src/lib/eval/classification.js'
+import {
+  classEmbeddings,
+  classificationMetrics,
+  classText,
+  DEFAULT_PROMPT,
+  scoreClips,
+} from '../src/lib/eval/classification.js'
 import type {Benchmark, Measurement} from './run.js'
 import {randomTextWeights, randomWeights} from './towers.js'
 
@@ -57,7 +72,9 @@ function median(xs: number[]): number {
 
 /** The metadata rows of the chosen clips and the class names by classID, from UrbanSound8K.csv (no quoted fields). */
 function us8kRows(files: string[]): {header: string; rows: string[]; labels: number[]; classes: string[]} {
-  const [header, ...lines] = readFileSync(path.join(US8K, 'metadata', 'UrbanSound8K.csv'), 'utf8').trim().split(/\r?\n/)
+  const [header, ...lines] = readFileSync(path.join(US8K, 'metadata', 'UrbanSound8K.csv'), 'utf8')
+    .trim()
+    .split(/\r?\n/)
   const columns = header.split(',')
   const [fileCol, classIdCol, classCol] = ['slice_file_name', 'classID', 'class'].map((c) => columns.indexOf(c))
   const byFile = new Map(lines.map((l) => [l.split(',')[fileCol], l]))
@@ -112,7 +129,10 @@ export const zeroshot: Benchmark = {
         const {audio} = randomWeights()
         const text = randomTextWeights()
         await writeVipantCheckpoint(checkpoint, {
-          format: 'vipant', clip: text, audio: {weights: audio, config: DEFAULT_AUDIO_CONFIG}, info: {source: {format: 'bench'}},
+          format: 'vipant',
+          clip: text,
+          audio: {weights: audio, config: DEFAULT_AUDIO_CONFIG},
+          info: {source: {format: 'bench'}},
         })
       }
 
@@ -132,18 +152,27 @@ export const zeroshot: Benchmark = {
 
       // The command's own embedder, as it starts it: ONNX Runtime in one worker thread; the graphs it builds on the
       // first batch are cached under $VIPANT_HOME for the commands below.
-      const {embedder, backend} = await startEmbedder({engine: 'onnx', run: ['audio', 'text'], model: checkpoint, clip: checkpoint, normalize: false})
+      const {embedder, backend} = await startEmbedder({
+        engine: 'onnx',
+        run: ['audio', 'text'],
+        model: checkpoint,
+        clip: checkpoint,
+        normalize: false,
+      })
       let towerS: number
       let textS: number
       let scoreS: number
       let accuracy: number
       try {
-        const batches = Array.from({length: Math.ceil(CLIPS / BATCH)}, (_, b) => mels.slice(b * BATCH, (b + 1) * BATCH).map((m) => [m]))
+        const batches = Array.from({length: Math.ceil(CLIPS / BATCH)}, (_, b) =>
+          mels.slice(b * BATCH, (b + 1) * BATCH).map((m) => [m]),
+        )
         let warm = true
         const tower = await timed(RUNS.tower, async () => {
           // The warm-up runs one batch (and builds the graph); the timed pass all of them, one after another.
           const out: Float32Array[] = []
-          for (const rows of warm ? batches.slice(0, 1) : batches) out.push(...((await embedder.embed('audio', rows)) as Float32Array[]))
+          for (const rows of warm ? batches.slice(0, 1) : batches)
+            out.push(...((await embedder.embed('audio', rows)) as Float32Array[]))
           warm = false
           return out
         })
@@ -156,7 +185,10 @@ export const zeroshot: Benchmark = {
 
         const score = await timed(RUNS.cheap, async () => {
           const scores = scoreClips(audioEmb, classEmbeddings([text.last], false), false)
-          return classificationMetrics(scores.map((s, i) => ({label: meta.labels[i], fold: FOLD, scores: s})), meta.classes.length)
+          return classificationMetrics(
+            scores.map((s, i) => ({label: meta.labels[i], fold: FOLD, scores: s})),
+            meta.classes.length,
+          )
         })
         accuracy = score.last.accuracy
         scoreS = row('scoring: scoreClips + classificationMetrics', score.runsS)
@@ -165,18 +197,49 @@ export const zeroshot: Benchmark = {
       }
 
       const zeroshotCommand = (dataDir: string, clips: number) =>
-        timed(RUNS.command, async () => {
-          const args = [VIPANT, 'zeroshot', '--data', 'us8k', dataDir, '--model', checkpoint, '--clip', checkpoint, '--classes', classesFile, '--engine', 'onnx', '--json']
-          const r = spawnSync(process.execPath, args, {encoding: 'utf8', maxBuffer: 64 << 20, env: {...process.env, VIPANT_HOME: home}})
-          if (r.status !== 0) throw new Error(`vipant zeroshot failed: ${r.stderr.trim().split('\n').pop()}`)
-          const report = JSON.parse(r.stdout) as {clips: {evaluated: number}; accuracy: number}
-          if (report.clips.evaluated !== clips) throw new Error(`vipant zeroshot evaluated ${report.clips.evaluated} clips, not ${clips}`)
-          return report
-        }, false) // a second run of the command would cost as much as the rest of the benchmark
+        timed(
+          RUNS.command,
+          async () => {
+            const args = [
+              VIPANT,
+              'zeroshot',
+              '--data',
+              'us8k',
+              dataDir,
+              '--model',
+              checkpoint,
+              '--clip',
+              checkpoint,
+              '--classes',
+              classesFile,
+              '--engine',
+              'onnx',
+              '--json',
+            ]
+            const r = spawnSync(process.execPath, args, {
+              encoding: 'utf8',
+              maxBuffer: 64 << 20,
+              env: {...process.env, VIPANT_HOME: home},
+            })
+            if (r.status !== 0) throw new Error(`vipant zeroshot failed: ${r.stderr.trim().split('\n').pop()}`)
+            const report = JSON.parse(r.stdout) as {clips: {evaluated: number}; accuracy: number}
+            if (report.clips.evaluated !== clips)
+              throw new Error(`vipant zeroshot evaluated ${report.clips.evaluated} clips, not ${clips}`)
+            return report
+          },
+          false,
+        ) // a second run of the command would cost as much as the rest of the benchmark
       const small = await zeroshotCommand(dataset, CLIPS)
-      const smallS = row(`end to end: vipant zeroshot --engine onnx, ${CLIPS} clips (start-up and loading included)`, small.runsS)
+      const smallS = row(
+        `end to end: vipant zeroshot --engine onnx, ${CLIPS} clips (start-up and loading included)`,
+        small.runsS,
+      )
       const full = await zeroshotCommand(US8K, FOLD_CLIPS)
-      measurements.push({name: `end to end: vipant zeroshot --engine onnx, all ${FOLD_CLIPS} clips of fold ${FOLD}`, runsS: full.runsS, work: FOLD_CLIPS * 60})
+      measurements.push({
+        name: `end to end: vipant zeroshot --engine onnx, all ${FOLD_CLIPS} clips of fold ${FOLD}`,
+        runsS: full.runsS,
+        work: FOLD_CLIPS * 60,
+      })
       const fullS = median(full.runsS)
       // The cost of one more clip: what the full fold took beyond the 16-clip run, per extra clip.
       const perClipS = (fullS - smallS * CLIPS) / (FOLD_CLIPS - CLIPS)

@@ -47,7 +47,12 @@ async function readRows(input: Awaited<ReturnType<typeof openTableInput>>) {
       const mel = tensorRow(b.getChild('mel')!, i)
       const images = tensorRow(b.getChild('images')!, i)
       const caps = b.getChild('captions')!.get(i)
-      rows.push({id: b.getChild('id')!.get(i), mel: mel && [...mel], images: images && [...images], captions: caps && [...caps]})
+      rows.push({
+        id: b.getChild('id')!.get(i),
+        mel: mel && [...mel],
+        images: images && [...images],
+        captions: caps && [...caps],
+      })
     }
   }
   return rows
@@ -64,12 +69,26 @@ for (const ext of ['arrow', 'arrows']) {
     assert.deepEqual(tensorShape(input.schema.fields[3]), [-1, 2])
     assert.equal(input.schema.fields[2].type.toString(), 'FixedSizeList[12]<Float32>')
     assert.equal(input.schema.fields[3].type.toString(), 'List<Float32>')
-    assert.deepEqual(readStages(input.schema), [{command: 'test', version: '0', params: {k: 1}, columns: ['id', 'captions', 'mel', 'images']}])
+    assert.deepEqual(readStages(input.schema), [
+      {command: 'test', version: '0', params: {k: 1}, columns: ['id', 'captions', 'mel', 'images']},
+    ])
     const rows = await readRows(input)
-    assert.deepEqual(rows.map((r) => r.id), ids)
-    assert.deepEqual(rows.map((r) => r.mel), mels.map((m) => m && [...m]))
-    assert.deepEqual(rows.map((r) => r.images), images.map((m) => [...m]))
-    assert.deepEqual(rows.map((r) => r.captions), captions)
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      ids,
+    )
+    assert.deepEqual(
+      rows.map((r) => r.mel),
+      mels.map((m) => m && [...m]),
+    )
+    assert.deepEqual(
+      rows.map((r) => r.images),
+      images.map((m) => [...m]),
+    )
+    assert.deepEqual(
+      rows.map((r) => r.captions),
+      captions,
+    )
   })
 }
 
@@ -102,17 +121,25 @@ test('a failed write leaves no file under the target name', async () => {
 test('stdout that is a terminal is refused with a hint', () => {
   const {schema} = sampleTable(1)
   const tty = {isTTY: true} as NodeJS.WriteStream
-  assert.throws(() => openTableOutput(schema, undefined, tty), /refusing to write binary Arrow to a terminal: .* -o FILE/)
+  assert.throws(
+    () => openTableOutput(schema, undefined, tty),
+    /refusing to write binary Arrow to a terminal: .* -o FILE/,
+  )
 })
 
 test('no input named and stdin a terminal: a one-line hint', async () => {
-  await assert.rejects(openTableInput(undefined, {isTTY: true} as NodeJS.ReadStream), /no input: name an Arrow file, or pipe one in/)
+  await assert.rejects(
+    openTableInput(undefined, {isTTY: true} as NodeJS.ReadStream),
+    /no input: name an Arrow file, or pipe one in/,
+  )
 })
 
 test('a file that is not Arrow is refused naming the file', async () => {
   const file = path.join(tmp(), 'notes.arrow')
   await import('node:fs/promises').then((fs) => fs.writeFile(file, 'id,path\n1,a.wav\n'))
-  await assert.rejects(openTableInput(file), (e: Error) => e.message.startsWith(`${file}: not a readable Arrow IPC file or stream`))
+  await assert.rejects(openTableInput(file), (e: Error) =>
+    e.message.startsWith(`${file}: not a readable Arrow IPC file or stream`),
+  )
   await assert.rejects(openTableInput(path.join(tmp(), 'none.arrow')), /none\.arrow: no such file/)
 })
 
@@ -120,8 +147,14 @@ test('a stage passes other columns through, appends its own and records its para
   const {schema, batch} = sampleTable(4)
   const own = [utf8('captions'), utf8('status')]
   const out = stageSchema(schema, own, {command: 'later', version: '1', params: {norms: [1, 2]}})
-  assert.deepEqual(out.fields.map((f) => f.name), ['id', 'mel', 'images', 'captions', 'status'])
-  assert.deepEqual(readStages(out).map((s) => s.command), ['test', 'later'])
+  assert.deepEqual(
+    out.fields.map((f) => f.name),
+    ['id', 'mel', 'images', 'captions', 'status'],
+  )
+  assert.deepEqual(
+    readStages(out).map((s) => s.command),
+    ['test', 'later'],
+  )
   const next = stageBatch(out, batch.slice(1, 3), [columnData(own[0], ['x', 'y']), columnData(own[1], ['ok', 'ok'])])
   assert.equal(next.numRows, 2)
   assert.equal(next.getChild('id')!.get(0), 'clip1')
@@ -131,7 +164,8 @@ test('a stage passes other columns through, appends its own and records its para
   assert.doesNotThrow(() => requireParams(out, 'in.arrow', 'captions', {norms: [1, 2]}))
   assert.throws(
     () => requireParams(out, 'in.arrow', 'captions', {norms: null}),
-    (e: Error) => e.message === "in.arrow: column captions was made by 'vipant later' with norms=[1,2], this needs null",
+    (e: Error) =>
+      e.message === "in.arrow: column captions was made by 'vipant later' with norms=[1,2], this needs null",
   )
 })
 
@@ -143,9 +177,15 @@ test('an independent Arrow implementation (flechette) reads vipant files with th
     const table = tableFromIPC(readFileSync(file), {useProxy: false})
     assert.deepEqual(table.getChild('id').toArray(), ids)
     const mel = table.getChild('mel').toArray() as (Float32Array | null)[]
-    assert.deepEqual(mel.map((m) => m && [...m]), mels.map((m) => m && [...m]))
+    assert.deepEqual(
+      mel.map((m) => m && [...m]),
+      mels.map((m) => m && [...m]),
+    )
     const imgs = table.getChild('images').toArray() as Float32Array[]
-    assert.deepEqual(imgs.map((m) => [...m]), images.map((m) => [...m]))
+    assert.deepEqual(
+      imgs.map((m) => [...m]),
+      images.map((m) => [...m]),
+    )
     assert.deepEqual(table.getChild('captions').toArray(), captions)
     const melField = table.schema.fields.find((f) => f.name === 'mel')!
     assert.equal(melField.metadata!.get('shape'), '[3,4]')

@@ -44,11 +44,22 @@ function measure(file: string): {message: string; ms: number; maxRssMiB: number}
     const message = await loadModelFile(process.argv[1]).then(() => 'loaded', (e) => e.message)
     const ms = performance.now() - start
     console.log(JSON.stringify({message, ms, maxRssMiB: process.resourceUsage().maxRSS / 1024}))`
-  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script, file], {encoding: 'utf8', timeout: 60_000}))
+  return JSON.parse(
+    execFileSync(process.execPath, ['--input-type=module', '-e', script, file], {encoding: 'utf8', timeout: 60_000}),
+  )
 }
 
 describe('the memory and time attacks stay under 1 GiB and 10 s', () => {
-  const attacks = ['stride0.pt', 'stride0-2d.pt', 'many-views.pt', 'inflate-lie.pt', 'inflate-ratio.pt', 'long4.pt', 'deep.pt', 'steps.pt']
+  const attacks = [
+    'stride0.pt',
+    'stride0-2d.pt',
+    'many-views.pt',
+    'inflate-lie.pt',
+    'inflate-ratio.pt',
+    'long4.pt',
+    'deep.pt',
+    'steps.pt',
+  ]
   for (const name of attacks) {
     const c = HOSTILE_CASES.find((h) => h.name === name)!
     test(c.what, () => {
@@ -83,7 +94,13 @@ describe('within the limits, files still load', () => {
     const file = path.join(tmp, 'deflated.zip')
     const weights = new Uint8Array(Float32Array.from({length: 1 << 18}, (_, i) => Math.sin(i)).buffer)
     const zeros = new Uint8Array(100 << 10)
-    writeFileSync(file, zipArchive([{name: 'weights', data: weights, deflate: true}, {name: 'zeros', data: zeros, deflate: true}]).bytes)
+    writeFileSync(
+      file,
+      zipArchive([
+        {name: 'weights', data: weights, deflate: true},
+        {name: 'zeros', data: zeros, deflate: true},
+      ]).bytes,
+    )
     const zip = await ZipArchive.open(file)
     try {
       assert.deepEqual(await zip.read('weights'), weights)
@@ -97,18 +114,26 @@ describe('within the limits, files still load', () => {
     const long1 = (...b: number[]) => [0x8a, b.length, b]
     const max64 = long1(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)
     const minus2to64 = long1(0, 0, 0, 0, 0, 0, 0, 0, 0xff)
-    const value = unpickle(bytes(op.proto, op.mark, long1(), long1(0xff), long1(0x00, 0x80), max64, minus2to64, op.tuple, op.stop), {source: 'x'})
+    const value = unpickle(
+      bytes(op.proto, op.mark, long1(), long1(0xff), long1(0x00, 0x80), max64, minus2to64, op.tuple, op.stop),
+      {source: 'x'},
+    )
     assert.deepEqual(value, [0, -1, -32768, 2n ** 63n - 1n, -(2n ** 64n)])
   })
 
   test('200 000 APPENDS in one go', () => {
-    const list = unpickle(bytes(op.proto, op.emptyList, op.mark, new Uint8Array(200_000).fill(op.none), op.appends, op.stop), {source: 'x'})
+    const list = unpickle(
+      bytes(op.proto, op.emptyList, op.mark, new Uint8Array(200_000).fill(op.none), op.appends, op.stop),
+      {source: 'x'},
+    )
     assert.equal((list as unknown[]).length, 200_000)
   })
 
   test('a shared "billion laughs" DAG, 100 levels of 2^100 paths, is measured once per value', () => {
     const start = performance.now()
-    const value = unpickle(bytes(op.proto, op.none, new Array(100).fill([0x32, 0x86]), op.stop), {source: 'x'}) as unknown[]
+    const value = unpickle(bytes(op.proto, op.none, new Array(100).fill([0x32, 0x86]), op.stop), {
+      source: 'x',
+    }) as unknown[]
     assert.ok(performance.now() - start < 1000)
     assert.equal(value[0], value[1])
   })
@@ -137,7 +162,10 @@ describe('within the limits, files still load', () => {
 
   test('nesting up to the limit loads', () => {
     const depth = 1000
-    const list = unpickle(bytes(op.proto, new Array(depth).fill(op.emptyList), new Array(depth - 1).fill(op.append), op.stop), {source: 'x'})
+    const list = unpickle(
+      bytes(op.proto, new Array(depth).fill(op.emptyList), new Array(depth - 1).fill(op.append), op.stop),
+      {source: 'x'},
+    )
     let d = 0
     for (let l = list as unknown[]; l.length > 0; l = l[0] as unknown[]) d++
     assert.equal(d, depth - 1)
@@ -146,7 +174,10 @@ describe('within the limits, files still load', () => {
   test('a safetensors file whose entries tile its data, listed in any order', async () => {
     const file = path.join(tmp, 'order.safetensors')
     const data = new Uint8Array(Float32Array.of(1, 2, 3).buffer)
-    const header = {b: {dtype: 'F32', shape: [1], data_offsets: [8, 12]}, a: {dtype: 'F32', shape: [2], data_offsets: [0, 8]}}
+    const header = {
+      b: {dtype: 'F32', shape: [1], data_offsets: [8, 12]},
+      a: {dtype: 'F32', shape: [2], data_offsets: [0, 8]},
+    }
     writeFileSync(file, safetensorsFile(header, data))
     const {tensors: t} = await readSafetensors(file)
     assert.deepEqual([...t.get('a')!.data], [1, 2])

@@ -31,8 +31,17 @@ import {assertSameState} from './state-dict-assert.js'
 const original = (name: string) => fixture('original', name)
 const manifest = JSON.parse(readFileSync(original('manifest.json'), 'utf8')) as {
   clips: number
-  files: Record<string, {layout: number; omegaconf: string; resolved_audio: unknown; logit_scale: Record<string, number>; max_len: number
-    embeddings: Record<string, {file: string; shape: [number, number]}>}>
+  files: Record<
+    string,
+    {
+      layout: number
+      omegaconf: string
+      resolved_audio: unknown
+      logit_scale: Record<string, number>
+      max_len: number
+      embeddings: Record<string, {file: string; shape: [number, number]}>
+    }
+  >
 }
 const FILES = ['vipant-va.pth', 'vipant-at.pth'] as const
 const CONFIG = {resolution: [1000, 128], patchSize: 8, stride: [16, 24]}
@@ -44,7 +53,8 @@ function mel(clip: number, frames: number): Float32Array {
   const out = new Float32Array(frames * NUM_MEL_BINS)
   for (let t = 0; t < frames; t++) {
     for (let f = 0; f < NUM_MEL_BINS; f++) {
-      out[t * NUM_MEL_BINS + f] = Math.sin(0.05 * t + 0.3 * f + clip) * 1.5 + Math.cos(0.011 * t * (1 + (f % 7))) * 0.5 - 0.2 * clip
+      out[t * NUM_MEL_BINS + f] =
+        Math.sin(0.05 * t + 0.3 * f + clip) * 1.5 + Math.cos(0.011 * t * (1 + (f % 7))) * 0.5 - 0.2 * clip
     }
   }
   return out
@@ -74,17 +84,25 @@ describe("VIP-ANT's own checkpoints load", () => {
       assert.equal(model.info.inferred, undefined)
     })
 
-    test(`${file}: audio embeddings equal the original forward pass at 1000, 500 and 1800 frames`, {timeout: 120_000}, async () => {
-      await selectBackend('wasm')
-      const model = await loadModelFile(original(file))
-      const encoder = AudioEncoder.fromStateDict(model.audio!.weights, model.audio!.config)
-      for (const [frames, {file: ref, shape}] of Object.entries(expected.embeddings)) {
-        const input = Float32Array.from(Array.from({length: manifest.clips}, (_, c) => [...mel(c, Number(frames))]).flat())
-        const got = tf.tidy(() => encoder.forward(tf.tensor3d(input, [manifest.clips, Number(frames), NUM_MEL_BINS])).dataSync())
-        assert.equal(got.length, shape[0] * shape[1])
-        assertClose(got, readF32(original(ref)), `${file} at ${frames} frames`)
-      }
-    })
+    test(
+      `${file}: audio embeddings equal the original forward pass at 1000, 500 and 1800 frames`,
+      {timeout: 120_000},
+      async () => {
+        await selectBackend('wasm')
+        const model = await loadModelFile(original(file))
+        const encoder = AudioEncoder.fromStateDict(model.audio!.weights, model.audio!.config)
+        for (const [frames, {file: ref, shape}] of Object.entries(expected.embeddings)) {
+          const input = Float32Array.from(
+            Array.from({length: manifest.clips}, (_, c) => [...mel(c, Number(frames))]).flat(),
+          )
+          const got = tf.tidy(() =>
+            encoder.forward(tf.tensor3d(input, [manifest.clips, Number(frames), NUM_MEL_BINS])).dataSync(),
+          )
+          assert.equal(got.length, shape[0] * shape[1])
+          assertClose(got, readF32(original(ref)), `${file} at ${frames} frames`)
+        }
+      },
+    )
   }
 
   test('vipant convert reads them, reports the resolved audio grid and writes the same head', async () => {
@@ -95,7 +113,10 @@ describe("VIP-ANT's own checkpoints load", () => {
       assert.deepEqual(report.audio, {config: CONFIG, grid: {rows: 63, cols: 6}})
       assert.deepEqual(report.info.cfg.model.audio.resolution, [1000, 128])
       assert.equal(run.stderr.toString(), '')
-      const [input, back] = await Promise.all([loadModelFile(original(file)), loadModelFile(path.join(tmp, `${file}.safetensors`))])
+      const [input, back] = await Promise.all([
+        loadModelFile(original(file)),
+        loadModelFile(path.join(tmp, `${file}.safetensors`)),
+      ])
       assertSameState(back.audio!.weights, input.audio!.weights)
       assert.deepEqual(back.audio!.config, CONFIG)
       assert.equal(back.logitScale, input.logitScale)
@@ -106,16 +127,42 @@ describe("VIP-ANT's own checkpoints load", () => {
     const frames = 1000
     const table = path.join(tmp, 'mel.arrow')
     const fields = [utf8('id'), tensorField('mel', [frames, NUM_MEL_BINS])] as Field[]
-    const schema = sourceSchema(fields, {command: 'mel', version: '0', params: {num_mel_bins: NUM_MEL_BINS, norms: VIPANT_NORMS}})
+    const schema = sourceSchema(fields, {
+      command: 'mel',
+      version: '0',
+      params: {num_mel_bins: NUM_MEL_BINS, norms: VIPANT_NORMS},
+    })
     const ids = Array.from({length: manifest.clips}, (_, c) => `clip${c}`)
     const out = openTableOutput(schema, table)
-    await out.write(sourceBatch(schema, [columnData(fields[0], ids), tensorData(fields[1] as Field<TensorType>, ids.map((_, c) => mel(c, frames)))]))
+    await out.write(
+      sourceBatch(schema, [
+        columnData(fields[0], ids),
+        tensorData(
+          fields[1] as Field<TensorType>,
+          ids.map((_, c) => mel(c, frames)),
+        ),
+      ]),
+    )
     await out.close()
     for (const file of FILES) {
       const output = path.join(tmp, `${file}-emb.arrow`)
-      const run = vipant(['embed', table, '--model', original(file), '--tower', 'audio', '--raw', '--workers', '1', '-o', output])
+      const run = vipant([
+        'embed',
+        table,
+        '--model',
+        original(file),
+        '--tower',
+        'audio',
+        '--raw',
+        '--workers',
+        '1',
+        '-o',
+        output,
+      ])
       assert.equal(run.status, 0, run.stderr.toString())
-      const got = (tableFromIPC(readFileSync(output), {useProxy: false}).getChild('audio_emb').toArray() as Float32Array[]).flatMap((v) => [...v])
+      const got = (
+        tableFromIPC(readFileSync(output), {useProxy: false}).getChild('audio_emb').toArray() as Float32Array[]
+      ).flatMap((v) => [...v])
       assertClose(got, readF32(original(manifest.files[file].embeddings[String(frames)].file)), `vipant embed ${file}`)
     }
   })
@@ -139,7 +186,11 @@ describe('OmegaConf interpolation, against what OmegaConf 2.2 resolved', () => {
         assert.deepEqual(cfg.all(), {value: resolved, unresolved: []})
         assert.deepEqual(cfg.get([]), resolved)
       } else {
-        assert.throws(() => cfg.get([]), (e: Error) => e instanceof UserError && /^x\.pth: cfg key [\w.]+: /.test(e.message) && !e.message.includes('\n'))
+        assert.throws(
+          () => cfg.get([]),
+          (e: Error) =>
+            e instanceof UserError && /^x\.pth: cfg key [\w.]+: /.test(e.message) && !e.message.includes('\n'),
+        )
         assert.ok(cfg.all().unresolved.length > 0)
       }
     })
@@ -148,12 +199,19 @@ describe('OmegaConf interpolation, against what OmegaConf 2.2 resolved', () => {
   test('a key is absent only when it is: an interpolated container that leads nowhere is an error', () => {
     const cfg = new ConfigResolver({model: '${nope}', running: {}}, 'x.pth')
     assert.equal(cfg.has(['running', 'audio', 'max_len']), false)
-    assert.throws(() => cfg.has(['model', 'audio', 'resolution']), (e: Error) => e instanceof UserError && e.message === "x.pth: cfg key model: interpolation '${nope}': key 'nope' not found")
+    assert.throws(
+      () => cfg.has(['model', 'audio', 'resolution']),
+      (e: Error) =>
+        e instanceof UserError && e.message === "x.pth: cfg key model: interpolation '${nope}': key 'nope' not found",
+    )
   })
 
   test('an unresolvable key nobody needs stays as written, listed', () => {
     const cfg = new ConfigResolver({a: 1, hydra: {cwd: '${hydra:runtime.cwd}'}}, 'x.pth')
-    assert.deepEqual(cfg.all(), {value: {a: 1, hydra: {cwd: '${hydra:runtime.cwd}'}}, unresolved: ["cfg key hydra.cwd: unsupported resolver 'hydra' (vipant knows only oc.env)"]})
+    assert.deepEqual(cfg.all(), {
+      value: {a: 1, hydra: {cwd: '${hydra:runtime.cwd}'}},
+      unresolved: ["cfg key hydra.cwd: unsupported resolver 'hydra' (vipant knows only oc.env)"],
+    })
   })
 })
 
@@ -163,7 +221,11 @@ async function torchZip(name: string, pickle: Uint8Array, base = original('vipan
   const entries: [string, Uint8Array][] = []
   try {
     const top = [...zip.entries.keys()].find((n) => n.endsWith('/data.pkl'))!.slice(0, -'/data.pkl'.length)
-    for (const entry of zip.entries.keys()) entries.push([`archive/${entry.slice(top.length + 1)}`, entry.endsWith('/data.pkl') ? pickle : await zip.read(entry)])
+    for (const entry of zip.entries.keys())
+      entries.push([
+        `archive/${entry.slice(top.length + 1)}`,
+        entry.endsWith('/data.pkl') ? pickle : await zip.read(entry),
+      ])
   } finally {
     await zip.close()
   }
@@ -248,25 +310,45 @@ async function editedPickle(edits: [string, string][]): Promise<Uint8Array> {
   return bytes
 }
 
-describe("a VIP-ANT cfg that cannot say what the head needs is one clear line", () => {
+describe('a VIP-ANT cfg that cannot say what the head needs is one clear line', () => {
   const cases: [string, [string, string][], RegExp][] = [
-    ['a missing value (???)', [['${running.max_audio_len}', '???']], /: cfg key model\.audio\.resolution\.0: missing value \(\?\?\?\)$/],
-    ['null where a number is needed', [['${running.max_audio_len}', '${running.text_emb}']],
-      /: cfg key model\.audio\.resolution\.0: expected a positive integer, got null$/],
-    ['a cycle', [['${running.audio.max_len}', '${model.audio.resolution.0}']],
-      /: cfg key model\.audio\.resolution\.0: recursive interpolation \(a cycle\)$/],
-    ['an unknown resolver', [['${running.max_audio_len}', '${hydra:runtime.cwd}']],
-      /: cfg key model\.audio\.resolution\.0: unsupported resolver 'hydra'/],
-    ['an unresolvable key', [['${running.max_audio_len}', '${running.nope}']],
-      /: cfg key model\.audio\.resolution\.0: interpolation '\$\{running\.nope\}': key 'running\.nope' not found$/],
-    ['a config the weights contradict', [['${running.max_audio_len}', '${running.audio.frame_shift}']],
-      /the audio positional embedding has 379 rows, but a \[10,128\] input with stride \[16,24\] gives a 1x6 grid/],
+    [
+      'a missing value (???)',
+      [['${running.max_audio_len}', '???']],
+      /: cfg key model\.audio\.resolution\.0: missing value \(\?\?\?\)$/,
+    ],
+    [
+      'null where a number is needed',
+      [['${running.max_audio_len}', '${running.text_emb}']],
+      /: cfg key model\.audio\.resolution\.0: expected a positive integer, got null$/,
+    ],
+    [
+      'a cycle',
+      [['${running.audio.max_len}', '${model.audio.resolution.0}']],
+      /: cfg key model\.audio\.resolution\.0: recursive interpolation \(a cycle\)$/,
+    ],
+    [
+      'an unknown resolver',
+      [['${running.max_audio_len}', '${hydra:runtime.cwd}']],
+      /: cfg key model\.audio\.resolution\.0: unsupported resolver 'hydra'/,
+    ],
+    [
+      'an unresolvable key',
+      [['${running.max_audio_len}', '${running.nope}']],
+      /: cfg key model\.audio\.resolution\.0: interpolation '\$\{running\.nope\}': key 'running\.nope' not found$/,
+    ],
+    [
+      'a config the weights contradict',
+      [['${running.max_audio_len}', '${running.audio.frame_shift}']],
+      /the audio positional embedding has 379 rows, but a \[10,128\] input with stride \[16,24\] gives a 1x6 grid/,
+    ],
     ['no stride', [['stride', 'strides']], /the cfg has no model\.audio\.pre_encoder\.stride, which no weight records/],
   ]
   for (const [what, edits, message] of cases) {
     test(what, async () => {
       const file = await torchZip(`${what.replaceAll(' ', '-')}.pth`, await editedPickle(edits))
-      const clear = (e: Error) => e instanceof UserError && e.message.startsWith(file) && message.test(e.message) && !e.message.includes('\n')
+      const clear = (e: Error) =>
+        e instanceof UserError && e.message.startsWith(file) && message.test(e.message) && !e.message.includes('\n')
       await assert.rejects(loadModelFile(file), clear)
     })
   }
@@ -275,7 +357,10 @@ describe("a VIP-ANT cfg that cannot say what the head needs is one clear line", 
     const bytes = Buffer.from(await editedPickle([]))
     const text = bytes.toString('latin1')
     const renamed = Buffer.from(
-      text.replaceAll('\nDictConfig\n', '\nDictConfigV3\n').replaceAll('\nListConfig\n', '\nListConfigV3\n').replaceAll('\nAnyNode\n', '\nAnyValueNode\n'),
+      text
+        .replaceAll('\nDictConfig\n', '\nDictConfigV3\n')
+        .replaceAll('\nListConfig\n', '\nListConfigV3\n')
+        .replaceAll('\nAnyNode\n', '\nAnyValueNode\n'),
       'latin1',
     )
     assert.notDeepEqual(renamed, bytes)
@@ -284,7 +369,14 @@ describe("a VIP-ANT cfg that cannot say what the head needs is one clear line", 
   })
 
   test('what the cfg lacks is inferred from the weights, and said', async () => {
-    const file = await torchZip('no-sizes.pth', await editedPickle([['resolution', 'resolution_'], ['max_len', 'max_len_'], ['patch_size', 'patch_size_']]))
+    const file = await torchZip(
+      'no-sizes.pth',
+      await editedPickle([
+        ['resolution', 'resolution_'],
+        ['max_len', 'max_len_'],
+        ['patch_size', 'patch_size_'],
+      ]),
+    )
     const model = await loadModelFile(file)
     assert.deepEqual(model.audio!.config, CONFIG)
     assert.deepEqual(model.info.inferred, [
@@ -293,17 +385,34 @@ describe("a VIP-ANT cfg that cannot say what the head needs is one clear line", 
     ])
     const run = vipant(['convert', file, path.join(tmp, 'no-sizes.safetensors'), '--json'])
     assert.equal(run.status, 0, run.stderr.toString())
-    assert.match(run.stderr.toString(), /no-sizes\.pth: note: patch size 8 inferred .*\n.*no-sizes\.pth: note: max_len 1000 inferred/)
-    assert.ok((JSON.parse(run.stdout.toString()).info.cfgUnresolved as string[]).some((line) => line.includes("key 'running.audio.max_len' not found")))
+    assert.match(
+      run.stderr.toString(),
+      /no-sizes\.pth: note: patch size 8 inferred .*\n.*no-sizes\.pth: note: max_len 1000 inferred/,
+    )
+    assert.ok(
+      (JSON.parse(run.stdout.toString()).info.cfgUnresolved as string[]).some((line) =>
+        line.includes("key 'running.audio.max_len' not found"),
+      ),
+    )
   })
 
   test('the notes print once per command, not once per worker thread that loads the model', async () => {
-    const file = await torchZip('no-sizes-workers.pth', await editedPickle([['resolution', 'resolution_'], ['max_len', 'max_len_'], ['patch_size', 'patch_size_']]))
+    const file = await torchZip(
+      'no-sizes-workers.pth',
+      await editedPickle([
+        ['resolution', 'resolution_'],
+        ['max_len', 'max_len_'],
+        ['patch_size', 'patch_size_'],
+      ]),
+    )
     const lib = (name: string) => JSON.stringify(new URL(`../src/lib/${name}`, import.meta.url).href)
     const worker = path.join(tmp, 'load-worker.mjs')
-    writeFileSync(worker, `import {parentPort} from 'node:worker_threads'
+    writeFileSync(
+      worker,
+      `import {parentPort} from 'node:worker_threads'
       import {loadModelFile} from ${lib('checkpoint/load.js')}
-      parentPort.on('message', async ({id}) => { await loadModelFile(${JSON.stringify(file)}); process.stderr.write('loaded\\n'); parentPort.postMessage({id, result: 0}) })`)
+      parentPort.on('message', async ({id}) => { await loadModelFile(${JSON.stringify(file)}); process.stderr.write('loaded\\n'); parentPort.postMessage({id, result: 0}) })`,
+    )
     const main = `import {WorkerPool} from ${lib('util/worker-pool.js')}
       const pool = new WorkerPool(new URL(${JSON.stringify(`file://${worker}`)}), 3)
       await Promise.all([0, 1, 2].map(() => pool.run({})))
@@ -315,10 +424,10 @@ describe("a VIP-ANT cfg that cannot say what the head needs is one clear line", 
     assert.equal(run.stdout.toString().trim(), '3', 'three workers loaded the model')
     const lines = run.stderr.toString().trim().split('\n')
     assert.equal(lines.filter((line) => line === 'loaded').length, 3, 'other lines of the workers pass through')
-    assert.deepEqual(lines.filter((line) => line !== 'loaded').map((line) => line.replace(/ inferred .*/, '')), [
-      `${file}: note: patch size 8`,
-      `${file}: note: max_len 1000`,
-    ])
+    assert.deepEqual(
+      lines.filter((line) => line !== 'loaded').map((line) => line.replace(/ inferred .*/, '')),
+      [`${file}: note: patch size 8`, `${file}: note: max_len 1000`],
+    )
   })
 })
 
@@ -351,6 +460,9 @@ describe('shared pickle nodes', () => {
   test('nesting beyond the depth limit is refused', () => {
     let deep: unknown = []
     for (let i = 0; i <= CONFIG_LIMITS.depth; i++) deep = [deep]
-    assert.throws(() => plainConfig(deep, 'x.pth'), (e: Error) => e instanceof UserError && e.message.startsWith('x.pth: the cfg nests deeper than 64 levels'))
+    assert.throws(
+      () => plainConfig(deep, 'x.pth'),
+      (e: Error) => e instanceof UserError && e.message.startsWith('x.pth: the cfg nests deeper than 64 levels'),
+    )
   })
 })

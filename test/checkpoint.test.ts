@@ -21,7 +21,11 @@ const ckpt = (name: string) => fixture('checkpoint', name)
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'vipant-checkpoint-'))
 after(() => rmSync(tmp, {recursive: true, force: true}))
 
-const tensor = (shape: number[], values?: number[]): Tensor => ({shape, dtype: 'float32', data: Float32Array.from(values ?? new Array(shape.reduce((a, b) => a * b, 1)).fill(0))})
+const tensor = (shape: number[], values?: number[]): Tensor => ({
+  shape,
+  dtype: 'float32',
+  data: Float32Array.from(values ?? new Array(shape.reduce((a, b) => a * b, 1)).fill(0)),
+})
 
 describe('CLIP formats load to the same OpenAI-named state dict', async () => {
   const reference = (await readSafetensors(ckpt('tiny-clip.safetensors'))).tensors
@@ -57,7 +61,11 @@ describe('VIP-ANT checkpoints', async () => {
     assert.equal(model.format, 'vipant-pth')
     assert.equal(model.clip, undefined)
     assertSameState(model.audio!.weights, reference)
-    assert.deepEqual(model.audio!.config, {resolution: config.resolution, patchSize: config.patchSize, stride: config.stride})
+    assert.deepEqual(model.audio!.config, {
+      resolution: config.resolution,
+      patchSize: config.patchSize,
+      stride: config.stride,
+    })
     assert.equal(model.logitScale, config.logitScale)
     assert.equal(model.info.layout, '(image, audio, text, loss)')
     const cfg = model.info.cfg as {model: {audio: {pre_encoder: {stride: number[]}}}; optimizer: {betas: number[]}}
@@ -72,15 +80,23 @@ describe('VIP-ANT checkpoints', async () => {
     assert.equal(model.architecture.audio!.inChannels, 1)
     const conv = reference.get('pre_encoder.conv1.weight')!
     const [w, , p] = conv.shape
-    const firstChannel = Float32Array.from({length: w * p * p}, (_, i) => conv.data[Math.floor(i / (p * p)) * 3 * p * p + (i % (p * p))])
+    const firstChannel = Float32Array.from(
+      {length: w * p * p},
+      (_, i) => conv.data[Math.floor(i / (p * p)) * 3 * p * p + (i % (p * p))],
+    )
     assert.deepEqual(model.audio!.weights.get('pre_encoder.conv1.weight')!.shape, [w, 1, p, p])
     assert.equal(maxAbsDiff(model.audio!.weights.get('pre_encoder.conv1.weight')!.data, firstChannel), 0)
-    for (const [name, t] of reference) if (name !== 'pre_encoder.conv1.weight') assert.equal(maxAbsDiff(model.audio!.weights.get(name)!.data, t.data), 0, name)
+    for (const [name, t] of reference)
+      if (name !== 'pre_encoder.conv1.weight')
+        assert.equal(maxAbsDiff(model.audio!.weights.get(name)!.data, t.data), 0, name)
   })
 })
 
 describe('torch.save archives', () => {
-  const expected = JSON.parse(readFileSync(ckpt('strided.json'), 'utf8')) as Record<string, {shape: number[]; dtype: string; values: number[]}>
+  const expected = JSON.parse(readFileSync(ckpt('strided.json'), 'utf8')) as Record<
+    string,
+    {shape: number[]; dtype: string; values: number[]}
+  >
   for (const file of ['strided.pt', 'strided-deflated.pt', 'strided-zip64.pt']) {
     test(`${file}: views honour storage offsets and strides, every dtype widens`, async () => {
       const archive = await loadTorchArchive(ckpt(file))
@@ -94,7 +110,15 @@ describe('torch.save archives', () => {
         assert.equal(t.dtype, e.dtype, name)
         assert.deepEqual([...t.data], e.values.map(Math.fround), name)
       }
-      assert.deepEqual(object.get('meta'), new Map<string, unknown>([['epoch', 3], ['name', 'strided'], ['ratio', 0.25], ['flags', [true, null]]]))
+      assert.deepEqual(
+        object.get('meta'),
+        new Map<string, unknown>([
+          ['epoch', 3],
+          ['name', 'strided'],
+          ['ratio', 0.25],
+          ['flags', [true, null]],
+        ]),
+      )
     })
   }
 })
@@ -107,7 +131,15 @@ describe('architecture', () => {
       text: {width: 64, layers: 1, heads: 1, contextLength: 16, vocabSize: 64, embedDim: 32},
     })
     const audio = await loadModelFile(ckpt('vipant-at.pth'))
-    assert.deepEqual(audio.architecture.audio, {width: 64, layers: 1, heads: 1, patchSize: 8, inChannels: 3, positions: 25, embedDim: 32})
+    assert.deepEqual(audio.architecture.audio, {
+      width: 64,
+      layers: 1,
+      heads: 1,
+      patchSize: 8,
+      inChannels: 3,
+      positions: 25,
+      embedDim: 32,
+    })
   })
 
   test('ViT-B/32 and the released audio head (docs/method.md §9.3, 9.4)', () => {
@@ -123,7 +155,9 @@ describe('architecture', () => {
     assert.deepEqual(shapes.get('misc.positional_embedding'), [306, 768])
     assert.deepEqual(shapes.get('post_encoder.proj'), [768, 512])
     assert.equal(shapes.size, 3 * 12 * 12 + 8 + 5 + 8 + 1) // blocks, vision, text, audio, logit_scale
-    const state: StateDict = new Map([...shapes].map(([name, shape]) => [name, {shape, dtype: 'float32', data: new Float32Array(0)}]))
+    const state: StateDict = new Map(
+      [...shapes].map(([name, shape]) => [name, {shape, dtype: 'float32', data: new Float32Array(0)}]),
+    )
     assert.deepEqual(inferArchitecture(state), arch)
     assert.deepEqual(audioGrid({resolution: [1000, 128], patchSize: 32, stride: [16, 24]}), {rows: 61, cols: 5})
     assert.deepEqual(audioGrid({resolution: [1800, 128], patchSize: 32, stride: [16, 24]}), {rows: 111, cols: 5})
@@ -157,11 +191,15 @@ describe('the unpickler never runs code', () => {
 
   test('torch.save of an object reducing to os.system is refused, and nothing ran', async () => {
     rmSync(marker, {force: true})
-    await assert.rejects(loadModelFile(ckpt('malicious.pt')), (e: Error) => e instanceof UserError && /malicious\.pt.*posix\.system/.test(e.message))
+    await assert.rejects(
+      loadModelFile(ckpt('malicious.pt')),
+      (e: Error) => e instanceof UserError && /malicious\.pt.*posix\.system/.test(e.message),
+    )
     assert.equal(existsSync(marker), false)
   })
 
-  const pickle = (...parts: (string | number[])[]) => Uint8Array.from(parts.flatMap((p) => (typeof p === 'string' ? [...Buffer.from(p, 'latin1')] : p)))
+  const pickle = (...parts: (string | number[])[]) =>
+    Uint8Array.from(parts.flatMap((p) => (typeof p === 'string' ? [...Buffer.from(p, 'latin1')] : p)))
   for (const [global, bytes] of [
     ['builtins.eval', pickle([0x80, 2], 'cbuiltins\neval\n', ')R.')],
     ['__builtin__.getattr', pickle([0x80, 2], 'c__builtin__\ngetattr\n.')],
@@ -171,25 +209,38 @@ describe('the unpickler never runs code', () => {
     ['importlib.import_module', pickle([0x80, 2], 'cimportlib\nimport_module\n.')],
   ] as const) {
     test(`${global} is refused on sight`, () => {
-      assert.throws(() => unpickle(bytes, {source: 'x.pkl'}), (e: Error) => e instanceof UserError && e.message.includes(`x.pkl: refusing to load: the pickle names ${global}`))
+      assert.throws(
+        () => unpickle(bytes, {source: 'x.pkl'}),
+        (e: Error) =>
+          e instanceof UserError && e.message.includes(`x.pkl: refusing to load: the pickle names ${global}`),
+      )
     })
   }
 
   test('other globals become inert placeholders holding their BUILD state', () => {
-    const obj = unpickle(pickle([0x80, 2], 'comegaconf.dictconfig\nDictConfig\n)', [0x81], '}X', [1, 0, 0, 0], 'aK', [5], 'sb.'), {source: 'x'})
+    const obj = unpickle(
+      pickle([0x80, 2], 'comegaconf.dictconfig\nDictConfig\n)', [0x81], '}X', [1, 0, 0, 0], 'aK', [5], 'sb.'),
+      {source: 'x'},
+    )
     assert.ok(obj instanceof PyObject)
     assert.equal(obj.className, 'omegaconf.dictconfig.DictConfig')
     assert.deepEqual(obj.state, new Map([['a', 5]]))
   })
 
   test('a self-referencing dict unpickles, and its config view cuts the cycle', () => {
-    const dict = unpickle(pickle([0x80, 2], '}q', [0], 'X', [1, 0, 0, 0], 'ah', [0], 's.'), {source: 'x'}) as Map<string, unknown>
+    const dict = unpickle(pickle([0x80, 2], '}q', [0], 'X', [1, 0, 0, 0], 'ah', [0], 's.'), {source: 'x'}) as Map<
+      string,
+      unknown
+    >
     assert.equal(dict.get('a'), dict)
     assert.deepEqual(plainConfig(dict), {a: '<cycle>'})
   })
 
   test('a truncated pickle is a clear error', () => {
-    assert.throws(() => unpickle(pickle([0x80, 2], '}X', [9, 0, 0, 0], 'abc'), {source: 'x.pkl'}), /x\.pkl: corrupt pickle \(truncated/)
+    assert.throws(
+      () => unpickle(pickle([0x80, 2], '}X', [9, 0, 0, 0], 'abc'), {source: 'x.pkl'}),
+      /x\.pkl: corrupt pickle \(truncated/,
+    )
   })
 })
 
@@ -201,25 +252,44 @@ describe('bad files are clear user errors', () => {
   }
   const whole = readFileSync(ckpt('clip-state-dict.pt'))
   const cases: [string, () => string, RegExp][] = [
-    ['truncated zip', () => write('truncated.pt', whole.subarray(0, whole.length >> 1)), /truncated\.pt: (not a zip archive, or truncated|truncated)/],
-    ['corrupt central directory', () => {
-      const bytes = Uint8Array.from(whole)
-      const eocd = bytes.length - 22
-      const cd = new DataView(bytes.buffer).getUint32(eocd + 16, true)
-      bytes.fill(0x55, cd, cd + 8)
-      return write('corrupt.pt', bytes)
-    }, /corrupt\.pt: corrupt zip/],
-    ['an empty zip', () => write('empty.zip', Uint8Array.from([0x50, 0x4b, 5, 6, ...new Array(18).fill(0)])), /empty\.zip: a zip archive but not a PyTorch checkpoint/],
+    [
+      'truncated zip',
+      () => write('truncated.pt', whole.subarray(0, whole.length >> 1)),
+      /truncated\.pt: (not a zip archive, or truncated|truncated)/,
+    ],
+    [
+      'corrupt central directory',
+      () => {
+        const bytes = Uint8Array.from(whole)
+        const eocd = bytes.length - 22
+        const cd = new DataView(bytes.buffer).getUint32(eocd + 16, true)
+        bytes.fill(0x55, cd, cd + 8)
+        return write('corrupt.pt', bytes)
+      },
+      /corrupt\.pt: corrupt zip/,
+    ],
+    [
+      'an empty zip',
+      () => write('empty.zip', Uint8Array.from([0x50, 0x4b, 5, 6, ...new Array(18).fill(0)])),
+      /empty\.zip: a zip archive but not a PyTorch checkpoint/,
+    ],
     ['legacy torch.save', () => ckpt('legacy.pt'), /legacy\.pt: legacy \(pre-1\.6, non-zip\) torch\.save format/],
     ['a JSON file', () => ckpt('tiny-audio.json'), /tiny-audio\.json: not a checkpoint vipant can read/],
     ['an empty file', () => write('empty.pt', new Uint8Array()), /empty\.pt: not a checkpoint vipant can read/],
-    ['a torch.save that is no model', () => ckpt('strided.pt'), /strided\.pt: a torch\.save file, but not a state dict/],
+    [
+      'a torch.save that is no model',
+      () => ckpt('strided.pt'),
+      /strided\.pt: a torch\.save file, but not a state dict/,
+    ],
     ['an audio head without its cfg', () => ckpt('tiny-audio.safetensors'), /bare VIP-ANT audio-head state dict/],
     ['a missing file', () => path.join(tmp, 'nope.pt'), /nope\.pt: no such file/],
   ]
   for (const [what, file, message] of cases) {
     test(what, async () => {
-      await assert.rejects(loadModelFile(file()), (e: Error) => e instanceof UserError && message.test(e.message) && !e.message.includes('\n'))
+      await assert.rejects(
+        loadModelFile(file()),
+        (e: Error) => e instanceof UserError && message.test(e.message) && !e.message.includes('\n'),
+      )
     })
   }
 
@@ -227,7 +297,10 @@ describe('bad files are clear user errors', () => {
     const {tensors} = await readSafetensors(ckpt('tiny-clip.safetensors'))
     tensors.delete('visual.ln_post.bias')
     const file = write('incomplete.safetensors', encodeSafetensors(tensors))
-    await assert.rejects(loadModelFile(file), /incomplete\.safetensors: not a complete CLIP\/VIP-ANT model: visual\.ln_post\.bias is missing/)
+    await assert.rejects(
+      loadModelFile(file),
+      /incomplete\.safetensors: not a complete CLIP\/VIP-ANT model: visual\.ln_post\.bias is missing/,
+    )
   })
 })
 
@@ -236,7 +309,11 @@ describe("vipant's checkpoint format", () => {
     test(`${out}: CLIP and audio round-trip exactly`, async () => {
       const clip = await loadModelFile(ckpt('clip-jit.pt'))
       const audio = await loadModelFile(ckpt('vipant-at.pth'))
-      const files = await writeVipantCheckpoint(path.join(tmp, out), {...clip, audio: audio.audio, logitScale: audio.logitScale})
+      const files = await writeVipantCheckpoint(path.join(tmp, out), {
+        ...clip,
+        audio: audio.audio,
+        logitScale: audio.logitScale,
+      })
       assert.equal(files.length, out.endsWith('.safetensors') ? 1 : 2)
       const back = await loadModelFile(path.join(tmp, out))
       assert.equal(back.format, 'vipant')

@@ -32,7 +32,7 @@ test('a mistyped command gets one line with the command it probably meant, exit 
   assert.equal(err(far), "vipant: 'frobnicate' is not a vipant command. See 'vipant --help'.\n")
 })
 
-test('an unknown command with arguments is named as typed, never in oclif\'s colon form', () => {
+test("an unknown command with arguments is named as typed, never in oclif's colon form", () => {
   const r = vipant(['retreive', 'foo'])
   assert.equal(r.status, 2)
   assert.equal(err(r), "vipant: 'retreive' is not a vipant command. Did you mean 'retrieve'?\n")
@@ -43,18 +43,27 @@ test('an unknown flag is one line with the flag it probably meant, not the whole
   assert.equal(r.status, 2)
   assert.equal(err(r), "vipant zeroshot: unknown flag --dat; did you mean '--data'? (see 'vipant zeroshot --help')\n")
   const typo = vipant(['mel', '--zero-mea'])
-  assert.equal(err(typo), "vipant mel: unknown flag --zero-mea; did you mean '--zero-mean'? (see 'vipant mel --help')\n")
+  assert.equal(
+    err(typo),
+    "vipant mel: unknown flag --zero-mea; did you mean '--zero-mean'? (see 'vipant mel --help')\n",
+  )
   const choice = vipant(['zeroshot', '--data', 'esc5'])
   assert.equal(err(choice).split('\n').length, 2, err(choice))
   assert.match(err(choice), /^vipant zeroshot: Expected --data=esc5 to be one of: esc50, us8k; did you mean 'esc50'\?/)
   const badInt = vipant(['embed', '--model', 'x', '--workers', 'abc'])
-  assert.equal(err(badInt), "vipant embed: --workers: Expected an integer but received: abc (see 'vipant embed --help')\n")
+  assert.equal(
+    err(badInt),
+    "vipant embed: --workers: Expected an integer but received: abc (see 'vipant embed --help')\n",
+  )
 })
 
 test('-h and "vipant help CMD" show the same help as --help', () => {
   const help = vipant(['mel', '--help'])
   assert.equal(help.status, 0)
-  for (const args of [['mel', '-h'], ['help', 'mel']]) {
+  for (const args of [
+    ['mel', '-h'],
+    ['help', 'mel'],
+  ]) {
     const r = vipant(args)
     assert.equal(r.status, 0, `${args.join(' ')}: ${err(r)}`)
     assert.equal(out(r), out(help), args.join(' '))
@@ -76,13 +85,19 @@ test('the top-level help ends with the main pipeline as examples', () => {
 test('hand-aligned lists in help keep their columns at 80 columns', () => {
   const text = out(vipant(['fetch', '--help'], {env: {OCLIF_COLUMNS: '80'}}))
   const lines = text.slice(text.indexOf('\nDESCRIPTION\n'), text.indexOf('\nEXAMPLES\n')).split('\n')
-  assert.ok(lines.every((l) => l.length <= 80), lines.filter((l) => l.length > 80).join('\n'))
+  assert.ok(
+    lines.every((l) => l.length <= 80),
+    lines.filter((l) => l.length > 80).join('\n'),
+  )
   const row = lines.findIndex((l) => l.startsWith('    esc50, us8k, clotho   the official archives'))
   assert.ok(row > 0, text)
   // The row's continuation lines sit under its text column, and the next row starts its own.
   assert.match(lines[row + 1], /^ {26}\S/)
   const next = lines.findIndex((l) => l.startsWith('    audioset, audiocaps   '))
-  assert.ok(next > row + 1 && lines.slice(row + 1, next).every((l) => /^ {26}\S/.test(l)), lines.slice(row, next + 1).join('\n'))
+  assert.ok(
+    next > row + 1 && lines.slice(row + 1, next).every((l) => /^ {26}\S/.test(l)),
+    lines.slice(row, next + 1).join('\n'),
+  )
   const esc50 = lines.findIndex((l) => l.startsWith('    esc50      ESC-50'))
   assert.match(lines[esc50 + 1], /^ {15}\S/)
 })
@@ -124,34 +139,51 @@ test('the progress bar shows count/total and an ETA when the total is known', ()
   assert.match(written, /mel .* 2\/4 50% .*ETA/)
 })
 
-test('mel on a folder shows count/total on a terminal, and its summary names the clip that failed and why', {timeout: 60_000}, () => {
-  const dir = tmp()
-  const clips = path.join(dir, 'clips')
-  mkdirSync(clips)
-  toneWav(path.join(clips, 'a.wav'))
-  toneWav(path.join(clips, 'b.wav'))
-  writeFileSync(path.join(clips, 'broken.wav'), 'RIFF....WAVEjunk')
-  // `script` gives the command a terminal, where the bar is drawn.
-  const command = `${process.execPath} ${VIPANT} mel ${clips} --max-len 100 --workers 1 -o ${path.join(dir, 'out.arrow')}`
-  const r = spawnSync('script', ['-qec', command, '/dev/null'], {env: {...process.env, VIPANT_HOME: dir}})
-  const text = out(r).replace(/\r/g, '\n')
-  assert.equal(r.status, 0, text)
-  assert.match(text, /mel .* 3\/3 100%/)
-  assert.match(text, /^mel: 3 clips \(2 ok, 0 missing, 1 error\), /m)
-  assert.match(text, new RegExp(`^mel: 1 clip failed: ${path.join(clips, 'broken.wav')}: corrupt WAV header`, 'm'))
-})
+test(
+  'mel on a folder shows count/total on a terminal, and its summary names the clip that failed and why',
+  {timeout: 60_000},
+  () => {
+    const dir = tmp()
+    const clips = path.join(dir, 'clips')
+    mkdirSync(clips)
+    toneWav(path.join(clips, 'a.wav'))
+    toneWav(path.join(clips, 'b.wav'))
+    writeFileSync(path.join(clips, 'broken.wav'), 'RIFF....WAVEjunk')
+    // `script` gives the command a terminal, where the bar is drawn.
+    const command = `${process.execPath} ${VIPANT} mel ${clips} --max-len 100 --workers 1 -o ${path.join(dir, 'out.arrow')}`
+    const r = spawnSync('script', ['-qec', command, '/dev/null'], {env: {...process.env, VIPANT_HOME: dir}})
+    const text = out(r).replace(/\r/g, '\n')
+    assert.equal(r.status, 0, text)
+    assert.match(text, /mel .* 3\/3 100%/)
+    assert.match(text, /^mel: 3 clips \(2 ok, 0 missing, 1 error\), /m)
+    assert.match(text, new RegExp(`^mel: 1 clip failed: ${path.join(clips, 'broken.wav')}: corrupt WAV header`, 'm'))
+  },
+)
 
-test('a bad input is reported before the engine starts (no engine or backend line first)', {timeout: 60_000}, async () => {
-  const dir = tmp()
-  const model = await writeTinyVipant(dir)
-  const r = vipant(['zeroshot', path.join(dir, 'no-such.arrow'), '--model', model, '--clip', model])
-  assert.equal(r.status, 2)
-  assert.equal(err(r).split('\n').length, 2, err(r))
-  assert.match(err(r), /^vipant zeroshot: .*no-such\.arrow/)
-  const data = vipant(['zeroshot', '--data', 'esc50', path.join(dir, 'no-such-dir'), '--model', model, '--clip', model])
-  assert.notEqual(data.status, 0)
-  assert.doesNotMatch(err(data), /engine|backend/, err(data))
-})
+test(
+  'a bad input is reported before the engine starts (no engine or backend line first)',
+  {timeout: 60_000},
+  async () => {
+    const dir = tmp()
+    const model = await writeTinyVipant(dir)
+    const r = vipant(['zeroshot', path.join(dir, 'no-such.arrow'), '--model', model, '--clip', model])
+    assert.equal(r.status, 2)
+    assert.equal(err(r).split('\n').length, 2, err(r))
+    assert.match(err(r), /^vipant zeroshot: .*no-such\.arrow/)
+    const data = vipant([
+      'zeroshot',
+      '--data',
+      'esc50',
+      path.join(dir, 'no-such-dir'),
+      '--model',
+      model,
+      '--clip',
+      model,
+    ])
+    assert.notEqual(data.status, 0)
+    assert.doesNotMatch(err(data), /engine|backend/, err(data))
+  },
+)
 
 test('mel --help states one default for --workers; embed --help states the towers it runs', () => {
   const mel = out(vipant(['mel', '--help']))
@@ -165,14 +197,21 @@ test('examples run from a clone without an installed vipant (no exit 127)', {tim
   const dir = tmp()
   mkdirSync(path.join(dir, 'bin'))
   symlinkSync(process.execPath, path.join(dir, 'bin', 'node'))
-  const env = {PATH: `${path.join(dir, 'bin')}:/usr/bin:/bin`, HOME: dir, VIPANT_HOME: dir, DATA: path.join(dir, 'no-such-dir'), OUT: dir}
-  if (spawnSync('bash', ['-c', 'command -v vipant'], {env}).status === 0) return t.skip('a vipant is installed in /usr/bin or /bin')
+  const env = {
+    PATH: `${path.join(dir, 'bin')}:/usr/bin:/bin`,
+    HOME: dir,
+    VIPANT_HOME: dir,
+    DATA: path.join(dir, 'no-such-dir'),
+    OUT: dir,
+  }
+  if (spawnSync('bash', ['-c', 'command -v vipant'], {env}).status === 0)
+    return t.skip('a vipant is installed in /usr/bin or /bin')
   const r = spawnSync('bash', [path.join(repoRoot, 'examples', 'zeroshot-esc50.sh')], {env, cwd: dir})
   assert.notEqual(r.status, 127, err(r))
   assert.match(err(r), /^vipant zeroshot: /m)
 })
 
-test('npm reads .npmrc without warnings, and its scripts skip onnxruntime-node\'s download', () => {
+test("npm reads .npmrc without warnings, and its scripts skip onnxruntime-node's download", () => {
   const env = {...process.env, ONNXRUNTIME_NODE_INSTALL: ''}
   const r = spawnSync('npm', ['exec', '-c', 'node -p process.env.ONNXRUNTIME_NODE_INSTALL'], {cwd: repoRoot, env})
   assert.equal(r.status, 0, err(r))

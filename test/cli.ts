@@ -19,12 +19,22 @@ function testEnv(env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return {...process.env, VIPANT_HOME: home, ...env}
 }
 
-export function vipant(args: string[], options: {input?: Buffer; env?: NodeJS.ProcessEnv} = {}): SpawnSyncReturns<Buffer> {
-  return spawnSync(process.execPath, [VIPANT, ...args], {input: options.input, env: testEnv(options.env), maxBuffer: 1 << 30})
+export function vipant(
+  args: string[],
+  options: {input?: Buffer; env?: NodeJS.ProcessEnv} = {},
+): SpawnSyncReturns<Buffer> {
+  return spawnSync(process.execPath, [VIPANT, ...args], {
+    input: options.input,
+    env: testEnv(options.env),
+    maxBuffer: 1 << 30,
+  })
 }
 
 /** A shell pipeline of vipant commands, e.g. `vipant fetch ... | vipant mel`, run through bash. */
 export function pipeline(command: string) {
-  const cmd = command.replace(/(^|[|;{]\s*)vipant /g, `$1${JSON.stringify(process.execPath)} ${JSON.stringify(VIPANT)} `)
+  const cmd = command.replace(
+    /(^|[|;{]\s*)vipant /g,
+    `$1${JSON.stringify(process.execPath)} ${JSON.stringify(VIPANT)} `,
+  )
   return spawn('bash', ['-o', 'pipefail', '-c', cmd], {stdio: ['ignore', 'pipe', 'pipe'], env: testEnv()})
 }

@@ -18,7 +18,11 @@ test('every command has --help with a summary and examples', () => {
     const text = help.stdout.toString()
     assert.match(text, /^USAGE/m, command)
     // oclif answers "help --help" with the top-level help, whose examples are indented under their captions.
-    assert.match(text, command === 'help' ? /^EXAMPLES\n.*\n {4}\$ vipant /m : /^EXAMPLES\n {2}\$ vipant /m, `${command} --help shows examples`)
+    assert.match(
+      text,
+      command === 'help' ? /^EXAMPLES\n.*\n {4}\$ vipant /m : /^EXAMPLES\n {2}\$ vipant /m,
+      `${command} --help shows examples`,
+    )
   }
 })
 

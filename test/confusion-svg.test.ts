@@ -25,13 +25,20 @@ function report(classes: string[], matrix: number[][]): ZeroShotReport {
 
 test('confusion SVG: well-formed, one cell per pair with its count, names on both axes, a title with the accuracy', () => {
   const classes = ['dog', 'rain', 'chirping_birds']
-  const matrix = [[3, 1, 0], [0, 0, 2], [5, 0, 7]]
+  const matrix = [
+    [3, 1, 0],
+    [0, 0, 2],
+    [5, 0, 7],
+  ]
   const svg = confusionSvg(report(classes, matrix))
   const elements = parseXml(svg)
   assert.equal(elements[0].name, 'svg')
   assert.equal(elements[0].attrs.xmlns, 'http://www.w3.org/2000/svg')
   // 10 of 18 clips correct.
-  assert.equal(elements.find((e) => e.name === 'title')?.text, 'esc50 &amp; &lt;friends&gt;: accuracy 55.56% (18 clips)')
+  assert.equal(
+    elements.find((e) => e.name === 'title')?.text,
+    'esc50 &amp; &lt;friends&gt;: accuracy 55.56% (18 clips)',
+  )
   const cells = elements.filter((e) => e.attrs.class === 'cell')
   assert.equal(cells.length, 9)
   for (const cell of cells) {
@@ -39,8 +46,14 @@ test('confusion SVG: well-formed, one cell per pair with its count, names on bot
     const index = elements.indexOf(cell)
     assert.equal(elements[index + 2].text, String(matrix[i][j]))
   }
-  assert.deepEqual(elements.filter((e) => e.attrs.class === 'row').map((e) => e.text), classes)
-  assert.deepEqual(elements.filter((e) => e.attrs.class === 'col').map((e) => e.text), classes)
+  assert.deepEqual(
+    elements.filter((e) => e.attrs.class === 'row').map((e) => e.text),
+    classes,
+  )
+  assert.deepEqual(
+    elements.filter((e) => e.attrs.class === 'col').map((e) => e.text),
+    classes,
+  )
   // Row-normalised shading: the empty cell of a row is white, a row's only count is full colour.
   const fill = (i: number, j: number) => elements[elements.indexOf(cells[3 * i + j]) + 1].attrs.fill
   assert.equal(fill(0, 2), '#ffffff')
@@ -48,13 +61,27 @@ test('confusion SVG: well-formed, one cell per pair with its count, names on bot
 })
 
 test('--plot paths: .svg written whole; .png rasterised when a rasteriser is present; anything else refused', async () => {
-  const svg = confusionSvg(report(['a', 'b'], [[1, 0], [1, 1]]))
+  const svg = confusionSvg(
+    report(
+      ['a', 'b'],
+      [
+        [1, 0],
+        [1, 1],
+      ],
+    ),
+  )
   const file = path.join(dir, 'c.svg')
   await writePlot(file, svg)
   assert.equal(readFileSync(file, 'utf8'), svg)
-  await assert.rejects(checkPlotPath(path.join(dir, 'c.pdf')), (e: Error) => e instanceof UserError && e.message === `${path.join(dir, 'c.pdf')}: --plot writes .svg or .png`)
+  await assert.rejects(
+    checkPlotPath(path.join(dir, 'c.pdf')),
+    (e: Error) => e instanceof UserError && e.message === `${path.join(dir, 'c.pdf')}: --plot writes .svg or .png`,
+  )
   const png = path.join(dir, 'c.png')
-  const hasRasteriser = await checkPlotPath(png).then(() => true, () => false)
+  const hasRasteriser = await checkPlotPath(png).then(
+    () => true,
+    () => false,
+  )
   if (hasRasteriser) {
     await writePlot(png, svg)
     assert.deepEqual([...readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
@@ -62,7 +89,10 @@ test('--plot paths: .svg written whole; .png rasterised when a rasteriser is pre
   const path0 = process.env.PATH
   process.env.PATH = dir // no rasteriser here
   try {
-    await assert.rejects(checkPlotPath(png), (e: Error) => e instanceof UserError && /rsvg-convert or ImageMagick's convert.*use \.svg$/.test(e.message))
+    await assert.rejects(
+      checkPlotPath(png),
+      (e: Error) => e instanceof UserError && /rsvg-convert or ImageMagick's convert.*use \.svg$/.test(e.message),
+    )
   } finally {
     process.env.PATH = path0
   }

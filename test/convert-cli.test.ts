@@ -51,8 +51,13 @@ describe('vipant convert', () => {
       const report = JSON.parse(run.stdout.toString())
       assert.equal(report.format, 'vipant-pth')
       assert.equal(report.tensors, 20)
-      assert.deepEqual(report.architecture, {audio: {width: 64, layers: 1, heads: 1, patchSize: 8, inChannels, positions: 25, embedDim: 32}})
-      assert.deepEqual(report.audio, {config: {resolution: [64, 128], patchSize: 8, stride: [16, 24]}, grid: {rows: 4, cols: 6}})
+      assert.deepEqual(report.architecture, {
+        audio: {width: 64, layers: 1, heads: 1, patchSize: 8, inChannels, positions: 25, embedDim: 32},
+      })
+      assert.deepEqual(report.audio, {
+        config: {resolution: [64, 128], patchSize: 8, stride: [16, 24]},
+        grid: {rows: 4, cols: 6},
+      })
       assert.equal(report.info.layout, layout)
       assert.equal(report.info.cfg.model.audio.max_len, 64)
       const [input, back] = await Promise.all([loadModelFile(fixture('checkpoint', file)), loadModelFile(output)])
@@ -76,7 +81,10 @@ describe('vipant convert', () => {
   test('refuses a malicious pickle with one line naming the global', () => {
     const run = vipant(['convert', fixture('checkpoint', 'malicious.pt'), path.join(tmp, 'bad')])
     assert.equal(run.status, 2)
-    assert.match(run.stderr.toString(), /^vipant convert: .*malicious\.pt.*refusing to load: the pickle names posix\.system.*\n$/)
+    assert.match(
+      run.stderr.toString(),
+      /^vipant convert: .*malicious\.pt.*refusing to load: the pickle names posix\.system.*\n$/,
+    )
   })
 
   test('does not overwrite without --force', () => {

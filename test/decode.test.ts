@@ -91,7 +91,9 @@ async function decodeFixture(file: string, dir: string): Promise<DecodedAudio> {
   const bytes = readFileSync(fixture('decode', file))
   const header = readWavHeader(bytes, file)
   if (header.formatTag !== WAVE_FORMAT_IEEE_FLOAT) return decodeAudio(fixture('decode', file))
-  await assert.rejects(decodeAudio(fixture('decode', file)), {message: new RegExp(`^${fixture('decode', file)}: sample \\d+ of channel \\d+ is NaN$`)})
+  await assert.rejects(decodeAudio(fixture('decode', file)), {
+    message: new RegExp(`^${fixture('decode', file)}: sample \\d+ of channel \\d+ is NaN$`),
+  })
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const size = header.bitsPerSample / 8
   for (let o = header.dataOffset; o < header.dataOffset + header.frames * header.channelCount * size; o += size) {
@@ -149,30 +151,34 @@ test("MP3 'gapless' is ffmpeg's decode: 1152 + 1105 samples later than sox at 44
   assert.ok(maxAbsDiff(gapless.channels[0].subarray(0, n), sox.subarray(offset, offset + n)) <= MP3_TOLERANCE)
 })
 
-test('sox: names like options, patterns or pipes, no $SOX_OPTS, a wrapped length estimate loses no sample', {skip: skipWithoutSox}, async (t) => {
-  const dir = tempDir(t)
-  const entry = manifest.mp3.find((e) => e.file === 's44k_mono_vbr.mp3')!
-  const bytes = readFileSync(fixture('decode', entry.file))
-  for (const name of ['-V4.mp3', '[ab].mp3', '|cat.mp3', 'a b*.MP3']) {
-    writeFileSync(path.join(dir, name), bytes)
-    const audio = await decodeAudio(path.join(dir, name))
-    assert.equal(channelDiff(audio.channels, expected(entry)), 0, name)
-  }
-  // A user's default sox options would rescale the samples.
-  const normalised = await withEnv({SOX_OPTS: '--norm'}, () => decodeAudio(fixture('decode', entry.file)))
-  assert.equal(channelDiff(normalised.channels, expected(entry)), 0, 'with SOX_OPTS=--norm')
-  // A Xing frame count of 2^32 / 4608 + 3 makes sox's estimate 4 * 1152 * count bytes: its WAV header wraps to 11260 bytes.
-  const xing = bytes.indexOf('Xing')
-  const wrapped = Buffer.from(bytes)
-  wrapped.writeUInt32BE(Math.floor(2 ** 32 / 4608) + 3, xing + 8)
-  writeFileSync(path.join(dir, 'wrapped.mp3'), wrapped)
-  const decoded = await decodeAudio(path.join(dir, 'wrapped.mp3'))
-  const emulated = await withEnv(NO_SOX, () => decodeAudio(path.join(dir, 'wrapped.mp3')))
-  // Every frame libmad decodes, as the emulation counts them: 21 frames of 1152, the last one dropped.
-  assert.equal(decoded.channels[0].length, 21 * 1152)
-  assert.equal(emulated.channels[0].length, 21 * 1152)
-  assert.equal(maxAbsDiff(decoded.channels[0].subarray(0, entry.frames), expected(entry)[0]), 0)
-})
+test(
+  'sox: names like options, patterns or pipes, no $SOX_OPTS, a wrapped length estimate loses no sample',
+  {skip: skipWithoutSox},
+  async (t) => {
+    const dir = tempDir(t)
+    const entry = manifest.mp3.find((e) => e.file === 's44k_mono_vbr.mp3')!
+    const bytes = readFileSync(fixture('decode', entry.file))
+    for (const name of ['-V4.mp3', '[ab].mp3', '|cat.mp3', 'a b*.MP3']) {
+      writeFileSync(path.join(dir, name), bytes)
+      const audio = await decodeAudio(path.join(dir, name))
+      assert.equal(channelDiff(audio.channels, expected(entry)), 0, name)
+    }
+    // A user's default sox options would rescale the samples.
+    const normalised = await withEnv({SOX_OPTS: '--norm'}, () => decodeAudio(fixture('decode', entry.file)))
+    assert.equal(channelDiff(normalised.channels, expected(entry)), 0, 'with SOX_OPTS=--norm')
+    // A Xing frame count of 2^32 / 4608 + 3 makes sox's estimate 4 * 1152 * count bytes: its WAV header wraps to 11260 bytes.
+    const xing = bytes.indexOf('Xing')
+    const wrapped = Buffer.from(bytes)
+    wrapped.writeUInt32BE(Math.floor(2 ** 32 / 4608) + 3, xing + 8)
+    writeFileSync(path.join(dir, 'wrapped.mp3'), wrapped)
+    const decoded = await decodeAudio(path.join(dir, 'wrapped.mp3'))
+    const emulated = await withEnv(NO_SOX, () => decodeAudio(path.join(dir, 'wrapped.mp3')))
+    // Every frame libmad decodes, as the emulation counts them: 21 frames of 1152, the last one dropped.
+    assert.equal(decoded.channels[0].length, 21 * 1152)
+    assert.equal(emulated.channels[0].length, 21 * 1152)
+    assert.equal(maxAbsDiff(decoded.channels[0].subarray(0, entry.frames), expected(entry)[0]), 0)
+  },
+)
 
 /** A mono float32 WAV as sox writes one on a pipe. */
 function floatWav(rate: number, samples: number[]): Buffer {
@@ -201,29 +207,40 @@ test("sox's output gets the checks of any decode: its error, an impossible rate,
     const file = path.join(dir, name)
     const body = typeof out === 'string' ? `echo "${out}" >&2; exit 2` : `cat ${file}.wav`
     if (typeof out !== 'string') writeFileSync(`${file}.wav`, out)
-    writeFileSync(file, `#!/bin/sh\n[ "$1" = -h ] && echo 'AUDIO FILE FORMATS: mp3 wav' && exit 0\n${body}\n`, {mode: 0o755})
+    writeFileSync(file, `#!/bin/sh\n[ "$1" = -h ] && echo 'AUDIO FILE FORMATS: mp3 wav' && exit 0\n${body}\n`, {
+      mode: 0o755,
+    })
     return {VIPANT_SOX: file}
   }
   await withEnv(fakeSox('failing', "sox FAIL formats: can't open input file \\`$4': no handler"), async () => {
     await assert.rejects(decodeAudio(mp3), {name: 'UserError', message: `${mp3}: can't open input file: no handler`})
   })
   await withEnv(fakeSox('ghz', floatWav(4294967295, [0.1, 0.2])), async () => {
-    await assert.rejects(decodeAudio(mp3), {message: `${mp3}: impossible sample rate 4294967295 Hz (vipant reads 1 Hz to 768 kHz)`})
+    await assert.rejects(decodeAudio(mp3), {
+      message: `${mp3}: impossible sample rate 4294967295 Hz (vipant reads 1 Hz to 768 kHz)`,
+    })
   })
   await withEnv(fakeSox('nan', floatWav(44100, [0.1, Number.NaN, 0.2])), async () => {
-    await assert.rejects(decodeAudio(mp3), {message: `${mp3}: channel 0 of the decoded audio holds NaN at value 1 of 3`})
+    await assert.rejects(decodeAudio(mp3), {
+      message: `${mp3}: channel 0 of the decoded audio holds NaN at value 1 of 3`,
+    })
   })
   // FLAC named .mp3: no MPEG frame, so ffmpeg decodes it whichever decoder MP3s get.
   const flac = path.join(dir, 'flac.mp3')
   await ffmpeg('-i', fixture('decode', 's16_stereo.wav'), '-f', 'flac', flac)
   const audio = await decodeAudio(flac)
   assert.equal(audio.mp3Decoder, undefined)
-  assert.equal(channelDiff(audio.channels, decodeWav(readFileSync(fixture('decode', 's16_stereo.wav')), 's16').channels), 0)
+  assert.equal(
+    channelDiff(audio.channels, decodeWav(readFileSync(fixture('decode', 's16_stereo.wav')), 's16').channels),
+    0,
+  )
 })
 
 test('decodeWav rejects what is not a WAV and corrupt headers, naming the source', () => {
-  assert.throws(() => decodeWav(new TextEncoder().encode('hello world, not audio'), 'x.wav'), (err: Error) =>
-    err instanceof UserError && /^x\.wav: not a WAV file/.test(err.message))
+  assert.throws(
+    () => decodeWav(new TextEncoder().encode('hello world, not audio'), 'x.wav'),
+    (err: Error) => err instanceof UserError && /^x\.wav: not a WAV file/.test(err.message),
+  )
   const header = new Uint8Array([...new TextEncoder().encode('RIFF\x20\0\0\0WAVEfmt '), 16, 0, 0, 0, 1, 0])
   assert.throws(() => decodeWav(header, 'short.wav'), {message: 'short.wav: corrupt WAV header (fmt chunk too short)'})
   const noData = readFileSync(fixture('decode', 's16_stereo.wav')).subarray(0, 36)
@@ -234,7 +251,11 @@ test('flac, ogg/vorbis, m4a/aac and a video soundtrack decode through ffmpeg at 
   const dir = tempDir(t)
   const wav = fixture('decode', 's16_stereo.wav')
   const pcm = decodeWav(readFileSync(wav), wav)
-  for (const [name, codec] of [['a.flac', 'flac'], ['a.ogg', 'libvorbis'], ['a.m4a', 'aac']]) {
+  for (const [name, codec] of [
+    ['a.flac', 'flac'],
+    ['a.ogg', 'libvorbis'],
+    ['a.m4a', 'aac'],
+  ]) {
     const file = path.join(dir, name)
     await ffmpeg('-i', wav, '-c:a', codec, file)
     const audio = await decodeAudio(file)
@@ -245,8 +266,24 @@ test('flac, ogg/vorbis, m4a/aac and a video soundtrack decode through ffmpeg at 
     else assert.ok(Math.abs(audio.channels[0].length - pcm.channels[0].length) <= 1024, `${name} length`)
   }
   const video = path.join(dir, 'v.mp4')
-  await ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10:duration=1', '-f', 'lavfi', '-i', 'sine=r=22050:d=1',
-    '-ac', '3', '-c:v', 'libx264', '-c:a', 'aac', '-shortest', video)
+  await ffmpeg(
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=64x48:rate=10:duration=1',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=r=22050:d=1',
+    '-ac',
+    '3',
+    '-c:v',
+    'libx264',
+    '-c:a',
+    'aac',
+    '-shortest',
+    video,
+  )
   const audio = await decodeAudio(video)
   assert.equal(audio.sampleRate, 22050)
   assert.equal(audio.channels.length, 3)
@@ -258,12 +295,20 @@ test('a file without an audio stream, a corrupt file and a missing file are name
   await ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10:duration=1', '-c:v', 'libx264', silent)
   await assert.rejects(decodeAudio(silent), {name: 'UserError', message: `${silent}: no audio stream`})
   const garbage = path.join(dir, 'broken.mp3')
-  writeFileSync(garbage, new Uint8Array(4000).map((_, i) => (i * 7919) % 251))
-  await assert.rejects(decodeAudio(garbage), (err: Error) => err instanceof UserError && err.message.startsWith(`${garbage}: `))
+  writeFileSync(
+    garbage,
+    new Uint8Array(4000).map((_, i) => (i * 7919) % 251),
+  )
+  await assert.rejects(
+    decodeAudio(garbage),
+    (err: Error) => err instanceof UserError && err.message.startsWith(`${garbage}: `),
+  )
   const badWav = path.join(dir, 'bad.wav')
   writeFileSync(badWav, readFileSync(fixture('decode', 's16_stereo.wav')).subarray(0, 30))
   await assert.rejects(decodeAudio(badWav), {message: `${badWav}: corrupt WAV header (fmt chunk too short)`})
-  await assert.rejects(decodeAudio(path.join(dir, 'nope.wav')), {message: `${path.join(dir, 'nope.wav')}: no such file`})
+  await assert.rejects(decodeAudio(path.join(dir, 'nope.wav')), {
+    message: `${path.join(dir, 'nope.wav')}: no such file`,
+  })
 })
 
 test('without ffmpeg: a clear error for ffmpeg formats, WAV still decodes', async (t) => {
@@ -290,7 +335,10 @@ test('without ffmpeg: a clear error for ffmpeg formats, WAV still decodes', asyn
 test('probeMedia reports streams and duration', async () => {
   const info = await probeMedia(fixture('decode', 's48k_stereo_xing.mp3'))
   assert.equal(info.format, 'mp3')
-  assert.deepEqual(info.streams.map((s) => [s.type, s.sampleRate, s.channels]), [['audio', 48000, 2]])
+  assert.deepEqual(
+    info.streams.map((s) => [s.type, s.sampleRate, s.channels]),
+    [['audio', 48000, 2]],
+  )
   assert.ok(info.duration !== undefined && Math.abs(info.duration - 0.3) < 0.05)
 })
 
@@ -310,7 +358,10 @@ function checkStats(rel: string, audio: {sampleRate: number; channels: Float32Ar
   // numpy sums pairwise, so allow rounding on top of the per-sample tolerance.
   const slack = tolerance * x.length * s.channels
   assert.ok(Math.abs(sum - s.sum) <= 1e-9 + slack, `${rel} sum ${sum} vs ${s.sum}`)
-  assert.ok(Math.abs(squares - s.sum_squares) <= 1e-12 * s.sum_squares + 2 * slack, `${rel} sum of squares ${squares} vs ${s.sum_squares}`)
+  assert.ok(
+    Math.abs(squares - s.sum_squares) <= 1e-12 * s.sum_squares + 2 * slack,
+    `${rel} sum of squares ${squares} vs ${s.sum_squares}`,
+  )
   assert.ok(maxAbsDiff(x.subarray(0, s.first.length), s.first) <= tolerance, `${rel} first samples`)
   assert.ok(maxAbsDiff(x.subarray(x.length - s.last.length), s.last) <= tolerance, `${rel} last samples`)
 }
@@ -322,38 +373,54 @@ test('real ESC-50 and US8K WAVs decode identically to torchaudio', {skip: skipWi
   for (const [rel, s] of entries) checkStats(rel, await decodeAudio(sharedData(rel)), s, 0)
 })
 
-test('the real MP3 matches torchaudio with libmad: exactly by sox, within tolerance without', {skip: skipWithoutShared}, async () => {
-  for (const [rel, s] of Object.entries(shared.mp3)) {
-    if (soxReadsMp3()) checkStats(rel, await decodeAudio(sharedData(rel)), s, 0)
-    checkStats(rel, await withEnv(NO_SOX, () => decodeAudio(sharedData(rel))), s, MP3_TOLERANCE)
-  }
-})
+test(
+  'the real MP3 matches torchaudio with libmad: exactly by sox, within tolerance without',
+  {skip: skipWithoutShared},
+  async () => {
+    for (const [rel, s] of Object.entries(shared.mp3)) {
+      if (soxReadsMp3()) checkStats(rel, await decodeAudio(sharedData(rel)), s, 0)
+      checkStats(rel, await withEnv(NO_SOX, () => decodeAudio(sharedData(rel))), s, MP3_TOLERANCE)
+    }
+  },
+)
 
-test('a mel table records the MP3 decoder; the ffmpeg fallback is noted once on stderr', {timeout: 60_000}, async (t) => {
-  const dir = tempDir(t)
-  const clips = ['s44k_mono_xing.mp3', 's48k_stereo_xing.mp3', 's16k_mono_xing.mp3'].map((f) => fixture('decode', f))
-  const note = /^note: MP3s are decoded by ffmpeg laid out as sox would, .*apt-get install sox libsox-fmt-mp3\)$/gm
-  const decoderOf = (file: string) => readStages(tableFromIPC(readFileSync(file)).schema).at(-1)?.params.mp3_decoder
-  const out = path.join(dir, 'fallback.arrow')
-  const r = vipant(['mel', ...clips, '--max-len', '20', '--workers', '2', '-o', out], {env: NO_SOX})
-  assert.equal(r.status, 0, r.stderr.toString())
-  assert.equal(r.stderr.toString().match(note)?.length, 1, r.stderr.toString())
-  assert.equal(decoderOf(out), 'ffmpeg, sox layout')
-  assert.equal(await withEnv(NO_SOX, async () => melParams(DEFAULT_MEL).mp3_decoder), 'ffmpeg, sox layout')
-  if (!soxReadsMp3()) return
-  const sox = vipant(['mel', ...clips, '--max-len', '20', '--workers', '2', '-o', path.join(dir, 'sox.arrow')])
-  assert.equal(sox.status, 0, sox.stderr.toString())
-  assert.doesNotMatch(sox.stderr.toString(), note)
-  assert.equal(decoderOf(path.join(dir, 'sox.arrow')), 'sox+libmad')
-})
+test(
+  'a mel table records the MP3 decoder; the ffmpeg fallback is noted once on stderr',
+  {timeout: 60_000},
+  async (t) => {
+    const dir = tempDir(t)
+    const clips = ['s44k_mono_xing.mp3', 's48k_stereo_xing.mp3', 's16k_mono_xing.mp3'].map((f) => fixture('decode', f))
+    const note = /^note: MP3s are decoded by ffmpeg laid out as sox would, .*apt-get install sox libsox-fmt-mp3\)$/gm
+    const decoderOf = (file: string) => readStages(tableFromIPC(readFileSync(file)).schema).at(-1)?.params.mp3_decoder
+    const out = path.join(dir, 'fallback.arrow')
+    const r = vipant(['mel', ...clips, '--max-len', '20', '--workers', '2', '-o', out], {env: NO_SOX})
+    assert.equal(r.status, 0, r.stderr.toString())
+    assert.equal(r.stderr.toString().match(note)?.length, 1, r.stderr.toString())
+    assert.equal(decoderOf(out), 'ffmpeg, sox layout')
+    assert.equal(await withEnv(NO_SOX, async () => melParams(DEFAULT_MEL).mp3_decoder), 'ffmpeg, sox layout')
+    if (!soxReadsMp3()) return
+    const sox = vipant(['mel', ...clips, '--max-len', '20', '--workers', '2', '-o', path.join(dir, 'sox.arrow')])
+    assert.equal(sox.status, 0, sox.stderr.toString())
+    assert.doesNotMatch(sox.stderr.toString(), note)
+    assert.equal(decoderOf(path.join(dir, 'sox.arrow')), 'sox+libmad')
+  },
+)
 
-test('real videos: the first audio stream at its native rate and channel count', {skip: skipWithoutShared}, async () => {
-  for (const name of readdirSync(sharedData('video'))) {
-    const file = sharedData('video', name)
-    const stream = (await probeMedia(file)).streams.find((s) => s.type === 'audio')!
-    const audio = await decodeAudio(file)
-    assert.equal(audio.sampleRate, stream.sampleRate, name)
-    assert.equal(audio.channels.length, stream.channels, name)
-    if (stream.duration) assert.ok(Math.abs(audio.duration - stream.duration) < 0.1, `${name}: ${audio.duration} s vs ${stream.duration} s`)
-  }
-})
+test(
+  'real videos: the first audio stream at its native rate and channel count',
+  {skip: skipWithoutShared},
+  async () => {
+    for (const name of readdirSync(sharedData('video'))) {
+      const file = sharedData('video', name)
+      const stream = (await probeMedia(file)).streams.find((s) => s.type === 'audio')!
+      const audio = await decodeAudio(file)
+      assert.equal(audio.sampleRate, stream.sampleRate, name)
+      assert.equal(audio.channels.length, stream.channels, name)
+      if (stream.duration)
+        assert.ok(
+          Math.abs(audio.duration - stream.duration) < 0.1,
+          `${name}: ${audio.duration} s vs ${stream.duration} s`,
+        )
+    }
+  },
+)

@@ -8,13 +8,21 @@ import {VIPANT} from './cli.js'
  * Runs vipant without blocking this process (spawnSync would freeze the test's own servers), with ENV
  * added to the environment.
  */
-export function vipantAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{status: number | null; stdout: Buffer; stderr: Buffer}> {
-  const child = spawn(process.execPath, [VIPANT, ...args], {env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+export function vipantAsync(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{status: number | null; stdout: Buffer; stderr: Buffer}> {
+  const child = spawn(process.execPath, [VIPANT, ...args], {
+    env: {...process.env, ...env},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const stdout: Buffer[] = []
   const stderr: Buffer[] = []
   child.stdout.on('data', (d: Buffer) => stdout.push(d))
   child.stderr.on('data', (d: Buffer) => stderr.push(d))
-  return new Promise((resolve) => child.on('close', (status) => resolve({status, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr)})))
+  return new Promise((resolve) =>
+    child.on('close', (status) => resolve({status, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr)})),
+  )
 }
 
 /** How a path misbehaves, for its first `times` requests (default: every request). */
@@ -104,7 +112,12 @@ export class TestServer {
         res.writeHead(416, {'content-range': `bytes */${body.length}`}).end()
         return
       }
-      res.writeHead(206, {'content-type': type, 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${body.length}`, 'accept-ranges': 'bytes'})
+      res.writeHead(206, {
+        'content-type': type,
+        'content-length': end - start + 1,
+        'content-range': `bytes ${start}-${end}/${body.length}`,
+        'accept-ranges': 'bytes',
+      })
     } else {
       res.writeHead(200, {'content-type': type, 'content-length': body.length, 'accept-ranges': 'bytes'})
     }
@@ -127,10 +140,13 @@ export class TestProxy {
   private readonly server = http.createServer((req, res) => {
     this.seen.push(`${req.method} ${req.url}`)
     const target = new URL(req.url ?? '')
-    const upstream = http.request({host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, headers: req.headers}, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers)
-      answer.pipe(res)
-    })
+    const upstream = http.request(
+      {host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, headers: req.headers},
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      },
+    )
     upstream.on('error', () => res.destroy())
     req.pipe(upstream)
   })

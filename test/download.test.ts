@@ -36,10 +36,15 @@ test('download: a plain file lands complete, and its size is recorded for next t
     const got = await download({url: `${server.url}/f.bin`}, dest, {net: fast(), sizes})
     assert.equal(got.size, BODY.length)
     assert.ok(readFileSync(dest).equals(BODY))
-    assert.deepEqual(JSON.parse(readFileSync(path.join(dir, 'sizes.json'), 'utf8')), {[`${server.url}/f.bin`]: BODY.length})
+    assert.deepEqual(JSON.parse(readFileSync(path.join(dir, 'sizes.json'), 'utf8')), {
+      [`${server.url}/f.bin`]: BODY.length,
+    })
     // The publisher changed the file: the recorded size refuses it.
     server.serve('/f.bin', BODY.subarray(0, 1000))
-    await assert.rejects(download({url: `${server.url}/f.bin`}, path.join(dir, 'g.bin'), {net: fast(), sizes}), /1000 bytes where 200000 were expected \(the size of its first download, kept in \S+sizes\.json: remove that entry if that download was bad\); the download was deleted/)
+    await assert.rejects(
+      download({url: `${server.url}/f.bin`}, path.join(dir, 'g.bin'), {net: fast(), sizes}),
+      /1000 bytes where 200000 were expected \(the size of its first download, kept in \S+sizes\.json: remove that entry if that download was bad\); the download was deleted/,
+    )
     assert.deepEqual(readdirSync(dir).sort(), ['f.bin', 'sizes.json'])
   }))
 
@@ -48,7 +53,10 @@ test('download: a connection reset mid-file resumes from the byte it stopped at 
     server.serve('/f.bin', BODY).fault('/f.bin', {resetAfter: 65_536, times: 1})
     const dest = path.join(tmp(), 'f.bin')
     const retries: string[] = []
-    await download({url: `${server.url}/f.bin`, sha256: sha256(BODY)}, dest, {net: fast(), onRetry: (reason) => retries.push(reason)})
+    await download({url: `${server.url}/f.bin`, sha256: sha256(BODY)}, dest, {
+      net: fast(),
+      onRetry: (reason) => retries.push(reason),
+    })
     assert.ok(readFileSync(dest).equals(BODY))
     const seen = server.seen('/f.bin')
     assert.equal(seen.length, 2)
@@ -66,7 +74,10 @@ test('download: a server that ignores Range sends the whole file again, and the 
     const options = {net: fast(), onRetry: () => server.fault('/f.bin', {ignoreRange: true})}
     await download({url: `${server.url}/f.bin`, sha256: sha256(BODY)}, dest, options)
     assert.ok(readFileSync(dest).equals(BODY))
-    assert.deepEqual(server.seen('/f.bin').map((r) => r.range), [undefined, 'bytes=50000-'])
+    assert.deepEqual(
+      server.seen('/f.bin').map((r) => r.range),
+      [undefined, 'bytes=50000-'],
+    )
     assert.deepEqual(readdirSync(dir), ['f.bin'])
   }))
 
@@ -77,7 +88,10 @@ test('download: a wrong checksum is refused and leaves nothing in the cache', ()
     const wrong = sha256(Buffer.from('something else'))
     await assert.rejects(
       download({url: `${server.url}/f.bin`, sha256: wrong}, path.join(dir, 'f.bin'), {net: fast()}),
-      (error: Error) => error instanceof UserError && error.message === `${server.url}/f.bin: sha256 ${sha256(BODY)} where ${wrong} was expected; the download was deleted`,
+      (error: Error) =>
+        error instanceof UserError &&
+        error.message ===
+          `${server.url}/f.bin: sha256 ${sha256(BODY)} where ${wrong} was expected; the download was deleted`,
     )
     assert.deepEqual(readdirSync(dir), [])
   }))
@@ -86,7 +100,8 @@ test('download: 404 is a clear error at once, not retried', () =>
   withServer(async (server) => {
     const dir = tmp()
     await assert.rejects(download({url: `${server.url}/gone.bin`}, path.join(dir, 'gone.bin'), {net: fast()}), {
-      name: 'UserError', message: `${server.url}/gone.bin: HTTP 404 Not Found`,
+      name: 'UserError',
+      message: `${server.url}/gone.bin: HTTP 404 Not Found`,
     })
     assert.equal(server.seen('/gone.bin').length, 1)
     assert.deepEqual(readdirSync(dir), [])
@@ -99,9 +114,15 @@ test('download: a stalled response times out and is retried with backoff; 503s t
     const dir = tmp()
     const waits: number[] = []
     const t0 = Date.now()
-    await download({url: `${server.url}/slow.bin`}, path.join(dir, 'slow.bin'), {net: fast(), onRetry: (_reason, wait) => waits.push(wait)})
+    await download({url: `${server.url}/slow.bin`}, path.join(dir, 'slow.bin'), {
+      net: fast(),
+      onRetry: (_reason, wait) => waits.push(wait),
+    })
     assert.ok(Date.now() - t0 < 900, 'the stall was cut short by the 300 ms timeout')
-    await download({url: `${server.url}/busy.bin`}, path.join(dir, 'busy.bin'), {net: fast(), onRetry: (_reason, wait) => waits.push(wait)})
+    await download({url: `${server.url}/busy.bin`}, path.join(dir, 'busy.bin'), {
+      net: fast(),
+      onRetry: (_reason, wait) => waits.push(wait),
+    })
     assert.deepEqual(waits, [10, 10, 20])
     assert.equal(server.seen('/busy.bin').length, 3)
     server.fault('/busy.bin', {status: 503})
@@ -119,16 +140,26 @@ test('download: a partial file left by an earlier run is continued, and one that
     writeFileSync(path.join(dir, 'g.bin.part'), BODY)
     await download({url: `${server.url}/f.bin`, sha256: sha256(BODY)}, path.join(dir, 'g.bin'), {net: fast()})
     assert.ok(readFileSync(path.join(dir, 'f.bin')).equals(BODY) && readFileSync(path.join(dir, 'g.bin')).equals(BODY))
-    assert.deepEqual(server.seen('/f.bin').map((r) => r.range), ['bytes=123456-', 'bytes=200000-'])
+    assert.deepEqual(
+      server.seen('/f.bin').map((r) => r.range),
+      ['bytes=123456-', 'bytes=200000-'],
+    )
   }))
 
 test('VIPANT_MIRROR-style rewriting keeps host and path under the mirror', () => {
-  assert.equal(sourceUrl('https://zenodo.org/records/1/files/a.7z?download=1', {mirror: 'http://m:8/base/'}), 'http://m:8/base/zenodo.org/records/1/files/a.7z?download=1')
+  assert.equal(
+    sourceUrl('https://zenodo.org/records/1/files/a.7z?download=1', {mirror: 'http://m:8/base/'}),
+    'http://m:8/base/zenodo.org/records/1/files/a.7z?download=1',
+  )
   assert.equal(sourceUrl('https://zenodo.org/a', {}), 'https://zenodo.org/a')
 })
 
 test('proxyFor: HTTPS_PROXY / HTTP_PROXY by scheme, ALL_PROXY as fallback, NO_PROXY bypass', () => {
-  const env = {HTTPS_PROXY: 'http://p:3128', http_proxy: 'q:8080', NO_PROXY: 'localhost,.internal.org, example.com:8443,[::1]'}
+  const env = {
+    HTTPS_PROXY: 'http://p:3128',
+    http_proxy: 'q:8080',
+    NO_PROXY: 'localhost,.internal.org, example.com:8443,[::1]',
+  }
   const via = (url: string, e: NodeJS.ProcessEnv = env) => proxyFor(new URL(url), e)?.href
   assert.equal(via('https://zenodo.org/x'), 'http://p:3128/')
   assert.equal(via('http://zenodo.org/x'), 'http://q:8080/')
@@ -155,7 +186,10 @@ test('download through an http proxy: absolute-URI requests, the resume included
       await download({url: `${server.url}/f.bin`, sha256: sha256(BODY)}, dest, {net: fast()})
       assert.ok(readFileSync(dest).equals(BODY))
       assert.deepEqual(proxy.seen, [`GET ${server.url}/f.bin`, `GET ${server.url}/f.bin`])
-      assert.deepEqual(server.seen('/f.bin').map((r) => r.range), [undefined, 'bytes=70000-'])
+      assert.deepEqual(
+        server.seen('/f.bin').map((r) => r.range),
+        [undefined, 'bytes=70000-'],
+      )
     } finally {
       if (saved === undefined) delete process.env.HTTP_PROXY
       else process.env.HTTP_PROXY = saved
@@ -163,15 +197,20 @@ test('download through an http proxy: absolute-URI requests, the resume included
     }
   }))
 
-test('withFileLock: concurrent holders of one lock run one at a time; a dead owner\'s lock is taken over', async () => {
+test("withFileLock: concurrent holders of one lock run one at a time; a dead owner's lock is taken over", async () => {
   const dir = tmp()
   const file = path.join(dir, 'model.pth')
   const order: string[] = []
-  const job = (name: string) => withFileLock(file, async () => {
-    order.push(`${name} in`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    order.push(`${name} out`)
-  }, 10)
+  const job = (name: string) =>
+    withFileLock(
+      file,
+      async () => {
+        order.push(`${name} in`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        order.push(`${name} out`)
+      },
+      10,
+    )
   await Promise.all([job('a'), job('b')])
   assert.deepEqual(order, ['a in', 'a out', 'b in', 'b out'])
   writeFileSync(`${file}.lock`, '999999999')

@@ -32,5 +32,8 @@ test('concat refuses tables whose columns differ, naming the file', {skip: skipW
   assert.equal(vipant(['mel', index, '--max-len', '100', '-o', mel]).status, 0)
   const r = vipant(['concat', index, mel, '-o', path.join(dir, 'bad.arrow')])
   assert.equal(r.status, 2)
-  assert.match(r.stderr.toString(), new RegExp(`^vipant concat: ${mel}: columns differ: .* \\(first table: ${index}\\)\\n$`))
+  assert.match(
+    r.stderr.toString(),
+    new RegExp(`^vipant concat: ${mel}: columns differ: .* \\(first table: ${index}\\)\\n$`),
+  )
 })

@@ -74,7 +74,14 @@ export function tensor(view: View): Bytes {
   return [
     op.global('torch._utils', '_rebuild_tensor_v2'),
     op.mark,
-    [op.mark, op.str('storage'), op.global('torch', view.storageType ?? 'FloatStorage'), op.str(view.key), op.str('cpu'), op.int(view.numel)],
+    [
+      op.mark,
+      op.str('storage'),
+      op.global('torch', view.storageType ?? 'FloatStorage'),
+      op.str(view.key),
+      op.str('cpu'),
+      op.int(view.numel),
+    ],
     [op.tuple, op.persid],
     op.int(view.offset ?? 0),
     tuple(view.size),
@@ -88,7 +95,12 @@ export function tensor(view: View): Bytes {
 
 /** `{name: value}` for each entry, then STOP. */
 export function dictPickle(entries: [string, Bytes][]): Uint8Array {
-  return bytes(op.proto, op.emptyDict, entries.map(([name, value]) => [op.str(name), value, op.setItem]), op.stop)
+  return bytes(
+    op.proto,
+    op.emptyDict,
+    entries.map(([name, value]) => [op.str(name), value, op.setItem]),
+    op.stop,
+  )
 }
 
 export interface Member {
@@ -111,13 +123,39 @@ export function zipArchive(members: Member[]): {bytes: Uint8Array; central: numb
     const method = deflate ? 8 : 0
     const fname = Buffer.from(name)
     const local = bytes(
-      le(0x04034b50, 4), le(20, 2), le(0, 2), le(method, 2), le(0, 4), le(0, 4), le(stored.length, 4), le(size, 4),
-      le(fname.length, 2), le(0, 2), fname, stored,
+      le(0x04034b50, 4),
+      le(20, 2),
+      le(0, 2),
+      le(method, 2),
+      le(0, 4),
+      le(0, 4),
+      le(stored.length, 4),
+      le(size, 4),
+      le(fname.length, 2),
+      le(0, 2),
+      fname,
+      stored,
     )
     centrals.push(
       bytes(
-        le(0x02014b50, 4), le(20, 2), le(20, 2), le(0, 2), le(method, 2), le(0, 4), le(0, 4), le(stored.length, 4), le(size, 4),
-        le(fname.length, 2), le(centralExtra.length, 2), le(0, 2), le(0, 2), le(0, 2), le(0, 4), le(offset, 4), fname, centralExtra,
+        le(0x02014b50, 4),
+        le(20, 2),
+        le(20, 2),
+        le(0, 2),
+        le(method, 2),
+        le(0, 4),
+        le(0, 4),
+        le(stored.length, 4),
+        le(size, 4),
+        le(fname.length, 2),
+        le(centralExtra.length, 2),
+        le(0, 2),
+        le(0, 2),
+        le(0, 2),
+        le(0, 4),
+        le(offset, 4),
+        fname,
+        centralExtra,
       ),
     )
     locals.push(local)
@@ -130,12 +168,25 @@ export function zipArchive(members: Member[]): {bytes: Uint8Array; central: numb
     at += c.length
   }
   const cdSize = at - offset
-  const eocd = bytes(le(0x06054b50, 4), le(0, 2), le(0, 2), le(members.length, 2), le(members.length, 2), le(cdSize, 4), le(offset, 4), le(0, 2))
+  const eocd = bytes(
+    le(0x06054b50, 4),
+    le(0, 2),
+    le(0, 2),
+    le(members.length, 2),
+    le(members.length, 2),
+    le(cdSize, 4),
+    le(offset, 4),
+    le(0, 2),
+  )
   return {bytes: bytes(locals, centrals, eocd), central}
 }
 
 /** A torch.save archive: `archive/data.pkl` and one `archive/data/<key>` per storage. */
-export function torchZip(pickle: Uint8Array, storages: Record<string, Uint8Array> = {}, extra: Member[] = []): Uint8Array {
+export function torchZip(
+  pickle: Uint8Array,
+  storages: Record<string, Uint8Array> = {},
+  extra: Member[] = [],
+): Uint8Array {
   return zipArchive([
     {name: 'archive/data.pkl', data: pickle},
     ...Object.entries(storages).map(([key, data]) => ({name: `archive/data/${key}`, data})),
@@ -178,7 +229,8 @@ export function zerosStream(mib: number): Uint8Array {
   return out
 }
 
-const nestedList = (depth: number) => bytes(op.proto, new Array(depth).fill(op.emptyList), new Array(depth - 1).fill(op.append), op.stop)
+const nestedList = (depth: number) =>
+  bytes(op.proto, new Array(depth).fill(op.emptyList), new Array(depth - 1).fill(op.append), op.stop)
 
 /** The adversarial pass's findings, one file each: each must be refused, in one line naming the file. */
 export const HOSTILE_CASES: HostileCase[] = [
@@ -215,13 +267,18 @@ export const HOSTILE_CASES: HostileCase[] = [
   {
     what: 'a 2 MB deflated data.pkl stated as 40 bytes that inflates to 2 GiB',
     name: 'inflate-lie.pt',
-    make: () => zipArchive([{name: 'archive/data.pkl', data: new Uint8Array(), deflate: {stream: zerosStream(2048), size: 40}}]).bytes,
+    make: () =>
+      zipArchive([{name: 'archive/data.pkl', data: new Uint8Array(), deflate: {stream: zerosStream(2048), size: 40}}])
+        .bytes,
     message: /corrupt zip \(archive\/data\.pkl does not inflate: .*\b40 bytes/,
   },
   {
     what: 'a 2 MB deflated data.pkl that truly inflates to 2 GiB (1000-fold)',
     name: 'inflate-ratio.pt',
-    make: () => zipArchive([{name: 'archive/data.pkl', data: new Uint8Array(), deflate: {stream: zerosStream(2048), size: 2 ** 31}}]).bytes,
+    make: () =>
+      zipArchive([
+        {name: 'archive/data.pkl', data: new Uint8Array(), deflate: {stream: zerosStream(2048), size: 2 ** 31}},
+      ]).bytes,
     message: /refusing to load: archive\/data\.pkl states 2147483648 bytes from \d+ deflated ones \(a zip bomb\?\)/,
   },
   {
@@ -250,7 +307,18 @@ export const HOSTILE_CASES: HostileCase[] = [
   {
     what: 'OrderedDict called with 200 000 arguments',
     name: 'many-args.pt',
-    make: () => torchZip(bytes(op.proto, op.global('collections', 'OrderedDict'), op.mark, new Array(200_000).fill(op.none), op.tuple, op.reduce, op.stop)),
+    make: () =>
+      torchZip(
+        bytes(
+          op.proto,
+          op.global('collections', 'OrderedDict'),
+          op.mark,
+          new Array(200_000).fill(op.none),
+          op.tuple,
+          op.reduce,
+          op.stop,
+        ),
+      ),
     message: /corrupt pickle \(collections\.OrderedDict called with 200000 arguments/,
   },
   {
@@ -264,7 +332,13 @@ export const HOSTILE_CASES: HostileCase[] = [
     name: 'set-copies.pt',
     make: () => {
       const list = [op.emptyList, op.mark, new Uint8Array(100_000).fill(op.none), op.appends, op.binput(0), op.pop]
-      const sets = new Array(30).fill([op.global('builtins', 'set'), op.binget(0), 0x85 /* TUPLE1 */, op.reduce, op.pop])
+      const sets = new Array(30).fill([
+        op.global('builtins', 'set'),
+        op.binget(0),
+        0x85 /* TUPLE1 */,
+        op.reduce,
+        op.pop,
+      ])
       return torchZip(bytes(op.proto, list, sets, op.none, op.stop))
     },
     message: /corrupt pickle \(more than 2000000 steps/,
@@ -274,7 +348,9 @@ export const HOSTILE_CASES: HostileCase[] = [
     name: 'zip64-extra.pt',
     make: () => {
       const pickle = bytes(op.proto, op.none, op.stop)
-      const {bytes: file, central} = zipArchive([{name: 'archive/data.pkl', data: pickle, centralExtra: bytes(1, 0, 4, 0, 0, 0, 0, 0)}])
+      const {bytes: file, central} = zipArchive([
+        {name: 'archive/data.pkl', data: pickle, centralExtra: bytes(1, 0, 4, 0, 0, 0, 0, 0)},
+      ])
       new DataView(file.buffer).setUint32(central[0] + 24, 0xffffffff, true)
       return file
     },
@@ -304,7 +380,10 @@ export const HOSTILE_CASES: HostileCase[] = [
     name: 'shared-range.safetensors',
     make: () => {
       const entry = {dtype: 'F16', shape: [1 << 19], data_offsets: [0, 1 << 20]}
-      return safetensorsFile(Object.fromEntries(Array.from({length: 4000}, (_, i) => [`t${i}`, entry])), new Uint8Array(1 << 20))
+      return safetensorsFile(
+        Object.fromEntries(Array.from({length: 4000}, (_, i) => [`t${i}`, entry])),
+        new Uint8Array(1 << 20),
+      )
     },
     message: /starts at byte 0 of the data, not 1048576 \(a gap or an overlap\)/,
   },
@@ -359,7 +438,10 @@ export const HOSTILE_CASES: HostileCase[] = [
     name: 'zip-overlap.pt',
     make: () => {
       const pickle = bytes(op.proto, op.none, op.stop)
-      const {bytes: file, central} = zipArchive([{name: 'archive/data.pkl', data: pickle}, {name: 'archive/data/0', data: floats(4)}])
+      const {bytes: file, central} = zipArchive([
+        {name: 'archive/data.pkl', data: pickle},
+        {name: 'archive/data/0', data: floats(4)},
+      ])
       new DataView(file.buffer).setUint32(central[1] + 42, 0, true)
       return file
     },
@@ -369,7 +451,10 @@ export const HOSTILE_CASES: HostileCase[] = [
     what: 'a storage referenced with two sizes',
     name: 'storage-sizes.pt',
     make: () => {
-      const views = dictPickle([['a', tensor({key: '0', numel: 4, size: [4], stride: [1]})], ['b', tensor({key: '0', numel: 1e6, size: [1e6], stride: [1]})]])
+      const views = dictPickle([
+        ['a', tensor({key: '0', numel: 4, size: [4], stride: [1]})],
+        ['b', tensor({key: '0', numel: 1e6, size: [1e6], stride: [1]})],
+      ])
       return torchZip(views, {'0': floats(4)})
     },
     message: /storage 0 is referenced as 4 float32 and as 1000000 float32 values/,
@@ -379,7 +464,9 @@ export const HOSTILE_CASES: HostileCase[] = [
     name: 'from-type.pt',
     make: () => {
       const fromType = op.global('torch._tensor', '_rebuild_from_type_v2')
-      return torchZip(bytes(op.proto, fromType, op.mark, fromType, op.none, op.emptyTuple, op.tuple, op.reduce, op.stop))
+      return torchZip(
+        bytes(op.proto, fromType, op.mark, fromType, op.none, op.emptyTuple, op.tuple, op.reduce, op.stop),
+      )
     },
     message: /tensor rebuilt by torch\._tensor\._rebuild_from_type_v2\(\[\]\)/,
   },

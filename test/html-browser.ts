@@ -8,19 +8,34 @@ import type {Readable, Writable} from 'node:stream'
  * Headless Chromium driven over the DevTools protocol on --remote-debugging-pipe (NUL-separated JSON on fds 3
  * and 4): enough of a client to load a page, run script in it, click, screenshot, and collect console errors.
  */
-export const CHROMIUM = ['chromium', 'chromium-browser', 'google-chrome'].find((b) => spawnSync(b, ['--version'], {stdio: 'ignore'}).status === 0)
+export const CHROMIUM = ['chromium', 'chromium-browser', 'google-chrome'].find(
+  (b) => spawnSync(b, ['--version'], {stdio: 'ignore'}).status === 0,
+)
 export const skipWithoutChromium = CHROMIUM ? false : 'needs chromium (apt-get install chromium)'
 /** Where the tests' screenshots are kept after the run (CI can upload the folder): $VIPANT_ARTIFACTS/html, or the temp dir's vipant-artifacts/html. */
 export const ARTIFACTS = path.join(process.env.VIPANT_ARTIFACTS ?? path.join(os.tmpdir(), 'vipant-artifacts'), 'html')
 
-type Message = {id?: number; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: {message: string}; sessionId?: string}
+type Message = {
+  id?: number
+  method?: string
+  params?: Record<string, unknown>
+  result?: Record<string, unknown>
+  error?: {message: string}
+  sessionId?: string
+}
 
 export class Browser {
   private nextId = 1
-  private readonly pending = new Map<number, {resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void}>()
+  private readonly pending = new Map<
+    number,
+    {resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void}
+  >()
   private readonly listeners: ((m: Message) => void)[] = []
 
-  private constructor(private readonly child: ChildProcess, private readonly profile: string) {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly profile: string,
+  ) {
     let buffer = ''
     ;(child.stdio[4] as Readable).on('data', (chunk: Buffer) => {
       buffer += chunk.toString('utf8')
@@ -42,10 +57,22 @@ export class Browser {
 
   static launch(): Browser {
     const profile = mkdtempSync(path.join(os.tmpdir(), 'vipant-chromium-'))
-    const child = spawn(CHROMIUM!, [
-      '--headless', '--no-sandbox', '--disable-gpu', '--mute-audio', '--no-first-run', '--disable-extensions',
-      '--window-size=1366,900', `--user-data-dir=${profile}`, '--remote-debugging-pipe', 'about:blank',
-    ], {stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe']})
+    const child = spawn(
+      CHROMIUM!,
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--mute-audio',
+        '--no-first-run',
+        '--disable-extensions',
+        '--window-size=1366,900',
+        `--user-data-dir=${profile}`,
+        '--remote-debugging-pipe',
+        'about:blank',
+      ],
+      {stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe']},
+    )
     return new Browser(child, profile)
   }
 
@@ -86,13 +113,19 @@ export class Tab {
   readonly errors: string[] = []
   readonly dialogs: string[] = []
 
-  constructor(private readonly browser: Browser, private readonly sessionId: string) {
+  constructor(
+    private readonly browser: Browser,
+    private readonly sessionId: string,
+  ) {
     browser.on((m) => {
       if (m.sessionId !== sessionId) return
       const p = m.params as Record<string, any>
-      if (m.method === 'Runtime.consoleAPICalled' && p.type === 'error') this.errors.push(p.args.map((a: {value?: unknown; description?: string}) => a.value ?? a.description).join(' '))
-      if (m.method === 'Runtime.exceptionThrown') this.errors.push(p.exceptionDetails.exception?.description ?? p.exceptionDetails.text)
-      if (m.method === 'Log.entryAdded' && p.entry.level === 'error') this.errors.push(`${p.entry.text} ${p.entry.url ?? ''}`)
+      if (m.method === 'Runtime.consoleAPICalled' && p.type === 'error')
+        this.errors.push(p.args.map((a: {value?: unknown; description?: string}) => a.value ?? a.description).join(' '))
+      if (m.method === 'Runtime.exceptionThrown')
+        this.errors.push(p.exceptionDetails.exception?.description ?? p.exceptionDetails.text)
+      if (m.method === 'Log.entryAdded' && p.entry.level === 'error')
+        this.errors.push(`${p.entry.text} ${p.entry.url ?? ''}`)
       if (m.method === 'Page.javascriptDialogOpening') {
         this.dialogs.push(p.message)
         void browser.send('Page.handleJavaScriptDialog', {accept: true}, sessionId)
@@ -101,12 +134,18 @@ export class Tab {
   }
 
   next(method: string): Promise<Record<string, unknown>> {
-    return new Promise((resolve) => this.browser.on((m) => m.sessionId === this.sessionId && m.method === method && resolve(m.params ?? {})))
+    return new Promise((resolve) =>
+      this.browser.on((m) => m.sessionId === this.sessionId && m.method === method && resolve(m.params ?? {})),
+    )
   }
 
   /** The value of EXPRESSION in the page (awaited when it is a promise); a thrown error fails the call. */
   async eval<T>(expression: string): Promise<T> {
-    const r = (await this.browser.send('Runtime.evaluate', {expression, awaitPromise: true, returnByValue: true}, this.sessionId)) as {
+    const r = (await this.browser.send(
+      'Runtime.evaluate',
+      {expression, awaitPromise: true, returnByValue: true},
+      this.sessionId,
+    )) as {
       result: {value: T}
       exceptionDetails?: {exception?: {description?: string}; text: string}
     }
@@ -120,7 +159,11 @@ export class Tab {
       const el = document.querySelector(${JSON.stringify(selector)}); el.scrollIntoView({block: 'center'});
       const r = el.getBoundingClientRect(); return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()`)
     for (const type of ['mousePressed', 'mouseReleased']) {
-      await this.browser.send('Input.dispatchMouseEvent', {type, x: box.x, y: box.y, button: 'left', clickCount: 1}, this.sessionId)
+      await this.browser.send(
+        'Input.dispatchMouseEvent',
+        {type, x: box.x, y: box.y, button: 'left', clickCount: 1},
+        this.sessionId,
+      )
     }
   }
 
@@ -128,7 +171,11 @@ export class Tab {
     for (const type of ['keyDown', 'keyUp']) {
       // Enter activates a button only as a key that types text ("\r"), as a real keyboard's does.
       const text = type === 'keyDown' && key === 'Enter' ? {text: '\r'} : {}
-      await this.browser.send('Input.dispatchKeyEvent', {type, key, code, windowsVirtualKeyCode: key === 'Tab' ? 9 : key === 'Enter' ? 13 : 0, ...text}, this.sessionId)
+      await this.browser.send(
+        'Input.dispatchKeyEvent',
+        {type, key, code, windowsVirtualKeyCode: key === 'Tab' ? 9 : key === 'Enter' ? 13 : 0, ...text},
+        this.sessionId,
+      )
     }
   }
 
@@ -136,7 +183,9 @@ export class Tab {
   async screenshot(name: string): Promise<string> {
     mkdirSync(ARTIFACTS, {recursive: true})
     const file = path.join(ARTIFACTS, name)
-    const {data} = (await this.browser.send('Page.captureScreenshot', {format: 'png'}, this.sessionId)) as {data: string}
+    const {data} = (await this.browser.send('Page.captureScreenshot', {format: 'png'}, this.sessionId)) as {
+      data: string
+    }
     writeFileSync(file, Buffer.from(data, 'base64'))
     return file
   }

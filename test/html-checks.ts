@@ -46,7 +46,9 @@ export interface Stop {
  */
 export async function tabStops(tab: Tab, max: number): Promise<Stop[]> {
   // Focus the title and let go, so that sequential navigation starts at the top whatever had the focus before.
-  await tab.eval(`(() => { const h1 = document.querySelector('h1'); h1.tabIndex = -1; h1.focus(); h1.blur(); h1.removeAttribute('tabindex'); return true; })()`)
+  await tab.eval(
+    `(() => { const h1 = document.querySelector('h1'); h1.tabIndex = -1; h1.focus(); h1.blur(); h1.removeAttribute('tabindex'); return true; })()`,
+  )
   const stops: Stop[] = []
   for (let k = 0; k < max; k++) {
     await tab.key('Tab')
@@ -65,8 +67,12 @@ export async function tabStops(tab: Tab, max: number): Promise<Stop[]> {
 
 /** The elements a keyboard user must reach: enabled buttons and players, each marked with its stop key once reached. */
 export const operable = (tab: Tab) =>
-  tab.eval<{stop: string | null; tag: string}[]>(`[...document.querySelectorAll('button:not(:disabled), audio[controls]')].map((el) => ({stop: el.dataset.stop ?? null, tag: el.tagName.toLowerCase()}))`)
+  tab.eval<{stop: string | null; tag: string}[]>(
+    `[...document.querySelectorAll('button:not(:disabled), audio[controls]')].map((el) => ({stop: el.dataset.stop ?? null, tag: el.tagName.toLowerCase()}))`,
+  )
 
 /** A facts block (dl.facts) as key -> text, the first on the page or the one inside SELECTOR. */
 export const facts = (tab: Tab, selector = 'main') =>
-  tab.eval<Record<string, string>>(`Object.fromEntries([...document.querySelector(${JSON.stringify(selector)}).querySelectorAll('dl.facts dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))`)
+  tab.eval<Record<string, string>>(
+    `Object.fromEntries([...document.querySelector(${JSON.stringify(selector)}).querySelectorAll('dl.facts dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))`,
+  )

@@ -49,7 +49,12 @@ export interface LabelledClip {
 }
 
 /** A zeroshot page over CLIPS, scored by a fixed-seed generator; the report and predictions it shows. */
-export async function writeZeroshotPage(file: string, clips: readonly LabelledClip[], classes: readonly string[], seed: number) {
+export async function writeZeroshotPage(
+  file: string,
+  clips: readonly LabelledClip[],
+  classes: readonly string[],
+  seed: number,
+) {
   const next = random(seed)
   const predictions: Prediction[] = clips.map((c) => {
     const scores = Float64Array.from(classes, (_, j) => 0.2 + 0.1 * next() + (j === c.label ? 0.06 * next() : 0))
@@ -57,14 +62,30 @@ export async function writeZeroshotPage(file: string, clips: readonly LabelledCl
   })
   const m = classificationMetrics(predictions as (Prediction & {label: number; fold: number})[], classes.length)
   const report = {
-    task: 'zeroshot', ...protocolModel,
-    protocol: {dataset: 'us8k', source: sharedData('us8k'), prompts: ['the sound of '], scoring: 'dot', audio_normalized: false, max_len: 1000, pooled: true},
-    clips: {listed: clips.length, evaluated: clips.length, missing: 0, failed: 0, unlabelled: 0}, folds: {present: m.folds.map((f) => f.fold), listed: null},
-    accuracy: m.accuracy, top5: m.top5, per_fold: m.folds, per_class: m.classes.map((c) => ({...c, name: classes[c.label]})),
-    confusion: {classes: [...classes], matrix: m.confusion}, unlabelled: [],
+    task: 'zeroshot',
+    ...protocolModel,
+    protocol: {
+      dataset: 'us8k',
+      source: sharedData('us8k'),
+      prompts: ['the sound of '],
+      scoring: 'dot',
+      audio_normalized: false,
+      max_len: 1000,
+      pooled: true,
+    },
+    clips: {listed: clips.length, evaluated: clips.length, missing: 0, failed: 0, unlabelled: 0},
+    folds: {present: m.folds.map((f) => f.fold), listed: null},
+    accuracy: m.accuracy,
+    top5: m.top5,
+    per_fold: m.folds,
+    per_class: m.classes.map((c) => ({...c, name: classes[c.label]})),
+    confusion: {classes: [...classes], matrix: m.confusion},
+    unlabelled: [],
   } as ZeroShotReport
   await writeHtml(file, false, {kind: 'zeroshot', report, predictions})
-  const largestCell = m.confusion.flatMap((row, t) => row.map((n, p): [number, number, number] => [t, p, n])).reduce((a, b) => (b[2] > a[2] ? b : a))
+  const largestCell = m.confusion
+    .flatMap((row, t) => row.map((n, p): [number, number, number] => [t, p, n]))
+    .reduce((a, b) => (b[2] > a[2] ? b : a))
   return {report, predictions, largestCell}
 }
 
@@ -74,7 +95,12 @@ export async function us8kPage(file: string): Promise<LargePage> {
   const onDisk = rows.filter((r) => r.status === 'ok')
   const classes = us8k.classes!
   const byClass = classes.map((_, c) => onDisk.filter((r) => r.label === c).map((r) => r.path))
-  const clips = rows.map((r, i) => ({id: r.id, path: byClass[r.label!][i % byClass[r.label!].length], fold: r.fold!, label: r.label!}))
+  const clips = rows.map((r, i) => ({
+    id: r.id,
+    path: byClass[r.label!][i % byClass[r.label!].length],
+    fold: r.fold!,
+    label: r.label!,
+  }))
   const {largestCell} = await writeZeroshotPage(file, clips, classes, 7)
   return {file, clips: rows.length, captions: 0, largestCell}
 }
@@ -83,21 +109,49 @@ export async function us8kPage(file: string): Promise<LargePage> {
 export async function writeRetrievalPage(file: string, clips: RetrievalClip[], seed: number) {
   const next = random(seed)
   const n = clips.length
-  const sim = clips.map((_, i) => Float64Array.from({length: 5 * n}, (_, q) => next() + (Math.floor(q / 5) === i ? 0.5 * next() : 0)))
+  const sim = clips.map((_, i) =>
+    Float64Array.from({length: 5 * n}, (_, q) => next() + (Math.floor(q / 5) === i ? 0.5 * next() : 0)),
+  )
   const metrics = retrievalMetrics(sim)
   const ranks: RankRow[] = [
-    ...sim.map((row, i) => ({direction: 'audio_to_text' as const, query: i, id: clips[i].id, text: null, rank: 1 + Math.min(...[0, 1, 2, 3, 4].map((k) => rankOf(row, 5 * i + k)))})),
+    ...sim.map((row, i) => ({
+      direction: 'audio_to_text' as const,
+      query: i,
+      id: clips[i].id,
+      text: null,
+      rank: 1 + Math.min(...[0, 1, 2, 3, 4].map((k) => rankOf(row, 5 * i + k))),
+    })),
     ...Array.from({length: 5 * n}, (_, q) => ({
-      direction: 'text_to_audio' as const, query: q, id: clips[Math.floor(q / 5)].id, text: null,
-      rank: 1 + rankOf(Float64Array.from(sim, (r) => r[q]), Math.floor(q / 5)),
+      direction: 'text_to_audio' as const,
+      query: q,
+      id: clips[Math.floor(q / 5)].id,
+      text: null,
+      rank:
+        1 +
+        rankOf(
+          Float64Array.from(sim, (r) => r[q]),
+          Math.floor(q / 5),
+        ),
     })),
   ]
   const report = {
-    task: 'retrieve', ...protocolModel,
-    protocol: {dataset: 'clotho', source: sharedData('clotho'), split: 'evaluation', prompt: '', captions_per_clip: 5, scoring: 'cosine', max_len: 1000,
-      ties: 'lower index first', median: 'lower middle'},
-    clips: {listed: n, evaluated: n, missing: 0, failed: 0}, captions: 5 * n,
-    audio_to_text: metrics.audioToText, text_to_audio: metrics.textToAudio,
+    task: 'retrieve',
+    ...protocolModel,
+    protocol: {
+      dataset: 'clotho',
+      source: sharedData('clotho'),
+      split: 'evaluation',
+      prompt: '',
+      captions_per_clip: 5,
+      scoring: 'cosine',
+      max_len: 1000,
+      ties: 'lower index first',
+      median: 'lower middle',
+    },
+    clips: {listed: n, evaluated: n, missing: 0, failed: 0},
+    captions: 5 * n,
+    audio_to_text: metrics.audioToText,
+    text_to_audio: metrics.textToAudio,
   } as RetrievalReport
   await writeHtml(file, false, {kind: 'retrieval', report, ranks, clips, sim})
   return {report, ranks, sim}
@@ -107,7 +161,12 @@ export async function clothoPage(file: string): Promise<LargePage> {
   const rows = []
   for await (const row of clotho.rows(sharedData('clotho'), {split: 'evaluation'})) rows.push(row)
   const onDisk = rows.filter((r) => r.status === 'ok').map((r) => r.path)
-  const clips = rows.map((r, i) => ({id: r.id, path: r.status === 'ok' ? r.path : onDisk[i % onDisk.length], captions: r.captions!, audio: new Float32Array(0)}))
+  const clips = rows.map((r, i) => ({
+    id: r.id,
+    path: r.status === 'ok' ? r.path : onDisk[i % onDisk.length],
+    captions: r.captions!,
+    audio: new Float32Array(0),
+  }))
   await writeRetrievalPage(file, clips, 11)
   return {file, clips: clips.length, captions: 5 * clips.length}
 }
@@ -133,15 +192,22 @@ export async function clickTime(tab: Tab, selector: string): Promise<number> {
 
 /** Time from a scroll to the page's end to the frame that shows it. */
 export async function scrollTime(tab: Tab): Promise<number> {
-  return tab.eval(`(() => { window.__t = performance.now(); window.scrollTo(0, document.documentElement.scrollHeight); return ${painted}; })()`)
+  return tab.eval(
+    `(() => { window.__t = performance.now(); window.scrollTo(0, document.documentElement.scrollHeight); return ${painted}; })()`,
+  )
 }
 
 /** Opens FILE in a new tab and measures its first paint, load and the interactions given as [name, run]. */
 export async function measurePage(
-  browser: Browser, file: string, interactions: [string, (tab: Tab) => Promise<number>][],
+  browser: Browser,
+  file: string,
+  interactions: [string, (tab: Tab) => Promise<number>][],
 ): Promise<{tab: Tab; figures: PageFigures}> {
   const tab = await browser.open(pathToFileURL(file).href)
-  const {paint, load} = await tab.eval<{paint: number | null; load: number}>(`new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve({
+  const {paint, load} = await tab.eval<{
+    paint: number | null
+    load: number
+  }>(`new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve({
     paint: performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null,
     load: performance.getEntriesByType('navigation')[0].loadEventEnd}))))`)
   const figures: PageFigures = {mib: statSync(file).size / 2 ** 20, firstPaintMs: paint, loadMs: load, interactions: {}}
@@ -151,7 +217,10 @@ export async function measurePage(
 
 /** The interactions measured on each large page: the selectors the pages' scripts build. */
 export const US8K_INTERACTIONS = (cell: [number, number, number]): [string, (tab: Tab) => Promise<number>][] => [
-  [`open the largest confusion cell (${cell[2]} clips)`, (tab) => clickTime(tab, `table.confusion button[data-true="${cell[0]}"][data-predicted="${cell[1]}"]`)],
+  [
+    `open the largest confusion cell (${cell[2]} clips)`,
+    (tab) => clickTime(tab, `table.confusion button[data-true="${cell[0]}"][data-predicted="${cell[1]}"]`),
+  ],
   ['next page of that cell', (tab) => clickTime(tab, '#cell .pager button:last-child')],
   ['scroll to the end', scrollTime],
 ]
@@ -163,4 +232,6 @@ export const CLOTHO_INTERACTIONS: [string, (tab: Tab) => Promise<number>][] = [
 
 export const describe = (name: string, page: LargePage, f: PageFigures) =>
   `${name} (${page.clips} clips${page.captions ? `, ${page.captions} captions` : ''}, ${f.mib.toFixed(1)} MiB): first paint ${f.firstPaintMs === null ? 'n/a' : f.firstPaintMs.toFixed(0)} ms, ` +
-  `load ${f.loadMs.toFixed(0)} ms, ${Object.entries(f.interactions).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}`
+  `load ${f.loadMs.toFixed(0)} ms, ${Object.entries(f.interactions)
+    .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
+    .join(', ')}`

@@ -91,10 +91,23 @@ test('truncated and broken JPEGs are refused with one line naming the file, as P
 
 test('decodeImages keeps the order of a mix of JPEG and PNG files and gives what decodeImage gives', async () => {
   const jpeg = (name: string) => fixture('image', 'jpeg', name)
-  const files = [jpeg('s422.jpg'), fixture('image', 'grad_320x240.png'), jpeg('gray.jpg'), fixture('image', 'small_100x80.png')]
+  const files = [
+    jpeg('s422.jpg'),
+    fixture('image', 'grad_320x240.png'),
+    jpeg('gray.jpg'),
+    fixture('image', 'small_100x80.png'),
+  ]
   const together = await decodeImages(files)
   const alone = await Promise.all(files.map(decodeImage))
-  assert.deepEqual(together.map((i) => [i.width, i.height]), [[48, 40], [320, 240], [48, 40], [100, 80]])
+  assert.deepEqual(
+    together.map((i) => [i.width, i.height]),
+    [
+      [48, 40],
+      [320, 240],
+      [48, 40],
+      [100, 80],
+    ],
+  )
   for (const [i, image] of together.entries()) assert.ok(Buffer.from(image.rgb).equals(alone[i].rgb), files[i])
 })
 
@@ -105,7 +118,7 @@ test('a JPEG is recognised by its bytes, not its name', async () => {
   assert.ok(Buffer.from(image.rgb).equals(readFileSync(fixture('image', 'jpeg', 's444.rgb'))))
 })
 
-test('the shared JPEG frames decode to Pillow\'s pixels exactly', {skip: skipWithoutShared}, async () => {
+test("the shared JPEG frames decode to Pillow's pixels exactly", {skip: skipWithoutShared}, async () => {
   assert.equal(manifest.shared.length, 8)
   for (const entry of manifest.shared) {
     const image = await decodeImage(sharedData(entry.file))
@@ -118,7 +131,8 @@ test('the shared JPEG frames decode to Pillow\'s pixels exactly', {skip: skipWit
   }
 })
 
-const CUT = 'frames cut from a video are the pixels Pillow gives for the original\'s `ffmpeg -ss t -frames:v 1 -q:v 1` JPEGs'
+const CUT =
+  "frames cut from a video are the pixels Pillow gives for the original's `ffmpeg -ss t -frames:v 1 -q:v 1` JPEGs"
 test(CUT, {skip: skipWithoutShared}, async () => {
   // The shared frames were written by that command at 0, 3, 6 and 9 s.
   for (const video of ['bbb_prog_10s', 'chaplin_9.6s_h264_mp3']) {
@@ -130,13 +144,16 @@ test(CUT, {skip: skipWithoutShared}, async () => {
   }
 })
 
-const LISTED = 'mel --frames: a listed CMYK frame is its row\'s error, or stops the run under --strict'
+const LISTED = "mel --frames: a listed CMYK frame is its row's error, or stops the run under --strict"
 test(LISTED, {skip: skipWithoutShared, timeout: 60_000}, () => {
   // An AudioSet download layout: <chunk>/aclip/<ytid>.p0.mp3 and <chunk>/frame/<ytid>.p0.4_01.jpg.
   const root = tmp()
   mkdirSync(path.join(root, 'all_0_35000', 'aclip'), {recursive: true})
   mkdirSync(path.join(root, 'all_0_35000', 'frame'))
-  symlinkSync(sharedData('derived', 'us8k_100648-1-4-0_44k.mp3'), path.join(root, 'all_0_35000', 'aclip', 'clip0000000.p0.mp3'))
+  symlinkSync(
+    sharedData('derived', 'us8k_100648-1-4-0_44k.mp3'),
+    path.join(root, 'all_0_35000', 'aclip', 'clip0000000.p0.mp3'),
+  )
   const frame = path.join(root, 'all_0_35000', 'frame', 'clip0000000.p0.4_01.jpg')
   copyFileSync(fixture('image', 'jpeg', 'cmyk.jpg'), frame)
   const csv = 'YTID,start_seconds,end_seconds,positive_labels\nclip0000000,0.000,10.000,"/m/09x0r"\n'

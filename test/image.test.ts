@@ -55,10 +55,13 @@ test('clipPreprocess returns 224 x 224 x 3 floats in HWC order', async () => {
   const crop = clipResizeCrop(image)
   // Pixel (row 5, column 7), blue channel.
   const i = (5 * 224 + 7) * 3 + 2
-  assert.equal(out[i], Math.fround(Math.fround(Math.fround(crop.rgb[i] / 255) - Math.fround(0.40821073)) / Math.fround(0.27577711)))
+  assert.equal(
+    out[i],
+    Math.fround(Math.fround(Math.fround(crop.rgb[i] / 255) - Math.fround(0.40821073)) / Math.fround(0.27577711)),
+  )
 })
 
-test('frames at the original\'s times are the original ffmpeg JPEGs, decoded', {skip: skipWithoutShared}, async () => {
+test("frames at the original's times are the original ffmpeg JPEGs, decoded", {skip: skipWithoutShared}, async () => {
   const video = sharedData('video', 'bbb_prog_10s.mp4')
   // The derived JPEGs were taken at 0, 3, 6 and 9 s with `ffmpeg -ss t -frames:v 1 -q:v 1`.
   const frames = await extractFrames(video, [0, 3, 6, 9])

@@ -44,7 +44,13 @@ interface Reference {
   frames: number
 }
 
-function assertParity(t: TestContext, label: string, out: {data: Float32Array; frames: number}, c: Reference, dir = 'fbank') {
+function assertParity(
+  t: TestContext,
+  label: string,
+  out: {data: Float32Array; frames: number},
+  c: Reference,
+  dir = 'fbank',
+) {
   const float32 = readF32(fixture(dir, c.fbank))
   const float64 = readF32(fixture(dir, c.fbank_double))
   assert.equal(out.frames, c.frames)
@@ -52,8 +58,10 @@ function assertParity(t: TestContext, label: string, out: {data: Float32Array; f
   const errDouble = maxAbsDiff(out.data, float64)
   const err32 = maxAbsDiff(out.data, float32).toExponential(2)
   const gap = maxAbsDiff(float32, float64).toExponential(2)
-  t.diagnostic(`${label}: ${out.frames} frames, max abs error ${errDouble.toExponential(2)} vs torchaudio in float64, ` +
-    `${err32} vs float32 (whose own gap to float64 is ${gap})`)
+  t.diagnostic(
+    `${label}: ${out.frames} frames, max abs error ${errDouble.toExponential(2)} vs torchaudio in float64, ` +
+      `${err32} vs float32 (whose own gap to float64 is ${gap})`,
+  )
   assert.ok(errDouble <= TOLERANCE, `max abs error ${errDouble} vs torchaudio float64 > ${TOLERANCE}`)
   for (let i = 0; i < out.data.length; i++) {
     const allowed = TOLERANCE + Math.abs(float32[i] - float64[i])
@@ -79,16 +87,22 @@ for (const c of manifest.real) {
  * as sox's agrees with libmad's to 3.4e-6, which is 0.47 in the near-empty top bins of loud frames.
  */
 type LibmadExcerpt = Reference & {source: string; start: number; samples: number; sr: number}
-const libmadFbanks = (JSON.parse(readFileSync(fixture('decode', 'manifest.json'), 'utf8')) as {mp3_fbank: LibmadExcerpt[]}).mp3_fbank
+const libmadFbanks = (
+  JSON.parse(readFileSync(fixture('decode', 'manifest.json'), 'utf8')) as {mp3_fbank: LibmadExcerpt[]}
+).mp3_fbank
 const skipWithoutSox = soxReadsMp3() ? false : 'needs sox with MP3 support (apt-get install sox libsox-fmt-mp3)'
 
 for (const c of libmadFbanks) {
   const skip = skipWithoutShared || skipWithoutSox
-  test(`parity with torchaudio on libmad's decode: ${c.samples} samples of ${c.source} decoded by sox`, {skip}, async (t) => {
-    const audio = await decodeAudio(sharedData(c.source))
-    assert.equal(audio.mp3Decoder, 'sox+libmad')
-    assertParity(t, c.source, kaldiFbank(audio.channels[0].subarray(c.start, c.start + c.samples), c.sr), c, 'decode')
-  })
+  test(
+    `parity with torchaudio on libmad's decode: ${c.samples} samples of ${c.source} decoded by sox`,
+    {skip},
+    async (t) => {
+      const audio = await decodeAudio(sharedData(c.source))
+      assert.equal(audio.mp3Decoder, 'sox+libmad')
+      assertParity(t, c.source, kaldiFbank(audio.channels[0].subarray(c.start, c.start + c.samples), c.sr), c, 'decode')
+    },
+  )
 }
 
 // Decoded MP3 (lowpassed, so the top mel bins of loud frames sit just above the floor), stored as float32 WAV.

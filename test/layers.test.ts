@@ -85,7 +85,9 @@ function violations(srcDir: string, layers = LAYERS, allowed = ALLOWED): string[
     const to = rank.get(edge.to)
     if (from === undefined || to === undefined) {
       const missing = from === undefined ? edge.from : edge.to
-      problems.push(`${where}: folder ${missing} has no layer (add it to LAYERS in test/layers.test.ts and docs/architecture.md)`)
+      problems.push(
+        `${where}: folder ${missing} has no layer (add it to LAYERS in test/layers.test.ts and docs/architecture.md)`,
+      )
     } else if (to > from) {
       problems.push(`${where}: ${edge.from} (layer ${from}) may not import ${edge.to} (layer ${to}, above it)`)
     } else if (to === from) {
@@ -103,7 +105,11 @@ test('src/: every import between folders points down the layers', () => {
 test('src/: every allowed exception still occurs (a fixed one leaves the list)', () => {
   const found = edges(path.join(repoRoot, 'src'))
   const stale = ALLOWED.filter((a) => !found.some((edge) => edge.from === a.from && edge.to === a.to))
-  assert.deepEqual(stale, [], `no longer imported, remove from ALLOWED: ${stale.map((a) => `${a.from} -> ${a.to}`).join(', ')}`)
+  assert.deepEqual(
+    stale,
+    [],
+    `no longer imported, remove from ALLOWED: ${stale.map((a) => `${a.from} -> ${a.to}`).join(', ')}`,
+  )
 })
 
 test('the check names the file, the import and the rule', (t) => {
@@ -115,7 +121,10 @@ test('the check names the file, the import and the rule', (t) => {
   }
   write('lib/util/a.ts', "import {b} from '../arrow/b.js'\nexport const a = 1\n")
   write('lib/arrow/b.ts', "import type {c} from '../audio/c.js'\nexport const b = 1\n")
-  write('lib/audio/c.ts', "import {a} from '../util/a.js'\nconst w = new URL('./w.js', import.meta.url)\nexport const c = 1\n")
+  write(
+    'lib/audio/c.ts',
+    "import {a} from '../util/a.js'\nconst w = new URL('./w.js', import.meta.url)\nexport const c = 1\n",
+  )
   write('lib/audio/w.ts', "export const later = () => import('../mystery/m.js')\n")
   write('cli/d.ts', "import {c} from '../lib/audio/c.js'\nimport {b} from '../lib/arrow/b.js'\n")
   assert.deepEqual(violations(dir, LAYERS, []).sort(), [

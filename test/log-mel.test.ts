@@ -51,5 +51,7 @@ test('log-mel: truncated to max_len, padded with 0 before normalising (+0.8577 a
   for (let i = frames * 128; i < mel.length; i++) assert.equal(unnormalised[i], 0)
   const raw = logMel([wave], sr, {...DEFAULT_MEL, maxLen: 100, norms: null}, 'k')
   assert.equal(raw.frames, 100)
-  assert.ok(Math.abs(raw.mel[5 * 128 + 10] * 1 - (mel[5 * 128 + 10] * DEFAULT_MEL.norms![1] + DEFAULT_MEL.norms![0])) < 1e-4)
+  assert.ok(
+    Math.abs(raw.mel[5 * 128 + 10] * 1 - (mel[5 * 128 + 10] * DEFAULT_MEL.norms![1] + DEFAULT_MEL.norms![0])) < 1e-4,
+  )
 })

@@ -19,7 +19,10 @@ function closeTo(actual: unknown, expected: unknown, at = '$'): number {
   if (expected !== null && typeof expected === 'object') {
     assert.ok(actual !== null && typeof actual === 'object', `${at}: ${JSON.stringify(actual)}`)
     assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(expected).sort(), at)
-    return Math.max(0, ...Object.entries(expected).map(([k, v]) => closeTo((actual as Record<string, unknown>)[k], v, `${at}.${k}`)))
+    return Math.max(
+      0,
+      ...Object.entries(expected).map(([k, v]) => closeTo((actual as Record<string, unknown>)[k], v, `${at}.${k}`)),
+    )
   }
   assert.equal(actual, expected, at)
   return 0
@@ -27,30 +30,48 @@ function closeTo(actual: unknown, expected: unknown, at = '$'): number {
 
 test('classification metrics equal the numpy reference (ties, duplicate classes, a zero clip)', () => {
   const data = load('classification')
-  const scores = scoreClips(f32(data.audio), data.text.map((r: number[]) => Float64Array.from(Float32Array.from(r))), false)
+  const scores = scoreClips(
+    f32(data.audio),
+    data.text.map((r: number[]) => Float64Array.from(Float32Array.from(r))),
+    false,
+  )
   const metrics: ClassificationMetrics = classificationMetrics(
     scores.map((s, i) => ({label: data.labels[i], fold: data.folds[i], scores: s})),
     data.text.length,
   )
   const {predicted, ...expected} = data.expected
-  assert.deepEqual(scores.map((s) => argmax(s)), predicted)
+  assert.deepEqual(
+    scores.map((s) => argmax(s)),
+    predicted,
+  )
   closeTo(metrics, expected)
 })
 
 test('retrieval metrics equal the numpy reference in both directions (duplicate captions and clips)', () => {
   const data = load('retrieval')
-  const metrics: {audioToText: DirectionMetrics; textToAudio: DirectionMetrics} = retrievalMetrics(similarity(f32(data.audio), f32(data.text)))
+  const metrics: {audioToText: DirectionMetrics; textToAudio: DirectionMetrics} = retrievalMetrics(
+    similarity(f32(data.audio), f32(data.text)),
+  )
   closeTo(metrics.audioToText, data.expected.audio_to_text, 'audio_to_text')
   closeTo(metrics.textToAudio, data.expected.text_to_audio, 'text_to_audio')
 })
 
 test('retrieval metrics equal what the original LossHead.retrieval_eval printed (an even count: the lower middle rank)', () => {
   const data = load('retrieval_original')
-  const metrics: {audioToText: DirectionMetrics; textToAudio: DirectionMetrics} = retrievalMetrics(similarity(f32(data.audio), f32(data.text)))
-  for (const [ours, printed] of [[metrics.audioToText, data.printed.audio_to_text], [metrics.textToAudio, data.printed.text_to_audio]] as const) {
+  const metrics: {audioToText: DirectionMetrics; textToAudio: DirectionMetrics} = retrievalMetrics(
+    similarity(f32(data.audio), f32(data.text)),
+  )
+  for (const [ours, printed] of [
+    [metrics.audioToText, data.printed.audio_to_text],
+    [metrics.textToAudio, data.printed.text_to_audio],
+  ] as const) {
     // The original prints two decimals; every figure must round to what it printed.
     for (const key of ['r1', 'r5', 'r10', 'r50', 'median_rank', 'mean_rank'] as const) {
-      assert.equal(ours[key].toFixed(2), printed[key].toFixed(2), `${key}: ${ours[key]} vs the original's ${printed[key]}`)
+      assert.equal(
+        ours[key].toFixed(2),
+        printed[key].toFixed(2),
+        `${key}: ${ours[key]} vs the original's ${printed[key]}`,
+      )
     }
   }
   assert.equal(metrics.audioToText.queries % 2, 0, 'an even number of queries, where the median rule matters')

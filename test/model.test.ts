@@ -17,7 +17,7 @@ const TOLERANCE = 1e-4
 let clip: StateDict
 let audio: StateDict
 before(async () => {
-  ({clip, audio} = await referenceWeights())
+  ;({clip, audio} = await referenceWeights())
 })
 
 describe('positional embeddings (docs/method.md §5.4, §5.5)', () => {
@@ -66,7 +66,13 @@ for (const backendName of ['wasm', 'cpu']) {
       assert.deepEqual([audioTower.patchSize, audioTower.trainedGrid, audioTower.grid(1000)], [32, [11, 5], [61, 5]])
       // Without a config the trained grid follows from the positional embedding and VIP-ANT's stride.
       const inferred = AudioEncoder.fromStateDict(audio)
-      assert.deepEqual([inferred.trainedGrid, inferred.config.stride], [[11, 5], [16, 24]])
+      assert.deepEqual(
+        [inferred.trainedGrid, inferred.config.stride],
+        [
+          [11, 5],
+          [16, 24],
+        ],
+      )
       inferred.dispose()
     })
 
@@ -74,8 +80,10 @@ for (const backendName of ['wasm', 'cpu']) {
       const what = `${c.tower} tower, input (${c.input.shape.join(', ')})`
       it(`${what} matches PyTorch to ${TOLERANCE}`, () => {
         const got = tf.tidy(() => {
-          if (c.tower === 'image') return image.forward(tf.tensor4d(f32(c.input), c.input.shape as [number, number, number, number]))
-          if (c.tower === 'text') return text.forward(tf.tensor2d(i32(c.input), c.input.shape as [number, number], 'int32'))
+          if (c.tower === 'image')
+            return image.forward(tf.tensor4d(f32(c.input), c.input.shape as [number, number, number, number]))
+          if (c.tower === 'text')
+            return text.forward(tf.tensor2d(i32(c.input), c.input.shape as [number, number], 'int32'))
           return audioTower.forward(tf.tensor3d(f32(c.input), c.input.shape as [number, number, number]))
         })
         assert.deepEqual(got.shape, c.output.shape)
@@ -115,7 +123,18 @@ for (const backendName of ['wasm', 'cpu']) {
     })
 
     it('l2normalize gives unit rows', () => {
-      const n = tf.tidy(() => tf.norm(l2normalize(tf.tensor2d([[3, 4], [1, 0]])), 'euclidean', 1))
+      const n = tf.tidy(() =>
+        tf.norm(
+          l2normalize(
+            tf.tensor2d([
+              [3, 4],
+              [1, 0],
+            ]),
+          ),
+          'euclidean',
+          1,
+        ),
+      )
       assert.ok(maxAbsDiff(n.dataSync(), [1, 1]) < 1e-6)
       n.dispose()
     })

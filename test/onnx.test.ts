@@ -45,7 +45,7 @@ describe('tower graphs on ONNX Runtime', {skip}, () => {
   const ort = async () => (await loadRuntime())!
 
   before(async () => {
-    ({clip, audio} = await referenceWeights())
+    ;({clip, audio} = await referenceWeights())
     await selectBackend('wasm')
   })
   after(async () => {
@@ -55,7 +55,12 @@ describe('tower graphs on ONNX Runtime', {skip}, () => {
   async function session(c: Case): Promise<Session> {
     const key = `${c.tower} ${c.grid ?? ''}`
     if (!sessions.has(key)) {
-      const graph = c.tower === 'image' ? visionTransformerGraph(clip) : c.tower === 'text' ? textTransformerGraph(clip) : audioEncoderGraph(audio, manifest.audio_config, c.grid!)
+      const graph =
+        c.tower === 'image'
+          ? visionTransformerGraph(clip)
+          : c.tower === 'text'
+            ? textTransformerGraph(clip)
+            : audioEncoderGraph(audio, manifest.audio_config, c.grid!)
       sessions.set(key, await createSession(graph.serialise(), 'cpu'))
     }
     return sessions.get(key)!
@@ -65,16 +70,26 @@ describe('tower graphs on ONNX Runtime', {skip}, () => {
     const {Tensor} = await ort()
     const s = await session(c)
     const shape = [batch, ...c.input.shape.slice(1)]
-    const input = c.tower === 'text' ? new Tensor('int32', data as Int32Array, shape) : new Tensor('float32', data as Float32Array, shape)
+    const input =
+      c.tower === 'text'
+        ? new Tensor('int32', data as Int32Array, shape)
+        : new Tensor('float32', data as Float32Array, shape)
     return (await s.run({[s.inputNames[0]]: input}))[s.outputNames[0]].data as Float32Array
   }
 
   function tfjs(c: Case, data: Float32Array | Int32Array, batch: number): Float32Array {
     const shape = [batch, ...c.input.shape.slice(1)]
-    const model = c.tower === 'image' ? VisionTransformer.fromStateDict(clip) : c.tower === 'text' ? TextTransformer.fromStateDict(clip) : AudioEncoder.fromStateDict(audio, manifest.audio_config)
+    const model =
+      c.tower === 'image'
+        ? VisionTransformer.fromStateDict(clip)
+        : c.tower === 'text'
+          ? TextTransformer.fromStateDict(clip)
+          : AudioEncoder.fromStateDict(audio, manifest.audio_config)
     const out = tf.tidy(() => {
-      if (model instanceof TextTransformer) return model.forward(tf.tensor2d(data as Int32Array, shape as [number, number], 'int32'))
-      if (model instanceof VisionTransformer) return model.forward(tf.tensor4d(data as Float32Array, shape as [number, number, number, number]))
+      if (model instanceof TextTransformer)
+        return model.forward(tf.tensor2d(data as Int32Array, shape as [number, number], 'int32'))
+      if (model instanceof VisionTransformer)
+        return model.forward(tf.tensor4d(data as Float32Array, shape as [number, number, number, number]))
       return model.forward(tf.tensor3d(data as Float32Array, shape as [number, number, number]))
     })
     const values = out.dataSync() as Float32Array
@@ -100,7 +115,14 @@ describe('tower graphs on ONNX Runtime', {skip}, () => {
     it(`${what}, batch ${other}: the same rows`, async (t) => {
       let worst = 0
       if (B > 1) {
-        for (let r = 0; r < B; r++) worst = Math.max(worst, maxAbsDiff(await run(c, rows(input(), c.input.shape, r, r + 1), 1), rows(f32(c.output), c.output.shape, r, r + 1)))
+        for (let r = 0; r < B; r++)
+          worst = Math.max(
+            worst,
+            maxAbsDiff(
+              await run(c, rows(input(), c.input.shape, r, r + 1), 1),
+              rows(f32(c.output), c.output.shape, r, r + 1),
+            ),
+          )
       } else {
         worst = maxAbsDiff(await run(c, twice(input()), 2), twice(f32(c.output)))
       }
@@ -109,11 +131,16 @@ describe('tower graphs on ONNX Runtime', {skip}, () => {
     })
   }
 
-  it('rejects the webgpu provider on a machine without a GPU, in one line', {skip: existsSync('/dev/nvidia0') || existsSync('/dev/dri')}, async () => {
-    await assert.rejects(createSession(textTransformerGraph(clip).serialise(), 'webgpu'), {
-      message: 'onnxruntime webgpu needs a GPU adapter, and this machine has none (no /dev/dri/renderD* or /dev/nvidia* device)',
-    })
-  })
+  it(
+    'rejects the webgpu provider on a machine without a GPU, in one line',
+    {skip: existsSync('/dev/nvidia0') || existsSync('/dev/dri')},
+    async () => {
+      await assert.rejects(createSession(textTransformerGraph(clip).serialise(), 'webgpu'), {
+        message:
+          'onnxruntime webgpu needs a GPU adapter, and this machine has none (no /dev/dri/renderD* or /dev/nvidia* device)',
+      })
+    },
+  )
 })
 
 describe('graph cache', {skip}, () => {
@@ -130,7 +157,11 @@ describe('graph cache', {skip}, () => {
 
     const second = await Checkpoint.open(await model)
     assert.equal(second.key, first.key)
-    assert.deepEqual((await second.info()).audioConfig, {resolution: [TINY.audioMaxLen, 128], patchSize: 32, stride: [16, 24]})
+    assert.deepEqual((await second.info()).audioConfig, {
+      resolution: [TINY.audioMaxLen, 128],
+      patchSize: 32,
+      stride: [16, 24],
+    })
     assert.equal(await second.graph('text'), text)
     assert.equal(await second.graph('audio', [11, 5]), audio)
     assert.equal(second.weightsLoaded, false)
@@ -138,17 +169,29 @@ describe('graph cache', {skip}, () => {
     // Another grid is another graph; no temporary file is left behind.
     assert.notEqual(await second.graph('audio', [5, 5]), audio)
     assert.equal(second.weightsLoaded, true)
-    assert.deepEqual(readdirSync(graphCacheDir()).filter((f) => f.endsWith('.tmp')), [])
+    assert.deepEqual(
+      readdirSync(graphCacheDir()).filter((f) => f.endsWith('.tmp')),
+      [],
+    )
   })
 
   it('an embedder from the cache gives the numbers of one that built it', async () => {
-    const spec = {run: ['audio', 'text'] as const, model: await model, clip: await model, normalize: true, provider: 'cpu' as const}
+    const spec = {
+      run: ['audio', 'text'] as const,
+      model: await model,
+      clip: await model,
+      normalize: true,
+      provider: 'cpu' as const,
+    }
     const mel = Float32Array.from({length: TINY.audioMaxLen * 128}, (_, i) => Math.sin(i / 7))
     const results = []
     for (let pass = 0; pass < 2; pass++) {
       const embedder = await onnxEmbedder(spec)
       assert.deepEqual(embedder.dims, {audio: TINY.embed, text: TINY.embed})
-      results.push([...(await embedder.embed('audio', [[mel], []])), ...(await embedder.embed('text', [['a dog barks', 'rain'], ['wind']]))])
+      results.push([
+        ...(await embedder.embed('audio', [[mel], []])),
+        ...(await embedder.embed('text', [['a dog barks', 'rain'], ['wind']])),
+      ])
       await embedder.close()
     }
     assert.equal(results[0][1], null)

@@ -5,7 +5,16 @@ import {createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statS
 import {Readable} from 'node:stream'
 import os from 'node:os'
 import path from 'node:path'
-import {Dictionary, Field, Int32, Utf8, tableFromIPC, vectorFromArray, type RecordBatch, type Schema} from 'apache-arrow'
+import {
+  Dictionary,
+  Field,
+  Int32,
+  Utf8,
+  tableFromIPC,
+  vectorFromArray,
+  type RecordBatch,
+  type Schema,
+} from 'apache-arrow'
 import {columnData, int32, utf8} from '../src/lib/arrow/columns.js'
 import {openTableOutput} from '../src/lib/arrow/output.js'
 import {RowReader} from '../src/lib/arrow/row-reader.js'
@@ -20,7 +29,8 @@ import {UserError} from '../src/lib/util/errors.js'
 const dirs: string[] = []
 const tmp = (prefix = 'vipant-rows-') => dirs[dirs.push(mkdtempSync(path.join(os.tmpdir(), prefix))) - 1]
 after(() => dirs.forEach((dir) => rmSync(dir, {recursive: true, force: true})))
-const bits = (row: Float32Array | null | undefined) => (row ? Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString('hex') : row)
+const bits = (row: Float32Array | null | undefined) =>
+  row ? Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString('hex') : row
 
 interface Rows {
   schema: Schema
@@ -37,19 +47,39 @@ function melRows(count: number, batchRows: number, frames = 3, bins = 4): Rows {
   const rng = mulberry32(11)
   const mel = tensorField('mel', [frames, bins])
   const images = tensorField('images', [-1, 2, 2, 1])
-  const schema = sourceSchema([utf8('id'), int32('label'), mel, images], {command: 'test', version: '0', params: {num_mel_bins: bins, norms: VIPANT_NORMS}})
+  const schema = sourceSchema([utf8('id'), int32('label'), mel, images], {
+    command: 'test',
+    version: '0',
+    params: {num_mel_bins: bins, norms: VIPANT_NORMS},
+  })
   const special = [NaN, -0, 1e-45, -Infinity]
-  const mels = Array.from({length: count}, (_, i) => (i % 7 === 3 ? null : Float32Array.from({length: frames * bins}, (_, k) => (k < 4 && i % 5 === 0 ? special[k] : rng() * 20 - 10))))
+  const mels = Array.from({length: count}, (_, i) =>
+    i % 7 === 3
+      ? null
+      : Float32Array.from({length: frames * bins}, (_, k) => (k < 4 && i % 5 === 0 ? special[k] : rng() * 20 - 10)),
+  )
   const imageRows = Array.from({length: count}, (_, i) => Float32Array.from({length: 4 * (1 + (i % 3))}, () => rng()))
   const batches: RecordBatch[] = []
   for (let at = 0; at < count; at += batchRows) {
     const ids = Array.from({length: Math.min(batchRows, count - at)}, (_, k) => at + k)
     batches.push(
       sourceBatch(schema, [
-        columnData(schema.fields[0], ids.map((i) => `clip${i}`)),
-        columnData(schema.fields[1], ids.map((i) => i % 4)),
-        tensorData(mel as Field<TensorType>, ids.map((i) => mels[i])),
-        tensorData(images as Field<TensorType>, ids.map((i) => imageRows[i])),
+        columnData(
+          schema.fields[0],
+          ids.map((i) => `clip${i}`),
+        ),
+        columnData(
+          schema.fields[1],
+          ids.map((i) => i % 4),
+        ),
+        tensorData(
+          mel as Field<TensorType>,
+          ids.map((i) => mels[i]),
+        ),
+        tensorData(
+          images as Field<TensorType>,
+          ids.map((i) => imageRows[i]),
+        ),
       ]),
     )
   }
@@ -102,7 +132,10 @@ test('a shuffled pass over a table larger than the cache holds at most the budge
   assert.ok(peak <= budget && peak > budget / 2, `cache peak ${peak}`)
   const melBytes = rows.mels.reduce((n, m) => n + (m?.byteLength ?? 0), 0)
   // The rows themselves plus each batch's validity bits, read once: no whole batch per row.
-  assert.ok(reader.bytesRead - indexed < melBytes + 40 * 4096, `read ${reader.bytesRead - indexed} for ${melBytes} of rows`)
+  assert.ok(
+    reader.bytesRead - indexed < melBytes + 40 * 4096,
+    `read ${reader.bytesRead - indexed} for ${melBytes} of rows`,
+  )
   assert.ok(indexed < 40 * 1024, `index pass read ${indexed} bytes`)
   reader.close()
 })
@@ -122,12 +155,18 @@ test('scan decodes every column but the skipped tensor values, which it does not
         assert.equal(batch.getChild('id')!.get(i), `clip${start + i}`)
         assert.equal(batch.getChild('label')!.get(i), (start + i) % 4)
         assert.equal(batch.getChild('mel')!.isValid(i), rows.mels[start + i] !== null)
-        assert.equal(bits(tensorRow(batch.getChild('images')!, i)), bits(tensorRow(expected.getChild('images')!, start + i)))
+        assert.equal(
+          bits(tensorRow(batch.getChild('images')!, i)),
+          bits(tensorRow(expected.getChild('images')!, start + i)),
+        )
       }
       seen += batch.numRows
     }
     assert.equal(seen, 640)
-    assert.ok(reader.bytesRead < statSync(file).size / 10, `${name}: scan read ${reader.bytesRead} of ${statSync(file).size} bytes`)
+    assert.ok(
+      reader.bytesRead < statSync(file).size / 10,
+      `${name}: scan read ${reader.bytesRead} of ${statSync(file).size} bytes`,
+    )
     reader.close()
   }
 })
@@ -136,21 +175,37 @@ test('dictionary-encoded columns decode, replaced between the batches of a strea
   const dir = tmp()
   const mel = tensorField('mel', [2, 128])
   const kind = new Field('class', new Dictionary(new Utf8(), new Int32()), true)
-  const schema = sourceSchema([utf8('id'), kind, mel], {command: 'test', version: '0', params: {num_mel_bins: 128, norms: VIPANT_NORMS}})
-  const names = [['dog', 'dog', 'siren'], ['rain', 'wind']]
+  const schema = sourceSchema([utf8('id'), kind, mel], {
+    command: 'test',
+    version: '0',
+    params: {num_mel_bins: 128, norms: VIPANT_NORMS},
+  })
+  const names = [
+    ['dog', 'dog', 'siren'],
+    ['rain', 'wind'],
+  ]
   let at = 0
   const batches = names.map((classes) => {
     const ids = classes.map(() => at++)
     return sourceBatch(schema, [
-      columnData(schema.fields[0], ids.map((i) => `clip${i}`)),
+      columnData(
+        schema.fields[0],
+        ids.map((i) => `clip${i}`),
+      ),
       vectorFromArray(classes, kind.type).data[0],
-      tensorData(mel as Field<TensorType>, ids.map((i) => new Float32Array(256).fill(i))),
+      tensorData(
+        mel as Field<TensorType>,
+        ids.map((i) => new Float32Array(256).fill(i)),
+      ),
     ])
   })
   const file = path.join(dir, 'dict.stream')
   await write(file, {schema, batches, mels: [], images: []})
   const table = await readPairTable(file, 'audio-text', [], 'a sound of')
-  assert.deepEqual(table.clips.map((c) => [c.className, c.captions![0], c.mel![0]]), names.flat().map((c, i) => [c, `a sound of ${c}`, i]))
+  assert.deepEqual(
+    table.clips.map((c) => [c.className, c.captions![0], c.mel![0]]),
+    names.flat().map((c, i) => [c, `a sound of ${c}`, i]),
+  )
 })
 
 test('stdin and a FIFO are spooled to a temporary file that is gone once the reader is open', async () => {
@@ -177,7 +232,10 @@ test('stdin and a FIFO are spooled to a temporary file that is gone once the rea
     for (let i = 0; i < 20; i++) assert.equal(bits(piped.row('images', i)), bits(rows.images[i]))
     piped.close()
 
-    await assert.rejects(RowReader.open('-', {stdin: Readable.from([Buffer.from('not arrow at all')])}), (e: Error) => e instanceof UserError && /^stdin: not a readable Arrow/.test(e.message))
+    await assert.rejects(
+      RowReader.open('-', {stdin: Readable.from([Buffer.from('not arrow at all')])}),
+      (e: Error) => e instanceof UserError && /^stdin: not a readable Arrow/.test(e.message),
+    )
     await assert.rejects(RowReader.open('-', {stdin: Readable.from([])}), /stdin: empty input/)
     assert.deepEqual(readdirSync(spool), [])
   } finally {
@@ -197,12 +255,18 @@ test('readPairTable: clips read their log-mels and frames on demand, equal to th
   const usable = rows.mels.flatMap((m, i) => (m ? [i] : []))
   assert.equal(table.skipped, 30 - usable.length)
   assert.equal(table.melLength, 5)
-  assert.deepEqual(table.clips.map((c) => c.id), usable.map((i) => `clip${i}`))
+  assert.deepEqual(
+    table.clips.map((c) => c.id),
+    usable.map((i) => `clip${i}`),
+  )
   table.clips.forEach((clip, k) => {
     const i = usable[k]
     assert.equal(bits(clip.mel), bits(tensorRow(eager.getChild('mel')!, i)))
     const frames = tensorRow(eager.getChild('images')!, i)!
-    assert.deepEqual(clip.frames!.map(bits), Array.from({length: frames.length / 4}, (_, f) => bits(frames.subarray(f * 4, f * 4 + 4))))
+    assert.deepEqual(
+      clip.frames!.map(bits),
+      Array.from({length: frames.length / 4}, (_, f) => bits(frames.subarray(f * 4, f * 4 + 4))),
+    )
   })
   // What the trainer does once it has embedded the frames.
   const clip = table.clips[0]

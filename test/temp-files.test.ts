@@ -38,12 +38,19 @@ function stuckWriter(target: string, ownHandler?: 'before' | 'during') {
   return {child, started, closed, stderr: () => err}
 }
 
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   test(`${signal} during an atomic write removes the temporary file and exits ${code}`, {timeout: 20_000}, async () => {
     const d = mkdtempSync(path.join(dir, `sig-${signal}-`))
     const writer = stuckWriter(path.join(d, 'sizes.json'))
     await writer.started
-    assert.deepEqual(readdirSync(d), [`.sizes.json.${writer.child.pid}.tmp`], 'the temporary name is hidden and names its process')
+    assert.deepEqual(
+      readdirSync(d),
+      [`.sizes.json.${writer.child.pid}.tmp`],
+      'the temporary name is hidden and names its process',
+    )
     writer.child.kill(signal)
     assert.equal(await writer.closed, code, writer.stderr())
     assert.deepEqual(readdirSync(d), [], 'nothing is left beside the target')
@@ -51,15 +58,19 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 }
 
 for (const when of ['before', 'during'] as const) {
-  test(`a command's own SIGINT handler, installed ${when} the write, still decides; the temporary file goes at exit`, {timeout: 20_000}, async () => {
-    const d = mkdtempSync(path.join(dir, `own-${when}-`))
-    const writer = stuckWriter(path.join(d, 'input.arrow'), when)
-    await writer.started
-    writer.child.kill('SIGINT')
-    assert.equal(await writer.closed, 7, writer.stderr())
-    assert.match(writer.stderr(), /own handler/)
-    assert.deepEqual(readdirSync(d), [])
-  })
+  test(
+    `a command's own SIGINT handler, installed ${when} the write, still decides; the temporary file goes at exit`,
+    {timeout: 20_000},
+    async () => {
+      const d = mkdtempSync(path.join(dir, `own-${when}-`))
+      const writer = stuckWriter(path.join(d, 'input.arrow'), when)
+      await writer.started
+      writer.child.kill('SIGINT')
+      assert.equal(await writer.closed, 7, writer.stderr())
+      assert.match(writer.stderr(), /own handler/)
+      assert.deepEqual(readdirSync(d), [])
+    },
+  )
 }
 
 test('a failed atomic write leaves nothing, not even the temporary files of dead processes', async () => {

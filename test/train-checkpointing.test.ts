@@ -19,7 +19,11 @@ import {fixture, maxAbsDiff} from './helpers.js'
 
 const random = (shape: number[], seed: number) => {
   const rng = mulberry32(seed)
-  return tf.tensor(Float32Array.from({length: shape.reduce((a, b) => a * b, 1)}, () => 2 * rng() - 1), shape, 'float32')
+  return tf.tensor(
+    Float32Array.from({length: shape.reduce((a, b) => a * b, 1)}, () => 2 * rng() - 1),
+    shape,
+    'float32',
+  )
 }
 
 interface Model {
@@ -49,7 +53,11 @@ async function step(build: () => Model, checkpoint: Checkpointing): Promise<Step
     result = tf.variableGrads(() => model.loss(), variables)
   })
   const {value, grads} = result!
-  const named = new Map(model.params.flatMap((p) => p.parts.map((part, i) => [`${p.name}.${i}`, grads[(part as tf.Variable).name].dataSync() as Float32Array])))
+  const named = new Map(
+    model.params.flatMap((p) =>
+      p.parts.map((part, i) => [`${p.name}.${i}`, grads[(part as tf.Variable).name].dataSync() as Float32Array]),
+    ),
+  )
   optimizer.apply(model.params, new Map(variables.map((v) => [v, grads[v.name]])) as Gradients, 0.5)
   const loss = value.dataSync()[0]
   tf.dispose([value, ...Object.values(grads)])
@@ -84,7 +92,11 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
 
   // VA pre-training's trainable part: the audio tower against fixed (precomputed) image embeddings.
   const audioModel = (): Model => {
-    const audio = AudioEncoder.fromStateDict(audioState, {resolution: [200, 128], patchSize: 32, stride: [16, 24]}, true)
+    const audio = AudioEncoder.fromStateDict(
+      audioState,
+      {resolution: [200, 128], patchSize: 32, stride: [16, 24]},
+      true,
+    )
     const scale = tf.variable(tf.scalar(Math.log(1 / 0.07)))
     const [x, images] = [random([4, 200, 128], 1), random([4, audio.outputDim], 2)]
     return {
@@ -104,7 +116,15 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     const text = TextTransformer.fromStateDict(clipState, true)
     const scale = tf.variable(tf.scalar(Math.log(1 / 0.07)))
     const pixels = random([3, image.inputResolution, image.inputResolution, 3], 3)
-    const ids = tf.tensor2d([[254, 5, 9, 255, 0, 0], [254, 17, 3, 40, 2, 255], [254, 255, 0, 0, 0, 0]], [3, 6], 'int32')
+    const ids = tf.tensor2d(
+      [
+        [254, 5, 9, 255, 0, 0],
+        [254, 17, 3, 40, 2, 255],
+        [254, 255, 0, 0, 0, 0],
+      ],
+      [3, 6],
+      'int32',
+    )
     return {
       params: [...image.parameters(), ...text.parameters(), asIs('logit_scale', scale)],
       trunks: [image.transformer, text.transformer],
@@ -122,7 +142,10 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     const checkpointed = await step(audioModel, true)
     const diff = assertSame(plain, checkpointed)
     t.diagnostic(`max abs diff ${diff}; peak bytes ${plain.peakBytes} -> ${checkpointed.peakBytes}`)
-    assert.ok(checkpointed.peakBytes < plain.peakBytes, `peak ${checkpointed.peakBytes} vs ${plain.peakBytes} without checkpointing`)
+    assert.ok(
+      checkpointed.peakBytes < plain.peakBytes,
+      `peak ${checkpointed.peakBytes} vs ${plain.peakBytes} without checkpointing`,
+    )
     assert.deepEqual([plain.leakedTensors, checkpointed.leakedTensors], [0, 0], 'tensors left behind by a step')
   })
 
@@ -133,14 +156,47 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     assert.deepEqual([plain.leakedTensors, checkpointed.leakedTensors], [0, 0], 'tensors left behind by a step')
   })
 
-  it('wasm Slice and SplitV (replaced: no copy of the whole input) cut what tfjs specifies', () => tf.tidy(() => {
-    const x = tf.tensor2d(Array.from({length: 12}, (_, i) => i), [3, 4])
-    assert.deepEqual(tf.slice(x, [0, 1], [2, 2]).arraySync(), [[1, 2], [5, 6]])
-    assert.deepEqual(tf.slice(x, [1, 0], [2, 4]).arraySync(), [[4, 5, 6, 7], [8, 9, 10, 11]])
-    assert.deepEqual(tf.split(x, 2, 1).map((t) => t.arraySync()), [[[0, 1], [4, 5], [8, 9]], [[2, 3], [6, 7], [10, 11]]])
-    assert.deepEqual(tf.split(x, [1, 2], 0).map((t) => t.arraySync()), [[[0, 1, 2, 3]], [[4, 5, 6, 7], [8, 9, 10, 11]]])
-    assert.deepEqual(tf.slice(tf.reshape(x, [3, 2, 2]), [0, 1, 1], [2, 1, 1]).arraySync(), [[[3]], [[7]]])
-  }))
+  it('wasm Slice and SplitV (replaced: no copy of the whole input) cut what tfjs specifies', () =>
+    tf.tidy(() => {
+      const x = tf.tensor2d(
+        Array.from({length: 12}, (_, i) => i),
+        [3, 4],
+      )
+      assert.deepEqual(tf.slice(x, [0, 1], [2, 2]).arraySync(), [
+        [1, 2],
+        [5, 6],
+      ])
+      assert.deepEqual(tf.slice(x, [1, 0], [2, 4]).arraySync(), [
+        [4, 5, 6, 7],
+        [8, 9, 10, 11],
+      ])
+      assert.deepEqual(
+        tf.split(x, 2, 1).map((t) => t.arraySync()),
+        [
+          [
+            [0, 1],
+            [4, 5],
+            [8, 9],
+          ],
+          [
+            [2, 3],
+            [6, 7],
+            [10, 11],
+          ],
+        ],
+      )
+      assert.deepEqual(
+        tf.split(x, [1, 2], 0).map((t) => t.arraySync()),
+        [
+          [[0, 1, 2, 3]],
+          [
+            [4, 5, 6, 7],
+            [8, 9, 10, 11],
+          ],
+        ],
+      )
+      assert.deepEqual(tf.slice(tf.reshape(x, [3, 2, 2]), [0, 1, 1], [2, 1, 1]).arraySync(), [[[3]], [[7]]])
+    }))
 
   it('on wasm a clone (what the tape saves) shares its input buffer, which outlives the input', () => {
     const a = tf.tensor1d([1, 2, 3])
@@ -151,48 +207,75 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     b.dispose()
   })
 
-  it('wasm GatherV2 (replaced: runs of indices copied as blocks) gathers what tfjs specifies', () => tf.tidy(() => {
-    // out[b, o, i, s] = x[b, o, indices[b, i], s], written out for the shapes below.
-    const reference = (x: number[], [outer, dim, slice]: number[], indices: number[], batches = 1) => {
-      const out: number[] = []
-      const perBatch = indices.length / batches
-      const perOuter = outer / batches
-      for (let o = 0; o < outer; o++) {
-        for (const i of indices.slice(Math.floor(o / perOuter) * perBatch).slice(0, perBatch)) out.push(...x.slice((o * dim + i) * slice, (o * dim + i + 1) * slice))
+  it('wasm GatherV2 (replaced: runs of indices copied as blocks) gathers what tfjs specifies', () =>
+    tf.tidy(() => {
+      // out[b, o, i, s] = x[b, o, indices[b, i], s], written out for the shapes below.
+      const reference = (x: number[], [outer, dim, slice]: number[], indices: number[], batches = 1) => {
+        const out: number[] = []
+        const perBatch = indices.length / batches
+        const perOuter = outer / batches
+        for (let o = 0; o < outer; o++) {
+          for (const i of indices.slice(Math.floor(o / perOuter) * perBatch).slice(0, perBatch))
+            out.push(...x.slice((o * dim + i) * slice, (o * dim + i + 1) * slice))
+        }
+        return out
       }
-      return out
-    }
-    const values = (n: number) => Array.from({length: n}, (_, i) => (i * 7919) % 1000)
-    // Runs long enough to be block copies (20 and 40 floats), short ones, repeats and a backward step.
-    const runs = [...Array.from({length: 20}, (_, i) => 5 + i), 0, 1, 1, 39, 38, ...Array.from({length: 40}, (_, i) => i)]
-    const x = values(3 * 40)
-    assert.deepEqual(Array.from(tf.gather(tf.tensor2d(x, [3, 40]), tf.tensor1d(runs, 'int32'), 1).dataSync()), reference(x, [3, 40, 1], runs))
-    assert.deepEqual(tf.gather(tf.tensor2d(x, [3, 40]), tf.tensor1d(runs, 'int32'), 1).shape, [3, runs.length])
-    const rows = [4, 0, 1, 2, 2]
-    const table = values(5 * 3)
-    assert.deepEqual(Array.from(tf.gather(tf.tensor2d(table, [5, 3], 'int32'), tf.tensor1d(rows, 'int32')).dataSync()), reference(table, [1, 5, 3], rows))
-    const cube = values(2 * 4 * 3)
-    const perClip = [3, 0, 1, 2]
-    const batched = tf.gather(tf.tensor3d(cube, [2, 4, 3]), tf.tensor2d(perClip, [2, 2], 'int32'), 1, 1)
-    assert.deepEqual(batched.shape, [2, 2, 3])
-    assert.deepEqual(Array.from(batched.dataSync()), reference(cube, [2, 4, 3], perClip, 2))
-    assert.deepEqual(Array.from(tf.gather(tf.tensor1d([true, false, true], 'bool'), tf.tensor1d([2, 1, 0, 1], 'int32')).dataSync()), [1, 0, 1, 0])
-    assert.throws(() => tf.gather(tf.tensor2d(x, [3, 40]), tf.tensor1d([40], 'int32'), 1), /index value 40 is not in \[0, 39\]/)
-  }))
+      const values = (n: number) => Array.from({length: n}, (_, i) => (i * 7919) % 1000)
+      // Runs long enough to be block copies (20 and 40 floats), short ones, repeats and a backward step.
+      const runs = [
+        ...Array.from({length: 20}, (_, i) => 5 + i),
+        0,
+        1,
+        1,
+        39,
+        38,
+        ...Array.from({length: 40}, (_, i) => i),
+      ]
+      const x = values(3 * 40)
+      assert.deepEqual(
+        Array.from(tf.gather(tf.tensor2d(x, [3, 40]), tf.tensor1d(runs, 'int32'), 1).dataSync()),
+        reference(x, [3, 40, 1], runs),
+      )
+      assert.deepEqual(tf.gather(tf.tensor2d(x, [3, 40]), tf.tensor1d(runs, 'int32'), 1).shape, [3, runs.length])
+      const rows = [4, 0, 1, 2, 2]
+      const table = values(5 * 3)
+      assert.deepEqual(
+        Array.from(tf.gather(tf.tensor2d(table, [5, 3], 'int32'), tf.tensor1d(rows, 'int32')).dataSync()),
+        reference(table, [1, 5, 3], rows),
+      )
+      const cube = values(2 * 4 * 3)
+      const perClip = [3, 0, 1, 2]
+      const batched = tf.gather(tf.tensor3d(cube, [2, 4, 3]), tf.tensor2d(perClip, [2, 2], 'int32'), 1, 1)
+      assert.deepEqual(batched.shape, [2, 2, 3])
+      assert.deepEqual(Array.from(batched.dataSync()), reference(cube, [2, 4, 3], perClip, 2))
+      assert.deepEqual(
+        Array.from(tf.gather(tf.tensor1d([true, false, true], 'bool'), tf.tensor1d([2, 1, 0, 1], 'int32')).dataSync()),
+        [1, 0, 1, 0],
+      )
+      assert.throws(
+        () => tf.gather(tf.tensor2d(x, [3, 40]), tf.tensor1d([40], 'int32'), 1),
+        /index value 40 is not in \[0, 39\]/,
+      )
+    }))
 
-  it('wasm BatchMatMul cuts a large right-hand matrix into column blocks (replaced) and gives the product', () => tf.tidy(() => {
-    const [M, K, N] = [6, 1000, 700] // K * N over 768 * 768: two column blocks of 350
-    const [a, b] = [random([M, K], 5), random([K, N], 6)]
-    const [av, bv] = [a.dataSync(), b.dataSync()]
-    const expected = new Float64Array(M * N)
-    for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) expected[i * N + j] += av[i * K + k] * bv[k * N + j]
-    const diff = (t: tf.Tensor) => Math.max(...Array.from(t.dataSync(), (v, i) => Math.abs(v - expected[i])))
-    const product = tf.matMul(a, b)
-    assert.deepEqual(product.shape, [M, N])
-    assert.ok(diff(product) < 1e-4, `column blocks: max abs diff ${diff(product)}`)
-    assert.ok(diff(tf.matMul(a, tf.transpose(b), false, true)) < 1e-4, 'transposed (the packaged kernel)')
-    assert.deepEqual(Array.from(tf.matMul(tf.reshape(a, [1, M, K]), tf.reshape(b, [1, K, N])).dataSync()), Array.from(product.dataSync()))
-  }))
+  it('wasm BatchMatMul cuts a large right-hand matrix into column blocks (replaced) and gives the product', () =>
+    tf.tidy(() => {
+      const [M, K, N] = [6, 1000, 700] // K * N over 768 * 768: two column blocks of 350
+      const [a, b] = [random([M, K], 5), random([K, N], 6)]
+      const [av, bv] = [a.dataSync(), b.dataSync()]
+      const expected = new Float64Array(M * N)
+      for (let i = 0; i < M; i++)
+        for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) expected[i * N + j] += av[i * K + k] * bv[k * N + j]
+      const diff = (t: tf.Tensor) => Math.max(...Array.from(t.dataSync(), (v, i) => Math.abs(v - expected[i])))
+      const product = tf.matMul(a, b)
+      assert.deepEqual(product.shape, [M, N])
+      assert.ok(diff(product) < 1e-4, `column blocks: max abs diff ${diff(product)}`)
+      assert.ok(diff(tf.matMul(a, tf.transpose(b), false, true)) < 1e-4, 'transposed (the packaged kernel)')
+      assert.deepEqual(
+        Array.from(tf.matMul(tf.reshape(a, [1, M, K]), tf.reshape(b, [1, K, N])).dataSync()),
+        Array.from(product.dataSync()),
+      )
+    }))
 
   it("'auto' checkpoints a trainable trunk only when its tape would be large, never an inference one", () => {
     const trainable = AudioEncoder.fromStateDict(audioState, undefined, true)

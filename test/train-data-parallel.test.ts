@@ -24,20 +24,39 @@ const randoms = (n: number, size: number, seed: number) => {
 function vaModel(batch: number): {model: PairModel; inputs: StepInputs} {
   const audio = audioFromClip(clip, FRAMES)
   const model = new PairModel(trainableTowers({audio}), {}, Math.log(1 / 0.07), audio.config)
-  return {model, inputs: {towers: ['audio', 'image'], items: [randoms(batch, FRAMES * 128, 1), randoms(batch, CLIP_SIZES.tiny.embedDim, 2)]}}
+  return {
+    model,
+    inputs: {
+      towers: ['audio', 'image'],
+      items: [randoms(batch, FRAMES * 128, 1), randoms(batch, CLIP_SIZES.tiny.embedDim, 2)],
+    },
+  }
 }
 
 function imageTextModel(batch: number): {model: PairModel; inputs: StepInputs} {
   const model = new PairModel(trainableTowers({clip}), {}, Math.log(1 / 0.07))
-  const captions = ['a dog barks', 'rain on a roof', 'a siren wails far away', 'an engine idles', 'birds at dawn', 'a door slams']
-  return {model, inputs: {towers: ['image', 'text'], items: [randoms(batch, 224 * 224 * 3, 3), captions.slice(0, batch)]}}
+  const captions = [
+    'a dog barks',
+    'rain on a roof',
+    'a siren wails far away',
+    'an engine idles',
+    'birds at dawn',
+    'a door slams',
+  ]
+  return {
+    model,
+    inputs: {towers: ['image', 'text'], items: [randoms(batch, 224 * 224 * 3, 3), captions.slice(0, batch)]},
+  }
 }
 
 /** The loss and every part's gradient of one step, by part index (logit scale last). */
 async function gradients(build: () => {model: PairModel; inputs: StepInputs}, workers: number) {
   const {model, inputs} = build()
   const variables = model.parameters().flatMap((p) => p.parts) as tf.Variable[]
-  const step: GradientStep = workers > 1 ? await dataParallelStep(model, variables, workers, {backend: 'wasm', checkpointBlocks: 'auto'}) : localStep(model, variables)
+  const step: GradientStep =
+    workers > 1
+      ? await dataParallelStep(model, variables, workers, {backend: 'wasm', checkpointBlocks: 'auto'})
+      : localStep(model, variables)
   try {
     const {loss, grads} = await step.run(inputs)
     const values = variables.map((v) => grads.get(v)!.dataSync() as Float32Array)
@@ -67,20 +86,34 @@ describe('data-parallel training steps (worker threads, tiny towers, wasm)', () 
   })
 
   it('slices a batch into contiguous, even, non-empty parts', () => {
-    assert.deepEqual(sliceBatch(8, 2), [[0, 4], [4, 8]])
-    assert.deepEqual(sliceBatch(5, 3), [[0, 1], [1, 3], [3, 5]])
+    assert.deepEqual(sliceBatch(8, 2), [
+      [0, 4],
+      [4, 8],
+    ])
+    assert.deepEqual(sliceBatch(5, 3), [
+      [0, 1],
+      [1, 3],
+      [3, 5],
+    ])
     assert.deepEqual(sliceBatch(1, 4), [[0, 1]])
   })
 
   it('VA: the loss and every gradient equal the one-thread step (2 workers, and 3 on an uneven batch of 5)', async (t) => {
     const one = await gradients(() => vaModel(8), 1)
-    assert.ok(one.values.every((g) => maxAbsDiff(g, new Float32Array(g.length)) > 0), 'a gradient of zero tests nothing')
+    assert.ok(
+      one.values.every((g) => maxAbsDiff(g, new Float32Array(g.length)) > 0),
+      'a gradient of zero tests nothing',
+    )
     t.diagnostic(`worst relative difference: ${assertClose(one, await gradients(() => vaModel(8), 2))}`)
-    t.diagnostic(`3 workers: ${assertClose(await gradients(() => vaModel(5), 1), await gradients(() => vaModel(5), 3))}`)
+    t.diagnostic(
+      `3 workers: ${assertClose(await gradients(() => vaModel(5), 1), await gradients(() => vaModel(5), 3))}`,
+    )
   })
 
   it('image-text (both towers train, captions cross as text): equal gradients; a batch smaller than the workers', async (t) => {
-    t.diagnostic(`worst relative difference: ${assertClose(await gradients(() => imageTextModel(4), 1), await gradients(() => imageTextModel(4), 2))}`)
+    t.diagnostic(
+      `worst relative difference: ${assertClose(await gradients(() => imageTextModel(4), 1), await gradients(() => imageTextModel(4), 2))}`,
+    )
     assertClose(await gradients(() => imageTextModel(1), 1), await gradients(() => imageTextModel(1), 2))
   })
 
@@ -95,7 +128,10 @@ describe('data-parallel training steps (worker threads, tiny towers, wasm)', () 
     const variables = model.parameters().flatMap((p) => p.parts) as tf.Variable[]
     const step = await dataParallelStep(model, variables, 2, {backend: 'wasm', checkpointBlocks: 'auto'})
     const broken = inputs.items[0].map((x, i) => (i < 2 ? x : (x as Float32Array).subarray(0, 100))) // worker 1 gets rows of 100 values
-    await assert.rejects(step.run({...inputs, items: [broken, inputs.items[1]]}), (e: Error) => e instanceof UserError && /^training worker 1: /.test(e.message) && !e.message.includes('\n'))
+    await assert.rejects(
+      step.run({...inputs, items: [broken, inputs.items[1]]}),
+      (e: Error) => e instanceof UserError && /^training worker 1: /.test(e.message) && !e.message.includes('\n'),
+    )
     await step.close()
     model.dispose()
   })

@@ -36,18 +36,46 @@ async function pictureTable(file: string, seed: string, withCaptions: boolean): 
     const concept = CONCEPTS[label]
     const rng = rngFor(0, `${seed}:${i}`)
     const look = randomLook(rng)
-    return {id: `${seed}/${i}`, label, concept, captions: captions(concept, look), image: clipPreprocess(renderImage(concept, look, CLIP_IMAGE_SIZE, rng))}
+    return {
+      id: `${seed}/${i}`,
+      label,
+      concept,
+      captions: captions(concept, look),
+      image: clipPreprocess(renderImage(concept, look, CLIP_IMAGE_SIZE, rng)),
+    }
   })
   const columns = [
-    columnData(fields[0], rows.map((r) => r.id)),
-    columnData(fields[1], rows.map((r) => r.label)),
-    columnData(fields[2], rows.map((r) => r.concept.name)),
-    ...(withCaptions ? [columnData(fields[3], rows.map((r) => r.captions))] : []),
-    tensorData(images, rows.map((r) => r.image)),
+    columnData(
+      fields[0],
+      rows.map((r) => r.id),
+    ),
+    columnData(
+      fields[1],
+      rows.map((r) => r.label),
+    ),
+    columnData(
+      fields[2],
+      rows.map((r) => r.concept.name),
+    ),
+    ...(withCaptions
+      ? [
+          columnData(
+            fields[3],
+            rows.map((r) => r.captions),
+          ),
+        ]
+      : []),
+    tensorData(
+      images,
+      rows.map((r) => r.image),
+    ),
   ]
-  await writeAll(openTableOutput(schema, file), (async function* () {
-    yield sourceBatch(schema, columns)
-  })())
+  await writeAll(
+    openTableOutput(schema, file),
+    (async function* () {
+      yield sourceBatch(schema, columns)
+    })(),
+  )
 }
 
 describe('pretrain --pair image-text: a tiny CLIP learns pictures from their captions', () => {
@@ -64,14 +92,49 @@ describe('pretrain --pair image-text: a tiny CLIP learns pictures from their cap
   it('its loss falls and it names held-out pictures of the training concepts by class prompt, far above chance', () => {
     const run = path.join(dir, 'run')
     const steps = 40
-    const args = ['pretrain', path.join(dir, 'train.arrow'), '--pair', 'image-text', '--model', 'tiny', '-o', run, '--seed', '0']
-    const settings = ['--batch-size', '16', '--steps', `${steps}`, '--optimizer', 'adam', '--lr', '5e-4', '--warmup-epochs', '1']
-    const result = vipant([...args, ...settings, '--val', path.join(dir, 'val.arrow'), '--eval-every', `${steps}`, '--json'])
+    const args = [
+      'pretrain',
+      path.join(dir, 'train.arrow'),
+      '--pair',
+      'image-text',
+      '--model',
+      'tiny',
+      '-o',
+      run,
+      '--seed',
+      '0',
+    ]
+    const settings = [
+      '--batch-size',
+      '16',
+      '--steps',
+      `${steps}`,
+      '--optimizer',
+      'adam',
+      '--lr',
+      '5e-4',
+      '--warmup-epochs',
+      '1',
+    ]
+    const result = vipant([
+      ...args,
+      ...settings,
+      '--val',
+      path.join(dir, 'val.arrow'),
+      '--eval-every',
+      `${steps}`,
+      '--json',
+    ])
     assert.equal(result.status, 0, result.stderr.toString())
     const {steps: done, eval: scores, config} = JSON.parse(result.stdout.toString())
     assert.equal(done, steps)
     assert.equal(config.prompt, IMAGE_PROMPT, 'pictures are prompted as pictures, not sounds')
-    const losses = readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => 'loss' in r).map((r) => r.loss as number)
+    const losses = readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => 'loss' in r)
+      .map((r) => r.loss as number)
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
     const [first, last] = [mean(losses.slice(0, 5)), mean(losses.slice(-5))]
     // 2 ln 16 = 5.5 is chance for a batch of 16; four concepts per batch leave a floor near 2 ln 4 = 2.8.
@@ -91,9 +154,14 @@ describe('pretrain --pair image-text: a tiny CLIP learns pictures from their cap
     const at = [3, 7, 3, 49, 0, 3]
     const table = tf.variable(tf.randomNormal([50, 6], 0, 1, 'float32', 3))
     const dy = tf.randomNormal([at.length, 6], 0, 1, 'float32', 4)
-    const {grads} = tf.variableGrads(() => tf.sum(tf.mul(gatherRows(table as tf.Tensor2D, tf.tensor1d(at, 'int32')), dy)), [table])
+    const {grads} = tf.variableGrads(
+      () => tf.sum(tf.mul(gatherRows(table as tf.Tensor2D, tf.tensor1d(at, 'int32')), dy)),
+      [table],
+    )
     const [got, upstream] = [grads[table.name].arraySync() as number[][], dy.arraySync() as number[][]]
-    const expected = Array.from({length: 50}, (_, row) => Array.from({length: 6}, (_, j) => at.reduce((sum, r, i) => (r === row ? sum + upstream[i][j] : sum), 0)))
+    const expected = Array.from({length: 50}, (_, row) =>
+      Array.from({length: 6}, (_, j) => at.reduce((sum, r, i) => (r === row ? sum + upstream[i][j] : sum), 0)),
+    )
     assert.ok(got.every((row, r) => row.every((v, j) => Math.abs(v - expected[r][j]) < 1e-6)))
     tf.dispose([table, dy, ...Object.values(grads)])
   })

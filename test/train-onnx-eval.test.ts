@@ -29,7 +29,10 @@ function audioClips(): Clip[] {
     label: i % CLASSES.length,
     className: CLASSES[i % CLASSES.length],
     captions: [`the sound of ${CLASSES[i % CLASSES.length]}`],
-    mel: Float32Array.from({length: FRAMES * 128}, (_, k) => (Math.floor((k % 128) / 32) === i % CLASSES.length ? 1 : -1) + 0.3 * (rng() - 0.5)),
+    mel: Float32Array.from(
+      {length: FRAMES * 128},
+      (_, k) => (Math.floor((k % 128) / 32) === i % CLASSES.length ? 1 : -1) + 0.3 * (rng() - 0.5),
+    ),
   }))
 }
 
@@ -54,7 +57,12 @@ async function sameEmbeddings(model: PairModel, onnx: EvalEmbed, tower: TowerNam
 }
 
 /** evaluatePair on both engines: the same metrics. */
-async function sameMetrics(model: PairModel, onnx: EvalEmbed, clips: Clip[], towers: [TowerName, TowerName]): Promise<Record<string, number>> {
+async function sameMetrics(
+  model: PairModel,
+  onnx: EvalEmbed,
+  clips: Clip[],
+  towers: [TowerName, TowerName],
+): Promise<Record<string, number>> {
   const {embed} = await tfjsEngine(model).open()
   const expected = await evaluatePair(embed, clips, towers, OPTIONS)
   assert.deepEqual(await evaluatePair(onnx, clips, towers, OPTIONS), expected)
@@ -67,7 +75,12 @@ describe('in-training evaluation on ONNX Runtime, from the current weights', {sk
   it('audio-text: the audio tower within 1e-5 of tfjs, before and after a weight change; the frozen text tower stays on tfjs', async () => {
     const clip = randomClip(CLIP_SIZES.tiny, 7)
     const audio = audioFromClip(clip, FRAMES)
-    const model = new PairModel(trainableTowers({audio}), {text: TextTransformer.fromStateDict(clip)}, Math.log(1 / 0.07), audio.config)
+    const model = new PairModel(
+      trainableTowers({audio}),
+      {text: TextTransformer.fromStateDict(clip)},
+      Math.log(1 / 0.07),
+      audio.config,
+    )
     const engine = (await onnxEngine(model))!
     assert.match(engine.name, /^onnxruntime-node \S+, cpu, \d+ threads$/)
     const clips = audioClips()
@@ -95,9 +108,26 @@ describe('in-training evaluation on ONNX Runtime, from the current weights', {sk
     const model = new PairModel(trainableTowers({clip: randomClip(CLIP_SIZES.tiny, 8)}), {}, Math.log(1 / 0.07))
     const {embed, close} = await (await onnxEngine(model))!.open()
     const clips = pictureClips()
-    await sameEmbeddings(model, embed, 'image', clips.map((c) => clipItem(c, 'image', OPTIONS, null)))
-    await sameEmbeddings(model, embed, 'text', clips.flatMap((c) => c.captions!))
-    assert.deepEqual(Object.keys(await sameMetrics(model, embed, clips, ['image', 'text'])), ['i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 't2i_R@5', 't2i_R@10'])
+    await sameEmbeddings(
+      model,
+      embed,
+      'image',
+      clips.map((c) => clipItem(c, 'image', OPTIONS, null)),
+    )
+    await sameEmbeddings(
+      model,
+      embed,
+      'text',
+      clips.flatMap((c) => c.captions!),
+    )
+    assert.deepEqual(Object.keys(await sameMetrics(model, embed, clips, ['image', 'text'])), [
+      'i2t_R@1',
+      'i2t_R@5',
+      'i2t_R@10',
+      't2i_R@1',
+      't2i_R@5',
+      't2i_R@10',
+    ])
     await close()
     model.dispose()
   })

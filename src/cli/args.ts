@@ -7,4 +7,5 @@ import {Args} from '@oclif/core'
  */
 export const arg = (description: string) => Args.string({description, ignoreStdin: true})
 
-export const requiredArg = (description: string, options?: string[]) => Args.string({description, ignoreStdin: true, required: true, options})
+export const requiredArg = (description: string, options?: string[]) =>
+  Args.string({description, ignoreStdin: true, required: true, options})

@@ -26,7 +26,10 @@ parentPort!.on('message', async ({id, task}: {id: number; task: EmbedTask}) => {
       return
     }
     const embeddings = await towers.embed(task.tower, task.rows)
-    parentPort!.postMessage({id, result: {embeddings}}, embeddings.flatMap((e) => (e ? [e.buffer as ArrayBuffer] : [])))
+    parentPort!.postMessage(
+      {id, result: {embeddings}},
+      embeddings.flatMap((e) => (e ? [e.buffer as ArrayBuffer] : [])),
+    )
   } catch (error) {
     parentPort!.postMessage({id, error: error instanceof Error ? error.message : String(error)})
   }

@@ -38,7 +38,8 @@ export async function workerEmbedder(workers: number, spec: EmbedderSpec): Promi
     embed: async (tower, rows) => {
       const copies = rows.map((items) => items.map((x) => (typeof x === 'string' ? x : x.slice()))) // a view would clone its whole buffer
       const transfer = copies.flat().flatMap((x) => (typeof x === 'string' ? [] : [x.buffer as ArrayBuffer]))
-      return ((await run({kind: 'embed', tower, rows: copies}, transfer)) as {embeddings: (Float32Array | null)[]}).embeddings
+      return ((await run({kind: 'embed', tower, rows: copies}, transfer)) as {embeddings: (Float32Array | null)[]})
+        .embeddings
     },
     close: () => pool.close(),
   }

@@ -12,7 +12,10 @@ import {ENGINES, workerEmbedder, type Engine} from './embed-workers.js'
 import {capWorkers} from './workers.js'
 
 export const engineFlags = {
-  engine: Flags.string({description: 'inference engine (default: onnx where onnxruntime-node is installed, else tfjs)', options: [...ENGINES]}),
+  engine: Flags.string({
+    description: 'inference engine (default: onnx where onnxruntime-node is installed, else tfjs)',
+    options: [...ENGINES],
+  }),
   backend: Flags.string({
     description: 'tfjs: its backend (default: the best present); onnx: cpu or webgpu (default cpu)',
     options: [...new Set([...BACKENDS, ...PROVIDERS])],
@@ -41,7 +44,8 @@ export async function startEmbedder(options: {
   let workers = 1
   if (engine === 'onnx') {
     const provider = (options.backend ?? 'cpu') as Provider
-    if (!(PROVIDERS as readonly string[]).includes(provider)) throw new UserError(`--engine onnx runs on ${PROVIDERS.join(' or ')}, not --backend ${provider}`)
+    if (!(PROVIDERS as readonly string[]).includes(provider))
+      throw new UserError(`--engine onnx runs on ${PROVIDERS.join(' or ')}, not --backend ${provider}`)
     await checkProvider(provider)
     description = `engine onnx: ${await describeRuntime(provider)}`
     process.stderr.write(`${description}\n`)
@@ -49,7 +53,11 @@ export async function startEmbedder(options: {
   } else {
     const backend = await selectBackend(options.backend)
     // Each worker holds its own copy of the towers (about 1 GB for ViT-B/32 CLIP and an audio tower, with activations).
-    workers = capWorkers('embed', options.workers ?? (backend.name === 'wasm' || backend.name === 'cpu' ? os.availableParallelism() : 1), 2 ** 30)
+    workers = capWorkers(
+      'embed',
+      options.workers ?? (backend.name === 'wasm' || backend.name === 'cpu' ? os.availableParallelism() : 1),
+      2 ** 30,
+    )
     description = `engine tfjs: ${backend.description.replace(/^backend: /, '')}${workers > 1 ? `, ${workers} worker threads` : ''}`
     process.stderr.write(`${description}\n`)
     embedder =

@@ -2,7 +2,7 @@ import {CommandHelp, Help} from '@oclif/core'
 
 /** The main pipeline, shown at the end of `vipant --help` as git and cargo show their common workflows. */
 const ROOT_EXAMPLES = [
-  'Fetch weights and data, then score ESC-50 with the paper\'s protocol:',
+  "Fetch weights and data, then score ESC-50 with the paper's protocol:",
   'vipant fetch model vipant-esc50',
   'vipant fetch esc50 ~/data/ESC-50 --download -o esc50.arrow',
   'vipant zeroshot --data esc50 ~/data/ESC-50 --model vipant-esc50',

@@ -19,7 +19,9 @@ export function shardInput(command: string, input: TableInput, flag: string | un
   const sharded = shardTable(input, shard, counts)
   async function* batches(): AsyncIterable<RecordBatch> {
     yield* sharded.batches
-    process.stderr.write(`${command}: shard ${shard!.index}/${shard!.count} kept ${counts.kept} of ${plural(counts.seen, 'row')}\n`)
+    process.stderr.write(
+      `${command}: shard ${shard!.index}/${shard!.count} kept ${counts.kept} of ${plural(counts.seen, 'row')}\n`,
+    )
   }
   return {...sharded, batches: batches()}
 }

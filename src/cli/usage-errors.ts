@@ -25,7 +25,11 @@ export function usageError(error: Error, command: Command.Class, id: string): st
     const maybe = guesses.length > 0 ? `; did you mean ${alternatives(guesses.slice(0, 3))}?` : ''
     return `${name}: ${what}${maybe} (${hint})`
   }
-  const text = e.message.replace(HELP_HINT, '').split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter(Boolean)
+  const text = e.message
+    .replace(HELP_HINT, '')
+    .split('\n')
+    .map((l) => l.trim().replace(/\s+/g, ' '))
+    .filter(Boolean)
   const choice = /^Expected (?:--[\w-]+=)?(.+) to be one of: (.+)$/.exec(text.join(' '))
   if (choice) {
     const guesses = suggest(choice[1], choice[2].split(', '))

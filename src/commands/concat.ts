@@ -9,8 +9,12 @@ import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Concat extends VipantCommand {
   static override summary = 'Tables with the same columns, one after another'
-  static override description = 'Streams the tables in the order given into one (the provenance of the first is kept). Typical use: merging the shards of a job array.'
-  static override examples = ['<%= config.bin %> concat shard-*.arrow -o all.arrow', '<%= config.bin %> concat a.arrow b.arrow | <%= config.bin %> inspect']
+  static override description =
+    'Streams the tables in the order given into one (the provenance of the first is kept). Typical use: merging the shards of a job array.'
+  static override examples = [
+    '<%= config.bin %> concat shard-*.arrow -o all.arrow',
+    '<%= config.bin %> concat a.arrow b.arrow | <%= config.bin %> inspect',
+  ]
   static override strict = false
   static override args = {tables: arg('tables to concatenate')}
   static override flags = {output: tableOutputFlag}

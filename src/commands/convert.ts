@@ -8,7 +8,7 @@ import {writeVipantCheckpoint} from '../lib/checkpoint/vipant-format.js'
 import {UserError} from '../lib/util/errors.js'
 
 export default class Convert extends VipantCommand {
-  static override summary = 'Convert a CLIP or VIP-ANT checkpoint into vipant\'s format'
+  static override summary = "Convert a CLIP or VIP-ANT checkpoint into vipant's format"
   static override description = `Reads any checkpoint vipant understands, recognised by content, checks it is a complete model and writes it as vipant's checkpoint: float32 safetensors with the CLIP towers under "clip." (OpenAI CLIP names) and the audio head under "audio." (VIP-ANT names), plus a JSON config (audio input size, patch stride, logit scale, source). Then prints what it found.
 
 Formats read:

@@ -16,7 +16,7 @@ import {plural} from '../lib/util/plural.js'
 import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Embed extends VipantCommand {
-  static override summary = 'Audio, text and image embeddings in CLIP\'s space'
+  static override summary = "Audio, text and image embeddings in CLIP's space"
   static override description = `Appends "audio_emb" (from a "mel" column), "text_emb" (from "captions", else "class") and "image_emb" (from "images", made by vipant mel --frames), L2-normalised unless --raw (zero-shot classification uses raw embeddings, as the original did). Every other column passes through.
 
 --model names the audio tower: a VIP-ANT release (.pth), a vipant checkpoint, or a known name resolved from $VIPANT_HOME/models. VIP-ANT's releases hold only the audio tower, so --clip supplies CLIP's text and image towers (default clip-vit-b32, OpenAI's ViT-B-32.pt). With --text or --text-file, embed makes a new table of those texts instead of reading one.
@@ -34,11 +34,18 @@ Without --tower, a table with log-mels gets audio embeddings (and image embeddin
 
   static override flags = {
     output: tableOutputFlag,
-    model: Flags.string({description: 'audio tower (or a full CLIP for --tower text|image): a path or a known name', required: true}),
+    model: Flags.string({
+      description: 'audio tower (or a full CLIP for --tower text|image): a path or a known name',
+      required: true,
+    }),
     offline: offlineFlag,
-    clip: Flags.string({description: 'CLIP supplying the text and image towers when --model lacks them', default: 'clip-vit-b32'}),
+    clip: Flags.string({
+      description: 'CLIP supplying the text and image towers when --model lacks them',
+      default: 'clip-vit-b32',
+    }),
     tower: Flags.string({
-      description: 'towers to run (repeatable; default: audio for a "mel" column, plus image for "images"; without "mel", image, else text)',
+      description:
+        'towers to run (repeatable; default: audio for a "mel" column, plus image for "images"; without "mel", image, else text)',
       options: ['audio', 'text', 'image'],
       multiple: true,
     }),
@@ -46,7 +53,10 @@ Without --tower, a table with log-mels gets audio embeddings (and image embeddin
     text: Flags.string({description: 'embed this text into a new table (repeatable)', multiple: true}),
     'text-file': Flags.string({description: 'embed each line of this file into a new table'}),
     'batch-size': Flags.integer({description: 'rows per forward pass', default: 8, min: 1}),
-    workers: Flags.integer({description: 'worker threads, each with its own copy of the model (tfjs; default: one per core on wasm/cpu)', min: 1}),
+    workers: Flags.integer({
+      description: 'worker threads, each with its own copy of the model (tfjs; default: one per core on wasm/cpu)',
+      min: 1,
+    }),
     ...engineFlags,
     shard: shardFlag,
   }
@@ -58,15 +68,28 @@ Without --tower, a table with log-mels gets audio embeddings (and image embeddin
     const texts = [...(flags.text ?? []), ...(flags['text-file'] ? await readLines(flags['text-file']) : [])]
     const input = texts.length > 0 ? undefined : shardInput('embed', await openTableInput(args.input), flags.shard)
     const run = (flags.tower as TowerName[] | undefined) ?? (input ? presentTowers(input) : ['text'])
-    if (run.length === 0) throw new UserError(`${input!.source}: nothing to embed: no mel, captions, class or images column`)
+    if (run.length === 0)
+      throw new UserError(`${input!.source}: nothing to embed: no mel, captions, class or images column`)
     if (input) checkEmbedInput(input, run)
 
     const normalize = !flags.raw
-    const {embedder, workers} = await startEmbedder({engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model, clip: flags.clip, normalize})
+    const {embedder, workers} = await startEmbedder({
+      engine: flags.engine,
+      backend: flags.backend,
+      workers: flags.workers,
+      run,
+      model: flags.model,
+      clip: flags.clip,
+      normalize,
+    })
     const bar = progress('embed', undefined)
     let rows = 0
     const options: EmbedOptions = {
-      embedder, run, normalize, batchSize: flags['batch-size'], window: 2 * workers,
+      embedder,
+      run,
+      normalize,
+      batchSize: flags['batch-size'],
+      window: 2 * workers,
       onRows: (n) => bar.tick({detail: plural((rows += n), 'row')}),
     }
     const started = performance.now()
@@ -83,7 +106,9 @@ Without --tower, a table with log-mels gets audio embeddings (and image embeddin
       await embedder.close()
     }
     const wall = (performance.now() - started) / 1000
-    process.stderr.write(`embed: ${plural(rows, 'row')}, towers ${run.join('+')}, ${wall.toFixed(1)} s (${(rows / wall).toFixed(1)} rows/s)\n`)
+    process.stderr.write(
+      `embed: ${plural(rows, 'row')}, towers ${run.join('+')}, ${wall.toFixed(1)} s (${(rows / wall).toFixed(1)} rows/s)\n`,
+    )
   }
 }
 

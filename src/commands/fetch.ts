@@ -7,7 +7,12 @@ import {VipantCommand} from '../cli/base-command.js'
 import {progress} from '../lib/util/progress.js'
 import {shardFlag, shardInput} from '../cli/shard.js'
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
-import {clipSummaryLine, downloadForIndex, placedLine, type DownloadSummary} from '../lib/data/download/dataset-download.js'
+import {
+  clipSummaryLine,
+  downloadForIndex,
+  placedLine,
+  type DownloadSummary,
+} from '../lib/data/download/dataset-download.js'
 import {indexTableInput} from '../lib/data/index-table.js'
 import type {DatasetName, IndexRow} from '../lib/data/index-row.js'
 import {DATASETS} from '../lib/data/ingest.js'
@@ -19,7 +24,8 @@ import {plural} from '../lib/util/plural.js'
 import {tableOutputFlag} from '../cli/flags.js'
 
 export default class Fetch extends VipantCommand {
-  static override summary = 'Index a dataset on disk (downloading it first with --download): one row per clip, as an Arrow table'
+  static override summary =
+    'Index a dataset on disk (downloading it first with --download): one row per clip, as an Arrow table'
   static override description = `Reads a dataset in its official layout and writes the index table (id, path, split/fold, label, class, captions, labels, start/end, frames, status, reason) that every later stage reads. Clips listed in the metadata whose file is not on disk become rows with status "missing"; YouTube clips a download found gone, status "unavailable" with the reason.
 
 --download first gets what is not there yet, then indexes as above:
@@ -54,16 +60,33 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
 
   static override flags = {
     output: tableOutputFlag,
-    split: Flags.string({description: 'only this split (clotho: development|validation|evaluation; audiocaps: train|val|test; audioset: CSV stem)'}),
+    split: Flags.string({
+      description:
+        'only this split (clotho: development|validation|evaluation; audiocaps: train|val|test; audioset: CSV stem)',
+    }),
     csv: Flags.string({description: 'AudioSet/AudioCaps metadata file to read instead of those found in DIR'}),
-    'audio-dir': Flags.string({description: 'folder holding the audio files, if not the layout\'s default'}),
+    'audio-dir': Flags.string({description: "folder holding the audio files, if not the layout's default"}),
     ontology: Flags.string({description: 'AudioSet ontology.json (default DIR/ontology.json)'}),
     strict: Flags.boolean({description: 'fail when a listed clip is missing on disk'}),
     download: Flags.boolean({description: 'download what is not on disk yet (see above), then index'}),
-    limit: Flags.integer({description: 'audioset/audiocaps --download: attempt at most N clips this run', min: 0, dependsOn: ['download']}),
-    jobs: Flags.integer({description: 'audioset/audiocaps --download: clips fetched in parallel (default 4)', min: 1, dependsOn: ['download']}),
-    'retry-unavailable': Flags.boolean({description: 'audioset/audiocaps --download: try again clips an earlier run found gone', dependsOn: ['download']}),
-    json: Flags.boolean({description: 'print the download summary as JSON on stdout (the table then goes only to -o)', dependsOn: ['download']}),
+    limit: Flags.integer({
+      description: 'audioset/audiocaps --download: attempt at most N clips this run',
+      min: 0,
+      dependsOn: ['download'],
+    }),
+    jobs: Flags.integer({
+      description: 'audioset/audiocaps --download: clips fetched in parallel (default 4)',
+      min: 1,
+      dependsOn: ['download'],
+    }),
+    'retry-unavailable': Flags.boolean({
+      description: 'audioset/audiocaps --download: try again clips an earlier run found gone',
+      dependsOn: ['download'],
+    }),
+    json: Flags.boolean({
+      description: 'print the download summary as JSON on stdout (the table then goes only to -o)',
+      dependsOn: ['download'],
+    }),
     shard: shardFlag,
   }
 
@@ -76,14 +99,36 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
     checkOutputs({'-o': flags.output})
     const report = flags.download ? await this.download(dataset, dir, flags) : undefined
     if (!args.dir && !existsSync(dir)) {
-      throw new UserError(`${dataset} is not in ${dir}: name its directory (vipant fetch ${dataset} DIR), or --download it`)
+      throw new UserError(
+        `${dataset} is not in ${dir}: name its directory (vipant fetch ${dataset} DIR), or --download it`,
+      )
     }
     const index = flags.json && !flags.output ? undefined : await this.index(dataset, dir, flags)
     if (report && flags.json) process.stdout.write(`${JSON.stringify({...report, index}, null, 2)}\n`)
   }
 
-  private async download(dataset: DatasetName, dir: string, flags: {csv?: string; split?: string; 'audio-dir'?: string; limit?: number; jobs?: number; 'retry-unavailable': boolean; shard?: string}): Promise<DownloadSummary> {
-    const options = {split: flags.split, csv: flags.csv, audioDir: flags['audio-dir'], limit: flags.limit, jobs: flags.jobs, retryUnavailable: flags['retry-unavailable'], shard: resolveShard(flags.shard)}
+  private async download(
+    dataset: DatasetName,
+    dir: string,
+    flags: {
+      csv?: string
+      split?: string
+      'audio-dir'?: string
+      limit?: number
+      jobs?: number
+      'retry-unavailable': boolean
+      shard?: string
+    },
+  ): Promise<DownloadSummary> {
+    const options = {
+      split: flags.split,
+      csv: flags.csv,
+      audioDir: flags['audio-dir'],
+      limit: flags.limit,
+      jobs: flags.jobs,
+      retryUnavailable: flags['retry-unavailable'],
+      shard: resolveShard(flags.shard),
+    }
     const summary = await downloadForIndex(dataset, dir, options, {
       file: (file) => stderrReporter(`downloading ${file.name}`),
       placed: (file) => process.stderr.write(`fetch ${dataset}: ${placedLine(file)}\n`),
@@ -96,7 +141,19 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
     return summary
   }
 
-  private async index(dataset: DatasetName, dir: string, flags: {output?: string; split?: string; csv?: string; 'audio-dir'?: string; ontology?: string; strict: boolean; shard?: string}) {
+  private async index(
+    dataset: DatasetName,
+    dir: string,
+    flags: {
+      output?: string
+      split?: string
+      csv?: string
+      'audio-dir'?: string
+      ontology?: string
+      strict: boolean
+      shard?: string
+    },
+  ) {
     const options = {split: flags.split, csv: flags.csv, audioDir: flags['audio-dir'], ontology: flags.ontology}
     const input = shardInput('fetch', indexTableInput([{dataset, dir}], options, this.version), flags.shard)
     const bar = progress('indexing', undefined)
@@ -122,7 +179,9 @@ Without DIR, the dataset is looked for (and downloaded) in $VIPANT_HOME/data/<da
     }
     const missing = counts.missing > 0 ? `, ${counts.missing} missing on disk (status "missing")` : ''
     const gone = counts.unavailable > 0 ? `, ${counts.unavailable} unavailable (status "unavailable")` : ''
-    process.stderr.write(`fetch ${dataset}: ${plural(counts.ok + counts.missing + counts.unavailable, 'clip')}, ${counts.ok} on disk${missing}${gone}\n`)
+    process.stderr.write(
+      `fetch ${dataset}: ${plural(counts.ok + counts.missing + counts.unavailable, 'clip')}, ${counts.ok} on disk${missing}${gone}\n`,
+    )
     return counts
   }
 }

@@ -10,7 +10,9 @@ import {tableOutputFlag} from '../cli/flags.js'
 export default class Head extends VipantCommand {
   static override summary = 'The first rows of a table'
   static override description = 'Stops reading as soon as the rows are out, so it is cheap on a long table or a pipe.'
-  static override examples = ['<%= config.bin %> fetch audioset ~/data/audioset | <%= config.bin %> head -n 100 | <%= config.bin %> mel -o sample.arrow']
+  static override examples = [
+    '<%= config.bin %> fetch audioset ~/data/audioset | <%= config.bin %> head -n 100 | <%= config.bin %> mel -o sample.arrow',
+  ]
   static override args = {input: arg('table to read (default: stdin)')}
   static override flags = {
     rows: Flags.integer({char: 'n', description: 'rows to keep', default: 10, min: 0}),

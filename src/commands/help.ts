@@ -4,9 +4,15 @@ import {unknownCommand} from '../cli/unknown-command.js'
 
 export default class Help extends VipantCommand {
   static override summary = 'Help for vipant or one of its commands (the same as --help or -h)'
-  static override examples = ['<%= config.bin %> help', '<%= config.bin %> help mel', '<%= config.bin %> help fetch model']
+  static override examples = [
+    '<%= config.bin %> help',
+    '<%= config.bin %> help mel',
+    '<%= config.bin %> help fetch model',
+  ]
   static override strict = false
-  static override args = {command: Args.string({description: 'the command, e.g. "mel" or "fetch model"', ignoreStdin: true})}
+  static override args = {
+    command: Args.string({description: 'the command, e.g. "mel" or "fetch model"', ignoreStdin: true}),
+  }
 
   async run(): Promise<void> {
     const {argv} = await this.parse(Help)

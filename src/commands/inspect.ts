@@ -27,17 +27,35 @@ export default class Inspect extends VipantCommand {
 }
 
 function render(t: TableSummary): string {
-  const rows = t.columns.map((c) => [c.name, c.shape ? `${c.type} ${JSON.stringify(c.shape)}` : c.type, String(c.nulls), values(c)])
+  const rows = t.columns.map((c) => [
+    c.name,
+    c.shape ? `${c.type} ${JSON.stringify(c.shape)}` : c.type,
+    String(c.nulls),
+    values(c),
+  ])
   const header = ['column', 'type', 'nulls', 'values']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ')
-  const stages = t.stages.map((s, i) => `  ${i + 1}. vipant ${s.command} ${s.version}: ${JSON.stringify(s.params)}\n     -> ${s.columns.join(', ')}`)
-  return [`${t.source}: ${plural(t.rows, 'row')} in ${plural(t.batches, 'batch', 'batches')}`, '', line(header), ...rows.map(line), '', 'made by:', ...stages, ''].join('\n')
+  const stages = t.stages.map(
+    (s, i) =>
+      `  ${i + 1}. vipant ${s.command} ${s.version}: ${JSON.stringify(s.params)}\n     -> ${s.columns.join(', ')}`,
+  )
+  return [
+    `${t.source}: ${plural(t.rows, 'row')} in ${plural(t.batches, 'batch', 'batches')}`,
+    '',
+    line(header),
+    ...rows.map(line),
+    '',
+    'made by:',
+    ...stages,
+    '',
+  ].join('\n')
 }
 
 function values(c: ColumnSummary): string {
   if (c.min !== undefined) return `${fmt(c.min)} .. ${fmt(c.max!)}, mean ${fmt(c.mean!)}`
-  if (c.top) return `${c.distinct} distinct: ${c.top.map(([v, n]) => `${JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)} (${n})`).join(', ')}`
+  if (c.top)
+    return `${c.distinct} distinct: ${c.top.map(([v, n]) => `${JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)} (${n})`).join(', ')}`
   return ''
 }
 

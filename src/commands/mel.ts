@@ -40,17 +40,46 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
   static override flags = {
     output: tableOutputFlag,
     'max-len': Flags.integer({description: 'frames per clip (10 ms each)', default: DEFAULT_MEL.maxLen, min: 1}),
-    crop: Flags.string({description: 'waveform crop for clips longer than max-len', options: ['center', 'random', 'none'], default: DEFAULT_MEL.crop}),
+    crop: Flags.string({
+      description: 'waveform crop for clips longer than max-len',
+      options: ['center', 'random', 'none'],
+      default: DEFAULT_MEL.crop,
+    }),
     seed: Flags.integer({description: 'seed for --crop random', default: DEFAULT_MEL.seed}),
-    normalize: Flags.boolean({description: 'normalise with --norms (--no-normalize keeps raw log-mels)', default: true, allowNo: true}),
+    normalize: Flags.boolean({
+      description: 'normalise with --norms (--no-normalize keeps raw log-mels)',
+      default: true,
+      allowNo: true,
+    }),
     norms: Flags.string({description: 'normalisation "mean,std"', default: DEFAULT_MEL.norms!.join(',')}),
-    'zero-mean': Flags.boolean({description: 'subtract the waveform mean before fbank (zero_mean_wf)', default: DEFAULT_MEL.zeroMean, allowNo: true}),
-    workers: Flags.integer({description: `worker threads [default: one per core, ${os.availableParallelism()} here]`, min: 1}),
+    'zero-mean': Flags.boolean({
+      description: 'subtract the waveform mean before fbank (zero_mean_wf)',
+      default: DEFAULT_MEL.zeroMean,
+      allowNo: true,
+    }),
+    workers: Flags.integer({
+      description: `worker threads [default: one per core, ${os.availableParallelism()} here]`,
+      min: 1,
+    }),
     'batch-size': Flags.integer({description: 'rows per output batch', default: 16, min: 1}),
-    frames: Flags.integer({description: 'add K video frames per clip as an "images" column for the image tower (CLIP preprocessing)', default: 0, min: 0}),
-    dataset: Flags.string({description: 'layout of a directory INPUT (default: detected)', options: Object.keys(DATASETS)}),
-    dtype: Flags.string({description: 'storage of the mel column: float16 halves the table, read back as float32 by every command (within 2^-11 relative)', options: ['float32', 'float16'], default: 'float32'}),
-    strict: Flags.boolean({description: 'fail on the first clip that cannot be decoded (clips missing on disk are skipped and counted)'}),
+    frames: Flags.integer({
+      description: 'add K video frames per clip as an "images" column for the image tower (CLIP preprocessing)',
+      default: 0,
+      min: 0,
+    }),
+    dataset: Flags.string({
+      description: 'layout of a directory INPUT (default: detected)',
+      options: Object.keys(DATASETS),
+    }),
+    dtype: Flags.string({
+      description:
+        'storage of the mel column: float16 halves the table, read back as float32 by every command (within 2^-11 relative)',
+      options: ['float32', 'float16'],
+      default: 'float32',
+    }),
+    strict: Flags.boolean({
+      description: 'fail on the first clip that cannot be decoded (clips missing on disk are skipped and counted)',
+    }),
     shard: shardFlag,
   }
 
@@ -68,7 +97,14 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     const input = shardInput('mel', opened.input, flags.shard)
     // A worker holds a decoded clip and its fbank: tens of MB for a long clip.
     const workers = capWorkers('mel', flags.workers ?? os.availableParallelism(), 64 * 2 ** 20)
-    const options = {config, workers, strict: flags.strict, batchSize: flags['batch-size'], frames: flags.frames, dtype: flags.dtype as TensorDtype}
+    const options = {
+      config,
+      workers,
+      strict: flags.strict,
+      batchSize: flags['batch-size'],
+      frames: flags.frames,
+      dtype: flags.dtype as TensorDtype,
+    }
     const schema = melStageSchema(input.schema, options, this.version)
 
     const counts = {ok: 0, missing: 0, error: 0, seconds: 0}
@@ -98,7 +134,10 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
     if (failed) process.stderr.write(`${failed}\n`)
   }
 
-  private async openInput(paths: string[], dataset: DatasetName | undefined): Promise<{input: TableInput; rows?: number}> {
+  private async openInput(
+    paths: string[],
+    dataset: DatasetName | undefined,
+  ): Promise<{input: TableInput; rows?: number}> {
     if (paths.length === 0 || (paths.length === 1 && paths[0] === '-')) return {input: await openTableInput(paths[0])}
     if (paths.length === 1 && (await isArrowPath(paths[0]))) return {input: await openTableInput(paths[0])}
     const sources = await Promise.all(
@@ -107,7 +146,8 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
           throw new UserError(`${p}: no such file or directory`)
         })
         if (!info.isDirectory()) {
-          if (await isArrowPath(p)) throw new UserError(`${p}: one Arrow table at a time (merge tables with vipant concat)`)
+          if (await isArrowPath(p))
+            throw new UserError(`${p}: one Arrow table at a time (merge tables with vipant concat)`)
           return {dataset: 'folder' as DatasetName, dir: p}
         }
         return {dataset: dataset ?? detectDataset(p) ?? 'folder', dir: p}

@@ -5,7 +5,8 @@ import {renderResult, runTraining, trainFlags, WORKERS_HELP} from '../cli/train-
 import type {Pair} from '../lib/train/config.js'
 
 export default class Pretrain extends VipantCommand {
-  static override summary = 'VA pre-training: an audio tower learns CLIP\'s image space from video (or train a small image-text CLIP)'
+  static override summary =
+    "VA pre-training: an audio tower learns CLIP's image space from video (or train a small image-text CLIP)"
   static override description = `Contrastive training: the audio tower starts from CLIP's image tower (renamed, positional embedding resized to the audio grid), CLIP's image tower stays frozen, loss = the sum of both cross-entropy directions with a learned, unclamped logit scale. LARS with the Barlow Twins schedule by default.
 
 DATA is a table from "vipant mel --frames K" (the frozen image tower runs once over its frames), one whose "frames" column lists frame files (an AudioSet index: "vipant mel audioset/" passes it through, and the files are decoded when the frozen tower embeds them), or one that also has "image_emb" ("vipant embed --tower image", used when present). An index table without a "mel" column ("vipant fetch": audio paths, frame files) is read as is: log-mels are computed on the fly in worker threads while the step before runs, exactly as "vipant mel" computes them, with a fresh random crop each step (seeded, so --resume stays exact), and no features on disk; train.yaml says which (features: precomputed | on-the-fly). A run that fails before its first checkpoint leaves no run directory behind. Each step takes one random frame per clip, SpecAugment on the log-mel, and a random crop when --frames is shorter than the table's log-mels.
@@ -29,11 +30,18 @@ ${WORKERS_HELP}`
     '<%= config.bin %> pretrain va.arrow --init runs/clip/checkpoints/step-00000300 -o runs/control --steps 0',
   ]
 
-  static override args = {data: arg('training table (vipant mel --frames, optionally with image_emb; or an index table, log-mels then made on the fly); a file, or piped in (kept as RUN/input.arrow, so the run can resume)')}
+  static override args = {
+    data: arg(
+      'training table (vipant mel --frames, optionally with image_emb; or an index table, log-mels then made on the fly); a file, or piped in (kept as RUN/input.arrow, so the run can resume)',
+    ),
+  }
 
   static override flags = {
     pair: Flags.string({description: 'towers to match [default: audio-image]', options: ['audio-image', 'image-text']}),
-    prompt: Flags.string({description: 'image-text: prefix of class names used as captions and in zero-shot evaluation [default: "a picture of"]'}),
+    prompt: Flags.string({
+      description:
+        'image-text: prefix of class names used as captions and in zero-shot evaluation [default: "a picture of"]',
+    }),
     ...trainFlags,
   }
 

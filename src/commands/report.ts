@@ -11,7 +11,7 @@ import {readMetricsLog, summarizeRun, type RunSummary, type SeriesSummary} from 
 import {plural} from '../lib/util/plural.js'
 
 export default class Report extends VipantCommand {
-  static override summary = 'Draw a training run\'s loss and metric curves, and summarise it'
+  static override summary = "Draw a training run's loss and metric curves, and summarise it"
   static override description = `Reads RUN_DIR/metrics.jsonl (written by vipant pretrain and finetune) and draws loss, learning rate, logit scale, gradient norm and every evaluation metric against the step, one small chart each on a shared step axis, as SVG (or PNG, through rsvg-convert or ImageMagick when present). Prints the steps, the last and best loss, and each metric's last and best value with its step ("best" is the lowest for losses, ranks and errors, the highest otherwise).
 
 Works on a run in progress or one that was killed: a last line cut short is skipped with a warning. A resumed run logs again from its checkpoint's step; the later records replace the earlier ones from that step on.`
@@ -47,7 +47,10 @@ Works on a run in progress or one that was killed: a last line cut short is skip
 
 function render(r: RunSummary, plot: string): string {
   const span = r.lastStep === null ? 'no records' : `steps ${r.firstStep}..${r.lastStep}`
-  const context = [r.epoch === null ? '' : `epoch ${r.epoch}`, r.clipsPerS === null ? '' : `${fmt(r.clipsPerS)} clips/s`].filter(Boolean)
+  const context = [
+    r.epoch === null ? '' : `epoch ${r.epoch}`,
+    r.clipsPerS === null ? '' : `${fmt(r.clipsPerS)} clips/s`,
+  ].filter(Boolean)
   const head = `${r.metrics}: ${r.trainSteps} train steps (${span})${context.length ? `, ${context.join(', ')}` : ''}; ${r.evaluations} evaluations`
   const width = Math.max(0, ...r.series.map((s) => s.name.length))
   const line = (s: SeriesSummary) =>

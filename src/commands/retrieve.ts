@@ -16,7 +16,14 @@ import {readIndex} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {searchCaptions} from '../lib/eval/audio-search.js'
 import {DEFAULT_CAPTION_PROMPT, evaluateRetrieval, ranksTable, searchClips} from '../lib/eval/retrieve.js'
-import {renderCaptionSearchText, renderRetrievalJson, renderRetrievalText, renderSearchText, retrievalCoverageLine, searchCoverageLine} from '../lib/eval/retrieval-report.js'
+import {
+  renderCaptionSearchText,
+  renderRetrievalJson,
+  renderRetrievalText,
+  renderSearchText,
+  retrievalCoverageLine,
+  searchCoverageLine,
+} from '../lib/eval/retrieval-report.js'
 import {writeHtml} from '../lib/html/write.js'
 import {tallyIndex, type Listing} from '../lib/eval/zeroshot-input.js'
 import {audioEmbeddings} from '../lib/model/audio-chain.js'
@@ -30,7 +37,8 @@ import {clipBatchSizeFlag, reportJsonFlag, textClipFlag, towerWorkersFlag} from 
 const DEFAULT_SPLIT: Record<string, string> = {clotho: 'evaluation', audiocaps: 'test'}
 
 export default class Retrieve extends VipantCommand {
-  static override summary = 'Audio-text retrieval with the paper\'s protocol (AudioCaps, Clotho, or an embedded table), or search: clips by text, captions by audio'
+  static override summary =
+    "Audio-text retrieval with the paper's protocol (AudioCaps, Clotho, or an embedded table), or search: clips by text, captions by audio"
   static override description = `With --data, runs the whole chain in one process: index the dataset's split (Clotho: evaluation, AudioCaps: test, or --split), log-mels, audio embeddings, caption embeddings, and the metrics of both directions.
 
 Protocol: every clip must have exactly 5 captions (otherwise the clips that differ are named and nothing is computed); each caption is prefixed with the prompt and one space ("the sound of" by default, as the original; --prompt "" for none); audio and caption embeddings are L2-normalised and compared by dot product (cosine). Audio->text: each clip ranks the 5N captions, its rank is that of its best caption. Text->audio: each of the 5N captions ranks the N clips. Reported: R@1/5/10/50 (%), median and mean rank (1-based), mAP@10. Clips listed but not on disk are counted and reported, never silently dropped. For Clotho, --max-len 1000 is the paper's "10s" column and 1800 its "18s".
@@ -49,20 +57,45 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     '<%= config.bin %> retrieve clotho.arrow --model vipant-clotho --audio recording.wav -k 5',
   ]
 
-  static override args = {input: arg('with --data: the dataset directory (default $VIPANT_HOME/data/<name>); else a table with audio_emb (and captions to evaluate or for --audio; default stdin)')}
+  static override args = {
+    input: arg(
+      'with --data: the dataset directory (default $VIPANT_HOME/data/<name>); else a table with audio_emb (and captions to evaluate or for --audio; default stdin)',
+    ),
+  }
 
   static override flags = {
-    data: Flags.string({description: 'evaluate this dataset, from audio to recall', options: ['audiocaps', 'clotho'], exclusive: ['query']}),
-    query: Flags.string({description: 'search the input table for this text (repeatable)', multiple: true, multipleNonGreedy: true}),
-    audio: Flags.string({description: 'search the input table\'s captions for this audio file', exclusive: ['data', 'query']}),
+    data: Flags.string({
+      description: 'evaluate this dataset, from audio to recall',
+      options: ['audiocaps', 'clotho'],
+      exclusive: ['query'],
+    }),
+    query: Flags.string({
+      description: 'search the input table for this text (repeatable)',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
+    audio: Flags.string({
+      description: "search the input table's captions for this audio file",
+      exclusive: ['data', 'query'],
+    }),
     k: Flags.integer({char: 'k', description: 'clips to show per --query, captions for --audio', default: 10, min: 1}),
-    model: Flags.string({description: "audio tower: a path or a known name (needed with --audio; with --data, default: the released checkpoint behind the paper's number, vipant-clotho or vipant-audiocaps)"}),
+    model: Flags.string({
+      description:
+        "audio tower: a path or a known name (needed with --audio; with --data, default: the released checkpoint behind the paper's number, vipant-clotho or vipant-audiocaps)",
+    }),
     offline: offlineFlag,
     clip: textClipFlag,
     split: Flags.string({description: 'dataset split (default: clotho evaluation, audiocaps test)'}),
-    prompt: Flags.string({description: 'prefix of every caption, joined with one space ("" for none)', default: DEFAULT_CAPTION_PROMPT}),
-    'max-len': Flags.integer({description: 'frames per clip (10 ms each) with --data and --audio: 1000 for "10s", 1800 for "18s"', default: DEFAULT_MEL.maxLen, min: 1}),
-    predictions: Flags.string({description: 'write each query\'s rank here (Arrow: direction, query, id, text, rank)'}),
+    prompt: Flags.string({
+      description: 'prefix of every caption, joined with one space ("" for none)',
+      default: DEFAULT_CAPTION_PROMPT,
+    }),
+    'max-len': Flags.integer({
+      description: 'frames per clip (10 ms each) with --data and --audio: 1000 for "10s", 1800 for "18s"',
+      default: DEFAULT_MEL.maxLen,
+      min: 1,
+    }),
+    predictions: Flags.string({description: "write each query's rank here (Arrow: direction, query, id, text, rank)"}),
     json: reportJsonFlag,
     ...htmlFlags,
     'batch-size': clipBatchSizeFlag,
@@ -76,20 +109,33 @@ On a terminal the report is a table; with --json or when stdout is not a termina
     applyOffline(flags.offline)
     if (flags.data && !flags.model) flags.model = defaultModel('retrieve', flags.data)
     if (flags.audio && !flags.model) throw new UserError('--audio needs --model, the audio tower')
-    if ((flags.query || flags.audio) && flags.predictions) throw new UserError('--predictions goes with an evaluation, not a search')
+    if ((flags.query || flags.audio) && flags.predictions)
+      throw new UserError('--predictions goes with an evaluation, not a search')
     const dataDir = flags.data ? (args.input ?? datasetHome(flags.data)) : undefined
     if (flags.data && !args.input && !existsSync(dataDir!)) {
-      throw new UserError(`${flags.data} is not in ${dataDir}: put it there, or name its directory (vipant retrieve --data ${flags.data} DIR)`)
+      throw new UserError(
+        `${flags.data} is not in ${dataDir}: put it there, or name its directory (vipant retrieve --data ${flags.data} DIR)`,
+      )
     }
     const split = flags.data ? (flags.split ?? DEFAULT_SPLIT[flags.data]) : null
 
     // Opened (or the split listed) before the towers load, so that a bad input is reported at once.
-    const input = flags.data ? undefined : await requireRows(await openTableInput(args.input), flags.query || flags.audio ? 'search' : 'evaluate')
-    const index = flags.data ? await readIndex([{dataset: flags.data as DatasetName, dir: dataDir!}], {split: split!}, this.version) : undefined
+    const input = flags.data
+      ? undefined
+      : await requireRows(await openTableInput(args.input), flags.query || flags.audio ? 'search' : 'evaluate')
+    const index = flags.data
+      ? await readIndex([{dataset: flags.data as DatasetName, dir: dataDir!}], {split: split!}, this.version)
+      : undefined
     const run: TowerName[] = flags.data || flags.audio ? ['audio', 'text'] : ['text']
     // Retrieval is cosine: the audio tower normalises; captions are normalised when scored.
     const {embedder, workers, backend} = await startEmbedder({
-      engine: flags.engine, backend: flags.backend, workers: flags.workers, run, model: flags.model ?? flags.clip, clip: flags.clip, normalize: true,
+      engine: flags.engine,
+      backend: flags.backend,
+      workers: flags.workers,
+      run,
+      model: flags.model ?? flags.clip,
+      clip: flags.clip,
+      normalize: true,
     })
 
     const bar = index ? progress('retrieve', index.present) : undefined
@@ -99,35 +145,55 @@ On a terminal the report is a table; with --json or when stdout is not a termina
         const search = await searchClips(input!, flags.query, flags.k, embedder)
         process.stderr.write(`retrieve: ${searchCoverageLine(search)}\n`)
         await writeHtml(flags.html, flags['html-copy'], {kind: 'clip-search', search, source: input!.source})
-        process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(search.results) : renderSearchText(search.results))
+        process.stdout.write(
+          flags.json || !process.stdout.isTTY ? renderRetrievalJson(search.results) : renderSearchText(search.results),
+        )
         return
       }
       const mel = {...DEFAULT_MEL, maxLen: flags['max-len']}
       if (flags.audio) {
         const result = await searchCaptions(input!, flags.audio, flags.k, embedder, mel)
         await writeHtml(flags.html, flags['html-copy'], {kind: 'caption-search', result, source: input!.source})
-        process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(result) : renderCaptionSearchText(result))
+        process.stdout.write(
+          flags.json || !process.stdout.isTTY ? renderRetrievalJson(result) : renderCaptionSearchText(result),
+        )
         return
       }
       // Without --data, the input table already carries audio_emb and captions.
-      const {scored, listing} = flags.data ? this.chain(index!.input, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!, failures}) : {scored: input!, listing: null}
+      const {scored, listing} = flags.data
+        ? this.chain(index!.input, mel, {embedder, workers, batchSize: flags['batch-size'], bar: bar!, failures})
+        : {scored: input!, listing: null}
       const {report, ranks, clips, sim} = await evaluateRetrieval({
-        scored, listing, dataset: flags.data ?? 'table', split, prompt: flags.prompt, maxLen: flags.data ? flags['max-len'] : null,
-        embedder, backend, version: this.version,
+        scored,
+        listing,
+        dataset: flags.data ?? 'table',
+        split,
+        prompt: flags.prompt,
+        maxLen: flags.data ? flags['max-len'] : null,
+        embedder,
+        backend,
+        version: this.version,
       })
       bar?.stop()
       process.stderr.write(`retrieve: ${retrievalCoverageLine(report)}\n`)
       const failed = failures.line('retrieve')
       if (failed) process.stderr.write(`${failed}\n`)
       // An empty folder or table scores nothing: an empty report must not pass for a result in a script.
-      if (report.clips.evaluated === 0) throw new UserError(`${flags.data ? dataDir : scored.source}: nothing to evaluate (no clip was scored)`)
+      if (report.clips.evaluated === 0)
+        throw new UserError(`${flags.data ? dataDir : scored.source}: nothing to evaluate (no clip was scored)`)
       if (flags.predictions) {
-        const table = ranksTable(ranks, {dataset: flags.data ?? 'table', split, prompt: flags.prompt, scoring: 'cosine'}, this.version)
+        const table = ranksTable(
+          ranks,
+          {dataset: flags.data ?? 'table', split, prompt: flags.prompt, scoring: 'cosine'},
+          this.version,
+        )
         await writeAll(openTableOutput(table.schema, flags.predictions), table.batches)
         process.stderr.write(`retrieve: wrote ${flags.predictions}\n`)
       }
       await writeHtml(flags.html, flags['html-copy'], {kind: 'retrieval', report, ranks, clips, sim})
-      process.stdout.write(flags.json || !process.stdout.isTTY ? renderRetrievalJson(report) : renderRetrievalText(report))
+      process.stdout.write(
+        flags.json || !process.stdout.isTTY ? renderRetrievalJson(report) : renderRetrievalText(report),
+      )
     } finally {
       bar?.stop()
       await embedder.close()
@@ -135,11 +201,20 @@ On a terminal the report is a table; with --json or when stdout is not a termina
   }
 
   /** The --data chain: the split's index, log-mels and normalised audio embeddings, with what was listed. */
-  private chain(index: TableInput, config: MelConfig, o: {embedder: Embedder; workers: number; batchSize: number; bar: Progress; failures: Failures}): {scored: TableInput; listing: Listing} {
+  private chain(
+    index: TableInput,
+    config: MelConfig,
+    o: {embedder: Embedder; workers: number; batchSize: number; bar: Progress; failures: Failures},
+  ): {scored: TableInput; listing: Listing} {
     const tallied = tallyIndex(index)
     const scored = audioEmbeddings(tallied.input, {
-      embedder: o.embedder, config, normalize: true, batchSize: o.batchSize,
-      window: 2 * o.workers, version: this.version, onClip: (e) => {
+      embedder: o.embedder,
+      config,
+      normalize: true,
+      batchSize: o.batchSize,
+      window: 2 * o.workers,
+      version: this.version,
+      onClip: (e) => {
         o.failures.note(e)
         o.bar.tick({detail: e.id})
       },

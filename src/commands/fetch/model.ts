@@ -10,7 +10,9 @@ const MIB = 1 << 20
 function renderList(models: ModelListing[]): string {
   const size = (m: ModelListing) => (m.size === null ? '?' : `${(m.size / MIB).toFixed(0)} MiB`)
   const width = Math.max(...models.map((m) => m.name.length))
-  const rows = models.map((m) => `${m.name.padEnd(width)}  ${size(m).padStart(8)}  ${m.cached ? 'cached ' : 'remote '}  ${m.purpose}`)
+  const rows = models.map(
+    (m) => `${m.name.padEnd(width)}  ${size(m).padStart(8)}  ${m.cached ? 'cached ' : 'remote '}  ${m.purpose}`,
+  )
   return `${rows.join('\n')}\n(cache: ${modelsDir()}; sizes of files not downloaded yet are shown once known)\n`
 }
 
@@ -50,7 +52,13 @@ ${ZOO.map((e) => `  ${e.name.padEnd(20)} ${e.purpose}`).join('\n')}`
     const file = await fetchModel(entry)
     const size = statSync(file).size
     const verified = entry.sha256 ? `sha256 ${entry.sha256}` : 'size recorded at first download'
-    process.stderr.write(`fetch model ${entry.name}: ${was ? 'already cached' : 'downloaded'}, ${size} bytes (${verified})\n`)
-    process.stdout.write(flags.json ? `${JSON.stringify({name: entry.name, file, size, sha256: entry.sha256 ?? null, downloaded: !was}, null, 2)}\n` : `${file}\n`)
+    process.stderr.write(
+      `fetch model ${entry.name}: ${was ? 'already cached' : 'downloaded'}, ${size} bytes (${verified})\n`,
+    )
+    process.stdout.write(
+      flags.json
+        ? `${JSON.stringify({name: entry.name, file, size, sha256: entry.sha256 ?? null, downloaded: !was}, null, 2)}\n`
+        : `${file}\n`,
+    )
   }
 }

@@ -22,5 +22,7 @@ function schemaMismatch(a: Schema, b: Schema): string | null {
   const names = (s: Schema) => s.fields.map((f) => f.name).join(', ')
   if (names(a) !== names(b)) return `columns differ: ${names(b)} instead of ${names(a)}`
   const differing = a.fields.find((f, i) => String(f.type) !== String(b.fields[i].type))
-  return differing ? `column ${differing.name} is ${String(b.fields[a.fields.indexOf(differing)].type)}, not ${String(differing.type)}` : null
+  return differing
+    ? `column ${differing.name} is ${String(b.fields[a.fields.indexOf(differing)].type)}, not ${String(differing.type)}`
+    : null
 }

@@ -22,7 +22,9 @@ export const EOS = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
 /** What a table that ends early is told: the command that wrote it most likely died (a crash, a kill, a full disk). */
 export function cutShort(source: string, what: string, rows?: number): UserError {
   const after = rows === undefined ? '' : ` after ${rows} row${rows === 1 ? '' : 's'}`
-  return new UserError(`${source}: the Arrow ${what} was cut short${after} (no ${what === 'file' ? 'footer' : 'end-of-stream marker'}): the command that wrote it failed?`)
+  return new UserError(
+    `${source}: the Arrow ${what} was cut short${after} (no ${what === 'file' ? 'footer' : 'end-of-stream marker'}): the command that wrote it failed?`,
+  )
 }
 
 export const NO_INPUT = 'no input: name an Arrow file, or pipe one in (e.g. vipant fetch esc50 DIR | vipant mel)'
@@ -32,7 +34,10 @@ export const NO_INPUT = 'no input: name an Arrow file, or pipe one in (e.g. vipa
  * given and stdin is not a terminal. Batches are read one at a time as they arrive, so memory stays
  * bounded by the batch size however long the table is.
  */
-export async function openTableInput(path: string | undefined, stdin: NodeJS.ReadStream = process.stdin): Promise<TableInput> {
+export async function openTableInput(
+  path: string | undefined,
+  stdin: NodeJS.ReadStream = process.stdin,
+): Promise<TableInput> {
   if (path === undefined || path === '-') {
     if (path === undefined && stdin.isTTY) {
       throw new UserError(NO_INPUT)
@@ -92,7 +97,9 @@ async function fromStream(stream: NodeJS.ReadableStream, source: string): Promis
   if (head.equals(MAGIC)) return spillFile(all(), source)
   // A stream starts with a message's continuation marker (streams older than Arrow 0.15 are not read: see docs).
   if (head.length >= 4 && head.readUInt32LE(0) !== 0xffffffff) {
-    throw new UserError(`${source}: not an Arrow IPC file or stream (it starts with ${JSON.stringify(head.subarray(0, 4).toString('latin1'))})`)
+    throw new UserError(
+      `${source}: not an Arrow IPC file or stream (it starts with ${JSON.stringify(head.subarray(0, 4).toString('latin1'))})`,
+    )
   }
   const cut = () => end.ended && !end.tail.equals(EOS)
   try {
@@ -149,7 +156,9 @@ export async function isArrowPath(path: string): Promise<boolean> {
   try {
     const head = Buffer.alloc(8)
     const {bytesRead} = await handle.read(head, 0, 8, 0).catch(() => ({bytesRead: 0})) // a directory
-    return (bytesRead >= 6 && head.subarray(0, 6).equals(MAGIC)) || (bytesRead >= 4 && head.readUInt32LE(0) === 0xffffffff)
+    return (
+      (bytesRead >= 6 && head.subarray(0, 6).equals(MAGIC)) || (bytesRead >= 4 && head.readUInt32LE(0) === 0xffffffff)
+    )
   } finally {
     await handle.close()
   }

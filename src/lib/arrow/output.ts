@@ -25,7 +25,11 @@ export const TTY_HINT = 'refusing to write binary Arrow to a terminal: pipe into
  * temporary file is removed on failure, on exit and on SIGINT/SIGTERM (which then end the process with 130/143),
  * and stale ones left by processes that died harder (SIGKILL, power loss) are removed on the next write.
  */
-export function openTableOutput(schema: Schema, outPath: string | undefined, stdout: NodeJS.WriteStream = process.stdout): TableOutput {
+export function openTableOutput(
+  schema: Schema,
+  outPath: string | undefined,
+  stdout: NodeJS.WriteStream = process.stdout,
+): TableOutput {
   if (outPath === undefined || outPath === '-') {
     if (stdout.isTTY) throw new UserError(TTY_HINT)
     return sinkOutput(schema, stdout, 'stdout', new RecordBatchStreamWriter(), async () => {})
@@ -68,7 +72,10 @@ function sinkOutput(
   const failing = new Promise<void>((resolve) => (failed = resolve))
   const drained = () => Promise.race([once(sink, 'drain').catch(() => {}), failing])
   sink.on('error', (error: NodeJS.ErrnoException) => {
-    failure = error.code === 'EPIPE' ? new UserError(`${target}: the reading side closed the pipe`, 141) : new UserError(`${target}: ${error.message}`)
+    failure =
+      error.code === 'EPIPE'
+        ? new UserError(`${target}: the reading side closed the pipe`, 141)
+        : new UserError(`${target}: ${error.message}`)
     failed()
     // Ends the pump's wait for the writer's next chunk: nothing more will be written.
     try {

@@ -27,7 +27,9 @@ export function withStage(metadata: Map<string, string>, record: StageRecord): M
 
 /** The latest stage that produced `column`, or undefined when the column came from elsewhere. */
 export function stageOf(schema: Schema, column: string): StageRecord | undefined {
-  return readStages(schema).reverse().find((s) => s.columns.includes(column))
+  return readStages(schema)
+    .reverse()
+    .find((s) => s.columns.includes(column))
 }
 
 /**

@@ -86,7 +86,10 @@ export class RowReader {
   }
 
   /** Opens a path, or stdin for "-" (or no path when stdin is not a terminal); a non-regular file is spooled. */
-  static async open(path: string | undefined, {cacheBytes = 256 * 2 ** 20, stdin = process.stdin}: RowReaderOptions = {}): Promise<RowReader> {
+  static async open(
+    path: string | undefined,
+    {cacheBytes = 256 * 2 ** 20, stdin = process.stdin}: RowReaderOptions = {},
+  ): Promise<RowReader> {
     let source = path ?? 'stdin'
     let fd: number
     if (path === undefined || path === '-') {
@@ -98,7 +101,9 @@ export class RowReader {
         throw new UserError(`${path}: no such file`)
       })
       if (info.isDirectory()) throw new UserError(`${path}: is a directory, not an Arrow file`)
-      fd = info.isFile() ? openSync(path, 'r') : await openSpooled(createReadStream(path), async (file) => openSync(file, 'r'))
+      fd = info.isFile()
+        ? openSync(path, 'r')
+        : await openSpooled(createReadStream(path), async (file) => openSync(file, 'r'))
     }
     try {
       const {schema, schemaBytes, batches} = indexMessages(fd, source)
@@ -129,7 +134,8 @@ export class RowReader {
    * widened to float32 (exactly). The array is the cache's: read it, do not write it.
    */
   row(column: string, i: number): Float32Array | null {
-    if (!(Number.isInteger(i) && i >= 0 && i < this.numRows)) throw new RangeError(`${this.source}: row ${i} of ${this.numRows}`)
+    if (!(Number.isInteger(i) && i >= 0 && i < this.numRows))
+      throw new RangeError(`${this.source}: row ${i} of ${this.numRows}`)
     const key = `row:${column}:${i}`
     const hit = this.cache.get(key)
     if (hit !== undefined) return hit as Float32Array | null
@@ -138,7 +144,9 @@ export class RowReader {
     const layout = this.layout(b, column)
     let row: Float32Array | null = null
     if (!layout.valid || layout.valid[local >> 3] & (1 << (local & 7))) {
-      const [from, to] = layout.offsets ? [layout.offsets[local], layout.offsets[local + 1]] : [local * layout.size, (local + 1) * layout.size]
+      const [from, to] = layout.offsets
+        ? [layout.offsets[local], layout.offsets[local + 1]]
+        : [local * layout.size, (local + 1) * layout.size]
       const stored = layout.half ? new Uint16Array(to - from) : new Float32Array(to - from)
       this.read(new Uint8Array(stored.buffer), layout.values + from * stored.BYTES_PER_ELEMENT)
       row = float32Values(stored)
@@ -166,8 +174,15 @@ export class RowReader {
       const bodyAt = at + entry.body - entry.message.offset
       this.read(buffer.subarray(at, bodyAt), entry.message.offset)
       const header = batchHeader(buffer.subarray(bodyAt - entry.meta.length, bodyAt))
-      for (const range of bodyRanges(header, skipValues.map((c) => this.tensorValues(c, header)), entry.message.offset + entry.message.length - entry.body)) {
-        this.read(buffer.subarray(bodyAt + range.offset, bodyAt + range.offset + range.length), entry.body + range.offset)
+      for (const range of bodyRanges(
+        header,
+        skipValues.map((c) => this.tensorValues(c, header)),
+        entry.message.offset + entry.message.length - entry.body,
+      )) {
+        this.read(
+          buffer.subarray(bodyAt + range.offset, bodyAt + range.offset + range.length),
+          entry.body + range.offset,
+        )
       }
       buffer.set(EOS, buffer.length - EOS.length)
       const [batch] = RecordBatchReader.from(buffer).readAll()
@@ -197,10 +212,16 @@ export class RowReader {
     if (hit) return hit
     const entry = this.batches[b]
     const header = batchHeader(this.readAt(entry.meta))
-    if (header.compression) throw new UserError(`${this.source}: compressed record batches cannot be read row by row; write the table uncompressed`)
+    if (header.compression)
+      throw new UserError(
+        `${this.source}: compressed record batches cannot be read row by row; write the table uncompressed`,
+      )
     const {node, buffer, type} = this.locate(column)
     const [validity, ...rest] = header.buffers.slice(buffer, buffer + (type.typeId === Type.List ? 4 : 3))
-    const valid = header.nodes[node].nullCount > 0 ? this.readAt({offset: entry.body + validity.offset, length: (entry.rows + 7) >> 3}) : null
+    const valid =
+      header.nodes[node].nullCount > 0
+        ? this.readAt({offset: entry.body + validity.offset, length: (entry.rows + 7) >> 3})
+        : null
     let offsets: Int32Array | null = null
     if (type.typeId === Type.List) {
       offsets = new Int32Array(entry.rows + 1)
@@ -228,7 +249,8 @@ export class RowReader {
     let buffer = 0
     for (const field of this.schema.fields) {
       if (field.name === column) {
-        if (!isTensorField(field)) throw new UserError(`${this.source}: column ${column} is not a float32 tensor column`)
+        if (!isTensorField(field))
+          throw new UserError(`${this.source}: column ${column} is not a float32 tensor column`)
         return {node, buffer, type: field.type}
       }
       node += nodeCount(field.type)
@@ -261,7 +283,12 @@ function indexMessages(fd: number, source: string): {schema: Schema; schemaBytes
   let dictionaries: Extent[] = []
   const addBatch = ({decoded, ...at}: FoundMessage) => {
     const last = batches.at(-1)
-    batches.push({start: last ? last.start + last.rows : 0, rows: (decoded.header() as unknown as BatchHeader).length, ...at, dictionaries})
+    batches.push({
+      start: last ? last.start + last.rows : 0,
+      rows: (decoded.header() as unknown as BatchHeader).length,
+      ...at,
+      dictionaries,
+    })
   }
   if (Buffer.from(head.subarray(0, 6)).equals(MAGIC)) {
     // Magic, padding, messages, the footer, its length, magic.
@@ -275,7 +302,8 @@ function indexMessages(fd: number, source: string): {schema: Schema; schemaBytes
     const footer = new Uint8Array(length)
     readFully(fd, footer, size - 10 - length)
     const index = Footer.decode(footer)
-    const found = (blocks: Iterable<FileBlock>, type: MessageHeader) => [...blocks].map((b) => messageAt(fd, b.offset, size, type))
+    const found = (blocks: Iterable<FileBlock>, type: MessageHeader) =>
+      [...blocks].map((b) => messageAt(fd, b.offset, size, type))
     dictionaries = found(index.dictionaryBatches(), MessageHeader.DictionaryBatch).map((d) => d.message)
     found(index.recordBatches(), MessageHeader.RecordBatch).forEach(addBatch)
     return {schema: index.schema, schemaBytes: frame(Message.encode(Message.from(index.schema))), batches}
@@ -285,7 +313,12 @@ function indexMessages(fd: number, source: string): {schema: Schema; schemaBytes
   let inForce: {id: number; message: Extent}[] = []
   // Read up to the end-of-stream marker: bytes that stop before it are a stream whose writer died.
   const next = (pos: number) => {
-    if (pos >= size) throw cutShort(source, 'stream', batches.reduce((n, b) => n + b.rows, 0))
+    if (pos >= size)
+      throw cutShort(
+        source,
+        'stream',
+        batches.reduce((n, b) => n + b.rows, 0),
+      )
     return messageAt(fd, pos, size)
   }
   for (let found = next(0); found; found = next(found.message.offset + found.message.length)) {
@@ -335,7 +368,8 @@ function messageAt(fd: number, pos: number, size: number, type?: MessageHeader):
   const body = meta.offset + length
   const end = body + decoded.bodyLength
   if (end > size) throw new Error(`truncated: a message runs to byte ${end} of ${size}`)
-  if (type !== undefined && decoded.headerType !== type) throw new Error(`expected a ${MessageHeader[type]} message at byte ${pos}`)
+  if (type !== undefined && decoded.headerType !== type)
+    throw new Error(`expected a ${MessageHeader[type]} message at byte ${pos}`)
   return {decoded, message: {offset: pos, length: end - pos}, meta, body}
 }
 
@@ -367,7 +401,7 @@ function bodyRanges(header: BatchHeader, skip: Extent[], bodyLength: number): Ex
 }
 
 function readFully(fd: number, into: Uint8Array, position: number): number {
-  for (let done = 0; done < into.length; ) {
+  for (let done = 0; done < into.length;) {
     const n = readSync(fd, into, done, into.length - done, position + done)
     if (n === 0) throw new Error(`truncated: ${into.length - done} bytes missing at byte ${position + done}`)
     done += n
@@ -401,7 +435,9 @@ function bufferCount(type: DataType, source: string): number {
     case Type.Union:
     case Type.Utf8View:
     case Type.BinaryView:
-      throw new UserError(`${source}: a ${type} column before a tensor column cannot be skipped when reading rows on demand`)
+      throw new UserError(
+        `${source}: a ${type} column before a tensor column cannot be skipped when reading rows on demand`,
+      )
     default:
       return 2
   }

@@ -6,7 +6,8 @@ import {takeRows} from './take.js'
 
 /** The rows of `input` in `shard` (by their `id`), batch by batch; `counts` tallies kept and seen rows. */
 export function shardTable(input: TableInput, shard: Shard, counts = {kept: 0, seen: 0}): TableInput {
-  if (!input.schema.fields.some((f) => f.name === 'id')) throw new UserError(`${input.source}: has no "id" column to shard by`)
+  if (!input.schema.fields.some((f) => f.name === 'id'))
+    throw new UserError(`${input.source}: has no "id" column to shard by`)
   async function* batches(): AsyncIterable<RecordBatch> {
     for await (const batch of input.batches) {
       const ids = batch.getChild('id')!

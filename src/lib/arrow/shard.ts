@@ -31,9 +31,14 @@ export function shardFromEnv(env: NodeJS.ProcessEnv = process.env): Shard | unde
   }
   if (env.JOB_COMPLETION_INDEX !== undefined) {
     if (env.VIPANT_SHARD_COUNT === undefined) {
-      throw new UserError('JOB_COMPLETION_INDEX is set but VIPANT_SHARD_COUNT is not: set it to the Indexed Job\'s completions (or pass --shard i/n)')
+      throw new UserError(
+        "JOB_COMPLETION_INDEX is set but VIPANT_SHARD_COUNT is not: set it to the Indexed Job's completions (or pass --shard i/n)",
+      )
     }
-    return parseShard(`${env.JOB_COMPLETION_INDEX}/${env.VIPANT_SHARD_COUNT}`, 'JOB_COMPLETION_INDEX/VIPANT_SHARD_COUNT')
+    return parseShard(
+      `${env.JOB_COMPLETION_INDEX}/${env.VIPANT_SHARD_COUNT}`,
+      'JOB_COMPLETION_INDEX/VIPANT_SHARD_COUNT',
+    )
   }
   return undefined
 }

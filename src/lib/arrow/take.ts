@@ -1,4 +1,14 @@
-import {FixedSizeList, Float32, List, Vector, vectorFromArray, type Data, type DataType, type Field, type RecordBatch} from 'apache-arrow'
+import {
+  FixedSizeList,
+  Float32,
+  List,
+  Vector,
+  vectorFromArray,
+  type Data,
+  type DataType,
+  type Field,
+  type RecordBatch,
+} from 'apache-arrow'
 import {sourceBatch} from './stage.js'
 import {tensorData, tensorRow, type TensorType} from './tensor.js'
 
@@ -12,8 +22,15 @@ export function takeRows(batch: RecordBatch, indices: readonly number[]): Record
 
 function takeColumn(field: Field, column: Vector, indices: readonly number[]): Data {
   // Tensor rows are copied as whole typed arrays: going through JS values would cost a call per float.
-  if (isTensor(field.type)) return tensorData(field as Field<TensorType>, indices.map((i) => tensorRow(column, i)))
-  return vectorFromArray(indices.map((i) => plain(column.get(i))), field.type as DataType).data[0]
+  if (isTensor(field.type))
+    return tensorData(
+      field as Field<TensorType>,
+      indices.map((i) => tensorRow(column, i)),
+    )
+  return vectorFromArray(
+    indices.map((i) => plain(column.get(i))),
+    field.type as DataType,
+  ).data[0]
 }
 
 function isTensor(type: DataType): boolean {

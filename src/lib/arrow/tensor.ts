@@ -1,4 +1,18 @@
-import {Field, FixedSizeList, Float16, Float32, List, makeData, Precision, Type, type Data, type Float, type Schema, type Vector, makeVector} from 'apache-arrow'
+import {
+  Field,
+  FixedSizeList,
+  Float16,
+  Float32,
+  List,
+  makeData,
+  Precision,
+  Type,
+  type Data,
+  type Float,
+  type Schema,
+  type Vector,
+  makeVector,
+} from 'apache-arrow'
 import {UserError} from '../util/errors.js'
 import {fromHalf, toHalf} from './half.js'
 
@@ -15,7 +29,12 @@ export type TensorType = FixedSizeList<Float32> | List<Float32>
 
 export type TensorDtype = 'float32' | 'float16'
 
-export function tensorField(name: string, shape: TensorShape, metadata: Record<string, string> = {}, dtype: TensorDtype = 'float32'): Field<TensorType> {
+export function tensorField(
+  name: string,
+  shape: TensorShape,
+  metadata: Record<string, string> = {},
+  dtype: TensorDtype = 'float32',
+): Field<TensorType> {
   if (shape.slice(1).some((d) => d < 1) || !(shape[0] === -1 || shape[0] >= 1)) {
     throw new Error(`tensor ${name}: shape ${JSON.stringify(shape)} may only leave its first axis free (-1)`)
   }
@@ -29,7 +48,11 @@ export function tensorField(name: string, shape: TensorShape, metadata: Record<s
 export function isTensorField(field: Field): boolean {
   const {typeId, children} = field.type
   const item = children?.[0]?.type as Float | undefined
-  return (typeId === Type.FixedSizeList || typeId === Type.List) && item?.typeId === Type.Float && (item.precision === Precision.SINGLE || item.precision === Precision.HALF)
+  return (
+    (typeId === Type.FixedSizeList || typeId === Type.List) &&
+    item?.typeId === Type.Float &&
+    (item.precision === Precision.SINGLE || item.precision === Precision.HALF)
+  )
 }
 
 /** How a tensor column stores its values. */
@@ -45,7 +68,8 @@ export function float32Values(values: Float32Array | Uint16Array): Float32Array 
 /** Refuses a table whose column `name`, when present, is not a tensor column (a text "mel", say), naming it. */
 export function requireTensorColumn(schema: Schema, source: string, name: string): void {
   const field = schema.fields.find((f) => f.name === name)
-  if (field && !isTensorField(field)) throw new UserError(`${source}: column ${name} is ${field.type}, not a float32 tensor column`)
+  if (field && !isTensorField(field))
+    throw new UserError(`${source}: column ${name} is ${field.type}, not a float32 tensor column`)
 }
 
 export function tensorShape(field: Field): TensorShape {
@@ -84,11 +108,20 @@ export function tensorData(field: Field<TensorType>, rows: readonly (Float32Arra
     }
     offsets[i + 1] = at
   })
-  const child = half ? makeData({type: new Float16(), length: total, data: toHalf(values)}) : makeData({type: new Float32(), length: total, data: values})
-  const common = {length: rows.length, nullCount, nullBitmap: nullCount > 0 ? nullBitmap : undefined, child: child as Data<Float32>}
-  return (field.type instanceof FixedSizeList
-    ? makeData({...common, type: field.type})
-    : makeData({...common, type: field.type as List<Float32>, valueOffsets: offsets})) as Data<TensorType>
+  const child = half
+    ? makeData({type: new Float16(), length: total, data: toHalf(values)})
+    : makeData({type: new Float32(), length: total, data: values})
+  const common = {
+    length: rows.length,
+    nullCount,
+    nullBitmap: nullCount > 0 ? nullBitmap : undefined,
+    child: child as Data<Float32>,
+  }
+  return (
+    field.type instanceof FixedSizeList
+      ? makeData({...common, type: field.type})
+      : makeData({...common, type: field.type as List<Float32>, valueOffsets: offsets})
+  ) as Data<TensorType>
 }
 
 export function tensorVector(field: Field<TensorType>, rows: readonly (Float32Array | null)[]): Vector<TensorType> {

@@ -5,7 +5,14 @@ import {requireFinite} from '../util/finite.js'
 import {runTool} from '../util/ffmpeg.js'
 import {applySoxLayout, soxMp3Layout} from './mp3.js'
 import {soxDecodeArgs, soxReadsMp3} from '../util/sox.js'
-import {decodeWav, MAX_DECODED_SAMPLES, readWavHeader, UnsupportedWavEncoding, WAVE_FORMAT_IEEE_FLOAT, type PcmAudio} from './wav.js'
+import {
+  decodeWav,
+  MAX_DECODED_SAMPLES,
+  readWavHeader,
+  UnsupportedWavEncoding,
+  WAVE_FORMAT_IEEE_FLOAT,
+  type PcmAudio,
+} from './wav.js'
 
 /**
  * 'sox' (default) is what torchaudio <= 0.11 returned (sox with libmad), which VIP-ANT's features were
@@ -64,7 +71,8 @@ function isWav(head: Uint8Array): boolean {
  */
 function readFloatWav(bytes: Uint8Array, source: string, tool: string): PcmAudio {
   const header = readWavHeader(bytes, source)
-  if (header.formatTag !== WAVE_FORMAT_IEEE_FLOAT || header.bitsPerSample !== 32) throw new Error(`${tool} did not write float32 WAV`)
+  if (header.formatTag !== WAVE_FORMAT_IEEE_FLOAT || header.bitsPerSample !== 32)
+    throw new Error(`${tool} did not write float32 WAV`)
   const frames = Math.floor((bytes.length - header.dataOffset) / (4 * header.channelCount))
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const channels = Array.from({length: header.channelCount}, () => new Float32Array(frames))
@@ -115,7 +123,10 @@ async function decodeMp3(file: string): Promise<DecodedPcm | undefined> {
   if (!layout) return undefined
   const decoder = mp3Decoder()
   if (decoder === 'sox+libmad') {
-    return {...readFloatWav(await runTool('sox', soxDecodeArgs(file), file, MAX_WAV_BYTES), file, 'sox'), mp3Decoder: decoder}
+    return {
+      ...readFloatWav(await runTool('sox', soxDecodeArgs(file), file, MAX_WAV_BYTES), file, 'sox'),
+      mp3Decoder: decoder,
+    }
   }
   const full = await decodeWithFfmpeg(file, true)
   return {sampleRate: full.sampleRate, channels: applySoxLayout(full.channels, layout), mp3Decoder: decoder}

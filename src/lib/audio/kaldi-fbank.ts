@@ -83,7 +83,19 @@ export function kaldiFbank(
   const frames =
     waveform.length < plan.windowSize ? 0 : 1 + Math.floor((waveform.length - plan.windowSize) / plan.windowShift)
   const data = new Float32Array(frames * numMelBins)
-  const {windowShift, windowSize, window, fft, frame, spectrum, segmentStart, upWeight, downWeight, energies, energyBits} = plan
+  const {
+    windowShift,
+    windowSize,
+    window,
+    fft,
+    frame,
+    spectrum,
+    segmentStart,
+    upWeight,
+    downWeight,
+    energies,
+    energyBits,
+  } = plan
   const useLog = opts.useLogFbank
   const preemphasis = opts.preemphasisCoefficient
   const spectrumBins = plan.paddedWindowSize / 2 + 1
@@ -197,7 +209,9 @@ function buildPlan(sampleFrequency: number, opts: FbankOptions): FbankPlan {
   if (!opts.snipEdges) throw new UserError('fbank: snipEdges=false is not supported (VIP-ANT uses snip_edges=True)')
   if (opts.dither !== 0) throw new UserError(`fbank: dither must be 0 (VIP-ANT uses dither=0.0), got ${opts.dither}`)
   if (!WINDOW_TYPES.has(opts.windowType)) {
-    throw new UserError(`fbank: invalid window type ${JSON.stringify(opts.windowType)}; use one of ${[...WINDOW_TYPES].join(', ')}`)
+    throw new UserError(
+      `fbank: invalid window type ${JSON.stringify(opts.windowType)}; use one of ${[...WINDOW_TYPES].join(', ')}`,
+    )
   }
   if (!(opts.preemphasisCoefficient >= 0 && opts.preemphasisCoefficient <= 1)) {
     throw new UserError(`fbank: preemphasisCoefficient must be in [0, 1], got ${opts.preemphasisCoefficient}`)
@@ -209,20 +223,30 @@ function buildPlan(sampleFrequency: number, opts: FbankOptions): FbankPlan {
   const windowShift = Math.trunc(sampleFrequency * opts.frameShift * MILLISECONDS_TO_SECONDS)
   const windowSize = Math.trunc(sampleFrequency * opts.frameLength * MILLISECONDS_TO_SECONDS)
   if (!(windowSize >= 2)) {
-    throw new UserError(`fbank: a ${opts.frameLength} ms frame at ${sampleFrequency} Hz is ${windowSize} samples; it must be at least 2`)
+    throw new UserError(
+      `fbank: a ${opts.frameLength} ms frame at ${sampleFrequency} Hz is ${windowSize} samples; it must be at least 2`,
+    )
   }
   if (!(windowShift > 0)) {
-    throw new UserError(`fbank: a ${opts.frameShift} ms shift at ${sampleFrequency} Hz is ${windowShift} samples; it must be at least 1`)
+    throw new UserError(
+      `fbank: a ${opts.frameShift} ms shift at ${sampleFrequency} Hz is ${windowShift} samples; it must be at least 1`,
+    )
   }
   const paddedWindowSize = opts.roundToPowerOfTwo ? nextPowerOfTwo(windowSize) : windowSize
   if (paddedWindowSize % 2 !== 0) {
-    throw new UserError(`fbank: the padded window (${paddedWindowSize} samples) must be even; use roundToPowerOfTwo or change frameLength`)
+    throw new UserError(
+      `fbank: the padded window (${paddedWindowSize} samples) must be even; use roundToPowerOfTwo or change frameLength`,
+    )
   }
   if (paddedWindowSize < 8) {
-    throw new UserError(`fbank: a padded window of ${paddedWindowSize} samples is too short (this port needs at least 8)`)
+    throw new UserError(
+      `fbank: a padded window of ${paddedWindowSize} samples is too short (this port needs at least 8)`,
+    )
   }
   if ((paddedWindowSize & (paddedWindowSize - 1)) !== 0) {
-    throw new UserError(`fbank: roundToPowerOfTwo=false is only supported when the window is already a power of two, got ${paddedWindowSize} samples`)
+    throw new UserError(
+      `fbank: roundToPowerOfTwo=false is only supported when the window is already a power of two, got ${paddedWindowSize} samples`,
+    )
   }
 
   const spectrumBins = paddedWindowSize / 2 + 1

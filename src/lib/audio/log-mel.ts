@@ -18,7 +18,9 @@ export interface LogMel {
 export function logMel(channels: Float32Array[], sampleRate: number, config: MelConfig, key: string): LogMel {
   const cropLen = Math.trunc((config.maxLen / 100 + 0.05) * sampleRate)
   const cropped =
-    config.crop === 'none' ? channels : randomCrop(channels, cropLen, config.crop === 'random' ? rngFor(config.seed, key) : null)
+    config.crop === 'none'
+      ? channels
+      : randomCrop(channels, cropLen, config.crop === 'random' ? rngFor(config.seed, key) : null)
   const channel0 = config.zeroMean ? subtractMean(cropped)[0] : cropped[0]
   const fbank = kaldiFbank(channel0, sampleRate, {...VIPANT_FBANK, numMelBins: NUM_MEL_BINS})
 

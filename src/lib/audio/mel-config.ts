@@ -40,6 +40,8 @@ export const MAX_MEL_LEN = 12_000
 /** Refuses a log-mel length outside 1..MAX_MEL_LEN before any buffer is sized by it; WHAT names where it came from. */
 export function checkMaxLen(maxLen: number, what = '--max-len'): void {
   if (!(Number.isInteger(maxLen) && maxLen >= 1 && maxLen <= MAX_MEL_LEN)) {
-    throw new UserError(`${what} ${maxLen}: expected 1 to ${MAX_MEL_LEN} frames (10 ms each; ${MAX_MEL_LEN / 6000} minutes at most)`)
+    throw new UserError(
+      `${what} ${maxLen}: expected 1 to ${MAX_MEL_LEN} frames (10 ms each; ${MAX_MEL_LEN / 6000} minutes at most)`,
+    )
   }
 }

@@ -68,7 +68,15 @@ function parseHeader(b: Uint8Array, i: number): Frame | undefined {
     samples = lsfLayer3 ? 576 : 1152
   }
   const sideInfo = layer !== 3 ? 0 : lsf ? (mono ? 9 : 17) : mono ? 17 : 32
-  return {offset: i, bytes, bitrate, sampleRate, samples, sideInfoEnd: i + 4 + crcBytes + sideInfo, ffmpegTagOffset: i + 4 + sideInfo}
+  return {
+    offset: i,
+    bytes,
+    bitrate,
+    sampleRate,
+    samples,
+    sideInfoEnd: i + 4 + crcBytes + sideInfo,
+    ffmpegTagOffset: i + 4 + sideInfo,
+  }
 }
 
 /**
@@ -78,7 +86,7 @@ function parseHeader(b: Uint8Array, i: number): Frame | undefined {
 function scanFrames(b: Uint8Array): Frame[] {
   const frames: Frame[] = []
   let synced = false
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const frame = parseHeader(b, i)
     if (!frame) {
       synced = false
@@ -130,7 +138,9 @@ function soxDurationMs(b: Uint8Array, frames: Frame[]): number {
     vbr ||= frames[k].bitrate !== first.bitrate
     if (k + 1 === CBR_PROBE_FRAMES && !vbr) {
       // mad_timer_mult(): scale by file size over bytes seen (the ID3v2 tag counts as audio here).
-      const seconds = (b.length / consumed) * (Math.floor(ticks / TIMER_RESOLUTION) + (ticks % TIMER_RESOLUTION) * (1 / TIMER_RESOLUTION))
+      const seconds =
+        (b.length / consumed) *
+        (Math.floor(ticks / TIMER_RESOLUTION) + (ticks % TIMER_RESOLUTION) * (1 / TIMER_RESOLUTION))
       const whole = Math.trunc(seconds)
       return ticksToMs(whole, Math.trunc((seconds - whole) * TIMER_RESOLUTION + 0.5))
     }

@@ -73,7 +73,9 @@ export const MAX_DECODED_SAMPLES = 2 ** 28
  */
 export function checkAudioFormat(sampleRate: number, channelCount: number, source: string): void {
   if (!(Number.isInteger(sampleRate) && sampleRate >= 1 && sampleRate <= MAX_SAMPLE_RATE)) {
-    throw new UserError(`${source}: impossible sample rate ${sampleRate} Hz (vipant reads 1 Hz to ${MAX_SAMPLE_RATE / 1000} kHz)`)
+    throw new UserError(
+      `${source}: impossible sample rate ${sampleRate} Hz (vipant reads 1 Hz to ${MAX_SAMPLE_RATE / 1000} kHz)`,
+    )
   }
   if (!(Number.isInteger(channelCount) && channelCount >= 1 && channelCount <= MAX_CHANNELS)) {
     throw new UserError(`${source}: impossible channel count ${channelCount} (vipant reads 1 to ${MAX_CHANNELS})`)
@@ -122,7 +124,7 @@ export function readWavHeader(bytes: Uint8Array, source: string): WavHeader {
 
   let fmt: {offset: number; size: number} | undefined
   let data: {offset: number; size: number} | undefined
-  for (let pos = 12; pos + 8 <= bytes.length && !(fmt && data); ) {
+  for (let pos = 12; pos + 8 <= bytes.length && !(fmt && data);) {
     const id = ascii(bytes, pos)
     const size = view.getUint32(pos + 4, le)
     if (id === 'fmt ' && !fmt) fmt = {offset: pos + 8, size}
@@ -161,20 +163,25 @@ export function decodeWav(bytes: Uint8Array, source: string): PcmAudio {
   const {formatTag, bitsPerSample, channelCount, frames, littleEndian} = header
   const encoding = encodingOf(formatTag, bitsPerSample)
   if (!encoding) {
-    throw new UnsupportedWavEncoding(`${source}: WAV format 0x${formatTag.toString(16)} with ${bitsPerSample} bits per sample`)
+    throw new UnsupportedWavEncoding(
+      `${source}: WAV format 0x${formatTag.toString(16)} with ${bitsPerSample} bits per sample`,
+    )
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const sampleBytes = bitsPerSample / 8
   const frameBytes = sampleBytes * channelCount
   if (frames * channelCount > MAX_DECODED_SAMPLES) {
-    throw new UserError(`${source}: ${frames * channelCount} samples, over the ${MAX_DECODED_SAMPLES} vipant decodes from one file`)
+    throw new UserError(
+      `${source}: ${frames * channelCount} samples, over the ${MAX_DECODED_SAMPLES} vipant decodes from one file`,
+    )
   }
   const read = READERS[encoding]
   if (formatTag === WAVE_FORMAT_IEEE_FLOAT) checkFiniteSamples(view, header, source)
   const channels = Array.from({length: channelCount}, () => new Float32Array(frames))
   for (let c = 0; c < channelCount; c++) {
     const out = channels[c]
-    for (let i = 0, o = header.dataOffset + c * sampleBytes; i < frames; i++, o += frameBytes) out[i] = read(view, o, littleEndian)
+    for (let i = 0, o = header.dataOffset + c * sampleBytes; i < frames; i++, o += frameBytes)
+      out[i] = read(view, o, littleEndian)
   }
   return {sampleRate: header.sampleRate, channels}
 }
@@ -185,7 +192,8 @@ function checkFiniteSamples(view: DataView, header: WavHeader, source: string): 
   const bytes = bitsPerSample / 8
   for (let i = 0, o = dataOffset; i < frames * channelCount; i++, o += bytes) {
     const x = bytes === 4 ? view.getFloat32(o, littleEndian) : view.getFloat64(o, littleEndian)
-    if (!Number.isFinite(x)) throw new UserError(`${source}: sample ${Math.floor(i / channelCount)} of channel ${i % channelCount} is ${x}`)
+    if (!Number.isFinite(x))
+      throw new UserError(`${source}: sample ${Math.floor(i / channelCount)} of channel ${i % channelCount} is ${x}`)
   }
 }
 
@@ -214,7 +222,8 @@ export function encodeWav16({sampleRate, channels}: PcmAudio): Uint8Array {
   text(36, 'data')
   view.setUint32(40, dataBytes, true)
   for (let i = 0, o = 44; i < frames; i++) {
-    for (let c = 0; c < count; c++, o += 2) view.setInt16(o, Math.round(Math.max(-1, Math.min(1, channels[c][i])) * 32767), true)
+    for (let c = 0; c < count; c++, o += 2)
+      view.setInt16(o, Math.round(Math.max(-1, Math.min(1, channels[c][i])) * 32767), true)
   }
   return bytes
 }

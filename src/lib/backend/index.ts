@@ -48,7 +48,8 @@ const SETUP: Record<BackendName, Setup> = {
   'tensorflow-gpu': {
     tfName: 'tensorflow',
     register: async () => void (await importOptional('@tensorflow/tfjs-node-gpu')),
-    install: 'npm install @tensorflow/tfjs-node-gpu (its install downloads libtensorflow: needs network access, CUDA 11.2 and cuDNN 8.1)',
+    install:
+      'npm install @tensorflow/tfjs-node-gpu (its install downloads libtensorflow: needs network access, CUDA 11.2 and cuDNN 8.1)',
     describe: async () => 'tensorflow-gpu (libtensorflow with CUDA, @tensorflow/tfjs-node-gpu)',
   },
   tensorflow: {
@@ -62,7 +63,10 @@ const SETUP: Record<BackendName, Setup> = {
     register: async () => {
       // Dawn logs to stderr while it looks for adapters: without a GPU device there is nothing to look for.
       if (gpuDevices().length === 0) throw new NotUsable('no GPU adapter (no /dev/dri/renderD* or /dev/nvidia* device)')
-      const {create, globals} = (await importOptional('webgpu')) as {create(options: string[]): GpuLike; globals: object}
+      const {create, globals} = (await importOptional('webgpu')) as {
+        create(options: string[]): GpuLike
+        globals: object
+      }
       const gpu = create([])
       if (!(await gpu.requestAdapter())) throw new NotUsable('Dawn found no GPU adapter (a Vulkan driver is needed)')
       // tfjs-backend-webgpu looks for the browser's navigator.gpu and WebGPU's global constants.
@@ -80,7 +84,9 @@ const SETUP: Record<BackendName, Setup> = {
     register: async () => {
       const wasm = await import('@tensorflow/tfjs-backend-wasm')
       // Under Node the backend cannot find its .wasm files by itself: point it at the package's dist/.
-      wasm.setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep)
+      wasm.setWasmPaths(
+        path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep,
+      )
       patchWasmKernels()
     },
     install: 'npm install @tensorflow/tfjs-backend-wasm',
@@ -108,7 +114,11 @@ class NotUsable extends Error {}
 
 /** GPU device nodes (DRM render nodes, NVIDIA's), without which no WebGPU adapter can exist. */
 export function gpuDevices(): string[] {
-  const dri = existsSync('/dev/dri') ? readdirSync('/dev/dri').filter((f) => f.startsWith('renderD')).map((f) => `/dev/dri/${f}`) : []
+  const dri = existsSync('/dev/dri')
+    ? readdirSync('/dev/dri')
+        .filter((f) => f.startsWith('renderD'))
+        .map((f) => `/dev/dri/${f}`)
+    : []
   return [...dri, ...['/dev/nvidia0', '/dev/dxg'].filter((f) => existsSync(f))]
 }
 

@@ -91,11 +91,20 @@ export function patchWasmKernels(): void {
     const {transposeA, transposeB} = args.attrs as unknown as tf.BatchMatMulAttrs
     const [K, N] = b.shape.slice(-2)
     const single = a.shape.slice(0, -2).every((d) => d === 1) && b.shape.slice(0, -2).every((d) => d === 1)
-    if (transposeA || transposeB || !single || K * N <= BLOCK_FLOATS || a.dtype !== 'float32') return packagedMatMul(args)
+    if (transposeA || transposeB || !single || K * N <= BLOCK_FLOATS || a.dtype !== 'float32')
+      return packagedMatMul(args)
     const multiply = (right: tf.TensorInfo) => packagedMatMul({...args, inputs: {a, b: right}}) as tf.TensorInfo
-    const out = columnBlocks({...a, shape: a.shape.slice(-2)}, {...b, shape: [K, N]}, multiply, args.backend as unknown as WasmBackend)
+    const out = columnBlocks(
+      {...a, shape: a.shape.slice(-2)},
+      {...b, shape: [K, N]},
+      multiply,
+      args.backend as unknown as WasmBackend,
+    )
     // Batch dimensions (all 1 here) broadcast as the packaged kernel's do.
-    return {...out, shape: [...Array(Math.max(a.shape.length, b.shape.length) - 2).fill(1), a.shape[a.shape.length - 2], N]}
+    return {
+      ...out,
+      shape: [...Array(Math.max(a.shape.length, b.shape.length) - 2).fill(1), a.shape[a.shape.length - 2], N],
+    }
   })
 }
 
@@ -103,7 +112,12 @@ export function patchWasmKernels(): void {
 const BLOCK_FLOATS = 768 * 768
 
 /** a (M, K) @ b (K, N) as blocks of b's columns, each through `multiply`, written into their columns of the output. */
-function columnBlocks(a: tf.TensorInfo, b: tf.TensorInfo, multiply: (right: tf.TensorInfo) => tf.TensorInfo, backend: WasmBackend): tf.TensorInfo {
+function columnBlocks(
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  multiply: (right: tf.TensorInfo) => tf.TensorInfo,
+  backend: WasmBackend,
+): tf.TensorInfo {
   const [[M], [K, N]] = [a.shape, b.shape]
   const blocks = Math.ceil((K * N) / BLOCK_FLOATS)
   const width = Math.ceil(N / blocks)
@@ -115,7 +129,10 @@ function columnBlocks(a: tf.TensorInfo, b: tf.TensorInfo, multiply: (right: tf.T
     for (let k = 0; k < K; k++) block.set(whole.subarray(k * N + start, k * N + start + columns), k * columns)
     const product = multiply(right)
     // Views after the product: making it may have grown the heap.
-    const [from, to] = [backend.typedArrayFromHeap(product) as Float32Array, backend.typedArrayFromHeap(out) as Float32Array]
+    const [from, to] = [
+      backend.typedArrayFromHeap(product) as Float32Array,
+      backend.typedArrayFromHeap(out) as Float32Array,
+    ]
     for (let i = 0; i < M; i++) to.set(from.subarray(i * columns, (i + 1) * columns), i * N + start)
     backend.disposeData(product.dataId)
     backend.disposeData(right.dataId)
@@ -127,13 +144,25 @@ function columnBlocks(a: tf.TensorInfo, b: tf.TensorInfo, multiply: (right: tf.T
 const SHORT_RUN = 16
 
 /** tf.gather's values: out[b, o, i, s] = x[b, o, indices[b, i], s], copied within the heap run by run. */
-function gather(x: tf.TensorInfo, indices: tf.TensorInfo, axis: number, batchDims: number, backend: WasmBackend): tf.TensorInfo {
-  const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as tf.Tensor, indices as tf.Tensor, axis, batchDims)
+function gather(
+  x: tf.TensorInfo,
+  indices: tf.TensorInfo,
+  axis: number,
+  batchDims: number,
+  backend: WasmBackend,
+): tf.TensorInfo {
+  const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(
+    x as tf.Tensor,
+    indices as tf.Tensor,
+    axis,
+    batchDims,
+  )
   const {batchSize, outerSize, dimSize, sliceSize} = info
   const out = backend.makeOutput(info.outputShape, x.dtype) // may grow the heap: views are taken after it
   const index = backend.typedArrayFromHeap(indices) as Int32Array
   for (let i = 0; i < index.length; i++) {
-    if (index[i] < 0 || index[i] >= dimSize) throw new Error(`GatherV2: the index value ${index[i]} is not in [0, ${dimSize - 1}]`)
+    if (index[i] < 0 || index[i] >= dimSize)
+      throw new Error(`GatherV2: the index value ${index[i]} is not in [0, ${dimSize - 1}]`)
   }
   const bytes = x.dtype === 'bool' ? 1 : 4
   const heap = backend.wasm.HEAPU8
@@ -144,7 +173,7 @@ function gather(x: tf.TensorInfo, indices: tf.TensorInfo, axis: number, batchDim
     const ids = index.subarray(b * perBatch, (b + 1) * perBatch)
     for (let o = 0; o < outerSize; o++) {
       const [source, target] = [(b * outerSize + o) * dimSize * sliceSize, (b * outerSize + o) * perBatch * sliceSize]
-      for (let i = 0; i < perBatch; ) {
+      for (let i = 0; i < perBatch;) {
         let run = 1
         while (i + run < perBatch && ids[i + run] === ids[i] + run) run++
         const [at, n, into] = [source + ids[i] * sliceSize, run * sliceSize, target + i * sliceSize]

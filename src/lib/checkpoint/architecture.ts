@@ -49,12 +49,21 @@ export function inferArchitecture(state: StateDict, source = 'state dict'): Arch
     if (!t) throw new UserError(`${source}: ${name} is missing`)
     return t.shape
   }
-  const layers = (prefix: string) => new Set([...state.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('.')[0])).size
+  const layers = (prefix: string) =>
+    new Set([...state.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('.')[0])).size
   const arch: Architecture = {}
   if (state.has('visual.conv1.weight')) {
     const [width, , patchSize] = shape('visual.conv1.weight')
     const grid = Math.round(Math.sqrt(shape('visual.positional_embedding')[0] - 1))
-    arch.vision = {width, layers: layers('visual.transformer.resblocks.'), heads: Math.floor(width / 64), patchSize, grid, imageResolution: patchSize * grid, embedDim: shape('visual.proj')[1]}
+    arch.vision = {
+      width,
+      layers: layers('visual.transformer.resblocks.'),
+      heads: Math.floor(width / 64),
+      patchSize,
+      grid,
+      imageResolution: patchSize * grid,
+      embedDim: shape('visual.proj')[1],
+    }
   }
   if (state.has('token_embedding.weight')) {
     const width = shape('ln_final.weight')[0]

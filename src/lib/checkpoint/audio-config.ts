@@ -23,7 +23,10 @@ export type Grid = [rows: number, cols: number]
  * The patch grid (rows over time, columns over frequency) of a valid, unpadded strided convolution over a
  * [frames, bins] input, by default the one the head was trained on: `_vit_position_resolution` in cvap/module/val.py.
  */
-export function audioGrid({resolution, patchSize, stride}: AudioConfig, [frames, bins] = resolution): {rows: number; cols: number} {
+export function audioGrid(
+  {resolution, patchSize, stride}: AudioConfig,
+  [frames, bins] = resolution,
+): {rows: number; cols: number} {
   return {rows: Math.floor((frames - patchSize) / stride[0]) + 1, cols: Math.floor((bins - patchSize) / stride[1]) + 1}
 }
 
@@ -49,7 +52,8 @@ export function audioFromCfg(cfg: ConfigResolver): CfgAudio {
     throw cfg.error(path, `expected a positive integer, got ${JSON.stringify(value) ?? String(value)}`)
   }
   const pair = (path: Key[], value: unknown): [number, number] => {
-    if (Array.isArray(value) && value.length === 2) return [number([...path, 0], value[0]), number([...path, 1], value[1])]
+    if (Array.isArray(value) && value.length === 2)
+      return [number([...path, 0], value[0]), number([...path, 1], value[1])]
     if (typeof value === 'number') return [number(path, value), value]
     throw cfg.error(path, `expected two positive integers, got ${JSON.stringify(value)}`)
   }
@@ -98,21 +102,28 @@ export function completeAudioConfig(
   const notes: string[] = []
   const shape = (name: string, missing: string) => {
     const tensor = weights.get(name)
-    if (!tensor) throw new UserError(`${file}: the cfg has no ${missing}, and the audio weights have no ${name} to infer it from`)
+    if (!tensor)
+      throw new UserError(`${file}: the cfg has no ${missing}, and the audio weights have no ${name} to infer it from`)
     return tensor.shape
   }
   let patchSize = cfg.patchSize
   if (patchSize === undefined) {
     const [, , p, q] = shape('pre_encoder.conv1.weight', 'model.audio.pre_encoder.patch_size')
     patchSize = p
-    notes.push(`patch size ${p} inferred from pre_encoder.conv1.weight's ${p}x${q} filters (the cfg has no model.audio.pre_encoder.patch_size)`)
+    notes.push(
+      `patch size ${p} inferred from pre_encoder.conv1.weight's ${p}x${q} filters (the cfg has no model.audio.pre_encoder.patch_size)`,
+    )
   }
   if (cfg.stride === undefined) {
-    throw new UserError(`${file}: the cfg has no model.audio.pre_encoder.stride, which no weight records (VIP-ANT's run scripts use [16, 24])`)
+    throw new UserError(
+      `${file}: the cfg has no model.audio.pre_encoder.stride, which no weight records (VIP-ANT's run scripts use [16, 24])`,
+    )
   }
   const stride: [number, number] = cfg.stride === 'patch' ? [patchSize, patchSize] : cfg.stride
   if (cfg.bins === undefined) {
-    throw new UserError(`${file}: the cfg has no model.audio.resolution nor running.audio.num_mel_bins (the mel bins the head was trained on)`)
+    throw new UserError(
+      `${file}: the cfg has no model.audio.resolution nor running.audio.num_mel_bins (the mel bins the head was trained on)`,
+    )
   }
   let frames = cfg.frames
   if (frames === undefined) {

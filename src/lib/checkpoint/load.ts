@@ -61,14 +61,18 @@ async function readHead(file: string): Promise<Uint8Array> {
 async function loadFile(file: string, head: Uint8Array): Promise<LoadedModel> {
   if (looksLikeZip(head)) return fromTorch(file, await loadTorchArchive(file))
   if (LEGACY_MAGIC.every((byte, i) => head[i] === byte)) {
-    throw new UserError(`${file}: legacy (pre-1.6, non-zip) torch.save format, not supported: re-save it with torch >= 1.6 (torch.save(torch.load(f), f))`)
+    throw new UserError(
+      `${file}: legacy (pre-1.6, non-zip) torch.save format, not supported: re-save it with torch >= 1.6 (torch.save(torch.load(f), f))`,
+    )
   }
   if (head.length >= 9 && head[8] === 0x7b /* '{' */) {
     const {tensors, metadata} = await readSafetensors(file)
     if (metadata.vipant) return vipantFromTensors(file, tensors, metadata.vipant)
     return fromStateDict(file, tensors)
   }
-  throw new UserError(`${file}: not a checkpoint vipant can read (expected a PyTorch .pt/.pth, a TorchScript archive, a .safetensors file or a vipant checkpoint directory)`)
+  throw new UserError(
+    `${file}: not a checkpoint vipant can read (expected a PyTorch .pt/.pth, a TorchScript archive, a .safetensors file or a vipant checkpoint directory)`,
+  )
 }
 
 function fromTorch(file: string, archive: TorchArchive): LoadedModel {
@@ -80,23 +84,31 @@ function fromTorch(file: string, archive: TorchArchive): LoadedModel {
       if (t) jitAttributes[name] = t.data[0]
       state.delete(name)
     }
-    if (!state.has('visual.conv1.weight')) throw new UserError(`${file}: a TorchScript ${archive.rootClass}, not an OpenAI CLIP model`)
+    if (!state.has('visual.conv1.weight'))
+      throw new UserError(`${file}: a TorchScript ${archive.rootClass}, not an OpenAI CLIP model`)
     return {format: 'openai-clip-torchscript', clip: state, info: {rootClass: archive.rootClass, jitAttributes}}
   }
   const object = archive.object
   if (object instanceof Map && object.has('model') && object.has('cfg')) return fromVipantPth(file, object)
   const state = asStateDict(object)
-  if (!state) throw new UserError(`${file}: a torch.save file, but not a state dict nor a VIP-ANT {cfg, model} checkpoint (${describe(object)})`)
+  if (!state)
+    throw new UserError(
+      `${file}: a torch.save file, but not a state dict nor a VIP-ANT {cfg, model} checkpoint (${describe(object)})`,
+    )
   return fromStateDict(file, state)
 }
 
 function fromStateDict(file: string, state: StateDict): LoadedModel {
   if (isHfClip(state)) return {format: 'hf-clip', clip: hfToOpenAI(state, file), info: {}}
   if (state.has('pre_encoder.conv1.weight')) {
-    throw new UserError(`${file}: a bare VIP-ANT audio-head state dict, without the cfg that gives its input size and stride: load the VIP-ANT .pth it came from`)
+    throw new UserError(
+      `${file}: a bare VIP-ANT audio-head state dict, without the cfg that gives its input size and stride: load the VIP-ANT .pth it came from`,
+    )
   }
   if (!state.has('visual.conv1.weight') && !state.has('token_embedding.weight')) {
-    throw new UserError(`${file}: a state dict, but not CLIP's (no visual.conv1.weight or token_embedding.weight; first keys: ${[...state.keys()].slice(0, 3).join(', ')})`)
+    throw new UserError(
+      `${file}: a state dict, but not CLIP's (no visual.conv1.weight or token_embedding.weight; first keys: ${[...state.keys()].slice(0, 3).join(', ')})`,
+    )
   }
   const clip = new Map(state)
   for (const name of JIT_ATTRIBUTES) clip.delete(name)
@@ -112,7 +124,9 @@ function fromStateDict(file: string, state: StateDict): LoadedModel {
 function fromVipantPth(file: string, checkpoint: Map<unknown, unknown>): LoadedModel {
   const parts = checkpoint.get('model')
   if (!Array.isArray(parts) || (parts.length !== 2 && parts.length !== 4)) {
-    throw new UserError(`${file}: VIP-ANT checkpoint whose "model" is not a 2- or 4-tuple of state dicts (${describe(parts)})`)
+    throw new UserError(
+      `${file}: VIP-ANT checkpoint whose "model" is not a 2- or 4-tuple of state dicts (${describe(parts)})`,
+    )
   }
   const dicts = parts.map((part, i) => {
     const sd = asStateDict(part)
@@ -145,7 +159,8 @@ function checked(model: LoadedModel, file: string): CheckedModel {
   const architecture: Architecture = {}
   if (model.clip) {
     const {architecture: arch, state} = checkedModel(model.clip, file)
-    if (arch.audio || (!arch.vision && !arch.text)) throw new UserError(`${file}: the CLIP weights hold no CLIP tower, or an audio head`)
+    if (arch.audio || (!arch.vision && !arch.text))
+      throw new UserError(`${file}: the CLIP weights hold no CLIP tower, or an audio head`)
     Object.assign(architecture, arch)
     model.clip = state
     const scale = state.get('logit_scale')
@@ -153,14 +168,19 @@ function checked(model: LoadedModel, file: string): CheckedModel {
   }
   if (model.audio) {
     const {architecture: arch, state} = checkedModel(model.audio.weights, file)
-    if (!arch.audio || arch.vision || arch.text) throw new UserError(`${file}: the audio weights are not a VIP-ANT audio head`)
+    if (!arch.audio || arch.vision || arch.text)
+      throw new UserError(`${file}: the audio weights are not a VIP-ANT audio head`)
     const {config} = model.audio
     const {rows, cols} = audioGrid(config)
     if (arch.audio.patchSize !== config.patchSize) {
-      throw new UserError(`${file}: audio patch filters are ${arch.audio.patchSize}x${arch.audio.patchSize} but the config says patch size ${config.patchSize}`)
+      throw new UserError(
+        `${file}: audio patch filters are ${arch.audio.patchSize}x${arch.audio.patchSize} but the config says patch size ${config.patchSize}`,
+      )
     }
     if (arch.audio.positions !== 1 + rows * cols) {
-      throw new UserError(`${file}: the audio positional embedding has ${arch.audio.positions} rows, but a [${config.resolution}] input with stride [${config.stride}] gives a ${rows}x${cols} grid (${1 + rows * cols} rows)`)
+      throw new UserError(
+        `${file}: the audio positional embedding has ${arch.audio.positions} rows, but a [${config.resolution}] input with stride [${config.stride}] gives a ${rows}x${cols} grid (${1 + rows * cols} rows)`,
+      )
     }
     architecture.audio = arch.audio
     model.audio.weights = state

@@ -61,7 +61,8 @@ export class ConfigResolver {
     const unresolved: string[] = []
     const walk = (node: unknown, at: Key[]): unknown => {
       if (Array.isArray(node)) return node.map((child, i) => walk(child, [...at, i]))
-      if (isDict(node)) return Object.fromEntries(Object.entries(node).map(([k, child]) => [k, walk(child, [...at, k])]))
+      if (isDict(node))
+        return Object.fromEntries(Object.entries(node).map(([k, child]) => [k, walk(child, [...at, k])]))
       try {
         return this.resolve(node, at)
       } catch (error) {
@@ -118,7 +119,8 @@ export class ConfigResolver {
   /** `node` (found at `at`) with its interpolations resolved; containers deeply. */
   resolve(node: unknown, at: Key[]): unknown {
     if (Array.isArray(node)) return node.map((child, i) => this.resolve(child, [...at, i]))
-    if (isDict(node)) return Object.fromEntries(Object.entries(node).map(([k, child]) => [k, this.resolve(child, [...at, k])]))
+    if (isDict(node))
+      return Object.fromEntries(Object.entries(node).map(([k, child]) => [k, this.resolve(child, [...at, k])]))
     if (node === MISSING) throw this.error(at, 'missing value (???)')
     if (typeof node !== 'string' || !node.includes('${')) return node
     return this.guarded(at, () => new Parser(node, this, at).text())
@@ -368,9 +370,13 @@ function pyRepr(value: unknown): string {
   if (value === null || value === undefined) return 'None'
   if (typeof value === 'boolean') return value ? 'True' : 'False'
   if (typeof value === 'number') return pyNumber(value)
-  if (typeof value === 'string') return value.includes("'") && !value.includes('"') ? `"${value}"` : `'${value.replaceAll("'", "\\'")}'`
+  if (typeof value === 'string')
+    return value.includes("'") && !value.includes('"') ? `"${value}"` : `'${value.replaceAll("'", "\\'")}'`
   if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`
-  if (isDict(value)) return `{${Object.entries(value).map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(', ')}}`
+  if (isDict(value))
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`)
+      .join(', ')}}`
   return String(value)
 }
 

@@ -17,7 +17,10 @@ import {UserError} from '../util/errors.js'
 
 /** A Python global (class or function) named by the pickle; never resolved to anything. */
 export class PyGlobal {
-  constructor(readonly module: string, readonly name: string) {}
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
   get qualifiedName(): string {
     return `${this.module}.${this.name}`
   }
@@ -26,7 +29,10 @@ export class PyGlobal {
 /** An instance of a class outside the allowlist: its class, constructor arguments and BUILD state. */
 export class PyObject {
   state: unknown = undefined
-  constructor(readonly className: string, readonly args: unknown[]) {}
+  constructor(
+    readonly className: string,
+    readonly args: unknown[],
+  ) {}
 }
 
 /** Python dicts keep insertion order and non-string keys, so they become Maps; tuples and lists arrays. */
@@ -63,18 +69,85 @@ export const PICKLE_LIMITS = {
 }
 
 const REFUSED_MODULES = [
-  'os', 'posix', 'nt', 'posixpath', 'ntpath', 'subprocess', 'sys', 'runpy', 'importlib', 'imp', 'shutil',
-  'socket', 'ssl', 'pty', 'ctypes', 'pickle', '_pickle', 'marshal', 'code', 'codeop', 'webbrowser',
-  'multiprocessing', 'asyncio', 'signal', 'pathlib', 'tempfile', 'io', '_io', 'operator', 'functools',
-  'types', 'inspect', 'commands', 'popen2', 'platform', 'http', 'urllib', 'ftplib', 'smtplib', 'requests',
-  'timeit', 'pdb', 'bdb', 'trace', 'profile', 'cProfile', 'threading', '_thread', 'glob', 'zipimport',
-  'pkgutil', 'numpy.testing', 'torch.hub', 'torch.ops', 'torch._C', 'torch.classes',
+  'os',
+  'posix',
+  'nt',
+  'posixpath',
+  'ntpath',
+  'subprocess',
+  'sys',
+  'runpy',
+  'importlib',
+  'imp',
+  'shutil',
+  'socket',
+  'ssl',
+  'pty',
+  'ctypes',
+  'pickle',
+  '_pickle',
+  'marshal',
+  'code',
+  'codeop',
+  'webbrowser',
+  'multiprocessing',
+  'asyncio',
+  'signal',
+  'pathlib',
+  'tempfile',
+  'io',
+  '_io',
+  'operator',
+  'functools',
+  'types',
+  'inspect',
+  'commands',
+  'popen2',
+  'platform',
+  'http',
+  'urllib',
+  'ftplib',
+  'smtplib',
+  'requests',
+  'timeit',
+  'pdb',
+  'bdb',
+  'trace',
+  'profile',
+  'cProfile',
+  'threading',
+  '_thread',
+  'glob',
+  'zipimport',
+  'pkgutil',
+  'numpy.testing',
+  'torch.hub',
+  'torch.ops',
+  'torch._C',
+  'torch.classes',
 ]
 /**
  * From builtins only data types are safe to mention; eval, exec, getattr, __import__, open... are not.
  * Protocol-2 pickles name some by their Python 2 spelling (`__builtin__.long`, `unicode`).
  */
-const SAFE_BUILTINS = new Set(['set', 'frozenset', 'slice', 'bytearray', 'list', 'tuple', 'dict', 'int', 'long', 'float', 'complex', 'bool', 'str', 'unicode', 'bytes', 'object'])
+const SAFE_BUILTINS = new Set([
+  'set',
+  'frozenset',
+  'slice',
+  'bytearray',
+  'list',
+  'tuple',
+  'dict',
+  'int',
+  'long',
+  'float',
+  'complex',
+  'bool',
+  'str',
+  'unicode',
+  'bytes',
+  'object',
+])
 
 const CONTAINERS: Record<string, (...args: unknown[]) => unknown> = {
   'collections.OrderedDict': (items?: unknown) => {
@@ -88,7 +161,11 @@ const CONTAINERS: Record<string, (...args: unknown[]) => unknown> = {
   'collections.defaultdict': () => new Map(),
   'builtins.set': (items?: unknown) => new Set(items === undefined ? [] : (items as Iterable<unknown>)),
   'builtins.frozenset': (items?: unknown) => new Set(items === undefined ? [] : (items as Iterable<unknown>)),
-  'builtins.slice': (...args: unknown[]) => ({start: args.length > 1 ? args[0] : null, stop: args.length > 1 ? args[1] : args[0], step: args[2] ?? null}),
+  'builtins.slice': (...args: unknown[]) => ({
+    start: args.length > 1 ? args[0] : null,
+    stop: args.length > 1 ? args[1] : args[0],
+    step: args[2] ?? null,
+  }),
   'builtins.bytearray': (data?: unknown) => (data instanceof Uint8Array ? data : new Uint8Array()),
 }
 
@@ -97,7 +174,10 @@ function checkGlobal(module: string, name: string, source: string): PyGlobal {
     ((module === 'builtins' || module === '__builtin__') && !SAFE_BUILTINS.has(name)) ||
     REFUSED_MODULES.some((m) => module === m || module.startsWith(`${m}.`))
   const named = `${module}.${name}`.slice(0, 200)
-  if (refused) throw new UserError(`${source}: refusing to load: the pickle names ${named}, which could run code (a malicious or tampered file)`)
+  if (refused)
+    throw new UserError(
+      `${source}: refusing to load: the pickle names ${named}, which could run code (a malicious or tampered file)`,
+    )
   return new PyGlobal(module, name)
 }
 
@@ -106,7 +186,11 @@ export function preview(value: unknown, depth = 0): string {
   let text: string
   if (typeof value === 'string') text = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value)
   else if (Array.isArray(value) && depth > 2) text = '[...]'
-  else if (Array.isArray(value)) text = `[${value.slice(0, 8).map((v) => preview(v, depth + 1)).join(', ')}${value.length > 8 ? ', ...' : ''}]`
+  else if (Array.isArray(value))
+    text = `[${value
+      .slice(0, 8)
+      .map((v) => preview(v, depth + 1))
+      .join(', ')}${value.length > 8 ? ', ...' : ''}]`
   else if (value instanceof PyGlobal) text = value.qualifiedName
   else if (value instanceof PyObject) text = `<${value.className}>`
   else if (value instanceof Map) text = `<dict of ${value.size}>`
@@ -184,7 +268,8 @@ function run(bytes: Uint8Array, options: UnpickleOptions): unknown {
     const known = constructors[name]
     if (!known) return new PyObject(name, args)
     if (args.length > PICKLE_LIMITS.constructorArgs) fail(`${name} called with ${args.length} arguments`)
-    for (const arg of args) step(Array.isArray(arg) ? arg.length : arg instanceof Map || arg instanceof Set ? arg.size : 0)
+    for (const arg of args)
+      step(Array.isArray(arg) ? arg.length : arg instanceof Map || arg instanceof Set ? arg.size : 0)
     return known(...args)
   }
   const setItems = (dict: unknown, items: unknown[]) => {
@@ -444,7 +529,8 @@ function children(value: unknown): unknown[] | undefined {
   if (value instanceof Set) return [...value]
   // The arguments as one child: a tuple shared by many objects is then walked once, not once per object.
   if (value instanceof PyObject) return [value.args, value.state]
-  if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && !(value instanceof PyGlobal)) return Object.values(value)
+  if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && !(value instanceof PyGlobal))
+    return Object.values(value)
   return undefined
 }
 

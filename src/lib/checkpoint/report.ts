@@ -16,7 +16,10 @@ export interface ModelReport {
 }
 
 export function modelReport(model: CheckedModel): ModelReport {
-  const all: StateDict = new Map([...(model.clip ?? []), ...[...(model.audio?.weights ?? [])].map(([k, t]) => [`audio.${k}`, t] as const)])
+  const all: StateDict = new Map([
+    ...(model.clip ?? []),
+    ...[...(model.audio?.weights ?? [])].map(([k, t]) => [`audio.${k}`, t] as const),
+  ])
   const dtypes: Record<string, number> = {}
   let parameters = 0
   for (const t of all.values()) {
@@ -47,19 +50,38 @@ const FORMAT_NAMES: Record<CheckedModel['format'], string> = {
 export function formatReport(r: ModelReport): string {
   const lines = [
     `format      ${r.format} (${FORMAT_NAMES[r.format]})`,
-    `tensors     ${r.tensors}, ${r.parameters.toLocaleString('en-US')} parameters (${Object.entries(r.dtypes).map(([d, n]) => `${n} ${d}`).join(', ')})`,
+    `tensors     ${r.tensors}, ${r.parameters.toLocaleString('en-US')} parameters (${Object.entries(r.dtypes)
+      .map(([d, n]) => `${n} ${d}`)
+      .join(', ')})`,
   ]
   const {vision: v, text: t, audio: a} = r.architecture
-  if (v) lines.push(`vision      ViT width ${v.width}, ${v.layers} layers, ${v.heads} heads, patch ${v.patchSize}, grid ${v.grid}x${v.grid} (${v.imageResolution} px), embed ${v.embedDim}`)
-  if (t) lines.push(`text        width ${t.width}, ${t.layers} layers, ${t.heads} heads, context ${t.contextLength}, vocab ${t.vocabSize}, embed ${t.embedDim}`)
+  if (v)
+    lines.push(
+      `vision      ViT width ${v.width}, ${v.layers} layers, ${v.heads} heads, patch ${v.patchSize}, grid ${v.grid}x${v.grid} (${v.imageResolution} px), embed ${v.embedDim}`,
+    )
+  if (t)
+    lines.push(
+      `text        width ${t.width}, ${t.layers} layers, ${t.heads} heads, context ${t.contextLength}, vocab ${t.vocabSize}, embed ${t.embedDim}`,
+    )
   if (a && r.audio) {
     const {config, grid} = r.audio
-    lines.push(`audio       ViT width ${a.width}, ${a.layers} layers, ${a.heads} heads, patch ${a.patchSize} (${a.inChannels} channels), embed ${a.embedDim}`)
-    lines.push(`audio grid  ${config.resolution[0]} frames x ${config.resolution[1]} bins, stride ${config.stride.join('x')}: ${grid.rows}x${grid.cols} patches + class token = ${a.positions} positions`)
+    lines.push(
+      `audio       ViT width ${a.width}, ${a.layers} layers, ${a.heads} heads, patch ${a.patchSize} (${a.inChannels} channels), embed ${a.embedDim}`,
+    )
+    lines.push(
+      `audio grid  ${config.resolution[0]} frames x ${config.resolution[1]} bins, stride ${config.stride.join('x')}: ${grid.rows}x${grid.cols} patches + class token = ${a.positions} positions`,
+    )
   }
-  if (r.logitScale !== undefined) lines.push(`logit scale ${r.logitScale.toFixed(4)} (x${Math.exp(r.logitScale).toFixed(2)})`)
+  if (r.logitScale !== undefined)
+    lines.push(`logit scale ${r.logitScale.toFixed(4)} (x${Math.exp(r.logitScale).toFixed(2)})`)
   const jit = r.info.jitAttributes as Record<string, number> | undefined
-  if (jit) lines.push(`jit attrs   ${Object.entries(jit).map(([k, n]) => `${k}=${n}`).join(', ')} (not weights, dropped)`)
-  if (r.info.layout) lines.push(`vip-ant     model tuple ${r.info.layout}, loss head ${(r.info.lossHead as string[]).join(', ')}`)
+  if (jit)
+    lines.push(
+      `jit attrs   ${Object.entries(jit)
+        .map(([k, n]) => `${k}=${n}`)
+        .join(', ')} (not weights, dropped)`,
+    )
+  if (r.info.layout)
+    lines.push(`vip-ant     model tuple ${r.info.layout}, loss head ${(r.info.lossHead as string[]).join(', ')}`)
   return lines.join('\n')
 }

@@ -68,7 +68,9 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
   let covered = 0
   for (const entry of [...entries].sort((a, b) => a.begin - b.begin)) {
     if (entry.begin !== covered) {
-      throw new UserError(`${source}: tensor ${entry.name} starts at byte ${entry.begin} of the data, not ${covered} (a gap or an overlap)`)
+      throw new UserError(
+        `${source}: tensor ${entry.name} starts at byte ${entry.begin} of the data, not ${covered} (a gap or an overlap)`,
+      )
     }
     covered = entry.end
   }
@@ -86,7 +88,8 @@ function checkedEntry(name: string, entry: unknown, source: string): Entry {
   const fields = isRecord(entry) ? entry : {}
   const {dtype, shape, data_offsets: offsets} = fields
   const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
-  const wellFormed = Array.isArray(shape) && shape.every(count) && Array.isArray(offsets) && offsets.length === 2 && offsets.every(count)
+  const wellFormed =
+    Array.isArray(shape) && shape.every(count) && Array.isArray(offsets) && offsets.length === 2 && offsets.every(count)
   if (typeof dtype !== 'string' || !wellFormed) {
     throw new UserError(`${source}: tensor ${name} is not {dtype, shape, data_offsets: [begin, end]}`)
   }
@@ -94,7 +97,9 @@ function checkedEntry(name: string, entry: unknown, source: string): Entry {
   if (!kind) throw new UserError(`${source}: tensor ${name} has unsupported dtype ${dtype.slice(0, 20)}`)
   const [begin, end] = offsets as [number, number]
   if (end < begin || end - begin !== numel(shape) * DTYPE_BYTES[kind]) {
-    throw new UserError(`${source}: tensor ${name} has ${end - begin} bytes for shape ${JSON.stringify(shape).slice(0, 80)} ${dtype}`)
+    throw new UserError(
+      `${source}: tensor ${name} has ${end - begin} bytes for shape ${JSON.stringify(shape).slice(0, 80)} ${dtype}`,
+    )
   }
   return {name, dtype: kind, shape: shape as number[], begin, end}
 }
@@ -117,7 +122,11 @@ export function encodeSafetensors(tensors: StateDict, metadata: Record<string, s
 }
 
 /** encodeSafetensors straight to a file, one tensor at a time: no second copy of a large model in memory. */
-export async function writeSafetensors(file: string, tensors: StateDict, metadata: Record<string, string> = {}): Promise<void> {
+export async function writeSafetensors(
+  file: string,
+  tensors: StateDict,
+  metadata: Record<string, string> = {},
+): Promise<void> {
   const handle = await open(file, 'w')
   try {
     await handle.write(safetensorsPrefix(tensors, metadata).prefix)
@@ -128,7 +137,10 @@ export async function writeSafetensors(file: string, tensors: StateDict, metadat
 }
 
 /** The length word and JSON header; the data must then start 8-byte aligned, so the JSON is space-padded as the reference writer does. */
-function safetensorsPrefix(tensors: StateDict, metadata: Record<string, string>): {prefix: Uint8Array; dataBytes: number} {
+function safetensorsPrefix(
+  tensors: StateDict,
+  metadata: Record<string, string>,
+): {prefix: Uint8Array; dataBytes: number} {
   const header: Record<string, unknown> = {__metadata__: metadata}
   let offset = 0
   for (const [name, t] of tensors) {
@@ -136,7 +148,9 @@ function safetensorsPrefix(tensors: StateDict, metadata: Record<string, string>)
     offset += t.data.length * 4
   }
   const text = JSON.stringify(header)
-  const json = new TextEncoder().encode(text.padEnd(text.length + ((8 - (new TextEncoder().encode(text).length % 8)) % 8), ' '))
+  const json = new TextEncoder().encode(
+    text.padEnd(text.length + ((8 - (new TextEncoder().encode(text).length % 8)) % 8), ' '),
+  )
   const prefix = new Uint8Array(8 + json.length)
   new DataView(prefix.buffer).setBigUint64(0, BigInt(json.length), true)
   prefix.set(json, 8)
@@ -153,7 +167,9 @@ export function widen(raw: Uint8Array, dtype: Tensor['dtype']): Float32Array {
   switch (dtype) {
     case 'float32':
       // A view when aligned (safetensors data is, by the writers' convention): no copy of a large model.
-      return raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4) : new Float32Array(raw.slice().buffer)
+      return raw.byteOffset % 4 === 0
+        ? new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4)
+        : new Float32Array(raw.slice().buffer)
     case 'float16': {
       const table = halfTable()
       const out = new Float32Array(raw.length / 2)

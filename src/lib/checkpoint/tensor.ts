@@ -30,5 +30,10 @@ export function numel(shape: readonly number[]): number {
 }
 
 export function isTensor(value: unknown): value is Tensor {
-  return typeof value === 'object' && value !== null && (value as Tensor).data instanceof Float32Array && Array.isArray((value as Tensor).shape)
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Tensor).data instanceof Float32Array &&
+    Array.isArray((value as Tensor).shape)
+  )
 }

@@ -12,8 +12,7 @@ import {ZipArchive} from './zip.js'
  * `<top>/code/` (TorchScript source) and `<top>/constants.pkl`.
  */
 export type TorchArchive =
-  | {kind: 'torch-save'; object: unknown}
-  | {kind: 'torchscript'; rootClass: string; stateDict: StateDict}
+  {kind: 'torch-save'; object: unknown} | {kind: 'torchscript'; rootClass: string; stateDict: StateDict}
 
 const STORAGE_DTYPES: Record<string, Tensor['dtype']> = {
   FloatStorage: 'float32',
@@ -53,7 +52,8 @@ export async function loadTorchArchive(file: string): Promise<TorchArchive> {
   const zip = await ZipArchive.open(file)
   try {
     const prefix = topFolder(zip)
-    if ((await readText(zip, `${prefix}/byteorder`)) === 'big') throw new UserError(`${file}: big-endian checkpoint (not supported)`)
+    if ((await readText(zip, `${prefix}/byteorder`)) === 'big')
+      throw new UserError(`${file}: big-endian checkpoint (not supported)`)
     const pending: PendingTensor[] = []
     const source = `${file} (${prefix}/data.pkl)`
     const object = unpickle(await zip.read(`${prefix}/data.pkl`), {
@@ -62,9 +62,11 @@ export async function loadTorchArchive(file: string): Promise<TorchArchive> {
       constructors: torchConstructors(pending, source),
     })
     await fillTensors(zip, prefix, pending)
-    const isScript = zip.entries.has(`${prefix}/constants.pkl`) || [...zip.entries.keys()].some((n) => n.startsWith(`${prefix}/code/`))
+    const isScript =
+      zip.entries.has(`${prefix}/constants.pkl`) || [...zip.entries.keys()].some((n) => n.startsWith(`${prefix}/code/`))
     if (!isScript) return {kind: 'torch-save', object}
-    if (!(object instanceof PyObject)) throw new UserError(`${file}: a TorchScript archive whose data.pkl is not a module`)
+    if (!(object instanceof PyObject))
+      throw new UserError(`${file}: a TorchScript archive whose data.pkl is not a module`)
     return {kind: 'torchscript', rootClass: object.className, stateDict: await scriptStateDict(zip, prefix, object)}
   } finally {
     await zip.close()
@@ -74,7 +76,9 @@ export async function loadTorchArchive(file: string): Promise<TorchArchive> {
 function topFolder(zip: ZipArchive): string {
   const pickles = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n))
   if (pickles.length !== 1) {
-    throw new UserError(`${zip.file}: a zip archive but not a PyTorch checkpoint (${pickles.length === 0 ? 'no <folder>/data.pkl' : 'several top folders with a data.pkl'})`)
+    throw new UserError(
+      `${zip.file}: a zip archive but not a PyTorch checkpoint (${pickles.length === 0 ? 'no <folder>/data.pkl' : 'several top folders with a data.pkl'})`,
+    )
   }
   return pickles[0].slice(0, -'/data.pkl'.length)
 }
@@ -90,7 +94,11 @@ function storageRef(pid: unknown, source: string): StorageRef {
   const [, type, key, , count] = pid as [string, PyGlobal, unknown, string, unknown]
   const dtype = type.module === 'torch' ? STORAGE_DTYPES[type.name] : undefined
   if (!dtype) throw new UserError(`${source}: unsupported storage type ${type.qualifiedName}`)
-  if (!(typeof key === 'string' || Number.isSafeInteger(key)) || !Number.isSafeInteger(count) || (count as number) < 0) {
+  if (
+    !(typeof key === 'string' || Number.isSafeInteger(key)) ||
+    !Number.isSafeInteger(count) ||
+    (count as number) < 0
+  ) {
     throw new UserError(`${source}: malformed storage reference ${preview(pid)}`)
   }
   return {key: String(key), dtype, numel: count as number}
@@ -103,7 +111,9 @@ function torchConstructors(pending: PendingTensor[], source: string): Record<str
     if (!storage || typeof storage.key !== 'string') throw new UserError(`${source}: tensor without a storage`)
     const dims = (v: unknown): v is number[] => Array.isArray(v) && v.every((n) => Number.isInteger(n) && n >= 0)
     if (!Number.isInteger(offset) || !dims(size) || !dims(stride) || size.length !== stride.length) {
-      throw new UserError(`${source}: malformed tensor (size ${preview(size)}, stride ${preview(stride)}, offset ${preview(offset)})`)
+      throw new UserError(
+        `${source}: malformed tensor (size ${preview(size)}, stride ${preview(stride)}, offset ${preview(offset)})`,
+      )
     }
     const tensor: Tensor = {shape: [...size], dtype: storage.dtype, data: new Float32Array(0)}
     pending.push({tensor, storage, offset, stride: [...stride]})
@@ -152,7 +162,9 @@ async function fillTensors(zip: ZipArchive, prefix: string, pending: PendingTens
     const other = views.find((view) => view.storage.dtype !== dtype || view.storage.numel !== count)
     if (other) {
       const {numel: otherCount, dtype: otherDtype} = other.storage
-      throw new UserError(`${zip.file}: storage ${key} is referenced as ${count} ${dtype} and as ${otherCount} ${otherDtype} values`)
+      throw new UserError(
+        `${zip.file}: storage ${key} is referenced as ${count} ${dtype} and as ${otherCount} ${otherDtype} values`,
+      )
     }
     const raw = await zip.read(`${prefix}/data/${key}`)
     if (raw.length !== count * DTYPE_BYTES[dtype]) {
@@ -199,7 +211,8 @@ function gather(values: Float32Array, {tensor, offset, stride}: PendingTensor): 
   const {shape} = tensor
   const n = numel(shape)
   if (n === 0) return new Float32Array(0)
-  if (isContiguous(shape, stride)) return offset === 0 && n === values.length ? values : values.slice(offset, offset + n)
+  if (isContiguous(shape, stride))
+    return offset === 0 && n === values.length ? values : values.slice(offset, offset + n)
   // Size-1 axes move nothing; without them every step below carries past at most one axis on average.
   const axes = shape.flatMap((size, i) => (size === 1 ? [] : [{size, stride: stride[i]}]))
   const out = new Float32Array(n)
@@ -240,7 +253,8 @@ async function scriptStateDict(zip: ZipArchive, prefix: string, root: PyObject):
     const names = await stateNames(module.className)
     for (const [name, value] of module.state as PyDict) {
       if (isTensor(value) && (!names || names.has(name as string))) state.set(`${path}${name}`, value)
-      else if (value instanceof PyObject && value.className.startsWith('__torch__.')) await walk(value, `${path}${name}.`)
+      else if (value instanceof PyObject && value.className.startsWith('__torch__.'))
+        await walk(value, `${path}${name}.`)
     }
   }
   await walk(root, '')

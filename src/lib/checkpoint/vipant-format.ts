@@ -73,7 +73,9 @@ export async function readVipantCheckpoint(location: string): Promise<LoadedMode
     if (error.code === 'ENOENT') throw new UserError(`${location}: not a vipant checkpoint (no ${WEIGHTS_FILE})`)
     throw error
   })
-  const text = isDir ? await readFile(path.join(location, CONFIG_FILE), 'utf8').catch(() => metadata[CONFIG_KEY]) : metadata[CONFIG_KEY]
+  const text = isDir
+    ? await readFile(path.join(location, CONFIG_FILE), 'utf8').catch(() => metadata[CONFIG_KEY])
+    : metadata[CONFIG_KEY]
   return vipantFromTensors(location, tensors, text)
 }
 
@@ -86,7 +88,9 @@ export function vipantFromTensors(location: string, tensors: StateDict, configTe
     throw new UserError(`${location}: not a vipant checkpoint (no readable ${CONFIG_FILE} or "${CONFIG_KEY}" metadata)`)
   }
   if (config.format !== 'vipant' || config.version !== 1) {
-    throw new UserError(`${location}: unsupported vipant checkpoint (format ${config.format}, version ${config.version})`)
+    throw new UserError(
+      `${location}: unsupported vipant checkpoint (format ${config.format}, version ${config.version})`,
+    )
   }
   const clip: StateDict = new Map()
   const audio: StateDict = new Map()

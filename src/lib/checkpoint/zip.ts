@@ -59,9 +59,11 @@ export class ZipArchive {
     if (!entry) throw new UserError(`${this.file}: the archive has no ${name}`)
     const local = await readAt(this.handle, entry.localHeaderOffset, 30, this.file)
     const view = new DataView(local.buffer, local.byteOffset, 30)
-    if (view.getUint32(0, true) !== LOCAL) throw new UserError(`${this.file}: corrupt zip (bad local header for ${name})`)
+    if (view.getUint32(0, true) !== LOCAL)
+      throw new UserError(`${this.file}: corrupt zip (bad local header for ${name})`)
     const start = entry.localHeaderOffset + 30 + view.getUint16(26, true) + view.getUint16(28, true)
-    if (start + entry.compressedSize > entry.end) throw new UserError(`${this.file}: corrupt zip (${name} runs into the next entry)`)
+    if (start + entry.compressedSize > entry.end)
+      throw new UserError(`${this.file}: corrupt zip (${name} runs into the next entry)`)
     const raw = await readAt(this.handle, start, entry.compressedSize, this.file)
     if (entry.method === STORED) return raw
     try {
@@ -103,7 +105,8 @@ async function readCentralDirectory(file: string, handle: FileHandle): Promise<M
       throw new UserError(`${file}: corrupt zip (ZIP64 end record locator missing)`)
     }
     const eocd64Offset = Number(tv.getBigUint64(at - 12, true))
-    if (eocd64Offset + 56 > size) throw new UserError(`${file}: corrupt zip (ZIP64 end record past the end of the file)`)
+    if (eocd64Offset + 56 > size)
+      throw new UserError(`${file}: corrupt zip (ZIP64 end record past the end of the file)`)
     const eocd64 = await readAt(handle, eocd64Offset, 56, file)
     const v64 = new DataView(eocd64.buffer, eocd64.byteOffset, 56)
     if (v64.getUint32(0, true) !== EOCD64) throw new UserError(`${file}: corrupt zip (bad ZIP64 end record)`)
@@ -111,7 +114,8 @@ async function readCentralDirectory(file: string, handle: FileHandle): Promise<M
     cdSize = Number(v64.getBigUint64(40, true))
     cdOffset = Number(v64.getBigUint64(48, true))
   }
-  if (cdOffset + cdSize > size) throw new UserError(`${file}: truncated zip (central directory past the end of the file)`)
+  if (cdOffset + cdSize > size)
+    throw new UserError(`${file}: truncated zip (central directory past the end of the file)`)
   if (count * CENTRAL_SIZE > cdSize) {
     throw new UserError(`${file}: corrupt zip (${count} entries cannot fit a ${cdSize}-byte central directory)`)
   }
@@ -142,12 +146,21 @@ async function readCentralDirectory(file: string, handle: FileHandle): Promise<M
     }
     readZip64Extra(cd.subarray(p + 46 + nameLength, p + 46 + nameLength + extraLength), entry, file)
     if (flags & 1) throw new UserError(`${file}: ${name} is encrypted`)
-    if (method !== STORED && method !== DEFLATED) throw new UserError(`${file}: ${name} uses zip compression method ${method} (only stored and deflated are supported)`)
-    if (entry.localHeaderOffset + entry.compressedSize > size) throw new UserError(`${file}: truncated zip (${name} ends past the end of the file)`)
+    if (method !== STORED && method !== DEFLATED)
+      throw new UserError(
+        `${file}: ${name} uses zip compression method ${method} (only stored and deflated are supported)`,
+      )
+    if (entry.localHeaderOffset + entry.compressedSize > size)
+      throw new UserError(`${file}: truncated zip (${name} ends past the end of the file)`)
     if (method === STORED && entry.size !== entry.compressedSize) {
-      throw new UserError(`${file}: corrupt zip (${name} states ${entry.size} bytes from ${entry.compressedSize} stored ones)`)
+      throw new UserError(
+        `${file}: corrupt zip (${name} states ${entry.size} bytes from ${entry.compressedSize} stored ones)`,
+      )
     }
-    if (method === DEFLATED && entry.size > Math.max(INFLATE_LIMITS.grace, INFLATE_LIMITS.ratio * entry.compressedSize)) {
+    if (
+      method === DEFLATED &&
+      entry.size > Math.max(INFLATE_LIMITS.grace, INFLATE_LIMITS.ratio * entry.compressedSize)
+    ) {
       const stated = `${entry.size} bytes from ${entry.compressedSize} deflated ones`
       throw new UserError(`${file}: refusing to load: ${name} states ${stated} (a zip bomb?)`)
     }

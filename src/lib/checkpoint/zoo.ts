@@ -30,10 +30,16 @@ const AT_RUN = '01FM2Y9HJ896B2G6NKRXTEVXZ7'
 const CLIP_SHA = '40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af'
 
 const va = (name: string, step: string, purpose: string): ZooEntry => ({
-  name, file: `vipant-va-${step}.pth`, url: `${VIPANT_BASE}/${VA_RUN}/${step}.pth`, purpose: `VIP-ANT VA audio tower, step ${step}: ${purpose}`,
+  name,
+  file: `vipant-va-${step}.pth`,
+  url: `${VIPANT_BASE}/${VA_RUN}/${step}.pth`,
+  purpose: `VIP-ANT VA audio tower, step ${step}: ${purpose}`,
 })
 const at = (name: string, step: string, purpose: string): ZooEntry => ({
-  name, file: `vipant-at-${step}.pth`, url: `${VIPANT_BASE}/${AT_RUN}/${step}.pth`, purpose: `VIP-ANT +AT w/ GC audio tower, step ${step}: ${purpose}`,
+  name,
+  file: `vipant-at-${step}.pth`,
+  url: `${VIPANT_BASE}/${AT_RUN}/${step}.pth`,
+  purpose: `VIP-ANT +AT w/ GC audio tower, step ${step}: ${purpose}`,
 })
 
 export const ZOO: readonly ZooEntry[] = [
@@ -42,7 +48,8 @@ export const ZOO: readonly ZooEntry[] = [
     file: 'ViT-B-32.pt',
     url: `https://openaipublic.azureedge.net/clip/models/${CLIP_SHA}/ViT-B-32.pt`,
     sha256: CLIP_SHA,
-    purpose: "OpenAI CLIP ViT-B/32 (TorchScript, fp16): the text and image towers, and the audio tower's initialisation",
+    purpose:
+      "OpenAI CLIP ViT-B/32 (TorchScript, fp16): the text and image towers, and the audio tower's initialisation",
   },
   va('vipant-va', '00071478', 'the initialisation of AT fine-tuning'),
   va('vipant-esc50', '00083391', 'zero-shot ESC-50'),
@@ -58,7 +65,12 @@ export const ZOO: readonly ZooEntry[] = [
  * The released audio tower behind the paper's VIP-ANT number on each evaluation set (the original's README):
  * what `--data NAME` evaluates when no --model is named.
  */
-const PAPER_MODELS: Record<string, string> = {esc50: 'vipant-esc50', us8k: 'vipant-us8k', audiocaps: 'vipant-audiocaps', clotho: 'vipant-clotho'}
+const PAPER_MODELS: Record<string, string> = {
+  esc50: 'vipant-esc50',
+  us8k: 'vipant-us8k',
+  audiocaps: 'vipant-audiocaps',
+  clotho: 'vipant-clotho',
+}
 
 export function paperModel(dataset: string): ZooEntry {
   return zooEntry(PAPER_MODELS[dataset])!
@@ -117,7 +129,10 @@ export async function fetchModel(entry: ZooEntry, options: FetchModelOptions = {
     const report = options.report ?? stderrReporter(`downloading ${entry.name}`)
     try {
       await download({...entry, content: 'checkpoint'}, file, {
-        net: options.net ?? netConfig(), sizes: new KnownSizes(modelsDir()), offlineHint: OFFLINE_HINT, ...report,
+        net: options.net ?? netConfig(),
+        sizes: new KnownSizes(modelsDir()),
+        offlineHint: OFFLINE_HINT,
+        ...report,
       })
     } finally {
       report.stop()
@@ -157,8 +172,10 @@ export async function resolveModel(nameOrPath: string): Promise<string> {
     throw new UserError(`${nameOrPath}: no such file, and not a known model (${ZOO.map((e) => e.name).join(', ')})`)
   }
   if (offline() && !(await inCache(entry))) {
-    throw new UserError(`model ${entry.name} is not in the cache and --offline forbids downloading it: `
-      + `place ${entry.file} (from ${entry.url}) at ${cachedPath(entry)}, or run vipant fetch model ${entry.name} online`)
+    throw new UserError(
+      `model ${entry.name} is not in the cache and --offline forbids downloading it: ` +
+        `place ${entry.file} (from ${entry.url}) at ${cachedPath(entry)}, or run vipant fetch model ${entry.name} online`,
+    )
   }
   return fetchModel(entry)
 }

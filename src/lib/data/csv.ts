@@ -104,13 +104,18 @@ export class CsvRow {
 export class CsvColumns {
   private readonly index: ReadonlyMap<string, number>
 
-  constructor(readonly file: string, readonly names: readonly string[]) {
+  constructor(
+    readonly file: string,
+    readonly names: readonly string[],
+  ) {
     this.index = new Map(names.map((name, i) => [name.trim(), i]))
   }
 
   row({line, fields}: CsvRecord): CsvRow {
     if (fields.length !== this.names.length) {
-      throw new UserError(`${this.file}:${line}: malformed CSV line (expected ${this.names.length} fields, found ${fields.length})`)
+      throw new UserError(
+        `${this.file}:${line}: malformed CSV line (expected ${this.names.length} fields, found ${fields.length})`,
+      )
     }
     return new CsvRow(this.file, line, this.index, fields)
   }

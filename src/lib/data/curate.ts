@@ -42,7 +42,9 @@ export async function readCaptionPool(input: TableInput): Promise<CaptionPool> {
   const has = (name: string) => input.schema.fields.some((f) => f.name === name)
   const textColumn = has('text') ? 'text' : has('captions') ? 'captions' : null
   if (!has('text_emb') || textColumn === null) {
-    throw new UserError(`${input.source}: a caption pool needs text (or captions) and text_emb columns (vipant embed --tower text --text-file FILE)`)
+    throw new UserError(
+      `${input.source}: a caption pool needs text (or captions) and text_emb columns (vipant embed --tower text --text-file FILE)`,
+    )
   }
   const dim = tensorShape(input.schema.fields.find((f) => f.name === 'text_emb')!).at(-1)!
   const seen = new Set<string>()
@@ -56,14 +58,17 @@ export async function readCaptionPool(input: TableInput): Promise<CaptionPool> {
     const emb = batch.getChild('text_emb')!
     for (let i = 0; i < batch.numRows; i++, row++) {
       const value = column.get(i) as string | Iterable<string | null> | null
-      const captions = value === null ? [] : typeof value === 'string' ? [value] : [...value].filter((c): c is string => c !== null)
+      const captions =
+        value === null ? [] : typeof value === 'string' ? [value] : [...value].filter((c): c is string => c !== null)
       const vectors = tensorRow(emb, i)
       if (vectors === null) {
         unembedded += captions.length
         continue
       }
       if (vectors.length !== captions.length * dim) {
-        throw new UserError(`${input.source}: row ${row}: ${captions.length} captions but ${vectors.length / dim} text embeddings`)
+        throw new UserError(
+          `${input.source}: row ${row}: ${captions.length} captions but ${vectors.length / dim} text embeddings`,
+        )
       }
       captions.forEach((text, k) => {
         if (seen.has(text)) {
@@ -86,9 +91,13 @@ export async function readCaptionPool(input: TableInput): Promise<CaptionPool> {
 /** Refuses a clip table without frame embeddings, or with embeddings of another size than the pool's. */
 export function checkCurateInput(input: TableInput, pool: CaptionPool): void {
   const field = input.schema.fields.find((f) => f.name === 'image_emb')
-  if (!field) throw new UserError(`${input.source}: no image_emb column (vipant mel --frames K | vipant embed --tower image)`)
+  if (!field)
+    throw new UserError(`${input.source}: no image_emb column (vipant mel --frames K | vipant embed --tower image)`)
   const dim = tensorShape(field).at(-1)
-  if (dim !== pool.dim) throw new UserError(`${input.source}: image_emb has ${dim} dimensions, the caption pool ${pool.source} ${pool.dim}: embed both with the same CLIP`)
+  if (dim !== pool.dim)
+    throw new UserError(
+      `${input.source}: image_emb has ${dim} dimensions, the caption pool ${pool.source} ${pool.dim}: embed both with the same CLIP`,
+    )
 }
 
 /** The file that supplied the clips' image tower, when their provenance says. */
@@ -129,14 +138,28 @@ export function staleColumns(input: TableInput): string[] {
 
 export function curateStageSchema(input: TableInput, options: CurateOptions, version: string): Schema {
   const {pool, k, merge} = options
-  const params = {pool: pool.source, pool_captions: pool.texts.length, k, frames: merge, similarity: 'cosine', models: {image: imageModel(input), text: pool.model}}
+  const params = {
+    pool: pool.source,
+    pool_captions: pool.texts.length,
+    k,
+    frames: merge,
+    similarity: 'cosine',
+    models: {image: imageModel(input), text: pool.model},
+  }
   const stale = new Set(staleColumns(input))
-  const kept = new Schema(input.schema.fields.filter((f) => !stale.has(f.name)), input.schema.metadata)
+  const kept = new Schema(
+    input.schema.fields.filter((f) => !stale.has(f.name)),
+    input.schema.metadata,
+  )
   return stageSchema(kept, curateFields(), {command: 'curate', version, params})
 }
 
 /** Appends each clip's curated captions and their scores, batch by batch, in input order. */
-export async function* curateStage(input: TableInput, schema: Schema, options: CurateOptions): AsyncIterable<RecordBatch> {
+export async function* curateStage(
+  input: TableInput,
+  schema: Schema,
+  options: CurateOptions,
+): AsyncIterable<RecordBatch> {
   const [captionsField, scoresField] = schema.fields.slice(-2)
   const stats: CurateStats = {clips: 0, curated: 0, frames: 0, captions: 0, topScore: 0}
   for await (const batch of input.batches) {
@@ -153,7 +176,10 @@ export async function* curateStage(input: TableInput, schema: Schema, options: C
       }
       const texts = picked.map((p) => (p === null ? null : Array.from(p.index, (j) => options.pool.texts[j])))
       const scores = picked.map((p) => (p === null ? null : Float32Array.from(p.score)))
-      yield stageBatch(schema, rows, [columnData(captionsField, texts), tensorData(scoresField as Field<TensorType>, scores)] as Data[])
+      yield stageBatch(schema, rows, [
+        columnData(captionsField, texts),
+        tensorData(scoresField as Field<TensorType>, scores),
+      ] as Data[])
       options.onRows?.(stats)
     }
   }
@@ -168,7 +194,9 @@ interface Picked {
 /** One batch of clips: every query vector (a frame, or a clip's mean frame) against the whole pool at once. */
 function curateRows(rows: RecordBatch, {pool, k, merge}: CurateOptions): (Picked | null)[] {
   const column = rows.getChild('image_emb')!
-  const clips = Array.from({length: rows.numRows}, (_, i) => tensorRow(column, i)).map((v) => (v === null || v.length === 0 ? null : v))
+  const clips = Array.from({length: rows.numRows}, (_, i) => tensorRow(column, i)).map((v) =>
+    v === null || v.length === 0 ? null : v,
+  )
   // shape = [clips, frames, dim] ragged -> one query per frame, or per clip for `mean`
   const queries: Float32Array[] = []
   const owner: number[] = []
@@ -200,7 +228,11 @@ function curateRows(rows: RecordBatch, {pool, k, merge}: CurateOptions): (Picked
  * The k best pool entries for each query by dot product, best first, equal scores in pool order. The
  * pool is swept in blocks that stay in cache while every query of the batch visits them.
  */
-export function topK(queries: readonly Float32Array[], pool: Pick<CaptionPool, 'vectors' | 'dim'>, k: number): {index: number[]; score: number[]}[] {
+export function topK(
+  queries: readonly Float32Array[],
+  pool: Pick<CaptionPool, 'vectors' | 'dim'>,
+  k: number,
+): {index: number[]; score: number[]}[] {
   const {vectors, dim} = pool
   const n = vectors.length / dim
   const keep = Math.min(k, n)
@@ -227,7 +259,10 @@ export function topK(queries: readonly Float32Array[], pool: Pick<CaptionPool, '
       }
     }
   }
-  return queries.map((_, qi) => ({index: [...index.subarray(qi * keep, (qi + 1) * keep)], score: [...score.subarray(qi * keep, (qi + 1) * keep)]}))
+  return queries.map((_, qi) => ({
+    index: [...index.subarray(qi * keep, (qi + 1) * keep)],
+    score: [...score.subarray(qi * keep, (qi + 1) * keep)],
+  }))
 }
 
 /** a[ao..ao+dim) . b[bo..bo+dim) in four running sums: about 3x one sum in V8 (plain lets: destructuring here costs as much again). */

@@ -61,7 +61,8 @@ export class ClipFinder {
         if (!chunk.isDirectory() && !chunk.isSymbolicLink()) continue
         const aclip = path.join(root, chunk.name, 'aclip')
         // Only the gold clip: aclip/ also holds the unused negative clips {ytid}.n0.mp3, {ytid}.n1.mp3.
-        if (isDir(aclip)) this.add(aclip, (name) => name.includes('.p0.') && isMediaFile(name), {root, name: chunk.name})
+        if (isDir(aclip))
+          this.add(aclip, (name) => name.includes('.p0.') && isMediaFile(name), {root, name: chunk.name})
       }
     }
   }

@@ -60,9 +60,20 @@ type Required = Pick<IndexRow, 'id' | 'dataset' | 'path' | 'status'>
 export function indexRow(fields: Required & Partial<IndexRow>): IndexRow {
   const {id, dataset, path, status, ...known} = fields
   return {
-    id, dataset, path, status,
-    split: null, fold: null, label: null, class: null, captions: null, labels: null, label_names: null,
-    start: null, end: null, frames: null,
+    id,
+    dataset,
+    path,
+    status,
+    split: null,
+    fold: null,
+    label: null,
+    class: null,
+    captions: null,
+    labels: null,
+    label_names: null,
+    start: null,
+    end: null,
+    frames: null,
     ...known,
   }
 }

@@ -29,7 +29,12 @@ export function indexSchema(params: Record<string, unknown>, version: string): S
 }
 
 export function indexBatch(schema: Schema, rows: readonly IndexRow[]): RecordBatch {
-  const columns = INDEX_FIELDS.map((f) => columnData(f, rows.map((r) => r[f.name as keyof IndexRow] ?? null)))
+  const columns = INDEX_FIELDS.map((f) =>
+    columnData(
+      f,
+      rows.map((r) => r[f.name as keyof IndexRow] ?? null),
+    ),
+  )
   return sourceBatch(schema, columns)
 }
 
@@ -37,7 +42,11 @@ export function indexBatch(schema: Schema, rows: readonly IndexRow[]): RecordBat
  * The index of one or more datasets, folders or files as a streamed table: what `vipant fetch`
  * writes and what `vipant mel DIR` reads when handed a directory instead of a table.
  */
-export function indexTableInput(sources: readonly {dataset: DatasetName; dir: string}[], options: IngestOptions, version: string): TableInput {
+export function indexTableInput(
+  sources: readonly {dataset: DatasetName; dir: string}[],
+  options: IngestOptions,
+  version: string,
+): TableInput {
   const schema = indexSchema({datasets: sources.map((s) => s.dataset), ...options}, version)
   async function* batches(): AsyncIterable<RecordBatch> {
     let rows: IndexRow[] = []

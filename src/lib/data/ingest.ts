@@ -38,7 +38,11 @@ export function detectDataset(dir: string): DatasetName | null {
 }
 
 /** The index rows of a dataset, one per clip, in metadata order; metadata problems surface on iteration. */
-export async function* ingest(dataset: DatasetName, dir: string, options: IngestOptions = {}): AsyncGenerator<IndexRow> {
+export async function* ingest(
+  dataset: DatasetName,
+  dir: string,
+  options: IngestOptions = {},
+): AsyncGenerator<IndexRow> {
   const source = SOURCES[dataset] as DatasetSource | undefined
   if (!source) throw new UserError(`unknown dataset "${dataset}" (one of ${Object.keys(SOURCES).join(', ')})`)
   const unused = (Object.keys(options) as (keyof IngestOptions)[]).filter(

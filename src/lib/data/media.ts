@@ -4,8 +4,23 @@ import {UserError} from '../util/errors.js'
 
 /** Audio and video containers the decoder (ffmpeg) is expected to read. */
 export const MEDIA_EXTENSIONS: ReadonlySet<string> = new Set([
-  'wav', 'flac', 'mp3', 'ogg', 'oga', 'opus', 'm4a', 'aac', 'wma', 'aiff', 'aif',
-  'mp4', 'm4v', 'mkv', 'webm', 'mov', 'avi',
+  'wav',
+  'flac',
+  'mp3',
+  'ogg',
+  'oga',
+  'opus',
+  'm4a',
+  'aac',
+  'wma',
+  'aiff',
+  'aif',
+  'mp4',
+  'm4v',
+  'mkv',
+  'webm',
+  'mov',
+  'avi',
 ])
 
 export function isMediaFile(file: string): boolean {
@@ -31,7 +46,9 @@ function readFolder(dir: string): Dirent[] {
   try {
     return readdirSync(dir, {withFileTypes: true})
   } catch (error) {
-    throw new UserError(`${dir}: cannot read this folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
+    throw new UserError(
+      `${dir}: cannot read this folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    )
   }
 }
 
@@ -64,7 +81,8 @@ export function* walkMedia(dir: string, warn: Warn = stderrWarn): Generator<stri
       const full = path.join(folder, entry.name)
       const sub = entry.isDirectory() || entry.isSymbolicLink() ? folderIdentity(full) : undefined
       if (sub === 'loop') skip(`${full}: a symbolic link loop`)
-      else if (sub !== undefined && walked.has(sub)) skip(`${full}: leads to ${walked.get(sub)}, a folder already walked`)
+      else if (sub !== undefined && walked.has(sub))
+        skip(`${full}: leads to ${walked.get(sub)}, a folder already walked`)
       else if (sub !== undefined) yield* walk(full, sub)
       else if (isMediaFile(entry.name)) yield full
     }

@@ -40,11 +40,18 @@ export interface MelResult {
 export async function melClip(task: MelTask): Promise<MelResult> {
   const [audio, images] = await Promise.all([
     decodeAudio(task.path),
-    task.pictures ? preprocessed(task.pictures) : task.frames > 0 ? clipImages(task.path, task.frameFiles, task.frames) : null,
+    task.pictures
+      ? preprocessed(task.pictures)
+      : task.frames > 0
+        ? clipImages(task.path, task.frameFiles, task.frames)
+        : null,
   ])
   const {mel, frames} = fileError(task.path, () => logMel(audio.channels, audio.sampleRate, task.config, task.key))
   const samples = audio.channels[0].length
-  if (frames === 0) throw new UserError(`${task.path}: ${samples} samples at ${audio.sampleRate} Hz is shorter than one 25 ms fbank frame`)
+  if (frames === 0)
+    throw new UserError(
+      `${task.path}: ${samples} samples at ${audio.sampleRate} Hz is shorter than one 25 ms fbank frame`,
+    )
   requireFinite(mel, () => `${task.path}: the mel`)
   const {sampleRate, duration, mp3Decoder} = audio
   return {mel, frames, sampleRate, channels: audio.channels.length, duration, images, mp3Decoder}

@@ -43,7 +43,10 @@ type Done = {batch: RecordBatch; index: number; outcome: Outcome}
 
 export function melStageSchema(input: Schema, options: MelStageOptions, version: string): Schema {
   checkMaxLen(options.config.maxLen)
-  const params = {...melParams(options.config), ...(options.frames > 0 ? {frames: options.frames, image_size: CLIP_IMAGE_SIZE} : {})}
+  const params = {
+    ...melParams(options.config),
+    ...(options.frames > 0 ? {frames: options.frames, image_size: CLIP_IMAGE_SIZE} : {}),
+  }
   return stageSchema(input, melFields(options), {command: 'mel', version, params})
 }
 
@@ -53,8 +56,14 @@ export function melStageSchema(input: Schema, options: MelStageOptions, version:
  */
 export function melParams(config: MelConfig): Record<string, unknown> {
   return {
-    max_len: config.maxLen, num_mel_bins: NUM_MEL_BINS, crop: config.crop, seed: config.seed, zero_mean: config.zeroMean,
-    norms: config.norms, fbank: 'kaldi', mp3_decoder: mp3Decoder(),
+    max_len: config.maxLen,
+    num_mel_bins: NUM_MEL_BINS,
+    crop: config.crop,
+    seed: config.seed,
+    zero_mean: config.zeroMean,
+    norms: config.norms,
+    fbank: 'kaldi',
+    mp3_decoder: mp3Decoder(),
   }
 }
 
@@ -64,8 +73,10 @@ let fallbackNoted = false
 function noteMp3Fallback(result: MelResult): void {
   if (fallbackNoted || result.mp3Decoder !== 'ffmpeg, sox layout') return
   fallbackNoted = true
-  process.stderr.write('note: MP3s are decoded by ffmpeg laid out as sox would, within 8.2e-2 of the original log-mels; ' +
-    'for libmad\'s samples, as VIP-ANT had them, install sox with MP3 support (apt-get install sox libsox-fmt-mp3)\n')
+  process.stderr.write(
+    'note: MP3s are decoded by ffmpeg laid out as sox would, within 8.2e-2 of the original log-mels; ' +
+      "for libmad's samples, as VIP-ANT had them, install sox with MP3 support (apt-get install sox libsox-fmt-mp3)\n",
+  )
 }
 
 function melFields({config, frames, dtype}: MelStageOptions): Field[] {
@@ -87,7 +98,11 @@ function melFields({config, frames, dtype}: MelStageOptions): Field[] {
  * are still being read. Rows whose file is missing are counted and left out (a fixed-size tensor
  * column would spend a full slot of zeros on each); rows that fail to decode stay, with status "error".
  */
-export async function* melStage(input: TableInput, schema: Schema, options: MelStageOptions): AsyncIterable<RecordBatch> {
+export async function* melStage(
+  input: TableInput,
+  schema: Schema,
+  options: MelStageOptions,
+): AsyncIterable<RecordBatch> {
   const pathColumn = input.schema.fields.find((f) => f.name === 'path')
   if (!pathColumn) throw new UserError(`${input.source}: no 'path' column; expected an index table (vipant fetch ...)`)
   // Workers decode the frames they cut from videos: the JPEG decoder's libraries are loaded here first (see image/jpeg.ts).
@@ -114,7 +129,9 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
       const listed = options.frames > 0 && frameFiles !== null && frameFiles.length > 0
       const decoded = listed ? pictures.decode(pickFrames(frameFiles, options.frames)) : Promise.resolve(undefined)
       outcome = await decoded
-        .then((images) => pool.run({key: id, path, config: options.config, frames: options.frames, frameFiles, pictures: images}))
+        .then((images) =>
+          pool.run({key: id, path, config: options.config, frames: options.frames, frameFiles, pictures: images}),
+        )
         .then(
           (result): Outcome => {
             noteMp3Fallback(result)
@@ -124,7 +141,13 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
         )
     }
     if (outcome.status === 'error' && options.strict) throw new UserError(outcome.error ?? `${path}: failed`)
-    options.onClip?.({id, path, status: outcome.status, duration: outcome.status === 'ok' ? outcome.result.duration : 0, error: outcome.status === 'ok' ? undefined : (outcome.error ?? undefined)})
+    options.onClip?.({
+      id,
+      path,
+      status: outcome.status,
+      duration: outcome.status === 'ok' ? outcome.result.duration : 0,
+      error: outcome.status === 'ok' ? undefined : (outcome.error ?? undefined),
+    })
     return {batch, index, outcome}
   }
 
@@ -141,7 +164,8 @@ export async function* melStage(input: TableInput, schema: Schema, options: MelS
       if (done.outcome.status === 'missing') continue
       // A batch is a zero-copy slice of the input: consecutive rows of one input batch.
       const last = pending.at(-1)
-      if (last && (last.batch !== done.batch || last.index + 1 !== done.index || pending.length >= options.batchSize)) yield flush()
+      if (last && (last.batch !== done.batch || last.index + 1 !== done.index || pending.length >= options.batchSize))
+        yield flush()
       pending.push(done)
     }
     if (pending.length > 0) yield flush()
@@ -164,6 +188,7 @@ function ownColumns(fields: Field[], outcomes: Outcome[]) {
     status: outcomes.map((o) => o.status),
     error: outcomes.map((o) => (o.status === 'ok' ? null : o.error)),
   }
-  return fields.map((f) => (f.name in tensors ? tensorData(f as Field<TensorType>, tensors[f.name]) : columnData(f, values[f.name])))
+  return fields.map((f) =>
+    f.name in tensors ? tensorData(f as Field<TensorType>, tensors[f.name]) : columnData(f, values[f.name]),
+  )
 }
-

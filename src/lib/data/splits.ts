@@ -23,7 +23,8 @@ export function chooseSplits(layout: SplitLayout, dir: string, requested: string
       throw new UserError(`${layout.dataset} has no split "${requested}" (one of ${layout.splits.join(', ')})`)
     }
     const file = layout.find(dir, requested)
-    if (file === undefined) throw new UserError(`${dir}: no ${layout.expected(requested)} (${layout.dataset} ${requested} split)`)
+    if (file === undefined)
+      throw new UserError(`${dir}: no ${layout.expected(requested)} (${layout.dataset} ${requested} split)`)
     return [{split: requested, file}]
   }
   const found = layout.splits.flatMap((split) => {
@@ -31,7 +32,9 @@ export function chooseSplits(layout: SplitLayout, dir: string, requested: string
     return file === undefined ? [] : [{split, file}]
   })
   if (found.length === 0) {
-    throw new UserError(`${dir}: no ${layout.dataset} metadata (expected one of: ${layout.splits.map(layout.expected).join('; ')})`)
+    throw new UserError(
+      `${dir}: no ${layout.dataset} metadata (expected one of: ${layout.splits.map(layout.expected).join('; ')})`,
+    )
   }
   return found
 }

@@ -21,14 +21,17 @@ interface Caption {
  * one vector per caption, end to end) is used as it is, so the text tower runs only for tables without it.
  */
 async function readCaptions(input: TableInput): Promise<Caption[]> {
-  if (!input.schema.fields.some((f) => f.name === 'captions')) throw new UserError(`${input.source}: no captions column to search (vipant fetch clotho|audiocaps makes one)`)
+  if (!input.schema.fields.some((f) => f.name === 'captions'))
+    throw new UserError(`${input.source}: no captions column to search (vipant fetch clotho|audiocaps makes one)`)
   const captions: Caption[] = []
   let index = 0
   for await (const batch of input.batches) {
     const column = batch.getChild('captions')!
     const emb = batch.getChild('text_emb')
     for (let i = 0; i < batch.numRows; i++, index++) {
-      const texts = [...((column.get(i) as Iterable<string | null> | null) ?? [])].filter((c): c is string => c !== null)
+      const texts = [...((column.get(i) as Iterable<string | null> | null) ?? [])].filter(
+        (c): c is string => c !== null,
+      )
       const row = emb ? tensorRow(emb, i) : null
       if (row) requireFinite(row, () => `${rowName(input.source, index, batch.getChild('id')?.get(i))}: text_emb`)
       const dim = row && texts.length > 0 ? row.length / texts.length : 0
@@ -45,7 +48,13 @@ async function readCaptions(input: TableInput): Promise<Caption[]> {
  * captions with the highest cosine similarity (ties: the earlier caption first). Captions are scored as
  * written, without the evaluation prompt, like the text_emb vipant embed stores for them.
  */
-export async function searchCaptions(input: TableInput, file: string, k: number, embedder: Embedder, config: MelConfig): Promise<CaptionSearchResult> {
+export async function searchCaptions(
+  input: TableInput,
+  file: string,
+  k: number,
+  embedder: Embedder,
+  config: MelConfig,
+): Promise<CaptionSearchResult> {
   checkMaxLen(config.maxLen)
   const captions = await readCaptions(input)
   const {mel} = await melClip({key: file, path: file, config, frames: 0, frameFiles: null})
@@ -53,9 +62,23 @@ export async function searchCaptions(input: TableInput, file: string, k: number,
   if (!audio) throw new UserError(`${file}: the audio tower gave no embedding`)
   requireFinite(audio, () => `${file}: the audio tower's audio_emb`)
   const missing = captions.filter((c) => c.embedding === null)
-  const embedded = missing.length > 0 ? await embedTexts(embedder, missing.map((c) => c.text)) : []
+  const embedded =
+    missing.length > 0
+      ? await embedTexts(
+          embedder,
+          missing.map((c) => c.text),
+        )
+      : []
   missing.forEach((c, q) => (c.embedding = embedded[q]))
-  const [scores] = similarity([audio], captions.map((c) => c.embedding!))
+  const [scores] = similarity(
+    [audio],
+    captions.map((c) => c.embedding!),
+  )
   const order = captions.map((_, q) => q).sort((a, b) => scores[b] - scores[a] || a - b)
-  return {audio: file, results: order.slice(0, k).map((q, r) => ({rank: r + 1, id: captions[q].id, caption: captions[q].text, score: scores[q]}))}
+  return {
+    audio: file,
+    results: order
+      .slice(0, k)
+      .map((q, r) => ({rank: r + 1, id: captions[q].id, caption: captions[q].text, score: scores[q]})),
+  }
 }

@@ -39,7 +39,11 @@ export function classEmbeddings(perTemplate: readonly (readonly Float32Array[])[
 }
 
 /** Each clip's score for each class: a raw dot product, or with --cosine the cosine similarity. */
-export function scoreClips(audio: readonly Float32Array[], classes: readonly Float64Array[], cosine: boolean): Float64Array[] {
+export function scoreClips(
+  audio: readonly Float32Array[],
+  classes: readonly Float64Array[],
+  cosine: boolean,
+): Float64Array[] {
   const classNorms = classes.map((t) => (cosine ? norm(t) : 1))
   return audio.map((a) => {
     const audioNorm = cosine ? norm(a) : 1
@@ -112,7 +116,9 @@ export function classificationMetrics(clips: readonly ScoredClip[], classCount: 
     clips: clips.length,
     accuracy: ratio(correct, clips.length),
     top5: ratio(top5, clips.length),
-    folds: [...byFold].sort(([a], [b]) => a - b).map(([fold, f]) => ({fold, clips: f.clips, accuracy: f.correct / f.clips})),
+    folds: [...byFold]
+      .sort(([a], [b]) => a - b)
+      .map(([fold, f]) => ({fold, clips: f.clips, accuracy: f.correct / f.clips})),
     classes: confusion.map((row, label) => {
       const n = row.reduce((a, b) => a + b, 0)
       return {label, clips: n, accuracy: n === 0 ? null : row[label] / n}

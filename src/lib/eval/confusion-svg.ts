@@ -14,7 +14,8 @@ const PAD = 12
 
 export function confusionSvg(report: ZeroShotReport): string {
   const {classes, matrix} = report.confusion
-  if (matrix === null || report.accuracy === null) throw new UserError('--plot: no clip has a label, so there is no confusion matrix to draw')
+  if (matrix === null || report.accuracy === null)
+    throw new UserError('--plot: no clip has a label, so there is no confusion matrix to draw')
   const n = classes.length
   const labelWidth = Math.ceil(Math.max(4, ...classes.map((c) => c.length)) * CHAR) + PAD
   const left = labelWidth + 20 // room for the "true" axis title
@@ -38,7 +39,9 @@ export function confusionSvg(report: ZeroShotReport): string {
   matrix.forEach((row, i) => {
     const y = top + i * CELL
     const total = row.reduce((a, b) => a + b, 0)
-    parts.push(`<text class="row" x="${left - 4}" y="${y + CELL / 2 + 4}" text-anchor="end">${escapeXml(classes[i])}</text>`)
+    parts.push(
+      `<text class="row" x="${left - 4}" y="${y + CELL / 2 + 4}" text-anchor="end">${escapeXml(classes[i])}</text>`,
+    )
     row.forEach((count, j) => {
       const value = total === 0 ? 0 : count / total
       const x = left + j * CELL
@@ -54,6 +57,9 @@ export function confusionSvg(report: ZeroShotReport): string {
 
 /** White at 0 to a dark blue at 1. */
 function shade(value: number): string {
-  const mix = (from: number, to: number) => Math.round(from + (to - from) * value).toString(16).padStart(2, '0')
+  const mix = (from: number, to: number) =>
+    Math.round(from + (to - from) * value)
+      .toString(16)
+      .padStart(2, '0')
   return `#${mix(0xff, 0x08)}${mix(0xff, 0x30)}${mix(0xff, 0x6b)}`
 }

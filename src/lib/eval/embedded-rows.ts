@@ -14,7 +14,8 @@ export async function forEachEmbedded(
   hint: string,
   visit: (batch: RecordBatch, i: number, audio: Float32Array) => void,
 ): Promise<{failed: number}> {
-  if (!input.schema.fields.some((f) => f.name === 'audio_emb')) throw new UserError(`${input.source}: no audio_emb column (${hint}, or give --data)`)
+  if (!input.schema.fields.some((f) => f.name === 'audio_emb'))
+    throw new UserError(`${input.source}: no audio_emb column (${hint}, or give --data)`)
   let failed = 0
   let row = 0
   for await (const batch of input.batches) {

@@ -33,7 +33,9 @@ export async function writePlot(file: string, svg: string): Promise<void> {
   await atomicWrite(file, async (temp) => {
     const result = await execa(tool.binary, tool.args(temp), {input: svg, reject: false})
     if (result.exitCode !== 0) {
-      throw new UserError(`${file}: ${tool.binary} failed: ${String(result.stderr).split('\n')[0] || `exit ${result.exitCode}`}`)
+      throw new UserError(
+        `${file}: ${tool.binary} failed: ${String(result.stderr).split('\n')[0] || `exit ${result.exitCode}`}`,
+      )
     }
   })
 }

@@ -43,11 +43,18 @@ export interface ZeroShotReport {
 /** One line on how much of the dataset was evaluated: never silently a subset. */
 export function coverageLine(report: ZeroShotReport): string {
   const {listed, evaluated, missing, failed} = report.clips
-  const parts = [listed === null ? `evaluated ${plural(evaluated, 'clip')}` : `evaluated ${evaluated} of ${plural(listed, 'listed clip')}`]
+  const parts = [
+    listed === null
+      ? `evaluated ${plural(evaluated, 'clip')}`
+      : `evaluated ${evaluated} of ${plural(listed, 'listed clip')}`,
+  ]
   if (missing) parts.push(`${missing} not on disk`)
   if (failed) parts.push(`${failed} failed to decode`)
   if (report.clips.unlabelled) parts.push(`${report.clips.unlabelled} without a label (predicted, not scored)`)
-  const folds = report.folds.present.length > 0 ? ` (fold${report.folds.present.length > 1 ? 's' : ''} ${report.folds.present.join(', ')})` : ''
+  const folds =
+    report.folds.present.length > 0
+      ? ` (fold${report.folds.present.length > 1 ? 's' : ''} ${report.folds.present.join(', ')})`
+      : ''
   return `${parts.join('; ')}${folds}`
 }
 
@@ -71,22 +78,44 @@ export function renderText(report: ZeroShotReport): string {
   ]
   if (report.accuracy !== null) lines.push(`accuracy ${pct(report.accuracy)}   top-5 ${pct(report.top5)}`)
   if (report.per_fold.length > 0) {
-    lines.push('', ...table(['fold', 'clips', 'accuracy'], report.per_fold.map((f) => [String(f.fold), String(f.clips), pct(f.accuracy)])))
+    lines.push(
+      '',
+      ...table(
+        ['fold', 'clips', 'accuracy'],
+        report.per_fold.map((f) => [String(f.fold), String(f.clips), pct(f.accuracy)]),
+      ),
+    )
   }
   if (report.per_class.length > 0) {
-    lines.push('', ...table(['label', 'class', 'clips', 'accuracy'], report.per_class.map((c) => [String(c.label), c.name, String(c.clips), pct(c.accuracy)])))
+    lines.push(
+      '',
+      ...table(
+        ['label', 'class', 'clips', 'accuracy'],
+        report.per_class.map((c) => [String(c.label), c.name, String(c.clips), pct(c.accuracy)]),
+      ),
+    )
   }
   const {classes, matrix} = report.confusion
   if (matrix && classes.length <= MAX_CONFUSION_CLASSES) {
     lines.push('', 'confusion (rows: true label, columns: predicted)')
-    lines.push(...table(['', ...classes.map((_, j) => String(j))], matrix.map((row, i) => [`${i} ${classes[i]}`, ...row.map(String)])))
+    lines.push(
+      ...table(
+        ['', ...classes.map((_, j) => String(j))],
+        matrix.map((row, i) => [`${i} ${classes[i]}`, ...row.map(String)]),
+      ),
+    )
   } else if (matrix) {
     lines.push('', `confusion matrix (${classes.length} classes): see --json`)
   }
   if (report.unlabelled.length > 0) {
     const shown = report.unlabelled.slice(0, MAX_PREDICTION_ROWS)
     lines.push('', 'predictions (clips without a label)')
-    lines.push(...table(['id', 'predicted', 'score'], shown.map((p) => [p.id, p.predicted, p.score.toFixed(4)])))
+    lines.push(
+      ...table(
+        ['id', 'predicted', 'score'],
+        shown.map((p) => [p.id, p.predicted, p.score.toFixed(4)]),
+      ),
+    )
     const rest = report.unlabelled.length - shown.length
     if (rest > 0) lines.push(`... and ${rest} more: see --json or --predictions`)
   }
@@ -106,7 +135,10 @@ export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)))
   const numeric = header.map((_, j) => rows.every((r) => /^[\d.%-]*$/.test(r[j])))
   const line = (cells: string[]) =>
-    cells.map((cell, j) => (numeric[j] ? cell.padStart(widths[j]) : cell.padEnd(widths[j]))).join('  ').trimEnd()
+    cells
+      .map((cell, j) => (numeric[j] ? cell.padStart(widths[j]) : cell.padEnd(widths[j])))
+      .join('  ')
+      .trimEnd()
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)]
 }
 
@@ -114,7 +146,10 @@ export function table(header: string[], rows: string[][]): string[] {
  * The checkpoints behind an evaluation, hashed: the text tower's, and the audio tower's — loaded in this
  * run, or named by the table's embed stage, and hashed only where that file still is.
  */
-export async function evaluatedModels(scored: TableInput, sources: Partial<Record<TowerName, string>>): Promise<{audio: ModelDigest | null; text: ModelDigest}> {
+export async function evaluatedModels(
+  scored: TableInput,
+  sources: Partial<Record<TowerName, string>>,
+): Promise<{audio: ModelDigest | null; text: ModelDigest}> {
   const recorded = stageOf(scored.schema, 'audio_emb')?.params.models as {audio?: string} | undefined
   const audio = sources.audio ?? recorded?.audio
   return {audio: audio && existsSync(audio) ? await modelDigest(audio) : null, text: await modelDigest(sources.text!)}

@@ -52,7 +52,11 @@ export interface CaptionSearchResult {
 
 export function retrievalCoverageLine(report: RetrievalReport): string {
   const {listed, evaluated, missing, failed} = report.clips
-  const parts = [listed === null ? `evaluated ${plural(evaluated, 'clip')}` : `evaluated ${evaluated} of ${plural(listed, 'listed clip')}`]
+  const parts = [
+    listed === null
+      ? `evaluated ${plural(evaluated, 'clip')}`
+      : `evaluated ${evaluated} of ${plural(listed, 'listed clip')}`,
+  ]
   if (missing) parts.push(`${missing} not on disk`)
   if (failed) parts.push(`${failed} failed to decode`)
   return `${parts.join('; ')}, ${plural(report.captions, 'caption')}`
@@ -71,7 +75,17 @@ export function renderRetrievalJson(value: RetrievalReport | SearchResult[] | Ca
 export function renderRetrievalText(report: RetrievalReport): string {
   const {protocol: p} = report
   const f2 = (x: number) => x.toFixed(2)
-  const row = (name: string, m: DirectionMetrics) => [name, String(m.queries), f2(m.r1), f2(m.r5), f2(m.r10), f2(m.r50), f2(m.median_rank), f2(m.mean_rank), f2(100 * m.map10)]
+  const row = (name: string, m: DirectionMetrics) => [
+    name,
+    String(m.queries),
+    f2(m.r1),
+    f2(m.r5),
+    f2(m.r10),
+    f2(m.r50),
+    f2(m.median_rank),
+    f2(m.mean_rank),
+    f2(100 * m.map10),
+  ]
   const lines = [
     `retrieval ${p.dataset}${p.split ? ` ${p.split}` : ''} (${p.source})`,
     `  ${retrievalCoverageLine(report)}`,
@@ -96,7 +110,12 @@ export function renderSearchText(results: readonly SearchResult[]): string {
   for (const {query, results: top} of results) {
     if (lines.length > 0) lines.push('')
     lines.push(`query: ${JSON.stringify(query)}`)
-    lines.push(...table(['rank', 'score', 'id', 'path'], top.map((r) => [String(r.rank), r.score.toFixed(4), r.id, r.path ?? ''])))
+    lines.push(
+      ...table(
+        ['rank', 'score', 'id', 'path'],
+        top.map((r) => [String(r.rank), r.score.toFixed(4), r.id, r.path ?? '']),
+      ),
+    )
   }
   return `${lines.join('\n')}\n`
 }

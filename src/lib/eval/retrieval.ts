@@ -27,8 +27,13 @@ export interface DirectionMetrics {
 export function checkFiveCaptions(clips: readonly {id: string; captions: number}[], source: string): void {
   const wrong = clips.filter((c) => c.captions !== CAPTIONS_PER_CLIP)
   if (wrong.length > 0) {
-    const named = wrong.slice(0, 5).map((c) => `${c.id} (${c.captions})`).join(', ')
-    throw new UserError(`${source}: retrieval needs exactly ${CAPTIONS_PER_CLIP} captions per clip; ${plural(wrong.length, 'clip differs', 'clips differ')}: ${named}${wrong.length > 5 ? ', ...' : ''}`)
+    const named = wrong
+      .slice(0, 5)
+      .map((c) => `${c.id} (${c.captions})`)
+      .join(', ')
+    throw new UserError(
+      `${source}: retrieval needs exactly ${CAPTIONS_PER_CLIP} captions per clip; ${plural(wrong.length, 'clip differs', 'clips differ')}: ${named}${wrong.length > 5 ? ', ...' : ''}`,
+    )
   }
 }
 
@@ -46,7 +51,10 @@ export function similarity(audio: readonly Float32Array[], text: readonly Float3
 }
 
 /** Both directions over an N x 5N similarity matrix. */
-export function retrievalMetrics(sim: readonly Float64Array[]): {audioToText: DirectionMetrics; textToAudio: DirectionMetrics} {
+export function retrievalMetrics(sim: readonly Float64Array[]): {
+  audioToText: DirectionMetrics
+  textToAudio: DirectionMetrics
+} {
   const n = sim.length
   const audioToText = sim.map((row, i) =>
     Array.from({length: CAPTIONS_PER_CLIP}, (_, k) => rankOf(row, CAPTIONS_PER_CLIP * i + k)),
@@ -57,7 +65,6 @@ export function retrievalMetrics(sim: readonly Float64Array[]): {audioToText: Di
   })
   return {audioToText: direction(audioToText), textToAudio: direction(textToAudio)}
 }
-
 
 /** Metrics from each query's positions of its relevant items; a query's rank is its best (best-of-5 for A->T). */
 function direction(relevant: number[][]): DirectionMetrics {

@@ -47,7 +47,13 @@ export async function collectRetrievalClips(input: TableInput): Promise<{clips: 
 /** Text embeddings in chunks, so that worker threads share them and no forward pass holds thousands of captions. */
 export async function embedTexts(embedder: Embedder, texts: readonly string[], chunk = 32): Promise<Float32Array[]> {
   const parts = []
-  for (let s = 0; s < texts.length; s += chunk) parts.push(embedder.embed('text', texts.slice(s, s + chunk).map((t) => [t])))
+  for (let s = 0; s < texts.length; s += chunk)
+    parts.push(
+      embedder.embed(
+        'text',
+        texts.slice(s, s + chunk).map((t) => [t]),
+      ),
+    )
   return (await Promise.all(parts)).flat().map((e, q) => {
     if (e === null) throw new UserError(`the text tower gave no embedding for ${JSON.stringify(texts[q])}`)
     requireFinite(e, () => `the text tower's text_emb for ${JSON.stringify(texts[q])}`)
@@ -80,14 +86,25 @@ export interface RankRow {
  * docs/method.md §8.2 end to end on embedded clips: prompted captions, cosine similarities, both directions, and the report;
  * the clips and sim[clip][caption] too, for the --html page's per-query results.
  */
-export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report: RetrievalReport; ranks: RankRow[]; clips: RetrievalClip[]; sim: Float64Array[]}> {
+export async function evaluateRetrieval(
+  setup: RetrievalSetup,
+): Promise<{report: RetrievalReport; ranks: RankRow[]; clips: RetrievalClip[]; sim: Float64Array[]}> {
   const {scored, listing, embedder} = setup
   const {clips, failed} = await collectRetrievalClips(scored)
-  if (clips.length === 0) throw new UserError(`${scored.source}: no clip to evaluate${listing ? ` (${listing.listed} listed, ${listing.missing} not on disk)` : ''}`)
-  checkFiveCaptions(clips.map((c) => ({id: c.id, captions: c.captions.length})), scored.source)
+  if (clips.length === 0)
+    throw new UserError(
+      `${scored.source}: no clip to evaluate${listing ? ` (${listing.listed} listed, ${listing.missing} not on disk)` : ''}`,
+    )
+  checkFiveCaptions(
+    clips.map((c) => ({id: c.id, captions: c.captions.length})),
+    scored.source,
+  )
   const captions = clips.flatMap((c) => c.captions)
   const texts = captions.map((c) => captionText(setup.prompt, c))
-  const sim = similarity(clips.map((c) => c.audio), await embedTexts(embedder, texts))
+  const sim = similarity(
+    clips.map((c) => c.audio),
+    await embedTexts(embedder, texts),
+  )
   const metrics = retrievalMetrics(sim)
 
   const ranks: RankRow[] = clips.map((c, i) => ({
@@ -99,7 +116,18 @@ export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report:
   }))
   for (let q = 0; q < texts.length; q++) {
     const clip = Math.floor(q / CAPTIONS_PER_CLIP)
-    ranks.push({direction: 'text_to_audio', query: q, id: clips[clip].id, text: texts[q], rank: 1 + rankOf(Float64Array.from(sim, (row) => row[q]), clip)})
+    ranks.push({
+      direction: 'text_to_audio',
+      query: q,
+      id: clips[clip].id,
+      text: texts[q],
+      rank:
+        1 +
+        rankOf(
+          Float64Array.from(sim, (row) => row[q]),
+          clip,
+        ),
+    })
   }
 
   const report: RetrievalReport = {
@@ -130,7 +158,12 @@ export async function evaluateRetrieval(setup: RetrievalSetup): Promise<{report:
 export function ranksTable(rows: readonly RankRow[], params: Record<string, unknown>, version: string): TableInput {
   const fields = [utf8('direction'), int32('query'), utf8('id'), utf8('text'), int32('rank')]
   const schema = sourceSchema(fields, {command: 'retrieve', version, params})
-  const columns = (['direction', 'query', 'id', 'text', 'rank'] as const).map((name, j) => columnData(fields[j], rows.map((r) => r[name])))
+  const columns = (['direction', 'query', 'id', 'text', 'rank'] as const).map((name, j) =>
+    columnData(
+      fields[j],
+      rows.map((r) => r[name]),
+    ),
+  )
   async function* batches(): AsyncIterable<RecordBatch> {
     yield sourceBatch(schema, columns)
   }
@@ -138,12 +171,23 @@ export function ranksTable(rows: readonly RankRow[], params: Record<string, unkn
 }
 
 /** Free search: each query's k best clips by cosine similarity (ties: the earlier row first). */
-export async function searchClips(input: TableInput, queries: readonly string[], k: number, embedder: Embedder): Promise<ClipSearch> {
+export async function searchClips(
+  input: TableInput,
+  queries: readonly string[],
+  k: number,
+  embedder: Embedder,
+): Promise<ClipSearch> {
   const {clips, failed} = await collectRetrievalClips(input)
-  const sim = similarity(await embedTexts(embedder, queries), clips.map((c) => c.audio))
+  const sim = similarity(
+    await embedTexts(embedder, queries),
+    clips.map((c) => c.audio),
+  )
   const results = queries.map((query, q) => {
     const order = clips.map((_, i) => i).sort((a, b) => sim[q][b] - sim[q][a] || a - b)
-    return {query, results: order.slice(0, k).map((i, r) => ({rank: r + 1, id: clips[i].id, path: clips[i].path, score: sim[q][i]}))}
+    return {
+      query,
+      results: order.slice(0, k).map((i, r) => ({rank: r + 1, id: clips[i].id, path: clips[i].path, score: sim[q][i]})),
+    }
   })
   return {results, clips: clips.length, failed, k}
 }

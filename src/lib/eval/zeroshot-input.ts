@@ -54,7 +54,9 @@ export interface EvalClip {
  * The rows of a table carrying `audio_emb`, held in memory (one small vector per clip). Rows whose
  * embedding is null (clips that failed to decode) are counted, not scored.
  */
-export async function collectClips(input: TableInput): Promise<{clips: EvalClip[]; failed: number; names: Map<number, string>}> {
+export async function collectClips(
+  input: TableInput,
+): Promise<{clips: EvalClip[]; failed: number; names: Map<number, string>}> {
   const clips: EvalClip[] = []
   const names = new Map<number, string>()
   const {failed} = await forEachEmbedded(input, 'vipant embed --raw makes one', (batch, i, audio) => {
@@ -93,7 +95,12 @@ export async function readList(file: string, what: string): Promise<string[]> {
  * a table of some of their clips is still scored against every class), else from the table's (label, class) pairs,
  * which must name every label from 0 to the largest; a table with class names but no labels gets them sorted.
  */
-export function resolveClasses(source: string, names: Map<number, string>, clips: readonly EvalClip[], given?: string[]): string[] {
+export function resolveClasses(
+  source: string,
+  names: Map<number, string>,
+  clips: readonly EvalClip[],
+  given?: string[],
+): string[] {
   if (given) return given
   const datasets = new Set(clips.map((c) => c.dataset))
   const fixed = datasets.size === 1 ? datasetClasses(String([...datasets][0])) : undefined
@@ -101,12 +108,16 @@ export function resolveClasses(source: string, names: Map<number, string>, clips
   if (names.size === 0) {
     const unlabelled = [...new Set(clips.map((c) => c.className).filter((n): n is string => n !== null))].sort()
     if (unlabelled.length > 0) return unlabelled
-    throw new UserError(`${source}: no class or label column to evaluate against; give the class names with --classes FILE`)
+    throw new UserError(
+      `${source}: no class or label column to evaluate against; give the class names with --classes FILE`,
+    )
   }
   const count = Math.max(...names.keys()) + 1
   const unnamed = Array.from({length: count}, (_, j) => j).filter((j) => !names.has(j))
   if (unnamed.length > 0) {
-    throw new UserError(`${source}: labels run to ${count - 1} but no class name is known for ${unnamed.length} of them (e.g. ${unnamed[0]}); give them with --classes FILE`)
+    throw new UserError(
+      `${source}: labels run to ${count - 1} but no class name is known for ${unnamed.length} of them (e.g. ${unnamed[0]}); give them with --classes FILE`,
+    )
   }
   return Array.from({length: count}, (_, j) => names.get(j)!)
 }
@@ -134,14 +145,35 @@ export function predictionsTable(
   params: Record<string, unknown>,
   version: string,
 ): TableInput {
-  const fields = [utf8('id'), int32('fold'), int32('label'), int32('predicted'), tensorField('scores', [classes.length], {classes: JSON.stringify(classes)})]
+  const fields = [
+    utf8('id'),
+    int32('fold'),
+    int32('label'),
+    int32('predicted'),
+    tensorField('scores', [classes.length], {classes: JSON.stringify(classes)}),
+  ]
   const schema = sourceSchema(fields, {command: 'zeroshot', version, params})
   const columns = [
-    columnData(fields[0], rows.map((r) => r.id)),
-    columnData(fields[1], rows.map((r) => r.fold)),
-    columnData(fields[2], rows.map((r) => r.label)),
-    columnData(fields[3], rows.map((r) => r.predicted)),
-    tensorData(fields[4] as Field<TensorType>, rows.map((r) => Float32Array.from(r.scores))),
+    columnData(
+      fields[0],
+      rows.map((r) => r.id),
+    ),
+    columnData(
+      fields[1],
+      rows.map((r) => r.fold),
+    ),
+    columnData(
+      fields[2],
+      rows.map((r) => r.label),
+    ),
+    columnData(
+      fields[3],
+      rows.map((r) => r.predicted),
+    ),
+    tensorData(
+      fields[4] as Field<TensorType>,
+      rows.map((r) => Float32Array.from(r.scores)),
+    ),
   ]
   async function* batches(): AsyncIterable<RecordBatch> {
     yield sourceBatch(schema, columns)

@@ -58,7 +58,9 @@ export async function writePage(file: string, page: Page): Promise<void> {
 /** A table of static cells, already escaped by the caller; `numeric` columns align right. */
 export function staticTable(caption: string, header: string[], rows: string[][], numeric: boolean[] = []): string {
   const th = header.map((h, j) => `<th scope="col"${numeric[j] ? ' class="num"' : ''}>${h}</th>`).join('')
-  const tr = rows.map((r) => `<tr>${r.map((c, j) => `<td${numeric[j] ? ' class="num"' : ''}>${c}</td>`).join('')}</tr>`).join('\n')
+  const tr = rows
+    .map((r) => `<tr>${r.map((c, j) => `<td${numeric[j] ? ' class="num"' : ''}>${c}</td>`).join('')}</tr>`)
+    .join('\n')
   return `<table><caption>${caption}</caption><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table>`
 }
 

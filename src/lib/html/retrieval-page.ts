@@ -12,13 +12,25 @@ export const TOP_K = 10
  * The retrieval page: both directions' metrics, then every query with its top results, the worst-ranked
  * queries first. sim[i][q] is clip i against caption q (clip i owns captions 5i..5i+4), as the evaluation scored them.
  */
-export async function retrievalPage(report: RetrievalReport, ranks: readonly RankRow[], clips: readonly RetrievalClip[], sim: readonly Float64Array[], media: ClipMedia): Promise<Page> {
+export async function retrievalPage(
+  report: RetrievalReport,
+  ranks: readonly RankRow[],
+  clips: readonly RetrievalClip[],
+  sim: readonly Float64Array[],
+  media: ClipMedia,
+): Promise<Page> {
   const pageClips = []
   for (const c of clips) pageClips.push({id: c.id, captions: c.captions, src: await media.src(c.path)})
   const per = report.protocol.captions_per_clip
-  const top = (scores: ArrayLike<number>) => descending(scores).slice(0, TOP_K).map((j) => [j, scores[j]])
+  const top = (scores: ArrayLike<number>) =>
+    descending(scores)
+      .slice(0, TOP_K)
+      .map((j) => [j, scores[j]])
   const worstFirst = (a: {rank: number; q: number}, b: {rank: number; q: number}) => b.rank - a.rank || a.q - b.q
-  const a2t = ranks.filter((r) => r.direction === 'audio_to_text').map((r) => ({q: r.query, rank: r.rank, top: top(sim[r.query])})).sort(worstFirst)
+  const a2t = ranks
+    .filter((r) => r.direction === 'audio_to_text')
+    .map((r) => ({q: r.query, rank: r.rank, top: top(sim[r.query])}))
+    .sort(worstFirst)
   const t2a = ranks
     .filter((r) => r.direction === 'text_to_audio')
     .map((r) => ({q: r.query, rank: r.rank, top: top(Float64Array.from(sim, (row) => row[r.query]))}))
@@ -27,15 +39,30 @@ export async function retrievalPage(report: RetrievalReport, ranks: readonly Ran
   const {protocol: pr} = report
   const f2 = fixed(2)
   const row = (name: string, m: DirectionMetrics) => [
-    name, String(m.queries), shown(m.r1, f2), shown(m.r5, f2), shown(m.r10, f2), shown(m.r50, f2),
-    shown(m.median_rank, f2), shown(m.mean_rank, f2), shown(m.map10, (x) => f2(100 * x)),
+    name,
+    String(m.queries),
+    shown(m.r1, f2),
+    shown(m.r5, f2),
+    shown(m.r10, f2),
+    shown(m.r50, f2),
+    shown(m.median_rank, f2),
+    shown(m.mean_rank, f2),
+    shown(m.map10, (x) => f2(100 * x)),
   ]
   const body = [
     '<h2>Protocol and model</h2>',
     facts([
-      ['dataset', pr.dataset], ['source', pr.source], ['split', pr.split], ['prompt', JSON.stringify(pr.prompt)],
-      ['captions per clip', pr.captions_per_clip], ['scoring', pr.scoring], ['max_len', pr.max_len], ['ties', pr.ties], ['median', pr.median],
-      ['backend', report.backend], ['vipant', report.vipant],
+      ['dataset', pr.dataset],
+      ['source', pr.source],
+      ['split', pr.split],
+      ['prompt', JSON.stringify(pr.prompt)],
+      ['captions per clip', pr.captions_per_clip],
+      ['scoring', pr.scoring],
+      ['max_len', pr.max_len],
+      ['ties', pr.ties],
+      ['median', pr.median],
+      ['backend', report.backend],
+      ['vipant', report.vipant],
     ]),
     modelBlock(report.model),
     clipsBlock({...report.clips, captions: report.captions}),
@@ -49,7 +76,12 @@ export async function retrievalPage(report: RetrievalReport, ranks: readonly Ran
     `<h2>Audio \u2192 text (${a2t.length} clips)</h2><p class="hint">Each clip's top ${TOP_K} captions, worst-ranked clips first; its own captions are marked.</p><div id="a2t"></div>`,
     `<h2>Text \u2192 audio (${t2a.length} captions)</h2><p class="hint">Each caption's top ${TOP_K} clips, worst-ranked captions first; its clip is marked.</p><div id="t2a"></div>`,
   ].join('\n')
-  return {title: `vipant retrieve: ${pr.dataset}${pr.split ? ` ${pr.split}` : ''}`, body, data: {per, clips: pageClips, a2t, t2a}, script: SCRIPT}
+  return {
+    title: `vipant retrieve: ${pr.dataset}${pr.split ? ` ${pr.split}` : ''}`,
+    body,
+    data: {per, clips: pageClips, a2t, t2a},
+    script: SCRIPT,
+  }
 }
 
 const SCRIPT = String.raw`

@@ -11,10 +11,21 @@ export async function clipSearchPage(search: ClipSearch, source: string, media: 
     queries.push({query, hits})
   }
   const body = [
-    facts([['searched', source], ['clips', search.clips], ['failed to decode', search.failed], ['top', search.k], ['scoring', 'cosine']]),
+    facts([
+      ['searched', source],
+      ['clips', search.clips],
+      ['failed to decode', search.failed],
+      ['top', search.k],
+      ['scoring', 'cosine'],
+    ]),
     '<div id="queries"></div>',
   ].join('\n')
-  return {title: `vipant retrieve: ${search.results.length} quer${search.results.length === 1 ? 'y' : 'ies'}`, body, data: {queries}, script: CLIP_SCRIPT}
+  return {
+    title: `vipant retrieve: ${search.results.length} quer${search.results.length === 1 ? 'y' : 'ies'}`,
+    body,
+    data: {queries},
+    script: CLIP_SCRIPT,
+  }
 }
 
 const CLIP_SCRIPT = String.raw`
@@ -31,11 +42,21 @@ for (const {query, hits} of DATA.queries) {
 /** --audio: the query sound, playable, and the captions found for it. */
 export async function captionSearchPage(result: CaptionSearchResult, source: string, media: ClipMedia): Promise<Page> {
   const body = [
-    facts([['searched', source], ['query audio', result.audio], ['top', result.results.length], ['scoring', 'cosine']]),
+    facts([
+      ['searched', source],
+      ['query audio', result.audio],
+      ['top', result.results.length],
+      ['scoring', 'cosine'],
+    ]),
     '<div id="query-audio"></div>',
     '<h2>Captions</h2><div id="captions"></div>',
   ].join('\n')
-  return {title: `vipant retrieve: captions for ${result.audio}`, body, data: {audio: await media.src(result.audio), name: result.audio, results: result.results}, script: CAPTION_SCRIPT}
+  return {
+    title: `vipant retrieve: captions for ${result.audio}`,
+    body,
+    data: {audio: await media.src(result.audio), name: result.audio, results: result.results},
+    script: CAPTION_SCRIPT,
+  }
 }
 
 const CAPTION_SCRIPT = String.raw`

@@ -15,18 +15,31 @@ export async function trainingPage(run: string, log: MetricsLog, summary: RunSum
   const config = await readFile(path.join(dir, 'train.yaml'), 'utf8').catch(() => null)
   const evals = log.series.filter((s) => s.kind === 'eval')
   const steps = [...new Set(evals.flatMap((s) => s.points.map((p) => p.step)))].sort((a, b) => a - b)
-  const value = (name: string, step: number) => evals.find((s) => s.name === name)!.points.find((p) => p.step === step)?.value ?? null
+  const value = (name: string, step: number) =>
+    evals.find((s) => s.name === name)!.points.find((p) => p.step === step)?.value ?? null
   const checkpoints = []
   for (const name of await listSnapshots(dir)) {
-    const state = await readFile(path.join(snapshotsDir(dir), name, 'state.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>, () => null)
+    const state = await readFile(path.join(snapshotsDir(dir), name, 'state.json'), 'utf8').then(
+      (t) => JSON.parse(t) as Record<string, unknown>,
+      () => null,
+    )
     const files = await readdir(path.join(snapshotsDir(dir), name))
-    checkpoints.push([esc(name), state ? String(state.step) : '-', state ? String(state.epoch) : '-', state ? exact(Number(state.time)) : '-', esc(files.sort().join(', '))])
+    checkpoints.push([
+      esc(name),
+      state ? String(state.step) : '-',
+      state ? String(state.epoch) : '-',
+      state ? exact(Number(state.time)) : '-',
+      esc(files.sort().join(', ')),
+    ])
   }
   const body = [
     facts([
-      ['metrics', log.file], ['train steps', summary.trainSteps],
+      ['metrics', log.file],
+      ['train steps', summary.trainSteps],
       ['steps', summary.firstStep === null ? null : `${summary.firstStep}..${summary.lastStep}`],
-      ['epoch', summary.epoch], ['clips/s', summary.clipsPerS === null ? null : exact(summary.clipsPerS)], ['evaluations', summary.evaluations],
+      ['epoch', summary.epoch],
+      ['clips/s', summary.clipsPerS === null ? null : exact(summary.clipsPerS)],
+      ['evaluations', summary.evaluations],
       ['lines skipped', summary.skipped.length],
     ]),
     '<h2>Curves</h2>',
@@ -34,15 +47,26 @@ export async function trainingPage(run: string, log: MetricsLog, summary: RunSum
     `<div id="summary">${staticTable(
       'Last and best of each series',
       ['series', 'kind', 'points', 'last', 'at step', 'best', 'at step'],
-      summary.series.map((s) => [esc(s.name), s.kind, String(s.points), shown(s.last.value, exact), String(s.last.step),
-        s.best ? `${shown(s.best.value, exact)} (${s.better})` : '-', s.best ? String(s.best.step) : '-']),
+      summary.series.map((s) => [
+        esc(s.name),
+        s.kind,
+        String(s.points),
+        shown(s.last.value, exact),
+        String(s.last.step),
+        s.best ? `${shown(s.best.value, exact)} (${s.better})` : '-',
+        s.best ? String(s.best.step) : '-',
+      ]),
       [false, false, true, true, true, true, true],
     )}</div>`,
     '<h2>Evaluations during training</h2>',
     steps.length === 0
       ? '<p>No evaluation was logged.</p>'
-      : `<div id="evaluations">${staticTable('One row per evaluation', ['step', ...evals.map((s) => esc(s.name))],
-        steps.map((step) => [String(step), ...evals.map((s) => shown(value(s.name, step), exact))]), [true, ...evals.map(() => true)])}</div>`,
+      : `<div id="evaluations">${staticTable(
+          'One row per evaluation',
+          ['step', ...evals.map((s) => esc(s.name))],
+          steps.map((step) => [String(step), ...evals.map((s) => shown(value(s.name, step), exact))]),
+          [true, ...evals.map(() => true)],
+        )}</div>`,
     '<h2>Checkpoints</h2>',
     checkpoints.length === 0
       ? '<p>No checkpoint in this run directory.</p>'

@@ -12,7 +12,13 @@ import {zeroShotPage} from './zeroshot-page.js'
 
 export type HtmlContent =
   | {kind: 'zeroshot'; report: ZeroShotReport; predictions: readonly Prediction[]}
-  | {kind: 'retrieval'; report: RetrievalReport; ranks: readonly RankRow[]; clips: readonly RetrievalClip[]; sim: readonly Float64Array[]}
+  | {
+      kind: 'retrieval'
+      report: RetrievalReport
+      ranks: readonly RankRow[]
+      clips: readonly RetrievalClip[]
+      sim: readonly Float64Array[]
+    }
   | {kind: 'clip-search'; search: ClipSearch; source: string}
   | {kind: 'caption-search'; result: CaptionSearchResult; source: string}
   | {kind: 'training'; run: string; log: MetricsLog; summary: RunSummary; curves: string}
@@ -22,10 +28,14 @@ export async function writeHtml(file: string | undefined, copy: boolean, content
   if (file === undefined) return
   const media = new ClipMedia(file, copy)
   const page =
-    content.kind === 'zeroshot' ? await zeroShotPage(content.report, content.predictions, media)
-    : content.kind === 'retrieval' ? await retrievalPage(content.report, content.ranks, content.clips, content.sim, media)
-    : content.kind === 'clip-search' ? await clipSearchPage(content.search, content.source, media)
-    : content.kind === 'caption-search' ? await captionSearchPage(content.result, content.source, media)
-    : await trainingPage(content.run, content.log, content.summary, content.curves)
+    content.kind === 'zeroshot'
+      ? await zeroShotPage(content.report, content.predictions, media)
+      : content.kind === 'retrieval'
+        ? await retrievalPage(content.report, content.ranks, content.clips, content.sim, media)
+        : content.kind === 'clip-search'
+          ? await clipSearchPage(content.search, content.source, media)
+          : content.kind === 'caption-search'
+            ? await captionSearchPage(content.result, content.source, media)
+            : await trainingPage(content.run, content.log, content.summary, content.curves)
   await writePage(file, page)
 }

@@ -17,24 +17,46 @@ interface PageClip {
 }
 
 /** The zero-shot page: protocol, accuracies, per-class accuracy worst first, and a confusion matrix whose cells list their clips. */
-export async function zeroShotPage(report: ZeroShotReport, predictions: readonly Prediction[], media: ClipMedia): Promise<Page> {
+export async function zeroShotPage(
+  report: ZeroShotReport,
+  predictions: readonly Prediction[],
+  media: ClipMedia,
+): Promise<Page> {
   const clips: PageClip[] = []
   for (const p of predictions) {
     const order = descending(p.scores)
-    const margin = p.label === null ? null : p.label === p.predicted ? p.scores[order[0]] - (p.scores[order[1]] ?? p.scores[order[0]]) : p.scores[p.predicted] - p.scores[p.label]
+    const margin =
+      p.label === null
+        ? null
+        : p.label === p.predicted
+          ? p.scores[order[0]] - (p.scores[order[1]] ?? p.scores[order[0]])
+          : p.scores[p.predicted] - p.scores[p.label]
     clips.push({
-      id: p.id, fold: p.fold, label: p.label, predicted: p.predicted, margin,
-      top: order.slice(0, 5).map((j) => [j, p.scores[j]]), src: await media.src(p.path),
+      id: p.id,
+      fold: p.fold,
+      label: p.label,
+      predicted: p.predicted,
+      margin,
+      top: order.slice(0, 5).map((j) => [j, p.scores[j]]),
+      src: await media.src(p.path),
     })
   }
   const {protocol: pr} = report
-  const perClass = [...report.per_class].sort((a, b) => (a.accuracy ?? Infinity) - (b.accuracy ?? Infinity) || a.label - b.label)
+  const perClass = [...report.per_class].sort(
+    (a, b) => (a.accuracy ?? Infinity) - (b.accuracy ?? Infinity) || a.label - b.label,
+  )
   const body = [
     '<h2>Protocol and model</h2>',
     facts([
-      ['dataset', pr.dataset], ['source', pr.source], ['prompts', pr.prompts.map((t) => JSON.stringify(t)).join(', ')],
-      ['scoring', pr.scoring], ['audio normalised', String(pr.audio_normalized)], ['max_len', pr.max_len], ['pooled', String(pr.pooled)],
-      ['backend', report.backend], ['vipant', report.vipant],
+      ['dataset', pr.dataset],
+      ['source', pr.source],
+      ['prompts', pr.prompts.map((t) => JSON.stringify(t)).join(', ')],
+      ['scoring', pr.scoring],
+      ['audio normalised', String(pr.audio_normalized)],
+      ['max_len', pr.max_len],
+      ['pooled', String(pr.pooled)],
+      ['backend', report.backend],
+      ['vipant', report.vipant],
     ]),
     modelBlock(report.model),
     clipsBlock(report.clips),
@@ -44,16 +66,33 @@ export async function zeroShotPage(report: ZeroShotReport, predictions: readonly
       : `<p class="headline">accuracy <strong id="accuracy">${shown(report.accuracy, pct)}</strong>, top-5 <strong id="top5">${shown(report.top5, pct)}</strong>, pooled over ${report.clips.evaluated - report.clips.unlabelled} labelled clips</p>`,
     report.per_fold.length === 0
       ? ''
-      : `<div id="per-fold">${staticTable('Per fold', ['fold', 'clips', 'accuracy'], report.per_fold.map((f) => [String(f.fold), String(f.clips), shown(f.accuracy, pct)]), [true, true, true])}</div>`,
+      : `<div id="per-fold">${staticTable(
+          'Per fold',
+          ['fold', 'clips', 'accuracy'],
+          report.per_fold.map((f) => [String(f.fold), String(f.clips), shown(f.accuracy, pct)]),
+          [true, true, true],
+        )}</div>`,
     perClass.length === 0
       ? ''
-      : `<div id="per-class">${staticTable('Per class, worst first', ['label', 'class', 'clips', 'accuracy'], perClass.map((c) => [String(c.label), esc(c.name), String(c.clips), shown(c.accuracy, pct)]), [true, false, true, true])}</div>`,
+      : `<div id="per-class">${staticTable(
+          'Per class, worst first',
+          ['label', 'class', 'clips', 'accuracy'],
+          perClass.map((c) => [String(c.label), esc(c.name), String(c.clips), shown(c.accuracy, pct)]),
+          [true, false, true, true],
+        )}</div>`,
     report.confusion.matrix === null
       ? ''
       : '<h2>Confusion matrix</h2><p class="hint">Rows: true class; columns: predicted (hover or focus a header for its name). Darker: a larger share of the row. Choose a cell to list its clips.</p><div class="confusion-wrap" id="confusion"></div><section id="cell" aria-live="polite"></section>',
-    report.unlabelled.length === 0 ? '' : `<h2>Clips without a label (${report.unlabelled.length})</h2><div id="unlabelled"></div>`,
+    report.unlabelled.length === 0
+      ? ''
+      : `<h2>Clips without a label (${report.unlabelled.length})</h2><div id="unlabelled"></div>`,
   ].join('\n')
-  return {title: `vipant zeroshot: ${pr.dataset}`, body, data: {classes: report.confusion.classes, matrix: report.confusion.matrix, clips}, script: SCRIPT}
+  return {
+    title: `vipant zeroshot: ${pr.dataset}`,
+    body,
+    data: {classes: report.confusion.classes, matrix: report.confusion.matrix, clips},
+    script: SCRIPT,
+  }
 }
 
 const SCRIPT = String.raw`

@@ -11,7 +11,11 @@ export const CLIP_IMAGE_FLOATS = CLIP_IMAGE_SIZE * CLIP_IMAGE_SIZE * 3
  * the clip (VIP-ANT's `frame/<ytid>.p0.4_0k.jpg`) are used when present; otherwise `count` frames are
  * taken from the video at the original's times (docs/method.md §2.1). An audio-only file has none (null).
  */
-export async function clipImages(path: string, listed: readonly string[] | null, count: number): Promise<Float32Array | null> {
+export async function clipImages(
+  path: string,
+  listed: readonly string[] | null,
+  count: number,
+): Promise<Float32Array | null> {
   let images: RgbImage[]
   if (listed && listed.length > 0) {
     images = await Promise.all(pickFrames(listed, count).map(decodeImage))

@@ -26,7 +26,10 @@ export function centerCropOffset(inSize: number, outSize: number): number {
 /** Resize(size, BICUBIC) with Pillow's antialiased resampling, then CenterCrop(size): the 8-bit part of CLIP's transform. */
 export function clipResizeCrop(image: RgbImage, size = CLIP_IMAGE_SIZE): RgbImage {
   // torchvision returns the image untouched when its shorter side already has the target size.
-  const resized = Math.min(image.width, image.height) === size ? image : pilResizeBicubic(image, ...resizedSize(image.width, image.height, size))
+  const resized =
+    Math.min(image.width, image.height) === size
+      ? image
+      : pilResizeBicubic(image, ...resizedSize(image.width, image.height, size))
   const top = centerCropOffset(resized.height, size)
   const left = centerCropOffset(resized.width, size)
   const rgb = new Uint8Array(size * size * 3)

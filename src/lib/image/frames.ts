@@ -33,8 +33,10 @@ const PPM_HEADER = /^P6\s+(\d+)\s+(\d+)\s+255\s/
 /** Splits ffmpeg's PPM output ("P6\n<w> <h>\n255\n" then rgb24 bytes, once per frame) into images. */
 function parsePpms(bytes: Uint8Array, source: string): RgbImage[] {
   const images: RgbImage[] = []
-  for (let pos = 0; pos < bytes.length; ) {
-    const head = Buffer.from(bytes.buffer, bytes.byteOffset + pos, Math.min(64, bytes.length - pos)).toString('latin1').match(PPM_HEADER)
+  for (let pos = 0; pos < bytes.length;) {
+    const head = Buffer.from(bytes.buffer, bytes.byteOffset + pos, Math.min(64, bytes.length - pos))
+      .toString('latin1')
+      .match(PPM_HEADER)
     const width = Number(head?.[1])
     const height = Number(head?.[2])
     const start = pos + (head?.[0].length ?? 0)
@@ -47,7 +49,22 @@ function parsePpms(bytes: Uint8Array, source: string): RgbImage[] {
 
 /** One picture from INPUT (ffmpeg input options and -i), as PPM on stdout. */
 function firstFrameArgs(input: string[]): string[] {
-  return ['-nostdin', '-v', 'error', ...input, '-map', '0:v:0', '-frames:v', '1', ...SWS_FLAGS, '-f', 'image2pipe', '-c:v', 'ppm', 'pipe:1']
+  return [
+    '-nostdin',
+    '-v',
+    'error',
+    ...input,
+    '-map',
+    '0:v:0',
+    '-frames:v',
+    '1',
+    ...SWS_FLAGS,
+    '-f',
+    'image2pipe',
+    '-c:v',
+    'ppm',
+    'pipe:1',
+  ]
 }
 
 /** The video's last frame as the original's JPEG: ffmpeg decodes the final second, overwriting one file with each picture. */
@@ -64,7 +81,19 @@ async function lastFrameJpeg(videoPath: string): Promise<Uint8Array | undefined>
 }
 
 async function frameAt(videoPath: string, time: number): Promise<RgbImage> {
-  const args = ['-nostdin', '-v', 'error', '-ss', Math.max(0, time).toFixed(6), '-i', videoPath, '-map', '0:v:0', '-frames:v', '1']
+  const args = [
+    '-nostdin',
+    '-v',
+    'error',
+    '-ss',
+    Math.max(0, time).toFixed(6),
+    '-i',
+    videoPath,
+    '-map',
+    '0:v:0',
+    '-frames:v',
+    '1',
+  ]
   const jpeg = await runTool('ffmpeg', [...args, ...FRAME_JPEG, '-f', 'image2pipe', 'pipe:1'], videoPath)
   const bytes = jpeg.length > 0 ? jpeg : await lastFrameJpeg(videoPath)
   if (!bytes) throw new UserError(`${videoPath}: no video frame at ${time} s`)
@@ -87,7 +116,9 @@ async function readPicture(file: string): Promise<Uint8Array> {
     return await readFile(file)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    throw new UserError(code === 'ENOENT' ? `${file}: no such file or directory` : `${file}: cannot read (${code ?? String(error)})`)
+    throw new UserError(
+      code === 'ENOENT' ? `${file}: no such file or directory` : `${file}: cannot read (${code ?? String(error)})`,
+    )
   }
 }
 
@@ -109,15 +140,33 @@ export async function decodeImage(file: string): Promise<RgbImage> {
 export async function decodeImages(files: readonly string[]): Promise<RgbImage[]> {
   const contents = await Promise.all(files.map(readPicture))
   const others = files.filter((_, i) => !isJpeg(contents[i]))
-  const decoded = others.length === 0 ? [] : others.length === 1 ? [await decodeImage(others[0])] : await ffmpegImages(others)
-  return Promise.all(contents.map((bytes, i) => (isJpeg(bytes) ? decodeJpeg(bytes, files[i]) : Promise.resolve(decoded.shift()!))))
+  const decoded =
+    others.length === 0 ? [] : others.length === 1 ? [await decodeImage(others[0])] : await ffmpegImages(others)
+  return Promise.all(
+    contents.map((bytes, i) => (isJpeg(bytes) ? decodeJpeg(bytes, files[i]) : Promise.resolve(decoded.shift()!))),
+  )
 }
 
 async function ffmpegImages(files: readonly string[]): Promise<RgbImage[]> {
   const dir = await mkdtemp(path.join(tmpdir(), 'vipant-pictures-'))
   try {
-    const outputs = files.map((_, i) => ['-map', `${i}:v:0`, '-frames:v', '1', ...SWS_FLAGS, '-f', 'image2pipe', '-c:v', 'ppm', path.join(dir, `${i}.ppm`)])
-    await runTool('ffmpeg', ['-nostdin', '-v', 'error', ...files.flatMap((f) => ['-i', f]), ...outputs.flat()], files[0])
+    const outputs = files.map((_, i) => [
+      '-map',
+      `${i}:v:0`,
+      '-frames:v',
+      '1',
+      ...SWS_FLAGS,
+      '-f',
+      'image2pipe',
+      '-c:v',
+      'ppm',
+      path.join(dir, `${i}.ppm`),
+    ])
+    await runTool(
+      'ffmpeg',
+      ['-nostdin', '-v', 'error', ...files.flatMap((f) => ['-i', f]), ...outputs.flat()],
+      files[0],
+    )
     return await Promise.all(
       files.map(async (file, i) => {
         const [image] = parsePpms(await readFile(path.join(dir, `${i}.ppm`)), file)

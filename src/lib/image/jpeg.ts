@@ -29,7 +29,10 @@ export function isJpeg(bytes: Uint8Array): boolean {
 /** sharp's message, one line, without libvips' loader prefixes. */
 function reason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error)
-  return message.split('\n')[0].replace(/^Input buffer has corrupt header: /, '').replace(/^VipsJpeg: /, '')
+  return message
+    .split('\n')[0]
+    .replace(/^Input buffer has corrupt header: /, '')
+    .replace(/^VipsJpeg: /, '')
 }
 
 /**

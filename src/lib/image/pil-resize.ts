@@ -67,8 +67,15 @@ function clip8(acc: number): number {
  * bytes apart along its line; consecutive lines start LINE bytes apart, in the input and in the output.
  */
 function convolve(
-  src: Uint8Array, dst: Uint8Array, lines: number, outSize: number,
-  c: Coefficients, srcTap: number, srcLine: number, dstTap: number, dstLine: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+  lines: number,
+  outSize: number,
+  c: Coefficients,
+  srcTap: number,
+  srcLine: number,
+  dstTap: number,
+  dstLine: number,
 ): void {
   const half = 1 << (PRECISION_BITS - 1)
   for (let line = 0; line < lines; line++) {

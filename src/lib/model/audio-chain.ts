@@ -11,15 +11,33 @@ import type {Embedder} from '../towers/embedder.js'
  */
 export function audioEmbeddings(
   index: TableInput,
-  options: {embedder: Embedder; config: MelConfig; normalize: boolean; batchSize: number; window: number; version: string; onClip?: (event: ClipEvent) => void},
+  options: {
+    embedder: Embedder
+    config: MelConfig
+    normalize: boolean
+    batchSize: number
+    window: number
+    version: string
+    onClip?: (event: ClipEvent) => void
+  },
 ): TableInput {
   const melOptions: MelStageOptions = {
-    config: options.config, workers: os.availableParallelism(), strict: false, batchSize: 16, frames: 0,
+    config: options.config,
+    workers: os.availableParallelism(),
+    strict: false,
+    batchSize: 16,
+    frames: 0,
     onClip: (e) => e.status !== 'missing' && options.onClip?.(e),
   }
   const melSchema = melStageSchema(index.schema, melOptions, options.version)
   const mel: TableInput = {source: index.source, schema: melSchema, batches: melStage(index, melSchema, melOptions)}
-  const embed: EmbedOptions = {embedder: options.embedder, run: ['audio'], normalize: options.normalize, batchSize: options.batchSize, window: options.window}
+  const embed: EmbedOptions = {
+    embedder: options.embedder,
+    run: ['audio'],
+    normalize: options.normalize,
+    batchSize: options.batchSize,
+    window: options.window,
+  }
   checkEmbedInput(mel, embed.run)
   const schema = embedStageSchema(mel, embed, options.version)
   return {source: index.source, schema, batches: embedStage(mel, schema, embed)}

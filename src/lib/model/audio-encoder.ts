@@ -59,7 +59,12 @@ export class AudioEncoder {
     const rows = (pos.shape[0] - 1) / cols
     const trained = config ?? {resolution: [(rows - 1) * stride[0] + patchSize, MEL_BINS], patchSize, stride}
     const grid = audioGrid(trained)
-    if (patchSize2 !== patchSize || trained.patchSize !== patchSize || pos.shape[0] !== grid.rows * grid.cols + 1 || pos.shape[1] !== width) {
+    if (
+      patchSize2 !== patchSize ||
+      trained.patchSize !== patchSize ||
+      pos.shape[0] !== grid.rows * grid.cols + 1 ||
+      pos.shape[1] !== width
+    ) {
       throw new UserError(
         `audio head: conv1 [${shapeOf(state, NAMES.conv1)}] and positional embedding [${pos.shape}] ` +
           `do not fit resolution [${trained.resolution}], patch ${trained.patchSize}, stride [${trained.stride}]`,
@@ -122,7 +127,8 @@ export class AudioEncoder {
   /** x: (B, T, 128) normalised log-mel; returns (B, E), not normalised. */
   forward(x: tf.Tensor3D): tf.Tensor2D {
     const [, T, F] = x.shape
-    if (F !== MEL_BINS || T < this.patchSize) throw new UserError(`audio tower expects (B, T >= ${this.patchSize}, ${MEL_BINS}) input, got (${x.shape})`)
+    if (F !== MEL_BINS || T < this.patchSize)
+      throw new UserError(`audio tower expects (B, T >= ${this.patchSize}, ${MEL_BINS}) input, got (${x.shape})`)
     return tf.tidy(() => audioTower(this.ops, this.config, this.grid(T), x) as tf.Tensor2D)
   }
 
@@ -130,11 +136,17 @@ export class AudioEncoder {
   private positionalEmbedding(grid: Grid): tf.Tensor2D {
     if (grid[0] === this.trainedGrid[0] && grid[1] === this.trainedGrid[1]) return this.positional_embedding
     if (this.positional_embedding instanceof tf.Variable) {
-      throw new UserError(`a tower in training takes ${this.config.resolution[0]}-frame log-mels (its positional embedding's grid)`)
+      throw new UserError(
+        `a tower in training takes ${this.config.resolution[0]}-frame log-mels (its positional embedding's grid)`,
+      )
     }
     let pos = this.positions.get(grid[0])
     if (!pos) {
-      const stored: Tensor = {shape: this.positional_embedding.shape, dtype: 'float32', data: this.positional_embedding.dataSync() as Float32Array}
+      const stored: Tensor = {
+        shape: this.positional_embedding.shape,
+        dtype: 'float32',
+        data: this.positional_embedding.dataSync() as Float32Array,
+      }
       const adapted = loadPosEmbedding(stored, this.trainedGrid, grid)
       pos = tf.keep(tf.tensor2d(adapted.data, adapted.shape as [number, number])) // outlives any caller's tidy
       this.positions.set(grid[0], pos)

@@ -68,7 +68,8 @@ export class TextTransformer {
   /** ids: (B, L) int32 with the EOT token the highest id of each row; returns (B, E), not normalised. */
   forward(ids: tf.Tensor2D): tf.Tensor2D {
     const [, L] = ids.shape
-    if (L > this.contextLength) throw new UserError(`text of ${L} tokens exceeds the context length ${this.contextLength}`)
+    if (L > this.contextLength)
+      throw new UserError(`text of ${L} tokens exceeds the context length ${this.contextLength}`)
     return tf.tidy(() => textTower(this.ops, this.contextLength, ids) as tf.Tensor2D)
   }
 

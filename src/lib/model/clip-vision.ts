@@ -91,7 +91,9 @@ export class VisionTransformer {
     const [, R, R2, C] = x.shape
     const [G, P, W] = [this.grid, this.patchSize, this.width]
     if (R !== this.inputResolution || R2 !== R || C !== 3) {
-      throw new UserError(`image tower expects (B, ${this.inputResolution}, ${this.inputResolution}, 3) input, got (${x.shape})`)
+      throw new UserError(
+        `image tower expects (B, ${this.inputResolution}, ${this.inputResolution}, 3) input, got (${x.shape})`,
+      )
     }
     return tf.tidy(() => visionTower(this.ops, this.names, {width: W, patchSize: P, grid: G}, x) as tf.Tensor2D)
   }

@@ -3,7 +3,15 @@ import {columnData, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
 import {requireParams} from '../arrow/provenance.js'
 import {sourceBatch, sourceSchema, stageBatch, stageSchema} from '../arrow/stage.js'
-import {requireTensorColumn, rowSize, tensorData, tensorField, tensorRow, tensorShape, type TensorType} from '../arrow/tensor.js'
+import {
+  requireTensorColumn,
+  rowSize,
+  tensorData,
+  tensorField,
+  tensorRow,
+  tensorShape,
+  type TensorType,
+} from '../arrow/tensor.js'
 import {checkMaxLen, NUM_MEL_BINS, VIPANT_NORMS} from '../audio/mel-config.js'
 import {UserError} from '../util/errors.js'
 import {requireFinite, rowName} from '../util/finite.js'
@@ -46,8 +54,15 @@ function embedFields(options: EmbedOptions): Field[] {
 export function checkEmbedInput(input: TableInput, run: readonly TowerName[]): void {
   for (const tower of run) {
     if (!INPUT[tower].columns.some((c) => input.schema.fields.some((f) => f.name === c))) {
-      const hint = tower === 'audio' ? ' (pipe it through vipant mel first)' : tower === 'image' ? ' (vipant mel --frames K)' : ' (or give --text)'
-      throw new UserError(`${input.source}: the ${tower} tower needs the column ${INPUT[tower].columns.map((c) => `"${c}"`).join(' or ')}${hint}`)
+      const hint =
+        tower === 'audio'
+          ? ' (pipe it through vipant mel first)'
+          : tower === 'image'
+            ? ' (vipant mel --frames K)'
+            : ' (or give --text)'
+      throw new UserError(
+        `${input.source}: the ${tower} tower needs the column ${INPUT[tower].columns.map((c) => `"${c}"`).join(' or ')}${hint}`,
+      )
     }
   }
   for (const column of ['mel', 'images']) requireTensorColumn(input.schema, input.source, column)
@@ -66,7 +81,11 @@ export function embedStageSchema(input: TableInput, options: EmbedOptions, versi
  * non-finite input or output refuses the table (the mel stage turns a bad clip into an error row, so a NaN
  * here comes from an edited table or broken weights), and so does a tower that found no input in any row.
  */
-export async function* embedStage(input: TableInput, schema: Schema, options: EmbedOptions): AsyncIterable<RecordBatch> {
+export async function* embedStage(
+  input: TableInput,
+  schema: Schema,
+  options: EmbedOptions,
+): AsyncIterable<RecordBatch> {
   const fields = embedFields(options) as Field<TensorType>[]
   let seen = 0
   async function* chunks(): AsyncIterable<{rows: RecordBatch; first: number}> {
@@ -82,8 +101,11 @@ export async function* embedStage(input: TableInput, schema: Schema, options: Em
     const own = await Promise.all(
       options.run.map(async (tower) => {
         const items = rowItems(tower, rows)
-        const where = (i: number, column: string) => () => `${rowName(input.source, first + i, rows.getChild('id')?.get(i))}: ${column}`
-        items.forEach((row, i) => row.forEach((item) => typeof item !== 'string' && requireFinite(item, where(i, INPUT[tower].columns[0]))))
+        const where = (i: number, column: string) => () =>
+          `${rowName(input.source, first + i, rows.getChild('id')?.get(i))}: ${column}`
+        items.forEach((row, i) =>
+          row.forEach((item) => typeof item !== 'string' && requireFinite(item, where(i, INPUT[tower].columns[0]))),
+        )
         const embeddings = await options.embedder.embed(tower, items)
         embeddings.forEach((e, i) => e && requireFinite(e, where(i, `${tower}_emb`)))
         return embeddings
@@ -100,8 +122,10 @@ export async function* embedStage(input: TableInput, schema: Schema, options: Em
   options.run.forEach((tower, t) => {
     if (seen > 0 && embedded[t] === 0) {
       const columns = INPUT[tower].columns.join(' and ')
-      throw new UserError(`${input.source}: nothing for the ${tower} tower in ${seen} rows: every ${columns} is null or empty ` +
-        '(embed looks for mel, images, captions and class)')
+      throw new UserError(
+        `${input.source}: nothing for the ${tower} tower in ${seen} rows: every ${columns} is null or empty ` +
+          '(embed looks for mel, images, captions and class)',
+      )
     }
   })
 }
@@ -116,7 +140,9 @@ function rowItems(tower: TowerName, rows: RecordBatch): RowItems {
     if (tower === 'image') {
       const frames = tensorRow(rows.getChild('images')!, i)
       const size = rowSize(tensorShape(rows.schema.fields.find((f) => f.name === 'images')!).slice(1)) // one (H, W, 3) frame
-      return frames ? Array.from({length: frames.length / size}, (_, k) => frames.subarray(k * size, (k + 1) * size)) : []
+      return frames
+        ? Array.from({length: frames.length / size}, (_, k) => frames.subarray(k * size, (k + 1) * size))
+        : []
     }
     const captions = rows.getChild('captions')?.get(i)
     if (captions && captions.length > 0) return [...captions] as string[]
@@ -132,7 +158,10 @@ export function textTable(texts: string[], options: EmbedOptions, version: strin
   async function* batches(): AsyncIterable<RecordBatch> {
     for (let start = 0; start < texts.length; start += options.batchSize) {
       const chunk = texts.slice(start, start + options.batchSize)
-      const embeddings = await options.embedder.embed('text', chunk.map((t) => [t]))
+      const embeddings = await options.embedder.embed(
+        'text',
+        chunk.map((t) => [t]),
+      )
       yield sourceBatch(schema, [columnData(schema.fields[0], chunk), tensorData(field, embeddings)])
       options.onRows?.(chunk.length)
     }

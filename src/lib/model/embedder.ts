@@ -7,7 +7,9 @@ import {disposeTowers, type Towers} from './towers.js'
 
 export function localEmbedder(towers: Towers, normalize: boolean): Embedder {
   return {
-    dims: Object.fromEntries((['audio', 'text', 'image'] as const).flatMap((t) => (towers[t] ? [[t, towers[t]!.outputDim]] : []))),
+    dims: Object.fromEntries(
+      (['audio', 'text', 'image'] as const).flatMap((t) => (towers[t] ? [[t, towers[t]!.outputDim]] : [])),
+    ),
     sources: towers.sources,
     embed: async (tower, rows) => embedRows(towers, tower, rows, normalize),
     close: async () => disposeTowers(towers),
@@ -30,7 +32,12 @@ function embedRows(towers: Towers, tower: TowerName, rows: RowItems, normalize: 
 /** One batch of items through a tower: (n, E), not normalised. */
 export function forward(towers: Towers, tower: TowerName, items: (Float32Array | string)[]): tf.Tensor2D {
   const {text, audio, image} = towers
-  const sizes = {contextLength: text?.contextLength, vocabSize: text?.vocabSize, audioConfig: audio?.config, imageResolution: image?.inputResolution}
+  const sizes = {
+    contextLength: text?.contextLength,
+    vocabSize: text?.vocabSize,
+    audioConfig: audio?.config,
+    imageResolution: image?.inputResolution,
+  }
   const {data, shape, dtype} = towerBatch(tower, items, sizes)
   if (tower === 'text') return text!.forward(tf.tensor2d(data, shape as [number, number], dtype))
   if (tower === 'audio') return audio!.forward(tf.tensor3d(data, shape as [number, number, number], dtype)) // shape = [n, T, 128]

@@ -35,7 +35,12 @@ export function asIs(name: string, t: tf.Tensor): Parameter {
 }
 
 /** A parameter held as its parts transformed by `layout`, which `toTorch` undoes. */
-export function laidOut(name: string, parts: tf.Tensor[], ndim: number, toTorch: (parts: tf.Tensor[]) => tf.Tensor): Parameter {
+export function laidOut(
+  name: string,
+  parts: tf.Tensor[],
+  ndim: number,
+  toTorch: (parts: tf.Tensor[]) => tf.Tensor,
+): Parameter {
   return {
     name,
     parts,
@@ -70,7 +75,10 @@ export const matMulFast = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.G
   save([a, b])
   return {
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor, [x, y]: tf.Tensor[]) => [tf.matMul(dy as tf.Tensor2D, tf.transpose(y)), tf.matMul(tf.transpose(x), dy as tf.Tensor2D)],
+    gradFunc: (dy: tf.Tensor, [x, y]: tf.Tensor[]) => [
+      tf.matMul(dy as tf.Tensor2D, tf.transpose(y)),
+      tf.matMul(tf.transpose(x), dy as tf.Tensor2D),
+    ],
   }
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D
 
@@ -88,7 +96,8 @@ export function gatherRows(table: tf.Tensor2D, rows: tf.Tensor1D): tf.Tensor2D {
       gradFunc: (dy: tf.Tensor, [index]: tf.Tensor[]) => {
         const [at, values] = [index.dataSync(), dy.dataSync()]
         const grad = new Float32Array(n * width)
-        for (let i = 0; i < at.length; i++) for (let j = 0; j < width; j++) grad[at[i] * width + j] += values[i * width + j]
+        for (let i = 0; i < at.length; i++)
+          for (let j = 0; j < width; j++) grad[at[i] * width + j] += values[i * width + j]
         return [tf.tensor2d(grad, [n, width]), tf.zerosLike(index)]
       },
     }

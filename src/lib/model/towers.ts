@@ -24,10 +24,12 @@ export async function loadTowers(needed: readonly TowerName[], model: string, cl
   const holdsClipModel = (loaded: CheckedModel) => loaded.clip !== undefined && loaded.clip.size > 0
   await supplyTowers(needed, {model, clipModel}, loadModelFile, holdsClipModel, (tower, {file, opened: loaded}) => {
     if (tower === 'audio') {
-      if (!loaded.audio) throw new UserError(`${file}: holds no audio tower (${loaded.format}); name an audio model with --model`)
+      if (!loaded.audio)
+        throw new UserError(`${file}: holds no audio tower (${loaded.format}); name an audio model with --model`)
       towers.audio = AudioEncoder.fromStateDict(loaded.audio.weights, loaded.audio.config)
     } else {
-      if (!loaded.clip) throw new UserError(`${file}: holds no CLIP ${tower} tower (${loaded.format}); name a CLIP with --clip`)
+      if (!loaded.clip)
+        throw new UserError(`${file}: holds no CLIP ${tower} tower (${loaded.format}); name a CLIP with --clip`)
       if (tower === 'text') towers.text = TextTransformer.fromStateDict(loaded.clip)
       else towers.image = VisionTransformer.fromStateDict(loaded.clip)
     }

@@ -47,7 +47,10 @@ export class LayerNorm {
   ) {}
 
   static fromStateDict(state: StateDict, prefix: string, trainable = false): LayerNorm {
-    return new LayerNorm(own(param(state, `${prefix}.weight`) as tf.Tensor1D, trainable), own(param(state, `${prefix}.bias`) as tf.Tensor1D, trainable))
+    return new LayerNorm(
+      own(param(state, `${prefix}.weight`) as tf.Tensor1D, trainable),
+      own(param(state, `${prefix}.bias`) as tf.Tensor1D, trainable),
+    )
   }
 
   parameters(): Parameter[] {
@@ -76,7 +79,10 @@ export class Linear {
 
   static fromStateDict(state: StateDict, prefix: string, trainable = false): Linear {
     const w = param(state, `${prefix}.weight`)
-    const linear = new Linear(own(tf.transpose(w as tf.Tensor2D), trainable), own(param(state, `${prefix}.bias`) as tf.Tensor1D, trainable))
+    const linear = new Linear(
+      own(tf.transpose(w as tf.Tensor2D), trainable),
+      own(param(state, `${prefix}.bias`) as tf.Tensor1D, trainable),
+    )
     w.dispose()
     return linear
   }
@@ -107,21 +113,38 @@ export class MultiheadAttention {
 
   static fromStateDict(state: StateDict, prefix: string, trainable = false): MultiheadAttention {
     const [threeW, width] = shapeOf(state, `${prefix}.in_proj_weight`)
-    if (threeW !== 3 * width || width % 64) throw new UserError(`${prefix}.in_proj_weight has shape [${threeW}, ${width}]`)
+    if (threeW !== 3 * width || width % 64)
+      throw new UserError(`${prefix}.in_proj_weight has shape [${threeW}, ${width}]`)
     // in_proj_weight [3W, W] stacks the q, k and v projections by rows; the bias [3W] likewise.
-    const [q, k, v] = tf.tidy(() => {
-      const weights = tf.split(param(state, `${prefix}.in_proj_weight`), 3, 0)
-      const biases = tf.split(param(state, `${prefix}.in_proj_bias`), 3, 0)
-      return weights.map((w, i) => [tf.transpose(w), biases[i]] as const)
-    }).map(([w, b]) => new Linear(own(w as tf.Tensor2D, trainable), own(b as tf.Tensor1D, trainable)))
+    const [q, k, v] = tf
+      .tidy(() => {
+        const weights = tf.split(param(state, `${prefix}.in_proj_weight`), 3, 0)
+        const biases = tf.split(param(state, `${prefix}.in_proj_bias`), 3, 0)
+        return weights.map((w, i) => [tf.transpose(w), biases[i]] as const)
+      })
+      .map(([w, b]) => new Linear(own(w as tf.Tensor2D, trainable), own(b as tf.Tensor1D, trainable)))
     return new MultiheadAttention(q, k, v, Linear.fromStateDict(state, `${prefix}.out_proj`, trainable), width / 64)
   }
 
   parameters(): Parameter[] {
     const qkv = [this.q, this.k, this.v]
     return [
-      laidOut('in_proj_weight', qkv.map((l) => l.weight), 2, (ws) => tf.concat(ws.map((w) => tf.transpose(w)), 0)),
-      laidOut('in_proj_bias', qkv.map((l) => l.bias), 1, (bs) => tf.concat(bs, 0)),
+      laidOut(
+        'in_proj_weight',
+        qkv.map((l) => l.weight),
+        2,
+        (ws) =>
+          tf.concat(
+            ws.map((w) => tf.transpose(w)),
+            0,
+          ),
+      ),
+      laidOut(
+        'in_proj_bias',
+        qkv.map((l) => l.bias),
+        1,
+        (bs) => tf.concat(bs, 0),
+      ),
       ...prefixed('out_proj', this.outProj.parameters()),
     ]
   }
@@ -177,7 +200,15 @@ export class ResidualAttentionBlock {
     readonly ln_2: LayerNorm,
   ) {
     const {attn: a, ln_1: n1, c_fc: fc, c_proj: proj, ln_2: n2} = BLOCK
-    this.ops = new TfjsOps(new Map<string, LayerNorm | Linear | MultiheadAttention>([[a, attn], [n1, ln_1], [fc, c_fc], [proj, c_proj], [n2, ln_2]]))
+    this.ops = new TfjsOps(
+      new Map<string, LayerNorm | Linear | MultiheadAttention>([
+        [a, attn],
+        [n1, ln_1],
+        [fc, c_fc],
+        [proj, c_proj],
+        [n2, ln_2],
+      ]),
+    )
   }
 
   static fromStateDict(state: StateDict, prefix: string, trainable = false): ResidualAttentionBlock {
@@ -223,7 +254,9 @@ export class Transformer {
 
   /** Blocks `${prefix}.resblocks.0..n-1`, n read from the names present. */
   static fromStateDict(state: StateDict, prefix: string, trainable = false): Transformer {
-    return new Transformer(blockNames(state, prefix).map((block) => ResidualAttentionBlock.fromStateDict(state, block, trainable)))
+    return new Transformer(
+      blockNames(state, prefix).map((block) => ResidualAttentionBlock.fromStateDict(state, block, trainable)),
+    )
   }
 
   get layers(): number {
@@ -284,7 +317,11 @@ function checkpointed(block: ResidualAttentionBlock, x: tf.Tensor3D, mask?: tf.T
     return {
       value: block.forward(input, mask),
       gradFunc: (dy: tf.Tensor, [savedInput, savedMask]: tf.Tensor[]) =>
-        recomputedGradients(() => block.forward(savedInput as tf.Tensor3D, savedMask as tf.Tensor2D | undefined), [savedInput, ...weights], dy),
+        recomputedGradients(
+          () => block.forward(savedInput as tf.Tensor3D, savedMask as tf.Tensor2D | undefined),
+          [savedInput, ...weights],
+          dy,
+        ),
     }
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (...inputs: tf.Tensor[]) => tf.Tensor3D
   return run(x, ...weights)

@@ -20,7 +20,12 @@ export interface NetConfig {
   backoffMs: number
 }
 
-const DEFAULTS: NetConfig = {youtube: 'https://www.youtube.com/watch?v={id}', timeoutMs: 30_000, retries: 5, backoffMs: 1000}
+const DEFAULTS: NetConfig = {
+  youtube: 'https://www.youtube.com/watch?v={id}',
+  timeoutMs: 30_000,
+  retries: 5,
+  backoffMs: 1000,
+}
 
 interface ConfigFile {
   mirror?: string
@@ -53,14 +58,18 @@ function positive(value: string | number | undefined, what: string): number | un
 export function netConfig(env: NodeJS.ProcessEnv = process.env): NetConfig {
   const file = path.join(vipantHome(), 'config.json')
   const fromFile = readConfigFile(file)
-  const seconds = positive(env.VIPANT_NET_TIMEOUT, 'VIPANT_NET_TIMEOUT') ?? positive(fromFile.timeout, `${file} "timeout"`)
+  const seconds =
+    positive(env.VIPANT_NET_TIMEOUT, 'VIPANT_NET_TIMEOUT') ?? positive(fromFile.timeout, `${file} "timeout"`)
   const youtube = env.VIPANT_YOUTUBE_URL || fromFile.youtube || DEFAULTS.youtube
   if (!youtube.includes('{id}')) throw new UserError(`YouTube URL "${youtube}" has no {id} to replace`)
   return {
     mirror: env.VIPANT_MIRROR || fromFile.mirror || undefined,
     youtube,
     timeoutMs: seconds === undefined ? DEFAULTS.timeoutMs : seconds * 1000,
-    retries: positive(env.VIPANT_NET_RETRIES, 'VIPANT_NET_RETRIES') ?? positive(fromFile.retries, `${file} "retries"`) ?? DEFAULTS.retries,
+    retries:
+      positive(env.VIPANT_NET_RETRIES, 'VIPANT_NET_RETRIES') ??
+      positive(fromFile.retries, `${file} "retries"`) ??
+      DEFAULTS.retries,
     backoffMs: DEFAULTS.backoffMs,
   }
 }

@@ -15,18 +15,22 @@ const PICKLE = (head: Uint8Array) => head[0] === 0x80 && head[1] >= 2 && head[1]
 const startsWith = (head: Uint8Array, magic: number[]) => magic.every((byte, i) => head[i] === byte)
 
 const ACCEPTS: Record<ContentKind, {what: string; ok: (head: Uint8Array) => boolean}> = {
-  'zip': {what: 'a zip archive', ok: (h) => startsWith(h, ZIP)},
-  'gzip': {what: 'a gzip archive', ok: (h) => startsWith(h, GZIP)},
+  zip: {what: 'a zip archive', ok: (h) => startsWith(h, ZIP)},
+  gzip: {what: 'a gzip archive', ok: (h) => startsWith(h, GZIP)},
   '7z': {what: 'a 7z archive', ok: (h) => startsWith(h, SEVEN_ZIP)},
   // A TorchScript or torch.save zip, a pre-1.6 pickle, or safetensors (8-byte header length, then its JSON).
-  'checkpoint': {what: 'a checkpoint (zip, pickle or safetensors)', ok: (h) => startsWith(h, ZIP) || PICKLE(h) || h[8] === 0x7b},
-  'text': {what: 'a text file', ok: (h) => !h.includes(0)},
+  checkpoint: {
+    what: 'a checkpoint (zip, pickle or safetensors)',
+    ok: (h) => startsWith(h, ZIP) || PICKLE(h) || h[8] === 0x7b,
+  },
+  text: {what: 'a text file', ok: (h) => !h.includes(0)},
 }
 
 /** What a head that fails its check looks like instead, for the message. */
 function looksLike(head: Uint8Array): string {
   const text = Buffer.from(head).toString('latin1').trimStart().toLowerCase()
-  if (['<!doctype html', '<html', '<head'].some((tag) => text.startsWith(tag))) return 'an HTML page (a captive portal, login or error page?)'
+  if (['<!doctype html', '<html', '<head'].some((tag) => text.startsWith(tag)))
+    return 'an HTML page (a captive portal, login or error page?)'
   if (head.length === 0) return 'an empty file'
   return `bytes ${Buffer.from(head.subarray(0, 8)).toString('hex')}`
 }

@@ -88,7 +88,8 @@ async function attempt(url: string, part: string, options: DownloadOptions): Pro
     createWriteStream(part, {flags: append ? 'a' : 'w'}),
   )
   const written = await sizeOf(part)
-  if (total !== undefined && written !== total) throw new Error(`${url}: connection closed at byte ${written} of ${total}`)
+  if (total !== undefined && written !== total)
+    throw new Error(`${url}: connection closed at byte ${written} of ${total}`)
   return written
 }
 
@@ -112,8 +113,10 @@ const UNRESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN'])
 
 function unresolved(error: unknown, file: RemoteFile, url: string, dest: string, hint: string | undefined): UserError {
   const host = (error as {hostname?: string}).hostname ?? new URL(url).hostname
-  return new UserError(`${url}: cannot resolve ${host} (offline?): set VIPANT_MIRROR to a mirror that has it, or download ${file.url} `
-    + `elsewhere and place it at ${dest}${hint ? ` (${hint})` : ''}`)
+  return new UserError(
+    `${url}: cannot resolve ${host} (offline?): set VIPANT_MIRROR to a mirror that has it, or download ${file.url} ` +
+      `elsewhere and place it at ${dest}${hint ? ` (${hint})` : ''}`,
+  )
 }
 
 function isTransient(error: unknown): boolean {
@@ -143,7 +146,8 @@ export async function download(file: RemoteFile, dest: string, options: Download
         failures++
       } else size = result
     } catch (error) {
-      if (UNRESOLVED.has((error as NodeJS.ErrnoException).code ?? '')) throw unresolved(error, file, url, dest, options.offlineHint)
+      if (UNRESOLVED.has((error as NodeJS.ErrnoException).code ?? ''))
+        throw unresolved(error, file, url, dest, options.offlineHint)
       if (!isTransient(error)) throw new UserError(describe(error, url))
       if ((await sizeOf(part)) <= before) failures++
       if (failures > options.net.retries) {

@@ -10,9 +10,10 @@ import tls from 'node:tls'
  */
 export function proxyFor(url: URL, env: NodeJS.ProcessEnv = process.env): URL | undefined {
   const pick = (...names: string[]) => names.map((n) => env[n]).find((v) => v !== undefined && v !== '')
-  const proxy = url.protocol === 'https:'
-    ? pick('https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY')
-    : pick('http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY')
+  const proxy =
+    url.protocol === 'https:'
+      ? pick('https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY')
+      : pick('http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY')
   if (!proxy || bypassed(url, pick('no_proxy', 'NO_PROXY') ?? '')) return undefined
   return new URL(proxy.includes('://') ? proxy : `http://${proxy}`)
 }
@@ -20,14 +21,17 @@ export function proxyFor(url: URL, env: NodeJS.ProcessEnv = process.env): URL | 
 function bypassed(url: URL, noProxy: string): boolean {
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase()
   const port = url.port || (url.protocol === 'https:' ? '443' : '80')
-  return noProxy.split(/[\s,]+/).filter(Boolean).some((entry) => {
-    if (entry === '*') return true
-    const m = entry.toLowerCase().match(/^\[?([^\]]*?)\]?(?::(\d+))?$/)!
-    const [, name, entryPort] = m
-    if (entryPort && entryPort !== port) return false
-    const suffix = name.replace(/^\*?\./, '')
-    return host === suffix || host.endsWith(`.${suffix}`)
-  })
+  return noProxy
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .some((entry) => {
+      if (entry === '*') return true
+      const m = entry.toLowerCase().match(/^\[?([^\]]*?)\]?(?::(\d+))?$/)!
+      const [, name, entryPort] = m
+      if (entryPort && entryPort !== port) return false
+      const suffix = name.replace(/^\*?\./, '')
+      return host === suffix || host.endsWith(`.${suffix}`)
+    })
 }
 
 function proxyAuthorization(proxy: URL): Record<string, string> {
@@ -42,10 +46,16 @@ class TunnelAgent extends https.Agent {
     super({keepAlive: false})
   }
 
-  override createConnection(options: tls.ConnectionOptions & {host?: string; port?: number}, done: (error: Error | null, socket?: Duplex) => void): undefined {
+  override createConnection(
+    options: tls.ConnectionOptions & {host?: string; port?: number},
+    done: (error: Error | null, socket?: Duplex) => void,
+  ): undefined {
     const target = `${options.host}:${options.port ?? 443}`
     const connect = http.request({
-      host: this.proxy.hostname, port: this.proxy.port || 80, method: 'CONNECT', path: target,
+      host: this.proxy.hostname,
+      port: this.proxy.port || 80,
+      method: 'CONNECT',
+      path: target,
       headers: {host: target, ...proxyAuthorization(this.proxy)},
     })
     connect.once('connect', (response, socket) => {
@@ -66,14 +76,26 @@ class TunnelAgent extends https.Agent {
  * Request options that reach URL, directly or through its proxy: plain http goes to the proxy with the
  * absolute URI as its path; https is tunnelled with CONNECT.
  */
-export function routeTo(url: URL, env: NodeJS.ProcessEnv = process.env): {module: typeof http | typeof https; options: https.RequestOptions} {
+export function routeTo(
+  url: URL,
+  env: NodeJS.ProcessEnv = process.env,
+): {module: typeof http | typeof https; options: https.RequestOptions} {
   const proxy = proxyFor(url, env)
   const module = url.protocol === 'https:' ? https : http
-  const direct = {host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || undefined, path: `${url.pathname}${url.search}`}
+  const direct = {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port || undefined,
+    path: `${url.pathname}${url.search}`,
+  }
   if (!proxy) return {module, options: direct}
   if (url.protocol === 'https:') return {module, options: {...direct, agent: new TunnelAgent(proxy)}}
   return {
     module: http,
-    options: {host: proxy.hostname, port: proxy.port || 80, path: url.href, headers: {host: url.host, ...proxyAuthorization(proxy)}},
+    options: {
+      host: proxy.hostname,
+      port: proxy.port || 80,
+      path: url.href,
+      headers: {host: url.host, ...proxyAuthorization(proxy)},
+    },
   }
 }

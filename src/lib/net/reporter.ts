@@ -7,7 +7,10 @@ const MIB = 1 << 20
  * Progress for one download on stderr: a bar in MiB on a terminal, and a line for each retry (which logs
  * want too). The bar is created on the first byte count, when the total is known.
  */
-export function stderrReporter(label: string, stream: NodeJS.WriteStream = process.stderr): Pick<DownloadOptions, 'onProgress' | 'onRetry'> & {stop(): void} {
+export function stderrReporter(
+  label: string,
+  stream: NodeJS.WriteStream = process.stderr,
+): Pick<DownloadOptions, 'onProgress' | 'onRetry'> & {stop(): void} {
   let bar: ReturnType<typeof progress> | undefined
   let shown = 0
   return {

@@ -3,7 +3,11 @@ import {routeTo} from './proxy.js'
 
 /** An HTTP status the server answered with; 5xx, 408 and 429 may pass, the rest will not. */
 export class HttpStatusError extends Error {
-  constructor(readonly url: string, readonly status: number, statusText: string | undefined) {
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    statusText: string | undefined,
+  ) {
     super(`${url}: HTTP ${status}${statusText ? ` ${statusText}` : ''}`)
   }
 
@@ -26,7 +30,8 @@ export async function get(url: string, headers: Record<string, string>, timeoutM
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const response = await getOnce(new URL(current), headers, timeoutMs)
     const location = response.headers.location
-    if (response.statusCode === undefined || response.statusCode < 300 || response.statusCode >= 400 || !location) return response
+    if (response.statusCode === undefined || response.statusCode < 300 || response.statusCode >= 400 || !location)
+      return response
     response.resume()
     current = new URL(location, current).href
   }
@@ -36,8 +41,14 @@ export async function get(url: string, headers: Record<string, string>, timeoutM
 function getOnce(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<IncomingMessage> {
   const {module, options} = routeTo(url)
   return new Promise((resolve, reject) => {
-    const request = module.request({...options, method: 'GET', headers: {'user-agent': 'vipant', ...options.headers, ...headers}})
-    request.setTimeout(timeoutMs, () => request.destroy(new StalledError(`${url.href}: no data for ${timeoutMs / 1000} s`)))
+    const request = module.request({
+      ...options,
+      method: 'GET',
+      headers: {'user-agent': 'vipant', ...options.headers, ...headers},
+    })
+    request.setTimeout(timeoutMs, () =>
+      request.destroy(new StalledError(`${url.href}: no data for ${timeoutMs / 1000} s`)),
+    )
     request.once('response', resolve)
     request.once('error', reject)
     request.end()

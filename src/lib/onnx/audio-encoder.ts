@@ -15,7 +15,8 @@ export function audioEncoderGraph(state: StateDict, config: AudioConfig, grid: G
   const g = new Graph('vipant-audio')
   const ops = new OnnxOps(g, state)
   const conv = ops.tensor(AUDIO_NAMES.conv1)
-  if (conv.shape[2] !== config.patchSize) throw new UserError(`audio head: conv1 [${conv.shape}] does not fit patch size ${config.patchSize}`)
+  if (conv.shape[2] !== config.patchSize)
+    throw new UserError(`audio head: conv1 [${conv.shape}] does not fit patch size ${config.patchSize}`)
   const mel = g.input('mel', 'float32', ['batch', 'frames', NUM_MEL_BINS])
   g.output(audioTower(ops, config, grid, mel), 'float32', ['batch', ops.tensor(AUDIO_NAMES.proj).shape[1]])
   return g

@@ -19,19 +19,30 @@ export interface OnnxEmbedderSpec {
 }
 
 /** The checkpoint supplying each tower (src/lib/towers/towers.ts), refused when it lacks the tower. */
-async function suppliers(spec: OnnxEmbedderSpec): Promise<Map<TowerName, {checkpoint: Checkpoint; info: CheckpointInfo}>> {
+async function suppliers(
+  spec: OnnxEmbedderSpec,
+): Promise<Map<TowerName, {checkpoint: Checkpoint; info: CheckpointInfo}>> {
   const open = async (file: string) => {
     const checkpoint = await Checkpoint.open(file)
     return {checkpoint, info: await checkpoint.info()}
   }
   const found = new Map<TowerName, {checkpoint: Checkpoint; info: CheckpointInfo}>()
-  await supplyTowers(spec.run, {model: spec.model, clipModel: spec.clip}, open, ({info}) => info.hasClip, (tower, {opened}) => {
-    const {architecture} = opened.info
-    if (tower === 'audio' && !architecture.audio) throw new UserError(`${opened.checkpoint.file}: holds no audio tower; name an audio model with --model`)
-    if (tower === 'text' && !architecture.text) throw new UserError(`${opened.checkpoint.file}: holds no CLIP text tower; name a CLIP with --clip`)
-    if (tower === 'image' && !architecture.vision) throw new UserError(`${opened.checkpoint.file}: holds no CLIP image tower; name a CLIP with --clip`)
-    found.set(tower, opened)
-  })
+  await supplyTowers(
+    spec.run,
+    {model: spec.model, clipModel: spec.clip},
+    open,
+    ({info}) => info.hasClip,
+    (tower, {opened}) => {
+      const {architecture} = opened.info
+      if (tower === 'audio' && !architecture.audio)
+        throw new UserError(`${opened.checkpoint.file}: holds no audio tower; name an audio model with --model`)
+      if (tower === 'text' && !architecture.text)
+        throw new UserError(`${opened.checkpoint.file}: holds no CLIP text tower; name a CLIP with --clip`)
+      if (tower === 'image' && !architecture.vision)
+        throw new UserError(`${opened.checkpoint.file}: holds no CLIP image tower; name a CLIP with --clip`)
+      found.set(tower, opened)
+    },
+  )
   return found
 }
 
@@ -41,7 +52,14 @@ export async function onnxEmbedder(spec: OnnxEmbedderSpec): Promise<Embedder> {
   const sessions = new Map<string, Promise<Session>>()
   const session = (tower: TowerName, grid?: [number, number]) => {
     const key = `${tower}${grid ? ` ${grid}` : ''}`
-    if (!sessions.has(key)) sessions.set(key, towers.get(tower)!.checkpoint.graph(tower, grid).then((file) => createSession(file, spec.provider)))
+    if (!sessions.has(key))
+      sessions.set(
+        key,
+        towers
+          .get(tower)!
+          .checkpoint.graph(tower, grid)
+          .then((file) => createSession(file, spec.provider)),
+      )
     return sessions.get(key)!
   }
   // Text and image graphs do not depend on the input: ready them now, so that a broken one fails before any work.
@@ -49,13 +67,20 @@ export async function onnxEmbedder(spec: OnnxEmbedderSpec): Promise<Embedder> {
 
   const dims: Embedder['dims'] = {}
   for (const [tower, {info}] of towers) {
-    dims[tower] = (tower === 'audio' ? info.architecture.audio : tower === 'text' ? info.architecture.text : info.architecture.vision)!.embedDim
+    dims[tower] = (
+      tower === 'audio' ? info.architecture.audio : tower === 'text' ? info.architecture.text : info.architecture.vision
+    )!.embedDim
   }
 
   /** One batch of items through its tower's session: (n, E) end to end. */
   async function forward(tower: TowerName, items: (Float32Array | string)[]): Promise<Float32Array> {
     const {architecture, audioConfig} = towers.get(tower)!.info
-    const sizes = {contextLength: architecture.text?.contextLength, vocabSize: architecture.text?.vocabSize, audioConfig, imageResolution: architecture.vision?.imageResolution}
+    const sizes = {
+      contextLength: architecture.text?.contextLength,
+      vocabSize: architecture.text?.vocabSize,
+      audioConfig,
+      imageResolution: architecture.vision?.imageResolution,
+    }
     const {input, grid} = towerInput(ort, tower, items, sizes)
     return runTower(await session(tower, grid), input)
   }

@@ -51,7 +51,10 @@ export class Checkpoint {
     const digest = await modelDigest(file).catch(() => {
       throw new UserError(`${file}: no such file or directory`)
     })
-    const key = createHash('sha256').update(digest.files.map((f) => `${f.name} ${f.sha256}\n`).join('')).digest('hex').slice(0, 32)
+    const key = createHash('sha256')
+      .update(digest.files.map((f) => `${f.name} ${f.sha256}\n`).join(''))
+      .digest('hex')
+      .slice(0, 32)
     return new Checkpoint(file, key)
   }
 
@@ -69,7 +72,10 @@ export class Checkpoint {
 
   /** The graph file of `tower` (audio: for `grid`), built from the weights and cached the first time. */
   async graph(tower: TowerName, grid?: Grid): Promise<string> {
-    const file = path.join(graphCacheDir(), `${this.key}-${tower}${grid ? `-${grid.join('x')}` : ''}.v${GRAPH_VERSION}.onnx`)
+    const file = path.join(
+      graphCacheDir(),
+      `${this.key}-${tower}${grid ? `-${grid.join('x')}` : ''}.v${GRAPH_VERSION}.onnx`,
+    )
     if (existsSync(file)) {
       const now = new Date()
       await utimes(file, now, now) // recently used
@@ -78,10 +84,12 @@ export class Checkpoint {
     const model = await this.load()
     let bytes: Uint8Array
     if (tower === 'audio') {
-      if (!model.audio) throw new UserError(`${this.file}: holds no audio tower (${model.format}); name an audio model with --model`)
+      if (!model.audio)
+        throw new UserError(`${this.file}: holds no audio tower (${model.format}); name an audio model with --model`)
       bytes = audioEncoderGraph(model.audio.weights, model.audio.config, grid!).serialise()
     } else {
-      if (!model.clip) throw new UserError(`${this.file}: holds no CLIP ${tower} tower (${model.format}); name a CLIP with --clip`)
+      if (!model.clip)
+        throw new UserError(`${this.file}: holds no CLIP ${tower} tower (${model.format}); name a CLIP with --clip`)
       bytes = (tower === 'text' ? textTransformerGraph(model.clip) : visionTransformerGraph(model.clip)).serialise()
     }
     await writeAtomically(file, bytes)
@@ -104,14 +112,20 @@ export class Checkpoint {
 }
 
 function describe(model: CheckedModel): CheckpointInfo {
-  return {architecture: model.architecture, audioConfig: model.audio?.config, hasClip: model.clip !== undefined && model.clip.size > 0}
+  return {
+    architecture: model.architecture,
+    audioConfig: model.audio?.config,
+    hasClip: model.clip !== undefined && model.clip.size > 0,
+  }
 }
 
 /** Deletes the least recently used graphs of `keep`'s folder beyond `budget` bytes, never `keep` (the graph just written). */
 export async function pruneGraphs(keep: string, budget = CACHE_BYTES): Promise<void> {
   const dir = path.dirname(keep)
   const graphs = await Promise.all(
-    (await readdir(dir)).filter((f) => f.endsWith('.onnx')).map(async (f) => ({file: path.join(dir, f), ...(await stat(path.join(dir, f)))})),
+    (await readdir(dir))
+      .filter((f) => f.endsWith('.onnx'))
+      .map(async (f) => ({file: path.join(dir, f), ...(await stat(path.join(dir, f)))})),
   )
   let total = 0
   for (const graph of graphs.sort((a, b) => b.mtimeMs - a.mtimeMs)) {

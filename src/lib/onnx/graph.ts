@@ -46,7 +46,8 @@ export class Graph {
 
   /** A weight (or any constant) stored in the graph; its bytes are the array's, not a copy. */
   constant(name: string, data: Float32Array | Int32Array | BigInt64Array, dims: number[]): string {
-    const dataType = data instanceof Float32Array ? DataType.FLOAT : data instanceof Int32Array ? DataType.INT32 : DataType.INT64
+    const dataType =
+      data instanceof Float32Array ? DataType.FLOAT : data instanceof Int32Array ? DataType.INT32 : DataType.INT64
     const rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
     this.initializers.push(onnx.TensorProto.create({name: this.claim(name), dims, dataType, rawData}))
     return name
@@ -73,7 +74,9 @@ export class Graph {
   /** Appends `op(inputs)` and returns its output; `floats` names the attributes that are floats. */
   op(opType: string, inputs: string[], attributes: Attributes = {}, floats: string[] = []): string {
     const output = this.claim(`${opType}_${this.counter++}`)
-    const attribute = Object.entries(attributes).map(([name, value]) => attributeProto(name, value, floats.includes(name)))
+    const attribute = Object.entries(attributes).map(([name, value]) =>
+      attributeProto(name, value, floats.includes(name)),
+    )
     this.nodes.push(onnx.NodeProto.create({opType, input: inputs, output: [output], name: output, attribute}))
     return output
   }
@@ -81,10 +84,16 @@ export class Graph {
   /** The serialised ModelProto. */
   serialise(): Uint8Array {
     const graph = onnx.GraphProto.create({
-      name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs,
+      name: this.name,
+      node: this.nodes,
+      initializer: this.initializers,
+      input: this.inputs,
+      output: this.outputs,
     })
     const model = onnx.ModelProto.create({
-      irVersion: 8, producerName: 'vipant', graph,
+      irVersion: 8,
+      producerName: 'vipant',
+      graph,
       opsetImport: [onnx.OperatorSetIdProto.create({domain: '', version: OPSET})],
     })
     return onnx.ModelProto.encode(model).finish()
@@ -104,7 +113,9 @@ function valueInfo(name: string, type: ElemType, dims: Dim[]) {
 
 function attributeProto(name: string, value: Attribute, isFloat: boolean) {
   if (Array.isArray(value)) return onnx.AttributeProto.create({name, type: AttributeType.INTS, ints: value})
-  return isFloat ? onnx.AttributeProto.create({name, type: AttributeType.FLOAT, f: value}) : onnx.AttributeProto.create({name, type: AttributeType.INT, i: value})
+  return isFloat
+    ? onnx.AttributeProto.create({name, type: AttributeType.FLOAT, f: value})
+    : onnx.AttributeProto.create({name, type: AttributeType.INT, i: value})
 }
 
 /** A PyTorch [out, in] matrix as [in, out] for MatMul. */

@@ -86,7 +86,8 @@ export class OnnxOps implements TowerOps<string> {
     else {
       const mono = new Float32Array(W * P * P)
       for (let o = 0; o < W; o++) {
-        for (let i = 0; i < C; i++) for (let k = 0; k < P * P; k++) mono[o * P * P + k] += conv.data[(o * C + i) * P * P + k] / C
+        for (let i = 0; i < C; i++)
+          for (let k = 0; k < P * P; k++) mono[o * P * P + k] += conv.data[(o * C + i) * P * P + k] / C
       }
       weight = g.constant(`${name}.mean`, mono, [W, 1, P, P])
     }
@@ -118,7 +119,12 @@ export class OnnxOps implements TowerOps<string> {
   }
 
   leadingRows(name: string, ids: string): string {
-    return this.g.op('Slice', [this.g.weight(name, this.tensor(name)), this.g.ints([0]), this.length(ids), this.g.ints([0])])
+    return this.g.op('Slice', [
+      this.g.weight(name, this.tensor(name)),
+      this.g.ints([0]),
+      this.length(ids),
+      this.g.ints([0]),
+    ])
   }
 
   causalMask(contextLength: number, ids: string): string {

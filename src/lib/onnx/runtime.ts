@@ -17,13 +17,17 @@ let runtime: Promise<typeof Ort | undefined> | undefined
 /** onnxruntime-node, or undefined where it is not installed (or its native library does not load). */
 export function loadRuntime(): Promise<typeof Ort | undefined> {
   const specifier = 'onnxruntime-node' // in a variable: the package is optional
-  runtime ??= import(specifier).then((m: {default?: typeof Ort} & typeof Ort) => m.default ?? m, () => undefined)
+  runtime ??= import(specifier).then(
+    (m: {default?: typeof Ort} & typeof Ort) => m.default ?? m,
+    () => undefined,
+  )
   return runtime
 }
 
 export async function requireRuntime(): Promise<typeof Ort> {
   const ort = await loadRuntime()
-  if (!ort) throw new UserError('engine onnx needs onnxruntime-node: npm install onnxruntime-node (or choose --engine tfjs)')
+  if (!ort)
+    throw new UserError('engine onnx needs onnxruntime-node: npm install onnxruntime-node (or choose --engine tfjs)')
   return ort
 }
 

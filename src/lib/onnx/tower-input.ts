@@ -7,7 +7,12 @@ import type {TowerName} from '../towers/towers.js'
 import type {Session} from './runtime.js'
 
 /** The input tensor, and for audio the patch grid whose graph must run it. */
-export function towerInput(ort: typeof Ort, tower: TowerName, items: readonly (Float32Array | string)[], sizes: TowerSizes): {input: Ort.Tensor; grid?: Grid} {
+export function towerInput(
+  ort: typeof Ort,
+  tower: TowerName,
+  items: readonly (Float32Array | string)[],
+  sizes: TowerSizes,
+): {input: Ort.Tensor; grid?: Grid} {
   const batch = towerBatch(tower, items, sizes)
   const input = new ort.Tensor(batch.dtype, batch.data, batch.shape)
   return tower === 'audio' ? {input, grid: patchGrid(sizes.audioConfig!, batch.shape[1])} : {input}

@@ -71,11 +71,30 @@ export function bytesToUnicode(): Map<number, string> {
 // --- ftfy.fix_text, the table-driven steps (ftfy 6.3.1 fixes.py and chardata.py) ---
 
 /** Windows-1252 for 0x80..0x9F; its five unassigned bytes stay C1 controls ("sloppy" decoding, as ftfy does). */
-const WINDOWS_1252_C1 =
-  '€\x81‚ƒ„…†‡ˆ‰Š‹Œ\x8dŽ\x8f\x90‘’“”•–—˜™š›œ\x9džŸ'
+const WINDOWS_1252_C1 = '€\x81‚ƒ„…†‡ˆ‰Š‹Œ\x8dŽ\x8f\x90‘’“”•–—˜™š›œ\x9džŸ'
 const LIGATURES: Record<string, string> = {
-  Ĳ: 'IJ', ĳ: 'ij', ŉ: 'ʼn', Ǳ: 'DZ', ǲ: 'Dz', ǳ: 'dz', Ǆ: 'DŽ', ǅ: 'Dž', ǆ: 'dž', Ǉ: 'LJ', ǈ: 'Lj', ǉ: 'lj',
-  Ǌ: 'NJ', ǋ: 'Nj', ǌ: 'nj', ﬀ: 'ff', ﬁ: 'fi', ﬂ: 'fl', ﬃ: 'ffi', ﬄ: 'ffl', ﬅ: 'ſt', ﬆ: 'st',
+  Ĳ: 'IJ',
+  ĳ: 'ij',
+  ŉ: 'ʼn',
+  Ǳ: 'DZ',
+  ǲ: 'Dz',
+  ǳ: 'dz',
+  Ǆ: 'DŽ',
+  ǅ: 'Dž',
+  ǆ: 'dž',
+  Ǉ: 'LJ',
+  ǈ: 'Lj',
+  ǉ: 'lj',
+  Ǌ: 'NJ',
+  ǋ: 'Nj',
+  ǌ: 'nj',
+  ﬀ: 'ff',
+  ﬁ: 'fi',
+  ﬂ: 'fl',
+  ﬃ: 'ffi',
+  ﬄ: 'ffl',
+  ﬅ: 'ſt',
+  ﬆ: 'st',
 }
 const LIGATURE_RE = new RegExp(`[${Object.keys(LIGATURES).join('')}]`, 'g')
 /** Full- and half-width forms become their NFKC equivalents; U+3000 IDEOGRAPHIC SPACE becomes a space. */
@@ -234,7 +253,10 @@ export class SimpleTokenizer {
     this.byteEncoder = bytesToUnicode()
     this.byteDecoder = new Map([...this.byteEncoder].map(([b, c]) => [c, b]))
     // Line 0 is a version header; the vocabulary keeps the first 49152 - 256 - 2 merges.
-    const merges = gunzipSync(readFileSync(bpePath)).toString('utf8').split('\n').slice(1, 49152 - 256 - 2 + 1)
+    const merges = gunzipSync(readFileSync(bpePath))
+      .toString('utf8')
+      .split('\n')
+      .slice(1, 49152 - 256 - 2 + 1)
     const vocab = [...this.byteEncoder.values()]
     for (const v of this.byteEncoder.values()) vocab.push(v + '</w>')
     for (const merge of merges) vocab.push(merge.split(' ').join(''))
@@ -306,7 +328,9 @@ export class SimpleTokenizer {
       if (!ids) {
         let token = ''
         for (const b of Buffer.from(match, 'utf8')) token += this.byteEncoder.get(b)!
-        ids = this.bpe(token).split(' ').map((bpeToken) => this.encoder.get(bpeToken)!)
+        ids = this.bpe(token)
+          .split(' ')
+          .map((bpeToken) => this.encoder.get(bpeToken)!)
         this.wordIds.set(match, ids)
       }
       for (const id of ids) bpeTokens.push(id)

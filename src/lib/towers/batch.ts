@@ -8,7 +8,8 @@ import {EOT_TOKEN, tokenize} from '../text/tokenizer.js'
 import {UserError} from '../util/errors.js'
 import type {TowerName} from './towers.js'
 
-export type TowerBatch = {dtype: 'int32'; data: Int32Array; shape: number[]} | {dtype: 'float32'; data: Float32Array; shape: number[]}
+export type TowerBatch =
+  {dtype: 'int32'; data: Int32Array; shape: number[]} | {dtype: 'float32'; data: Float32Array; shape: number[]}
 
 /** What a batch's input depends on, per tower. */
 export interface TowerSizes {
@@ -27,11 +28,13 @@ export function towerBatch(tower: TowerName, items: readonly (Float32Array | str
   if (tower === 'audio') {
     const frames = arrays[0].length / NUM_MEL_BINS
     const {patchSize} = sizes.audioConfig!
-    if (frames < patchSize) throw new UserError(`audio tower expects (B, T >= ${patchSize}, ${NUM_MEL_BINS}) input, got T = ${frames}`)
+    if (frames < patchSize)
+      throw new UserError(`audio tower expects (B, T >= ${patchSize}, ${NUM_MEL_BINS}) input, got T = ${frames}`)
     return {dtype: 'float32', data: stack(arrays), shape: [arrays.length, frames, NUM_MEL_BINS]} // shape = [n, T, 128]
   }
   const side = sizes.imageResolution!
-  if (arrays[0].length !== side * side * 3) throw new UserError(`image tower expects ${side}x${side}x3 frames, got ${arrays[0].length} values`)
+  if (arrays[0].length !== side * side * 3)
+    throw new UserError(`image tower expects ${side}x${side}x3 frames, got ${arrays[0].length} values`)
   return {dtype: 'float32', data: stack(arrays), shape: [arrays.length, side, side, 3]} // shape = [n, R, R, 3]
 }
 
@@ -47,12 +50,18 @@ export function stack(arrays: Float32Array[]): Float32Array {
  * A text tower with a smaller vocabulary than CLIP's tokenizer (a cut-down test model) cannot read them: refused here,
  * before an engine indexes its embedding table out of bounds.
  */
-export function paddedIds(texts: string[], contextLength: number, vocabSize: number): {ids: Int32Array; shape: [number, number]} {
+export function paddedIds(
+  texts: string[],
+  contextLength: number,
+  vocabSize: number,
+): {ids: Int32Array; shape: [number, number]} {
   const {ids} = tokenize(texts, contextLength)
   const outside = ids.findIndex((id) => id >= vocabSize)
   if (outside >= 0) {
     const text = texts[Math.floor(outside / contextLength)]
-    throw new UserError(`the text tower has a vocabulary of ${vocabSize} tokens, but CLIP's tokenizer gives token ${ids[outside]} for ${JSON.stringify(text)}: a CLIP text tower has ${EOT_TOKEN + 1}`)
+    throw new UserError(
+      `the text tower has a vocabulary of ${vocabSize} tokens, but CLIP's tokenizer gives token ${ids[outside]} for ${JSON.stringify(text)}: a CLIP text tower has ${EOT_TOKEN + 1}`,
+    )
   }
   let longest = 1
   for (let r = 0; r < texts.length; r++) {
@@ -64,6 +73,7 @@ export function paddedIds(texts: string[], contextLength: number, vocabSize: num
     }
   }
   const trimmed = new Int32Array(texts.length * longest)
-  for (let r = 0; r < texts.length; r++) trimmed.set(ids.subarray(r * contextLength, r * contextLength + longest), r * longest)
+  for (let r = 0; r < texts.length; r++)
+    trimmed.set(ids.subarray(r * contextLength, r * contextLength + longest), r * longest)
   return {ids: trimmed, shape: [texts.length, longest]} // shape = [n, longest]
 }

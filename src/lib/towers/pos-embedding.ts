@@ -40,7 +40,8 @@ export function loadPosEmbedding(emb: Tensor, oldGrid: Grid, newGrid: Grid): Ten
 /** `interp_clip_vp_embedding`: a square grid (CLIP's 7x7 for ViT-B/32) resized to `grid`, unless already that size. */
 export function interpClipVpEmbedding(emb: Tensor, grid: Grid): Tensor {
   const side = Math.round(Math.sqrt(emb.shape[0] - 1))
-  if (side * side + 1 !== emb.shape[0]) throw new UserError(`positional embedding has ${emb.shape[0]} rows, not 1 + a square`)
+  if (side * side + 1 !== emb.shape[0])
+    throw new UserError(`positional embedding has ${emb.shape[0]} rows, not 1 + a square`)
   if (emb.shape[0] === grid[0] * grid[1] + 1) return emb
   return resizeGrid(emb, [side, side], grid)
 }

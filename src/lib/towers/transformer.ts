@@ -20,7 +20,8 @@ export function residualAttentionBlock<V>(ops: TowerOps<V>, prefix: string, x: V
 /** The names `${prefix}.resblocks.0..n-1` present in `state`, n >= 1. */
 export function blockNames(state: StateDict, prefix: string): string[] {
   const names: string[] = []
-  while (state.has(`${prefix}.resblocks.${names.length}.attn.in_proj_weight`)) names.push(`${prefix}.resblocks.${names.length}`)
+  while (state.has(`${prefix}.resblocks.${names.length}.attn.in_proj_weight`))
+    names.push(`${prefix}.resblocks.${names.length}`)
   if (!names.length) throw new UserError(`weights have no ${prefix}.resblocks.0`)
   return names
 }

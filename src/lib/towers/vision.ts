@@ -45,7 +45,12 @@ export function visionGeometry(state: StateDict, names: VitNames, prefix: string
   return {width, patchSize, grid}
 }
 
-export function visionTower<V>(ops: TowerOps<V>, names: VitNames, {patchSize: P, grid: G}: VisionGeometry, image: V): V {
+export function visionTower<V>(
+  ops: TowerOps<V>,
+  names: VitNames,
+  {patchSize: P, grid: G}: VisionGeometry,
+  image: V,
+): V {
   // Non-overlapping patches: stride = patch size.
   const tokens = ops.patchEmbedding(names.conv1, image, {layout: 'hwc', patchSize: P, stride: [P, P], grid: [G, G]}) // shape = [B, grid^2, W]
   return vitTrunk(ops, names, tokens, ops.positionalEmbedding(names.positional_embedding))

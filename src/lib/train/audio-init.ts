@@ -42,9 +42,15 @@ export function audioFromClip(clip: StateDict, frames: number): {weights: StateD
 }
 
 /** A trained audio head for `frames`-long inputs: its positions as VIP-ANT's `from_pretrained` adapts them. */
-export function audioForFrames(audio: {weights: StateDict; config: AudioConfig}, frames: number): {weights: StateDict; config: AudioConfig} {
+export function audioForFrames(
+  audio: {weights: StateDict; config: AudioConfig},
+  frames: number,
+): {weights: StateDict; config: AudioConfig} {
   const config = {...audio.config, resolution: [frames, 128] as [number, number]}
   const weights = new Map(audio.weights)
-  weights.set('misc.positional_embedding', loadPosEmbedding(audio.weights.get('misc.positional_embedding')!, patchGrid(audio.config), patchGrid(config)))
+  weights.set(
+    'misc.positional_embedding',
+    loadPosEmbedding(audio.weights.get('misc.positional_embedding')!, patchGrid(audio.config), patchGrid(config)),
+  )
   return {weights, config}
 }

@@ -148,18 +148,28 @@ export function resolveConfig(...layers: Partial<TrainConfig>[]): TrainConfig {
   const given = layers.map(withoutUndefined)
   const config = Object.assign({}, DEFAULTS, ...given) as TrainConfig
   if (config.pair === 'image-text' && given.every((layer) => layer.prompt === undefined)) config.prompt = IMAGE_PROMPT
-  for (const key of ['pair', 'data', 'out'] as const) if (!config[key]) throw new UserError(`no ${key} given (a flag, or in --config)`)
-  if (!PAIRS.includes(config.pair)) throw new UserError(`unknown pair ${config.pair}; choose one of ${PAIRS.join(', ')}`)
-  if (!(config.fraction > 0 && config.fraction <= 1)) throw new UserError(`fraction must be in (0, 1], got ${config.fraction}`)
-  if (config.optimizer !== 'lars' && config.optimizer !== 'adam') throw new UserError(`unknown optimizer ${config.optimizer}; choose lars or adam`)
+  for (const key of ['pair', 'data', 'out'] as const)
+    if (!config[key]) throw new UserError(`no ${key} given (a flag, or in --config)`)
+  if (!PAIRS.includes(config.pair))
+    throw new UserError(`unknown pair ${config.pair}; choose one of ${PAIRS.join(', ')}`)
+  if (!(config.fraction > 0 && config.fraction <= 1))
+    throw new UserError(`fraction must be in (0, 1], got ${config.fraction}`)
+  if (config.optimizer !== 'lars' && config.optimizer !== 'adam')
+    throw new UserError(`unknown optimizer ${config.optimizer}; choose lars or adam`)
   for (const key of ['batchSize', 'epochs', 'checkpointEvery', 'keep', 'evalEvery'] as const) {
-    if (!(Number.isInteger(config[key]) && config[key] >= 1)) throw new UserError(`${key} must be a positive integer, got ${config[key]}`)
+    if (!(Number.isInteger(config[key]) && config[key] >= 1))
+      throw new UserError(`${key} must be a positive integer, got ${config[key]}`)
   }
-  if (config.batchSize < 2) throw new UserError(`batchSize must be at least 2: a contrastive batch of one clip has no negatives`)
-  if (config.steps !== null && !(Number.isInteger(config.steps) && config.steps >= 0)) throw new UserError(`steps must be a whole number, got ${config.steps}`)
-  if (config.workers !== null && !(Number.isInteger(config.workers) && config.workers >= 1)) throw new UserError(`workers must be a positive integer, got ${config.workers}`)
-  if (![null, 'precomputed', 'on-the-fly'].includes(config.features)) throw new UserError(`features must be precomputed or on-the-fly, got ${config.features}`)
-  if (config.checkpointBlocks !== null && typeof config.checkpointBlocks !== 'boolean') throw new UserError(`checkpointBlocks must be true, false or null (auto)`)
+  if (config.batchSize < 2)
+    throw new UserError(`batchSize must be at least 2: a contrastive batch of one clip has no negatives`)
+  if (config.steps !== null && !(Number.isInteger(config.steps) && config.steps >= 0))
+    throw new UserError(`steps must be a whole number, got ${config.steps}`)
+  if (config.workers !== null && !(Number.isInteger(config.workers) && config.workers >= 1))
+    throw new UserError(`workers must be a positive integer, got ${config.workers}`)
+  if (![null, 'precomputed', 'on-the-fly'].includes(config.features))
+    throw new UserError(`features must be precomputed or on-the-fly, got ${config.features}`)
+  if (config.checkpointBlocks !== null && typeof config.checkpointBlocks !== 'boolean')
+    throw new UserError(`checkpointBlocks must be true, false or null (auto)`)
   return config
 }
 

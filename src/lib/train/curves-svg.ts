@@ -27,14 +27,22 @@ export function curvesSvg(title: string, series: readonly Series[]): string {
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
   ]
-  if (series.length === 0) parts.push(`<text x="${width / 2}" y="${height / 2 + 17}" text-anchor="middle">no metrics logged yet</text>`)
-  series.forEach((s, i) => parts.push(panel(s, (i % COLUMNS) * PANEL.width, 34 + Math.floor(i / COLUMNS) * PANEL.height, stepRange)))
+  if (series.length === 0)
+    parts.push(`<text x="${width / 2}" y="${height / 2 + 17}" text-anchor="middle">no metrics logged yet</text>`)
+  series.forEach((s, i) =>
+    parts.push(panel(s, (i % COLUMNS) * PANEL.width, 34 + Math.floor(i / COLUMNS) * PANEL.height, stepRange)),
+  )
   parts.push('</svg>')
   return `${parts.join('\n')}\n`
 }
 
 function panel(series: Series, x0: number, y0: number, stepRange: [number, number]): string {
-  const plot = {left: x0 + MARGIN.left, top: y0 + MARGIN.top, width: PANEL.width - MARGIN.left - MARGIN.right, height: PANEL.height - MARGIN.top - MARGIN.bottom}
+  const plot = {
+    left: x0 + MARGIN.left,
+    top: y0 + MARGIN.top,
+    width: PANEL.width - MARGIN.left - MARGIN.right,
+    height: PANEL.height - MARGIN.top - MARGIN.bottom,
+  }
   const values = series.points.map((p) => p.value)
   const xTicks = niceTicks(stepRange[0], stepRange[1])
   const yTicks = niceTicks(Math.min(...values), Math.max(...values))
@@ -54,10 +62,16 @@ function panel(series: Series, x0: number, y0: number, stepRange: [number, numbe
     parts.push(`<text x="${plot.left - 4}" y="${ty}" dy="3" text-anchor="end">${formatTick(t)}</text>`)
   }
   for (const t of xTicks.filter((t) => t >= stepRange[0] && t <= stepRange[1])) {
-    parts.push(`<text x="${x(t).toFixed(2)}" y="${plot.top + plot.height + 13}" text-anchor="middle">${formatTick(t)}</text>`)
+    parts.push(
+      `<text x="${x(t).toFixed(2)}" y="${plot.top + plot.height + 13}" text-anchor="middle">${formatTick(t)}</text>`,
+    )
   }
-  parts.push(`<text x="${plot.left + plot.width / 2}" y="${plot.top + plot.height + 26}" text-anchor="middle" fill="#555555">step</text>`)
-  parts.push(`<polyline class="curve" data-series="${escapeXml(series.name)}" data-kind="${series.kind}" points="${coords.join(' ')}" fill="none" stroke="${colour}" stroke-width="1.5"/>`)
+  parts.push(
+    `<text x="${plot.left + plot.width / 2}" y="${plot.top + plot.height + 26}" text-anchor="middle" fill="#555555">step</text>`,
+  )
+  parts.push(
+    `<polyline class="curve" data-series="${escapeXml(series.name)}" data-kind="${series.kind}" points="${coords.join(' ')}" fill="none" stroke="${colour}" stroke-width="1.5"/>`,
+  )
   if (series.kind === 'eval' || series.points.length === 1) {
     for (const c of coords) {
       const [cx, cy] = c.split(',')

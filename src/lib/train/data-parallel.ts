@@ -57,11 +57,25 @@ export async function dataParallelStep(
   const weights = new Float32Array(new SharedArrayBuffer(4 * offsets[parts.length]))
   const signals = new Int32Array(new SharedArrayBuffer(4 * workers))
   const {audio, clip} = model.checkpoint({})
-  const replicas = Array.from({length: workers}, (_, index) => new Replica({...options, towers: {audio, clip}, weights: weights.buffer as SharedArrayBuffer, signals: signals.buffer as SharedArrayBuffer, index}, signals))
+  const replicas = Array.from(
+    {length: workers},
+    (_, index) =>
+      new Replica(
+        {
+          ...options,
+          towers: {audio, clip},
+          weights: weights.buffer as SharedArrayBuffer,
+          signals: signals.buffer as SharedArrayBuffer,
+          index,
+        },
+        signals,
+      ),
+  )
   const stopAll = () => replicas.forEach((r) => r.stop())
   try {
     for (const reply of await Promise.all(replicas.map((r) => r.expect('shapes')))) {
-      if (reply.shapes.map(String).join(';') !== parts.map((v) => v.shape.join()).join(';')) throw new Error('a worker built towers of other shapes')
+      if (reply.shapes.map(String).join(';') !== parts.map((v) => v.shape.join()).join(';'))
+        throw new Error('a worker built towers of other shapes')
     }
   } catch (error) {
     await Promise.all(replicas.map((r) => r.worker.terminate()))
@@ -77,33 +91,45 @@ export async function dataParallelStep(
       const active = replicas.slice(0, slices.length)
       try {
         active.forEach((r, w) => {
-          const task: ReplicaTask = Object.fromEntries(trained.map((t) => [t, copies(items[towers.indexOf(t)].slice(...slices[w]))]))
+          const task: ReplicaTask = Object.fromEntries(
+            trained.map((t) => [t, copies(items[towers.indexOf(t)].slice(...slices[w]))]),
+          )
           r.worker.postMessage(task)
         })
         const embedded = (await Promise.all(active.map((r) => r.expect('embeddings')))).map((e) => e.embeddings)
         // Both sides over the whole batch: a trainable tower's slices in worker order, a frozen one's stored rows.
         const sides = towers.map((t, k) => {
-          const values = model.trainable[t] ? concat(embedded.map((e) => e[trained.indexOf(t)])) : concat(items[k] as Float32Array[])
+          const values = model.trainable[t]
+            ? concat(embedded.map((e) => e[trained.indexOf(t)]))
+            : concat(items[k] as Float32Array[])
           return tf.tensor2d(values, [batch, values.length / batch]) // shape = [B, E]
         })
-        const {value, grads} = tf.valueAndGrads((a: tf.Tensor, b: tf.Tensor, s: tf.Tensor) => contrastiveLoss(a as tf.Tensor2D, b as tf.Tensor2D, s as tf.Scalar))([...sides, model.logitScale])
+        const {value, grads} = tf.valueAndGrads((a: tf.Tensor, b: tf.Tensor, s: tf.Tensor) =>
+          contrastiveLoss(a as tf.Tensor2D, b as tf.Tensor2D, s as tf.Scalar),
+        )([...sides, model.logitScale])
         const loss = value.dataSync()[0]
         const upstream = towers.map((_, k) => grads[k].dataSync() as Float32Array)
         active.forEach((r, w) => {
           const [start, end] = slices[w]
-          r.send(trained.map((t) => {
-            const k = towers.indexOf(t)
-            const dim = sides[k].shape[1]
-            return upstream[k].slice(start * dim, end * dim)
-          }))
+          r.send(
+            trained.map((t) => {
+              const k = towers.indexOf(t)
+              const dim = sides[k].shape[1]
+              return upstream[k].slice(start * dim, end * dim)
+            }),
+          )
         })
         const logitScaleGrad = grads[2]
         tf.dispose([value, grads[0], grads[1], ...sides])
-        const summed = (await Promise.all(active.map((r) => r.expect('grads')))).map((g) => g.grads).reduce((sum, g) => {
-          for (let i = 0; i < sum.length; i++) sum[i] += g[i]
-          return sum
-        })
-        const out: Gradients = new Map(parts.map((v, i) => [v, tf.tensor(summed.subarray(offsets[i], offsets[i + 1]), v.shape)]))
+        const summed = (await Promise.all(active.map((r) => r.expect('grads'))))
+          .map((g) => g.grads)
+          .reduce((sum, g) => {
+            for (let i = 0; i < sum.length; i++) sum[i] += g[i]
+            return sum
+          })
+        const out: Gradients = new Map(
+          parts.map((v, i) => [v, tf.tensor(summed.subarray(offsets[i], offsets[i + 1]), v.shape)]),
+        )
         out.set(model.logitScale, logitScaleGrad)
         return {loss, grads: out}
       } catch (error) {
@@ -165,10 +191,13 @@ class Replica {
   }
 
   /** The next reply, which must be of the given kind; a worker's failure becomes a one-line UserError. */
-  async expect<K extends 'shapes' | 'embeddings' | 'grads'>(kind: K): Promise<Extract<ReplicaReply, Record<K, unknown>>> {
+  async expect<K extends 'shapes' | 'embeddings' | 'grads'>(
+    kind: K,
+  ): Promise<Extract<ReplicaReply, Record<K, unknown>>> {
     const reply = this.inbox.shift() ?? (await new Promise<ReplicaReply>((resolve) => (this.waiting = resolve)))
     if ('error' in reply) throw new UserError(`training worker ${this.index}: ${reply.error}`)
-    if (!(kind in reply)) throw new Error(`training worker ${this.index} sent ${Object.keys(reply)[0]}, expected ${kind}`)
+    if (!(kind in reply))
+      throw new Error(`training worker ${this.index} sent ${Object.keys(reply)[0]}, expected ${kind}`)
     return reply as Extract<ReplicaReply, Record<K, unknown>>
   }
 

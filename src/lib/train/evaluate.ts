@@ -30,7 +30,15 @@ export interface EvalEngine {
 /** The towers on TensorFlow.js, in this thread, as training runs them. */
 export function tfjsEngine(model: PairModel): EvalEngine {
   const embed: EvalEmbed = (tower, items) =>
-    embedAll((chunk) => tensorValues(model.trainable[tower] || typeof items[0] !== 'string' ? model.embed(tower, chunk) : model.embedFrozen(tower, chunk)), items)
+    embedAll(
+      (chunk) =>
+        tensorValues(
+          model.trainable[tower] || typeof items[0] !== 'string'
+            ? model.embed(tower, chunk)
+            : model.embedFrozen(tower, chunk),
+        ),
+      items,
+    )
   return {name: 'tfjs', open: async () => ({embed, close: async () => {}})}
 }
 
@@ -40,35 +48,61 @@ export async function evaluatePair(
   [left, right]: [TowerName, TowerName],
   options: ItemOptions & {prompt: string},
 ): Promise<Record<string, number>> {
-  const embedLeft = () => embed(left, clips.map((c) => clipItem(c, left, options, null)))
+  const embedLeft = () =>
+    embed(
+      left,
+      clips.map((c) => clipItem(c, left, options, null)),
+    )
   if (right === 'text' && clips.every((c) => (c.captionEmb ?? c.captions)!.length === CAPTIONS_PER_CLIP)) {
     const texts = clips.flatMap((c): Item[] => c.captionEmb ?? c.captions!)
     const {audioToText, textToAudio} = retrievalMetrics(similarity(await embedLeft(), await embed('text', texts)))
     return {
-      [`${left[0]}2t_R@1`]: audioToText.r1, [`${left[0]}2t_R@5`]: audioToText.r5, [`${left[0]}2t_R@10`]: audioToText.r10,
-      [`t2${left[0]}_R@1`]: textToAudio.r1, [`t2${left[0]}_R@5`]: textToAudio.r5, [`t2${left[0]}_R@10`]: textToAudio.r10,
+      [`${left[0]}2t_R@1`]: audioToText.r1,
+      [`${left[0]}2t_R@5`]: audioToText.r5,
+      [`${left[0]}2t_R@10`]: audioToText.r10,
+      [`t2${left[0]}_R@1`]: textToAudio.r1,
+      [`t2${left[0]}_R@5`]: textToAudio.r5,
+      [`t2${left[0]}_R@10`]: textToAudio.r10,
     }
   }
   // The trainer keeps a frozen text tower whenever there are clips to evaluate against text.
   if (right === 'text' && clips.every((c) => c.label !== undefined && c.className !== undefined)) {
     const names = new Map(clips.map((c) => [c.label!, c.className!]))
     const count = Math.max(...names.keys()) + 1
-    const prompts = Array.from({length: count}, (_, label) => classText(options.prompt, names.get(label) ?? `class ${label}`))
+    const prompts = Array.from({length: count}, (_, label) =>
+      classText(options.prompt, names.get(label) ?? `class ${label}`),
+    )
     const text = [await embed('text', prompts)]
     const clipEmb = await embedLeft()
     // Raw dot products are the paper's protocol; cosine is what the loss trains, and is blind to the text norms.
     const zeroShot = (cosine: boolean) => {
       const scores = scoreClips(clipEmb, classEmbeddings(text, cosine), cosine)
-      return classificationMetrics(clips.map((c, i) => ({label: c.label!, fold: null, scores: scores[i]})), count)
+      return classificationMetrics(
+        clips.map((c, i) => ({label: c.label!, fold: null, scores: scores[i]})),
+        count,
+      )
     }
     const [raw, cosine] = [zeroShot(false), zeroShot(true)]
-    return {zs_top1: 100 * raw.accuracy, zs_top5: 100 * raw.top5, zs_cos_top1: 100 * cosine.accuracy, zs_cos_top5: 100 * cosine.top5}
+    return {
+      zs_top1: 100 * raw.accuracy,
+      zs_top5: 100 * raw.top5,
+      zs_cos_top1: 100 * cosine.accuracy,
+      zs_cos_top5: 100 * cosine.top5,
+    }
   }
   const a = await embedLeft()
-  const b = await embed(right, clips.map((c) => clipItem(c, right, options, null)))
+  const b = await embed(
+    right,
+    clips.map((c) => clipItem(c, right, options, null)),
+  )
   const ranks = (rows: Float64Array[]) => rows.map((row, i) => rankOf(row, i))
   const topk = (rs: number[], k: number) => (100 * rs.filter((r) => r < k).length) / rs.length
   const [forward, backward] = [ranks(similarity(a, b)), ranks(similarity(b, a))]
   const [l, r] = [left[0], right[0]]
-  return {[`${l}2${r}_top1`]: topk(forward, 1), [`${l}2${r}_top5`]: topk(forward, 5), [`${r}2${l}_top1`]: topk(backward, 1), [`${r}2${l}_top5`]: topk(backward, 5)}
+  return {
+    [`${l}2${r}_top1`]: topk(forward, 1),
+    [`${l}2${r}_top5`]: topk(forward, 5),
+    [`${r}2${l}_top1`]: topk(backward, 1),
+    [`${r}2${l}_top5`]: topk(backward, 5),
+  }
 }

@@ -24,7 +24,10 @@ export interface GradientStep {
 export function localStep(model: PairModel, variables: tf.Variable[]): GradientStep {
   return {
     run: async ({towers: [left, right], items: [leftItems, rightItems]}) => {
-      const {value, grads} = tf.variableGrads(() => contrastiveLoss(model.embed(left, leftItems), model.embed(right, rightItems), model.logitScale), variables)
+      const {value, grads} = tf.variableGrads(
+        () => contrastiveLoss(model.embed(left, leftItems), model.embed(right, rightItems), model.logitScale),
+        variables,
+      )
       const loss = value.dataSync()[0]
       value.dispose()
       return {loss, grads: new Map(variables.map((v) => [v, grads[v.name]]))}

@@ -38,7 +38,9 @@ export class MelFeeder {
    */
   batch(clips: readonly Clip[], indices: readonly number[], step: number): Promise<Map<number, Float32Array>> {
     const config = onTheFlyMel(this.frames, this.seed, 'random')
-    const mels = Promise.all(indices.map((i) => this.mel(clips[i], config, cropKey(clips[i], step)))).then((list) => new Map(indices.map((i, k) => [i, list[k]])))
+    const mels = Promise.all(indices.map((i) => this.mel(clips[i], config, cropKey(clips[i], step)))).then(
+      (list) => new Map(indices.map((i, k) => [i, list[k]])),
+    )
     mels.catch(() => {})
     return mels
   }

@@ -64,7 +64,8 @@ export function parseMetricsLog(text: string, file: string): MetricsLog {
     const key = `${kind}:${name}`
     const series = curves.get(key) ?? {name, kind, points: []}
     curves.set(key, series)
-    if (series.points.length > 0 && series.points[series.points.length - 1].step >= step) series.points = series.points.filter((p) => p.step < step)
+    if (series.points.length > 0 && series.points[series.points.length - 1].step >= step)
+      series.points = series.points.filter((p) => p.step < step)
     series.points.push({step, value})
   }
 
@@ -96,7 +97,8 @@ export function parseMetricsLog(text: string, file: string): MetricsLog {
     if (typeof record.epoch === 'number') lastEpoch = record.epoch
     if (typeof record.clips_per_s === 'number') lastClipsPerS = record.clips_per_s
   })
-  const order = (s: Series) => (s.kind === 'train' ? TRAIN_SERIES.indexOf(s.name as (typeof TRAIN_SERIES)[number]) : TRAIN_SERIES.length)
+  const order = (s: Series) =>
+    s.kind === 'train' ? TRAIN_SERIES.indexOf(s.name as (typeof TRAIN_SERIES)[number]) : TRAIN_SERIES.length
   // Train curves in their fixed order, then evaluation metrics in the order they first appeared.
   const series = [...curves.values()].filter((s) => s.points.length > 0).sort((a, b) => order(a) - order(b))
   return {file, series, trainSteps: trainSteps.length, lastEpoch, lastClipsPerS, skipped}
@@ -145,7 +147,14 @@ export function summarizeRun(log: MetricsLog): RunSummary {
       const ranked = s.kind === 'eval' || s.name === 'loss'
       const min = lowerIsBetter(s)
       const best = ranked ? s.points.reduce((b, p) => ((min ? p.value < b.value : p.value > b.value) ? p : b)) : null
-      return {name: s.name, kind: s.kind, points: s.points.length, last: s.points[s.points.length - 1], best, better: ranked ? (min ? 'min' : 'max') : null}
+      return {
+        name: s.name,
+        kind: s.kind,
+        points: s.points.length,
+        last: s.points[s.points.length - 1],
+        best,
+        better: ranked ? (min ? 'min' : 'max') : null,
+      }
     }),
   }
 }

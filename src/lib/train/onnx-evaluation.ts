@@ -39,10 +39,16 @@ export async function onnxEngine(model: PairModel): Promise<EvalEngine | undefin
       /** (n, E) end to end for one chunk of a trainable tower's items. */
       const run = async (tower: TowerName, items: readonly (Float32Array | string)[]): Promise<Float32Array> => {
         const {input, grid} = towerInput(ort, tower, items, sizes)
-        const graph = () => (tower === 'audio' ? audioEncoderGraph(audio!.weights, audio!.config, grid!) : tower === 'text' ? textTransformerGraph(clip!) : visionTransformerGraph(clip!))
+        const graph = () =>
+          tower === 'audio'
+            ? audioEncoderGraph(audio!.weights, audio!.config, grid!)
+            : tower === 'text'
+              ? textTransformerGraph(clip!)
+              : visionTransformerGraph(clip!)
         return runTower(await session(`${tower} ${grid ?? ''}`, graph), input)
       }
-      const embed: EvalEmbed = async (tower, items) => (model.trainable[tower] ? embedAll((chunk) => run(tower, chunk), items) : embedFrozen(tower, items))
+      const embed: EvalEmbed = async (tower, items) =>
+        model.trainable[tower] ? embedAll((chunk) => run(tower, chunk), items) : embedFrozen(tower, items)
       const close = async () => {
         for (const s of sessions.values()) await (await s.catch(() => undefined))?.release()
       }

@@ -51,7 +51,10 @@ class Moments {
 
   set(part: tf.Tensor, values: tf.Tensor[]): void {
     const old = this.slots.get(part)
-    this.slots.set(part, values.map((v) => tf.keep(v)))
+    this.slots.set(
+      part,
+      values.map((v) => tf.keep(v)),
+    )
     tf.dispose(old)
   }
 
@@ -59,7 +62,13 @@ class Moments {
     const out: StateDict = new Map()
     for (const p of params) {
       p.parts.forEach((part, i) => {
-        this.get(part).forEach((m, k) => out.set(`${p.name}.${i}.${this.names[k]}`, {shape: m.shape.slice(), dtype: 'float32', data: Float32Array.from(m.dataSync() as Float32Array)}))
+        this.get(part).forEach((m, k) =>
+          out.set(`${p.name}.${i}.${this.names[k]}`, {
+            shape: m.shape.slice(),
+            dtype: 'float32',
+            data: Float32Array.from(m.dataSync() as Float32Array),
+          }),
+        )
       })
     }
     return out
@@ -72,7 +81,8 @@ class Moments {
           part,
           this.names.map((name) => {
             const t = tensors.get(`${p.name}.${i}.${name}`)
-            if (!t || t.shape.join() !== part.shape.join()) throw new UserError(`optimiser state lacks ${p.name}.${i}.${name} of shape [${part.shape}]`)
+            if (!t || t.shape.join() !== part.shape.join())
+              throw new UserError(`optimiser state lacks ${p.name}.${i}.${name} of shape [${part.shape}]`)
             return tf.tensor(t.data, t.shape, 'float32')
           }),
         )
@@ -113,7 +123,11 @@ export function lars(options: LarsOptions): Optimizer {
           if (isWeight) {
             const norm = (ts: tf.Tensor[]) => tf.sqrt(tf.addN(ts.map((t) => tf.sum(tf.square(t)))))
             const [pn, gn] = [norm(p.parts), norm(g)]
-            const q = tf.where(tf.logicalAnd(tf.greater(pn, 0), tf.greater(gn, 0)), tf.div(tf.mul(pn, options.eta), gn), tf.onesLike(pn))
+            const q = tf.where(
+              tf.logicalAnd(tf.greater(pn, 0), tf.greater(gn, 0)),
+              tf.div(tf.mul(pn, options.eta), gn),
+              tf.onesLike(pn),
+            )
             g = g.map((gi) => tf.mul(gi, q))
           }
           const groupLr = lr * (isWeight ? options.lrWeight : options.lrBias)

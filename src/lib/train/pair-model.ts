@@ -58,9 +58,17 @@ export class PairModel {
   checkpoint(source: Record<string, unknown>): LoadedModel {
     const weights = stateDictOf(this.parameters().filter((p) => p.name !== 'logit_scale'))
     const logitScale = this.logitScale.dataSync()[0]
-    const model: LoadedModel = {format: 'vipant', logitScale, info: {source: {format: 'vipant-train', file: '', ...source}}}
+    const model: LoadedModel = {
+      format: 'vipant',
+      logitScale,
+      info: {source: {format: 'vipant-train', file: '', ...source}},
+    }
     if (this.trainable.audio) model.audio = {weights, config: this.audioConfig!}
-    else model.clip = new Map<string, Tensor>([...weights, ['logit_scale', {shape: [], dtype: 'float32', data: Float32Array.of(logitScale)}]])
+    else
+      model.clip = new Map<string, Tensor>([
+        ...weights,
+        ['logit_scale', {shape: [], dtype: 'float32', data: Float32Array.of(logitScale)}],
+      ])
     return model
   }
 
@@ -73,14 +81,21 @@ export class PairModel {
 /** Trainable towers from weights in vipant's layout: an audio tower, else a CLIP's image and text towers. */
 export function trainableTowers(weights: Pick<LoadedModel, 'audio' | 'clip'>): PairModel['trainable'] {
   if (weights.audio) return {audio: AudioEncoder.fromStateDict(weights.audio.weights, weights.audio.config, true)}
-  return {image: VisionTransformer.fromStateDict(weights.clip!, 'visual', true), text: TextTransformer.fromStateDict(weights.clip!, true)}
+  return {
+    image: VisionTransformer.fromStateDict(weights.clip!, 'visual', true),
+    text: TextTransformer.fromStateDict(weights.clip!, true),
+  }
 }
 
 /**
  * Outputs for many inputs, in fixed chunks and order so every run computes the same values; `embed` gives a chunk's
  * (n, E) outputs end to end (tensorValues for a tfjs tower).
  */
-export async function embedAll(embed: (items: readonly Item[]) => Float32Array | Promise<Float32Array>, items: readonly Item[], chunk = 16): Promise<Float32Array[]> {
+export async function embedAll(
+  embed: (items: readonly Item[]) => Float32Array | Promise<Float32Array>,
+  items: readonly Item[],
+  chunk = 16,
+): Promise<Float32Array[]> {
   const out: Float32Array[] = []
   for (let start = 0; start < items.length; start += chunk) {
     const part = items.slice(start, start + chunk)

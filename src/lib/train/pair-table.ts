@@ -49,7 +49,8 @@ export interface PairTable {
 /** Where a tower's training input comes from, for the messages of a table that lacks it. */
 const SOURCE_HINT: Record<TowerName, string> = {
   audio: 'log-mels: vipant mel',
-  image: 'frames: vipant mel --frames K on videos, frame files listed by an AudioSet index, or vipant embed --tower image',
+  image:
+    'frames: vipant mel --frames K on videos, frame files listed by an AudioSet index, or vipant embed --tower image',
   text: 'captions: a captions or class column',
 }
 
@@ -61,7 +62,12 @@ export function towersOf(pair: Pair): [TowerName, TowerName] {
  * Reads the columns the pair needs. A tower's precomputed embeddings (`image_emb`, `text_emb`) are read when
  * `precomputed` lists it and the table has them; else its raw input (`images`; `captions`, or `class` as a prompt).
  */
-export async function readPairTable(file: string, pair: Pair, precomputed: readonly TowerName[], prompt: string): Promise<PairTable> {
+export async function readPairTable(
+  file: string,
+  pair: Pair,
+  precomputed: readonly TowerName[],
+  prompt: string,
+): Promise<PairTable> {
   const reader = await RowReader.open(file)
   const fields = new Map(reader.schema.fields.map((f) => [f.name, f]))
   const needs = towersOf(pair)
@@ -69,10 +75,19 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
     const embedded = `${tower}_emb`
     if (tower !== 'audio' && precomputed.includes(tower) && fields.has(embedded)) return embedded
     // A frozen image tower runs once, before training: then frame files named by the index will do as well as pixels.
-    const raw = tower === 'audio' ? ['mel', 'path'] : tower === 'image' ? (precomputed.includes('image') ? ['images', 'frames'] : ['images']) : ['captions', 'class']
+    const raw =
+      tower === 'audio'
+        ? ['mel', 'path']
+        : tower === 'image'
+          ? precomputed.includes('image')
+            ? ['images', 'frames']
+            : ['images']
+          : ['captions', 'class']
     const found = raw.find((c) => fields.has(c))
     if (!found) {
-      throw new UserError(`${file}: the ${pair} pair needs the column ${[...raw, ...(tower === 'audio' ? [] : [embedded])].map((c) => `"${c}"`).join(' or ')} (${SOURCE_HINT[tower]})`)
+      throw new UserError(
+        `${file}: the ${pair} pair needs the column ${[...raw, ...(tower === 'audio' ? [] : [embedded])].map((c) => `"${c}"`).join(' or ')} (${SOURCE_HINT[tower]})`,
+      )
     }
     return found
   }
@@ -116,17 +131,26 @@ export async function readPairTable(file: string, pair: Pair, precomputed: reado
           clip.captionEmb = split(held(get('text_emb')!, i), embSize('text_emb'))
         } else {
           const captions = get('captions')?.get(i)
-          clip.captions = captions && captions.length > 0 ? ([...captions] as string[]) : className ? [classText(prompt, className as string)] : []
+          clip.captions =
+            captions && captions.length > 0
+              ? ([...captions] as string[])
+              : className
+                ? [classText(prompt, className as string)]
+                : []
         }
       }
-      usable &&= [clip.frameEmb, clip.captions, clip.captionEmb].every((items) => items === undefined || items.length > 0)
+      usable &&= [clip.frameEmb, clip.captions, clip.captionEmb].every(
+        (items) => items === undefined || items.length > 0,
+      )
       if (usable) clips.push(clip)
       else skipped++
     }
   }
   if (clips.length === 0) {
     const hints = needs.map((tower) => SOURCE_HINT[tower]).join('; ')
-    throw new UserError(`${file}: no usable rows for the ${pair} pair: ${skipped} without log-mel, frames or captions (${hints})`)
+    throw new UserError(
+      `${file}: no usable rows for the ${pair} pair: ${skipped} without log-mel, frames or captions (${hints})`,
+    )
   }
   return {source: file, clips, melLength, onTheFly: used.includes('path'), skipped}
 }

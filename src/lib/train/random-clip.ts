@@ -22,25 +22,49 @@ export interface ClipSize {
 }
 
 export const CLIP_SIZES: Record<string, ClipSize> = {
-  tiny: {width: 64, layers: 1, patchSize: 32, imageResolution: 224, textWidth: 64, textLayers: 1, vocabSize: 49408, contextLength: 77, embedDim: 32},
-  'vit-b32': {width: 768, layers: 12, patchSize: 32, imageResolution: 224, textWidth: 512, textLayers: 12, vocabSize: 49408, contextLength: 77, embedDim: 512},
+  tiny: {
+    width: 64,
+    layers: 1,
+    patchSize: 32,
+    imageResolution: 224,
+    textWidth: 64,
+    textLayers: 1,
+    vocabSize: 49408,
+    contextLength: 77,
+    embedDim: 32,
+  },
+  'vit-b32': {
+    width: 768,
+    layers: 12,
+    patchSize: 32,
+    imageResolution: 224,
+    textWidth: 512,
+    textLayers: 12,
+    vocabSize: 49408,
+    contextLength: 77,
+    embedDim: 512,
+  },
 }
 
 /** A named size, or a YAML file of sizes (missing keys from tiny). */
 export async function clipSize(model: string): Promise<ClipSize> {
   if (CLIP_SIZES[model]) return CLIP_SIZES[model]
-  if (!/\.ya?ml$/.test(model)) throw new UserError(`unknown model size ${model}; choose ${Object.keys(CLIP_SIZES).join(', ')} or a .yaml file`)
+  if (!/\.ya?ml$/.test(model))
+    throw new UserError(`unknown model size ${model}; choose ${Object.keys(CLIP_SIZES).join(', ')} or a .yaml file`)
   const text = await readFile(model, 'utf8').catch(() => {
     throw new UserError(`${model}: no such model file`)
   })
   const raw = (parse(text) ?? {}) as Record<string, unknown>
   const size = {...CLIP_SIZES.tiny}
   for (const [key, value] of Object.entries(raw)) {
-    if (!(key in size) || !Number.isInteger(value) || (value as number) < 1) throw new UserError(`${model}: "${key}" is not a positive integer size (${Object.keys(size).join(', ')})`)
+    if (!(key in size) || !Number.isInteger(value) || (value as number) < 1)
+      throw new UserError(`${model}: "${key}" is not a positive integer size (${Object.keys(size).join(', ')})`)
     size[key as keyof ClipSize] = value as number
   }
-  for (const w of [size.width, size.textWidth]) if (w % 64) throw new UserError(`${model}: widths must be multiples of 64 (heads are width / 64)`)
-  if (size.imageResolution % size.patchSize) throw new UserError(`${model}: imageResolution must be a multiple of patchSize`)
+  for (const w of [size.width, size.textWidth])
+    if (w % 64) throw new UserError(`${model}: widths must be multiples of 64 (heads are width / 64)`)
+  if (size.imageResolution % size.patchSize)
+    throw new UserError(`${model}: imageResolution must be a multiple of patchSize`)
   return size
 }
 

@@ -69,7 +69,8 @@ export async function saveSnapshot(
     release()
   }
   const steps = await listSnapshots(run)
-  for (const old of steps.slice(0, Math.max(0, steps.length - keep))) await rm(path.join(root, old), {recursive: true, force: true})
+  for (const old of steps.slice(0, Math.max(0, steps.length - keep)))
+    await rm(path.join(root, old), {recursive: true, force: true})
   return final
 }
 
@@ -81,7 +82,8 @@ export async function listSnapshots(run: string): Promise<string[]> {
 
 /** Refuses to start a run in a directory that already holds one. */
 export async function requireNewRun(run: string): Promise<void> {
-  if (await latestSnapshot(run)) throw new UserError(`${run} already holds a run: continue it with --resume, or choose another --out`)
+  if (await latestSnapshot(run))
+    throw new UserError(`${run} already holds a run: continue it with --resume, or choose another --out`)
 }
 
 /** The newest whole snapshot of a run, or undefined when it has none. */

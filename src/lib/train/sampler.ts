@@ -49,7 +49,8 @@ export class Sampler {
   /** The epoch of `step` and the clip indices of its batch. */
   batch(step: number): {epoch: number; indices: number[]} {
     const epoch = Math.floor(step / this.stepsPerEpoch)
-    if (this.epochOrder?.epoch !== epoch) this.epochOrder = {epoch, order: permutation(this.clips, rngFor(this.seed, `epoch:${epoch}`))}
+    if (this.epochOrder?.epoch !== epoch)
+      this.epochOrder = {epoch, order: permutation(this.clips, rngFor(this.seed, `epoch:${epoch}`))}
     const k = step % this.stepsPerEpoch
     const start = k * this.batchSize
     // The epoch's last batch takes every clip left, a lone last clip included.

@@ -5,7 +5,13 @@ import type {Rng} from '../util/rng.js'
  * FrequencyMasking(freqMask) then one TimeMasking(timeMask), each `mask_along_axis`: v = U·param,
  * v0 = U·(size − v), bins [floor(v0), floor(v0) + floor(v)) set to 0. Returns a masked copy.
  */
-export function specAugment(mel: Float32Array, bins: number, freqMask: number, timeMask: number, rng: Rng): Float32Array {
+export function specAugment(
+  mel: Float32Array,
+  bins: number,
+  freqMask: number,
+  timeMask: number,
+  rng: Rng,
+): Float32Array {
   const out = mel.slice()
   const frames = mel.length / bins
   const span = (param: number, size: number): [number, number] => {

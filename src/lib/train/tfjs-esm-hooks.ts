@@ -7,7 +7,11 @@ type Resolve = (specifier: string, context: {parentURL?: string}) => Promise<{ur
 
 const TFJS_DIST = '/@tensorflow/tfjs-core/dist/'
 
-export async function resolve(specifier: string, context: {parentURL?: string}, next: Resolve): Promise<{url: string; format?: string; shortCircuit?: boolean}> {
+export async function resolve(
+  specifier: string,
+  context: {parentURL?: string},
+  next: Resolve,
+): Promise<{url: string; format?: string; shortCircuit?: boolean}> {
   const fromTfjs = context.parentURL?.includes(TFJS_DIST) && specifier.startsWith('.') && !specifier.endsWith('.js')
   if (!fromTfjs) return next(specifier, context)
   try {

@@ -34,7 +34,10 @@ async function start(): Promise<void> {
   await registerGradients()
   const model = new PairModel(trainableTowers(spec.towers), {}, 0, spec.towers.audio?.config)
   for (const tower of Object.values(model.trainable)) tower.transformer.checkpointBlocks = spec.checkpointBlocks
-  const parts = model.parameters().flatMap((p) => p.parts).filter((v) => v !== model.logitScale) as tf.Variable[]
+  const parts = model
+    .parameters()
+    .flatMap((p) => p.parts)
+    .filter((v) => v !== model.logitScale) as tf.Variable[]
   const offsets = parts.reduce((o, v, i) => [...o, o[i] + v.size], [0])
   reply({shapes: parts.map((v) => v.shape)})
 
@@ -45,7 +48,10 @@ async function start(): Promise<void> {
       const {value, grads} = tf.variableGrads(() => {
         const z = towers.map((t) => model.embed(t, task[t]!))
         const embeddings = z.map((e) => (e.dataSync() as Float32Array).slice())
-        reply({embeddings}, embeddings.map((e) => e.buffer as ArrayBuffer))
+        reply(
+          {embeddings},
+          embeddings.map((e) => e.buffer as ArrayBuffer),
+        )
         const upstream = receiveUpstream()
         return tf.addN(z.map((e, k) => tf.sum(tf.mul(e, tf.tensor2d(upstream[k], e.shape))))) as tf.Scalar
       }, parts)

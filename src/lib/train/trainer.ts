@@ -71,7 +71,12 @@ export interface TrainResult {
  * Starts a run in `config.out`, or with `resume` continues its latest checkpoint (whose config then rules), on the
  * active tfjs backend, `backend`.
  */
-export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunSnapshot | undefined, backend: BackendName): Promise<TrainResult> {
+export async function train(
+  config: TrainConfig,
+  hooks: TrainHooks,
+  resume: RunSnapshot | undefined,
+  backend: BackendName,
+): Promise<TrainResult> {
   await registerGradients()
   await mkdir(config.out, {recursive: true})
   if (!resume) await requireNewRun(config.out)
@@ -82,38 +87,63 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
   let val: Clip[] = []
   if (config.val) val = (await readPairTable(config.val, config.pair, precomputed, config.prompt)).clips
   else if (config.holdout > 0) {
-    if (config.holdout >= clips.length) throw new UserError(`--holdout ${config.holdout} leaves no clips of ${clips.length} to train on`)
+    if (config.holdout >= clips.length)
+      throw new UserError(`--holdout ${config.holdout} leaves no clips of ${clips.length} to train on`)
     val = clips.slice(clips.length - config.holdout)
     clips = clips.slice(0, clips.length - config.holdout)
   }
   if (config.fraction < 1) {
-    const kept = permutation(clips.length, rngFor(config.seed, 'fraction')).slice(0, Math.max(1, Math.round(config.fraction * clips.length)))
+    const kept = permutation(clips.length, rngFor(config.seed, 'fraction')).slice(
+      0,
+      Math.max(1, Math.round(config.fraction * clips.length)),
+    )
     clips = kept.sort((a, b) => a - b).map((i) => clips[i])
   }
   const features = table.onTheFly ? 'on-the-fly' : 'precomputed'
   if (left === 'audio' && config.features !== null && config.features !== features) {
-    throw new UserError(`${config.data}: features: ${config.features} was asked, but the table ${table.onTheFly ? 'has no mel column (an index table: on-the-fly)' : 'holds log-mels (precomputed)'}`)
+    throw new UserError(
+      `${config.data}: features: ${config.features} was asked, but the table ${table.onTheFly ? 'has no mel column (an index table: on-the-fly)' : 'holds log-mels (precomputed)'}`,
+    )
   }
   if (left === 'audio') config.features = features
   // On the fly, log-mels are computed at the tower's length, as vipant mel --max-len would (its default without --frames).
   const frames = config.frames ?? table.melLength ?? (table.onTheFly ? DEFAULT_MEL.maxLen : 0)
   if (left === 'audio' && !table.onTheFly && (table.melLength === undefined || frames > table.melLength)) {
-    throw new UserError(`${config.data}: log-mels of ${table.melLength} frames, the audio tower was asked for ${frames}`)
+    throw new UserError(
+      `${config.data}: log-mels of ${table.melLength} frames, the audio tower was asked for ${frames}`,
+    )
   }
-  const heldOut = config.val ? `validation: ${plural(val.length, 'clip')} from ${config.val}` : `held out: ${val.length}`
-  hooks.log(`train: ${plural(clips.length, 'clip')} from ${config.data}${table.skipped ? ` (${plural(table.skipped, 'unusable row')} skipped)` : ''}; ${heldOut}`)
+  const heldOut = config.val
+    ? `validation: ${plural(val.length, 'clip')} from ${config.val}`
+    : `held out: ${val.length}`
+  hooks.log(
+    `train: ${plural(clips.length, 'clip')} from ${config.data}${table.skipped ? ` (${plural(table.skipped, 'unusable row')} skipped)` : ''}; ${heldOut}`,
+  )
 
-  const model = await buildModel(config, frames, resume, needsFrozen(right, [...clips, ...val]) || (right === 'text' && val.length > 0))
-  for (const tower of Object.values(model.trainable)) tower.transformer.checkpointBlocks = config.checkpointBlocks ?? 'auto'
+  const model = await buildModel(
+    config,
+    frames,
+    resume,
+    needsFrozen(right, [...clips, ...val]) || (right === 'text' && val.length > 0),
+  )
+  for (const tower of Object.values(model.trainable))
+    tower.transformer.checkpointBlocks = config.checkpointBlocks ?? 'auto'
   const options: ItemOptions = {frames, freqMask: config.freqMask, timeMask: config.timeMask}
   await precomputeFrozen(model, right, [...clips, ...val], hooks)
-  const captionsOf = config.randomCaptions ? permutation(clips.length, rngFor(config.seed, 'random-captions')) : undefined
+  const captionsOf = config.randomCaptions
+    ? permutation(clips.length, rngFor(config.seed, 'random-captions'))
+    : undefined
 
-  if (clips.length < 2) throw new UserError(`${config.data}: ${clips.length} training clip${clips.length === 1 ? '' : 's'}: a contrastive batch needs at least 2 (each clip's negatives are the others)`)
+  if (clips.length < 2)
+    throw new UserError(
+      `${config.data}: ${clips.length} training clip${clips.length === 1 ? '' : 's'}: a contrastive batch needs at least 2 (each clip's negatives are the others)`,
+    )
   const sampler = new Sampler(clips.length, config.batchSize, config.seed)
   const perEpoch = sampler.stepsPerEpoch
   if (mergesLoneClip(clips.length, config.batchSize)) {
-    hooks.log(`${clips.length} clips at batch ${config.batchSize}: each epoch's last clip joins the batch before it (${config.batchSize + 1} clips), since alone it has no negatives`)
+    hooks.log(
+      `${clips.length} clips at batch ${config.batchSize}: each epoch's last clip joins the batch before it (${config.batchSize + 1} clips), since alone it has no negatives`,
+    )
   }
   const schedule = {
     peak: config.optimizer === 'lars' ? config.batchSize / 256 : config.lr,
@@ -122,7 +152,13 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
   }
   const optimizer: Optimizer =
     config.optimizer === 'lars'
-      ? lars({weightDecay: config.weightDecay, momentum: config.momentum, eta: config.eta, lrWeight: config.lrWeight, lrBias: config.lrBias})
+      ? lars({
+          weightDecay: config.weightDecay,
+          momentum: config.momentum,
+          eta: config.eta,
+          lrWeight: config.lrWeight,
+          lrBias: config.lrBias,
+        })
       : adam()
   const params = model.parameters()
   const variables = params.flatMap((p) => p.parts) as tf.Variable[]
@@ -140,7 +176,14 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
   const save = async () => {
     state.counters = optimizer.state(params).counters
     const source = {run: path.resolve(config.out), step: state.step, pair: config.pair}
-    lastSnapshot = await saveSnapshot(config.out, model.checkpoint(source), optimizer.state(params).tensors, state, config, config.keep)
+    lastSnapshot = await saveSnapshot(
+      config.out,
+      model.checkpoint(source),
+      optimizer.state(params).tensors,
+      state,
+      config,
+      config.keep,
+    )
     savedStep = state.step
   }
   let evalEngine: EvalEngine | undefined
@@ -156,14 +199,20 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
       await close()
     }
     appendFileSync(metricsFile, `${JSON.stringify({step: state.step, eval: lastEval})}\n`)
-    hooks.log(`eval at step ${state.step}: ${Object.entries(lastEval).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`)
+    hooks.log(
+      `eval at step ${state.step}: ${Object.entries(lastEval)
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(', ')}`,
+    )
   }
 
   let gradientStep: GradientStep | undefined
   const feeder = table.onTheFly ? new MelFeeder(frames, config.seed, featureWorkers()) : undefined
   try {
     if (feeder) {
-      hooks.log(`features: on the fly, log-mels of ${frames} frames from the audio files (as vipant mel), a fresh random crop each step`)
+      hooks.log(
+        `features: on the fly, log-mels of ${frames} frames from the audio files (as vipant mel), a fresh random crop each step`,
+      )
       await feeder.hold(val)
     }
     // No batch has more clips than the table: workers beyond that would start, build their towers and idle. The slices,
@@ -172,10 +221,14 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
     if (workers > 1) hooks.log(`data-parallel: ${workers} worker threads, each with a copy of the trainable towers`)
     gradientStep =
       workers > 1
-        ? await dataParallelStep(model, variables, workers, {backend, checkpointBlocks: config.checkpointBlocks ?? 'auto'})
+        ? await dataParallelStep(model, variables, workers, {
+            backend,
+            checkpointBlocks: config.checkpointBlocks ?? 'auto',
+          })
         : localStep(model, variables)
     // On the fly, the next step's log-mels are computed in worker threads while this step trains.
-    const fetch = (step: number) => (feeder && step < endStep ? feeder.batch(clips, sampler.batch(step).indices, step) : undefined)
+    const fetch = (step: number) =>
+      feeder && step < endStep ? feeder.batch(clips, sampler.batch(step).indices, step) : undefined
     let prefetched = fetch(state.step)
     while (state.step < endStep) {
       const started = performance.now()
@@ -192,10 +245,14 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
       }
       const lr = learningRate(step, schedule)
       const {loss, grads} = await gradientStep.run({towers: [left, right], items: [leftItems, rightItems]})
-      const gradNorm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0])
+      const gradNorm = tf.tidy(
+        () => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0],
+      )
       if (!Number.isFinite(loss)) {
         tf.dispose([...grads.values()])
-        throw new UserError(`loss is ${loss} at step ${step + 1}: stopped; the last good checkpoint is ${lastSnapshot ?? 'none (no checkpoint yet)'}`)
+        throw new UserError(
+          `loss is ${loss} at step ${step + 1}: stopped; the last good checkpoint is ${lastSnapshot ?? 'none (no checkpoint yet)'}`,
+        )
       }
       optimizer.apply(params, grads, lr)
       tf.dispose([...grads.values()])
@@ -205,15 +262,28 @@ export async function train(config: TrainConfig, hooks: TrainHooks, resume: RunS
       state.time += seconds
       lastLoss = loss
       const record: StepRecord = {
-        step: state.step, epoch, loss, lr, logit_scale: model.logitScale.dataSync()[0], grad_norm: gradNorm,
-        clips_per_s: indices.length / seconds, time: state.time,
+        step: state.step,
+        epoch,
+        loss,
+        lr,
+        logit_scale: model.logitScale.dataSync()[0],
+        grad_norm: gradNorm,
+        clips_per_s: indices.length / seconds,
+        time: state.time,
       }
       appendFileSync(metricsFile, `${JSON.stringify(record)}\n`)
       hooks.onStep?.(record, endStep)
       const stopping = hooks.shouldStop()
       if (val.length > 0 && (state.step % config.evalEvery === 0 || state.step === endStep)) await evaluate()
-      if (stopping || state.step % config.checkpointEvery === 0 || state.step % perEpoch === 0 || state.step === endStep) await save()
-      if (stopping) return {config, steps: state.step, interrupted: true, checkpoint: lastSnapshot, loss: lastLoss, eval: lastEval}
+      if (
+        stopping ||
+        state.step % config.checkpointEvery === 0 ||
+        state.step % perEpoch === 0 ||
+        state.step === endStep
+      )
+        await save()
+      if (stopping)
+        return {config, steps: state.step, interrupted: true, checkpoint: lastSnapshot, loss: lastLoss, eval: lastEval}
     }
     if (savedStep !== state.step || lastSnapshot === null) await save()
     return {config, steps: state.step, interrupted: false, checkpoint: lastSnapshot, loss: lastLoss, eval: lastEval}
@@ -246,7 +316,11 @@ const WORKER_MIN_MACS = 1e8
  */
 function defaultWorkers(backend: BackendName, batchSize: number, model: PairModel, frames: number): number {
   if (backend !== 'wasm' && backend !== 'cpu') return 1
-  const {audio, image, text} = model.trainable as {audio?: AudioEncoder; image?: VisionTransformer; text?: TextTransformer}
+  const {audio, image, text} = model.trainable as {
+    audio?: AudioEncoder
+    image?: VisionTransformer
+    text?: TextTransformer
+  }
   const tokens = (tower: AudioEncoder | VisionTransformer | TextTransformer) => {
     if (tower instanceof AudioEncoder) {
       const [rows, columns] = tower.grid(frames)
@@ -254,8 +328,13 @@ function defaultWorkers(backend: BackendName, batchSize: number, model: PairMode
     }
     return tower instanceof VisionTransformer ? 1 + tower.grid ** 2 : tower.contextLength
   }
-  const macs = [audio, image, text].reduce((sum, tower) => sum + (tower ? 12 * tower.width ** 2 * tower.transformer.layers * tokens(tower) : 0), 0)
-  return macs < WORKER_MIN_MACS ? 1 : Math.max(1, Math.min(os.availableParallelism(), batchSize, Math.floor(os.freemem() / 2 ** 32)))
+  const macs = [audio, image, text].reduce(
+    (sum, tower) => sum + (tower ? 12 * tower.width ** 2 * tower.transformer.layers * tokens(tower) : 0),
+    0,
+  )
+  return macs < WORKER_MIN_MACS
+    ? 1
+    : Math.max(1, Math.min(os.availableParallelism(), batchSize, Math.floor(os.freemem() / 2 ** 32)))
 }
 
 /** Whether some clip lacks the frozen tower's precomputed embeddings, so the tower must run. */
@@ -267,14 +346,25 @@ function needsFrozen(tower: TowerName, clips: readonly Clip[]): boolean {
 const CLIPS_PER_PASS = 64
 
 /** Runs the frozen tower once over every frame or caption that has no precomputed embedding. */
-async function precomputeFrozen(model: PairModel, tower: TowerName, clips: readonly Clip[], hooks: TrainHooks): Promise<void> {
+async function precomputeFrozen(
+  model: PairModel,
+  tower: TowerName,
+  clips: readonly Clip[],
+  hooks: TrainHooks,
+): Promise<void> {
   if (model.trainable[tower] || !model.frozen[tower]) return
   const missing = clips.filter((c) => (tower === 'image' ? c.frameEmb : c.captionEmb) === undefined)
   if (missing.length === 0) return
-  hooks.log(`embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${plural(missing.length, 'clip')} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}`)
+  hooks.log(
+    `embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${plural(missing.length, 'clip')} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}`,
+  )
   for (let start = 0; start < missing.length; start += CLIPS_PER_PASS) {
     const pass = missing.slice(start, start + CLIPS_PER_PASS)
-    const inputs = await Promise.all(pass.map(async (c): Promise<Item[]> => (tower === 'image' ? (c.frames ?? (await framesFromFiles(c, hooks))) : c.captions!)))
+    const inputs = await Promise.all(
+      pass.map(async (c): Promise<Item[]> =>
+        tower === 'image' ? (c.frames ?? (await framesFromFiles(c, hooks))) : c.captions!,
+      ),
+    )
     const vectors = await embedAll((chunk) => tensorValues(model.embedFrozen(tower, chunk)), inputs.flat())
     let at = 0
     pass.forEach((clip, k) => {
@@ -300,7 +390,8 @@ async function framesFromFiles(clip: Clip, hooks: TrainHooks): Promise<Float32Ar
       hooks.log(`warning: clip ${clip.id}: frame left out: ${(error as Error).message}`)
     }
   }
-  if (frames.length === 0) throw new UserError(`clip ${clip.id}: none of its ${clip.framePaths!.length} frame files could be read`)
+  if (frames.length === 0)
+    throw new UserError(`clip ${clip.id}: none of its ${clip.framePaths!.length} frame files could be read`)
   return frames
 }
 
@@ -309,7 +400,12 @@ async function framesFromFiles(clip: Clip, hooks: TrainHooks): Promise<Float32Ar
  * from its image tower, §5.4; or an audio checkpoint, §5.5), else from a random CLIP of size `model`, which is
  * written to RUN/init-clip and becomes `clip`, the frozen towers' source.
  */
-async function buildModel(config: TrainConfig, frames: number, resume: RunSnapshot | undefined, frozenNeeded: boolean): Promise<PairModel> {
+async function buildModel(
+  config: TrainConfig,
+  frames: number,
+  resume: RunSnapshot | undefined,
+  frozenNeeded: boolean,
+): Promise<PairModel> {
   const load = async (name: string) => loadModelFile(await resolveModel(name))
   let start: LoadedModel
   if (resume) start = await loadModelFile(resume.dir)
@@ -317,7 +413,11 @@ async function buildModel(config: TrainConfig, frames: number, resume: RunSnapsh
   else {
     const clip = randomClip(await clipSize(config.model), config.seed)
     const dir = path.join(config.out, 'init-clip')
-    await writeVipantCheckpoint(dir, {format: 'vipant', clip, info: {source: {format: 'random', file: '', model: config.model, seed: config.seed}}})
+    await writeVipantCheckpoint(dir, {
+      format: 'vipant',
+      clip,
+      info: {source: {format: 'random', file: '', model: config.model, seed: config.seed}},
+    })
     start = {format: 'vipant', clip, info: {}}
     config.clip ??= dir
   }
@@ -326,7 +426,8 @@ async function buildModel(config: TrainConfig, frames: number, resume: RunSnapsh
   const frozen: PairModel['frozen'] = {}
   let audioConfig
   if (left === 'audio') {
-    if (!start.audio && !start.clip) throw new UserError(`${config.init}: holds neither an audio tower nor a CLIP image tower to start from`)
+    if (!start.audio && !start.clip)
+      throw new UserError(`${config.init}: holds neither an audio tower nor a CLIP image tower to start from`)
     const audio = start.audio ? audioForFrames(start.audio, frames) : audioFromClip(start.clip!, frames)
     trainable = trainableTowers({audio})
     audioConfig = audio.config
@@ -344,7 +445,11 @@ async function buildModel(config: TrainConfig, frames: number, resume: RunSnapsh
 }
 
 /** The CLIP of the frozen tower: `clip`, else `init` when it is a CLIP, else OpenAI's ViT-B/32. */
-async function frozenSource(config: TrainConfig, init: LoadedModel | undefined, load: (name: string) => Promise<LoadedModel>): Promise<LoadedModel> {
+async function frozenSource(
+  config: TrainConfig,
+  init: LoadedModel | undefined,
+  load: (name: string) => Promise<LoadedModel>,
+): Promise<LoadedModel> {
   if (config.clip) return load(config.clip)
   if (config.init) {
     const model = init ?? (await load(config.init))

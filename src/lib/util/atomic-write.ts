@@ -47,7 +47,8 @@ export function removeOnExit(file: string): () => void {
   return () => void forget()
 }
 
-const tempName = (target: string, pid: number) => path.join(path.dirname(target), `.${path.basename(target)}.${pid}.tmp`)
+const tempName = (target: string, pid: number) =>
+  path.join(path.dirname(target), `.${path.basename(target)}.${pid}.tmp`)
 
 /** Removes .NAME.PID.tmp siblings of `target` whose process is gone. */
 function removeStaleTemps(target: string): void {
@@ -59,8 +60,10 @@ function removeStaleTemps(target: string): void {
     return
   }
   for (const name of names) {
-    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length, -'.tmp'.length)) : NaN
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) rmSync(tempName(target, pid), {recursive: true, force: true})
+    const pid =
+      name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length, -'.tmp'.length)) : NaN
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid))
+      rmSync(tempName(target, pid), {recursive: true, force: true})
   }
 }
 

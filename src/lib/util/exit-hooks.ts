@@ -35,7 +35,10 @@ export function onExit(hook: () => void): () => void {
 export function exitOnSignals(): void {
   if (signalsInstalled) return
   signalsInstalled = true
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.on(signal, () => {
       if (process.listenerCount(signal) === 1) process.exit(code)
     })

@@ -34,7 +34,10 @@ function firstErrorLine(stderr: string, source: string): string | undefined {
 function soxErrorLine(stderr: string, source: string): string | undefined {
   const line = stderr.split(/\r?\n/).find((l) => l.trim())
   if (!line) return undefined
-  const reason = line.replace(/^sox (FAIL|WARN) [^:]*: /, '').replace(` \`${path.resolve(source)}'`, '').trim()
+  const reason = line
+    .replace(/^sox (FAIL|WARN) [^:]*: /, '')
+    .replace(` \`${path.resolve(source)}'`, '')
+    .trim()
   return reason.replace(/:$/, '') || undefined
 }
 
@@ -82,7 +85,12 @@ export async function runTool(
   if (result.code === 'ENOENT' && tool === 'sox') throw new UserError(`sox not found at ${binary}`)
   if (result.code === 'ENOENT') {
     // Both binaries come with ffmpeg, so the advice is the same; say which path was tried when it is not the default.
-    const tried = tool === 'ffmpeg' ? (binary === tool ? '' : ` at ${binary}`) : ` (no ffprobe ${binary === tool ? 'on PATH' : `at ${binary}`})`
+    const tried =
+      tool === 'ffmpeg'
+        ? binary === tool
+          ? ''
+          : ` at ${binary}`
+        : ` (no ffprobe ${binary === tool ? 'on PATH' : `at ${binary}`})`
     throw new UserError(`ffmpeg not found${tried}: install it ${INSTALL_HINT}`)
   }
   if (result.exitCode === undefined) throw new UserError(`cannot run ${binary}: ${result.shortMessage}`)
@@ -145,7 +153,11 @@ const STREAM_TYPES = new Set(['audio', 'video', 'subtitle', 'data', 'attachment'
 
 /** Container, duration and streams of a media file, from ffprobe. */
 export async function probeMedia(file: string): Promise<MediaInfo> {
-  const out = await runTool('ffprobe', ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', '-i', file], file)
+  const out = await runTool(
+    'ffprobe',
+    ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', '-i', file],
+    file,
+  )
   const json = JSON.parse(Buffer.from(out).toString('utf8')) as ProbeJson
   return {
     format: json.format?.format_name ?? 'unknown',

@@ -17,7 +17,8 @@ export function checkOutputPath(file: string, flag?: string): void {
   if (info && !info.isFile()) return // a device or a FIFO is written in place
   const dir = path.dirname(file)
   const parent = statSync(dir, {throwIfNoEntry: false})
-  if (!parent) throw new UserError(`${file}: directory ${dir} does not exist (vipant does not create it; mkdir -p it first)`)
+  if (!parent)
+    throw new UserError(`${file}: directory ${dir} does not exist (vipant does not create it; mkdir -p it first)`)
   if (!parent.isDirectory()) throw new UserError(`${file}: ${dir} is not a directory`)
   try {
     accessSync(dir, constants.W_OK | constants.X_OK)

@@ -11,7 +11,11 @@ export interface Progress {
  * `total` may be unknown for streamed input; the bar then counts up. The bar hides the cursor and turns off line
  * wrapping; both come back however the process ends (Ctrl-C included), or the shell is left without a cursor.
  */
-export function progress(label: string, total: number | undefined, stream: NodeJS.WriteStream = process.stderr): Progress {
+export function progress(
+  label: string,
+  total: number | undefined,
+  stream: NodeJS.WriteStream = process.stderr,
+): Progress {
   if (!stream.isTTY) return {tick() {}, stop() {}}
   const bar = new cliProgress.SingleBar(
     {

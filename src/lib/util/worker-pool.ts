@@ -42,7 +42,10 @@ export class WorkerPool<Task, Result> {
 
   run(task: Task, transfer: TransferListItem[] = []): Promise<Result> {
     if (this.broken) return Promise.reject(this.broken)
-    let slot = this.workers.reduce<{worker: Worker; busy: number} | undefined>((a, b) => (a && a.busy <= b.busy ? a : b), undefined)
+    let slot = this.workers.reduce<{worker: Worker; busy: number} | undefined>(
+      (a, b) => (a && a.busy <= b.busy ? a : b),
+      undefined,
+    )
     if (!slot || (slot.busy > 0 && this.workers.length < this.limit)) slot = this.start()
     const id = this.nextId++
     slot.busy++
@@ -105,7 +108,11 @@ export class WorkerPool<Task, Result> {
  * Maps `fn` over `items` with at most `window` calls in flight, yielding results in input order:
  * the consumer sees a stream that starts as soon as the first item is done.
  */
-export async function* orderedMap<T, R>(items: AsyncIterable<T>, window: number, fn: (item: T) => Promise<R>): AsyncIterable<R> {
+export async function* orderedMap<T, R>(
+  items: AsyncIterable<T>,
+  window: number,
+  fn: (item: T) => Promise<R>,
+): AsyncIterable<R> {
   const inFlight: Promise<R>[] = []
   for await (const item of items) {
     const p = fn(item)

@@ -70,16 +70,27 @@ export const audiocaps: DatasetSource = {
   options: ['split', 'audioDir', 'csv'],
   detect: (dir) => layout.splits.some((split) => layout.find(dir, split) !== undefined),
   async *rows(dir, options) {
-    const files: SplitFile[] = options.csv === undefined
-      ? chooseSplits(layout, dir, options.split)
-      : [{file: requireFile(options.csv, 'AudioCaps metadata'), split: options.split ?? splitOfFile(options.csv, SRC_PREFIX)}]
+    const files: SplitFile[] =
+      options.csv === undefined
+        ? chooseSplits(layout, dir, options.split)
+        : [
+            {
+              file: requireFile(options.csv, 'AudioCaps metadata'),
+              split: options.split ?? splitOfFile(options.csv, SRC_PREFIX),
+            },
+          ]
     const audioDir = options.audioDir === undefined ? undefined : requireDir(options.audioDir)
     let clips: Clip[] = []
     for (const {split, file} of files) {
-      clips = clips.concat(isJsonLines(file) ? await srcClips(file, split, audioDir ?? dir) : await officialClips(file, split))
+      clips = clips.concat(
+        isJsonLines(file) ? await srcClips(file, split, audioDir ?? dir) : await officialClips(file, split),
+      )
     }
     // A YouTube id is the clip id unless the same video gives two clips; then the start time tells them apart.
-    const ids = uniqueIds(clips.map((clip) => clip.ytid), clips.map((clip) => `${clip.ytid}_${clip.start}`))
+    const ids = uniqueIds(
+      clips.map((clip) => clip.ytid),
+      clips.map((clip) => `${clip.ytid}_${clip.start}`),
+    )
     // Official CSVs say nothing of where the audio is: downloaded clips are looked up by name.
     const roots = audioDir === undefined ? [path.join(dir, 'audio'), dir] : [audioDir]
     const expectedDir = roots.find(isDir) ?? dir
@@ -95,8 +106,13 @@ export const audiocaps: DatasetSource = {
           : {path: path.join(expectedDir, `${id}.${CLIP_SUFFIX}`), status: 'missing', frames: null}
       }
       yield indexRow({
-        id, dataset: 'audiocaps', ...located, split: clip.split,
-        captions: clip.captions, start: clip.start, end: clip.end,
+        id,
+        dataset: 'audiocaps',
+        ...located,
+        split: clip.split,
+        captions: clip.captions,
+        start: clip.start,
+        end: clip.end,
       })
     }
   },

@@ -32,9 +32,11 @@ function segmentFiles(dir: string): SplitFile[] {
 }
 
 function chooseFiles(dir: string, split: string | undefined, csv: string | undefined): SplitFile[] {
-  if (csv !== undefined) return [{file: requireFile(csv, 'AudioSet segments'), split: split ?? splitOfFile(csv, SRC_PREFIX)}]
+  if (csv !== undefined)
+    return [{file: requireFile(csv, 'AudioSet segments'), split: split ?? splitOfFile(csv, SRC_PREFIX)}]
   const files = segmentFiles(dir)
-  if (files.length === 0) throw new UserError(`${dir}: no *_segments.csv (AudioSet segments, e.g. balanced_train_segments.csv)`)
+  if (files.length === 0)
+    throw new UserError(`${dir}: no *_segments.csv (AudioSet segments, e.g. balanced_train_segments.csv)`)
   if (split === undefined) return files
   // `eval` is as good as `eval_segments`.
   const chosen = files.filter((file) => file.split === split || file.split === `${split}_segments`)
@@ -56,7 +58,11 @@ function labelFields(mids: string[] | null, ontology: Ontology | undefined): Pic
 
 /** Segments in either form: official (3 `#` lines, `", "` separators) or normalised (one header line). */
 async function* segmentRows(
-  file: string, split: string, ontology: Ontology | undefined, root: string, finder: () => ClipFinder,
+  file: string,
+  split: string,
+  ontology: Ontology | undefined,
+  root: string,
+  finder: () => ClipFinder,
 ): AsyncGenerator<IndexRow> {
   const columns = new CsvColumns(file, COLUMNS)
   let first = true
@@ -68,25 +74,47 @@ async function* segmentRows(
     const ytid = row.text('YTID')
     const found = finder().find(ytid)
     yield indexRow({
-      id: ytid, dataset: 'audioset', path: found?.path ?? path.join(root, `${ytid}.${CLIP_SUFFIX}`), status: found ? 'ok' : 'missing',
-      frames: found?.frames ?? null, split,
-      start: row.number('start_seconds'), end: row.number('end_seconds'),
-      ...labelFields(row.text('positive_labels').replace(/["' ]/g, '').split(',').filter((mid) => mid !== ''), ontology),
+      id: ytid,
+      dataset: 'audioset',
+      path: found?.path ?? path.join(root, `${ytid}.${CLIP_SUFFIX}`),
+      status: found ? 'ok' : 'missing',
+      frames: found?.frames ?? null,
+      split,
+      start: row.number('start_seconds'),
+      end: row.number('end_seconds'),
+      ...labelFields(
+        row
+          .text('positive_labels')
+          .replace(/["' ]/g, '')
+          .split(',')
+          .filter((mid) => mid !== ''),
+        ontology,
+      ),
     })
   }
 }
 
-async function* srcRows(file: string, split: string, ontology: Ontology | undefined, root: string): AsyncGenerator<IndexRow> {
+async function* srcRows(
+  file: string,
+  split: string,
+  ontology: Ontology | undefined,
+  root: string,
+): AsyncGenerator<IndexRow> {
   for await (const record of readSrcIndex(file)) {
     yield indexRow({
-      id: record.id, dataset: 'audioset', ...locateSrcRecord(root, record), split,
-      start: record.start, end: record.end, ...labelFields(record.labels, ontology),
+      id: record.id,
+      dataset: 'audioset',
+      ...locateSrcRecord(root, record),
+      split,
+      start: record.start,
+      end: record.end,
+      ...labelFields(record.labels, ontology),
     })
   }
 }
 
 export const audioset: DatasetSource = {
-  description: 'AudioSet: 10 s YouTube segments with ontology labels, downloaded in VIP-ANT\'s layout',
+  description: "AudioSet: 10 s YouTube segments with ontology labels, downloaded in VIP-ANT's layout",
   layout: `DIR/*_segments.csv (official or one-header-line form, or VIP-ANT's src_*_segments.csv JSON lines), DIR/ontology.json, DIR/<chunk>/aclip/{ytid}.${CLIP_SUFFIX} and DIR/<chunk>/frame/{ytid}.p0.4_0{1..4}.jpg`,
   options: ['split', 'audioDir', 'csv', 'ontology'],
   detect: (dir) => readdirSync(dir).some((name) => SEGMENTS.test(name)),
@@ -98,7 +126,9 @@ export const audioset: DatasetSource = {
     let finder: ClipFinder | undefined
     const getFinder = () => (finder ??= new ClipFinder([root]))
     for (const {split, file} of files) {
-      yield* isJsonLines(file) ? srcRows(file, split, ontology, root) : segmentRows(file, split, ontology, root, getFinder)
+      yield* isJsonLines(file)
+        ? srcRows(file, split, ontology, root)
+        : segmentRows(file, split, ontology, root, getFinder)
     }
   },
 }

@@ -19,7 +19,8 @@ const layout: SplitLayout = {
 
 export const clotho: DatasetSource = {
   description: 'Clotho: 15-30 s Freesound clips with 5 captions each (audio-text retrieval)',
-  layout: 'DIR/clotho_captions_{development,validation,evaluation}.csv (file_name,caption_1..caption_5) and DIR/<split>/<file_name>; --audio-dir replaces DIR for the audio',
+  layout:
+    'DIR/clotho_captions_{development,validation,evaluation}.csv (file_name,caption_1..caption_5) and DIR/<split>/<file_name>; --audio-dir replaces DIR for the audio',
   options: ['split', 'audioDir'],
   detect: (dir) => layout.splits.some((split) => layout.find(dir, split) !== undefined),
   async *rows(dir, options) {
@@ -28,7 +29,11 @@ export const clotho: DatasetSource = {
       for await (const row of readCsvRows(csv, ['file_name', ...CAPTIONS])) {
         const file = path.join(audio, split, row.text('file_name'))
         yield indexRow({
-          id: stem(file), dataset: 'clotho', path: file, status: fileStatus(file), split,
+          id: stem(file),
+          dataset: 'clotho',
+          path: file,
+          status: fileStatus(file),
+          split,
           captions: CAPTIONS.map((column) => row.text(column)),
         })
       }

@@ -17,8 +17,10 @@ const layout: SplitLayout = {
 }
 
 export const synth: DatasetSource = {
-  description: 'The miniature VIP-ANT world `vipant synth` writes: coloured shapes, their captions and their sounds (docs/demo-world.md)',
-  layout: 'DIR/world.json, DIR/{image-text,va,test}.csv (id,label,class,audio,frames,caption_1..caption_5) and DIR/<split>/<class>-<nnn>{.wav,.jpg,_f<k>.jpg}',
+  description:
+    'The miniature VIP-ANT world `vipant synth` writes: coloured shapes, their captions and their sounds (docs/demo-world.md)',
+  layout:
+    'DIR/world.json, DIR/{image-text,va,test}.csv (id,label,class,audio,frames,caption_1..caption_5) and DIR/<split>/<class>-<nnn>{.wav,.jpg,_f<k>.jpg}',
   options: ['split'],
   detect: (dir) => isFile(path.join(dir, WORLD_FILE)),
   async *rows(dir, options) {
@@ -27,10 +29,18 @@ export const synth: DatasetSource = {
         const file = path.join(dir, row.text('audio'))
         const captions = CAPTION_COLUMNS.map((column) => row.text(column))
         yield indexRow({
-          id: row.text('id'), dataset: 'synth', path: file, status: fileStatus(file), split,
-          label: row.integer('label'), class: row.text('class'),
+          id: row.text('id'),
+          dataset: 'synth',
+          path: file,
+          status: fileStatus(file),
+          split,
+          label: row.integer('label'),
+          class: row.text('class'),
           captions: captions.every((c) => c === '') ? null : captions,
-          frames: row.text('frames').split(FRAME_SEPARATOR).map((frame) => path.join(dir, frame)),
+          frames: row
+            .text('frames')
+            .split(FRAME_SEPARATOR)
+            .map((frame) => path.join(dir, frame)),
         })
       }
     }

@@ -35,8 +35,22 @@ const file = (name: string, url: string): DatasetFile => ({name, url, kind: 'fil
  * segments (2 million clips) are left to --csv.
  */
 export const DATASET_FILES = {
-  esc50: [{name: 'ESC-50-master.zip', url: 'https://github.com/karolpiczak/ESC-50/archive/master.zip', kind: 'zip', strip: 'ESC-50-master'}],
-  us8k: [{name: 'UrbanSound8K.tar.gz', url: `${ZENODO}/1203745/files/UrbanSound8K.tar.gz`, kind: 'tar.gz', strip: 'UrbanSound8K'}],
+  esc50: [
+    {
+      name: 'ESC-50-master.zip',
+      url: 'https://github.com/karolpiczak/ESC-50/archive/master.zip',
+      kind: 'zip',
+      strip: 'ESC-50-master',
+    },
+  ],
+  us8k: [
+    {
+      name: 'UrbanSound8K.tar.gz',
+      url: `${ZENODO}/1203745/files/UrbanSound8K.tar.gz`,
+      kind: 'tar.gz',
+      strip: 'UrbanSound8K',
+    },
+  ],
   clotho: [
     ...['development', 'validation', 'evaluation'].map((split) => clotho(`clotho_captions_${split}.csv`, 'file')),
     ...['development', 'validation', 'evaluation'].map((split) => clotho(`clotho_audio_${split}.7z`, '7z')),
@@ -49,7 +63,7 @@ export const DATASET_FILES = {
 } satisfies Record<string, DatasetFile[]>
 
 /** What each kind of published file must start with (the plain files are CSV and JSON). */
-const CONTENT: Record<DatasetFile['kind'], ContentKind> = {'zip': 'zip', 'tar.gz': 'gzip', '7z': '7z', 'file': 'text'}
+const CONTENT: Record<DatasetFile['kind'], ContentKind> = {zip: 'zip', 'tar.gz': 'gzip', '7z': '7z', file: 'text'}
 
 export type DownloadableDataset = keyof typeof DATASET_FILES
 
@@ -85,7 +99,11 @@ export interface DatasetDownloadResult {
  * the official layout (through a scratch folder, so a failed unpack leaves DIR as it was) and drops the
  * archive once unpacked.
  */
-export async function downloadDataset(dataset: DownloadableDataset, dir: string, options: DatasetDownloadOptions = {}): Promise<DatasetDownloadResult[]> {
+export async function downloadDataset(
+  dataset: DownloadableDataset,
+  dir: string,
+  options: DatasetDownloadOptions = {},
+): Promise<DatasetDownloadResult[]> {
   const net = options.net ?? netConfig()
   const cacheDir = path.join(vipantHome(), 'downloads')
   const sizes = new KnownSizes(cacheDir)
@@ -104,9 +122,11 @@ export async function downloadDataset(dataset: DownloadableDataset, dir: string,
     let bytes: number
     try {
       // A complete archive from a run whose unpack failed for a local reason (a full disk) is not fetched again.
-      bytes = await withFileLock(cached, async () => (await reusable(remote, cached, sizes))
-        ? statSync(cached).size
-        : (await download(remote, cached, {net, sizes, ...report})).size)
+      bytes = await withFileLock(cached, async () =>
+        (await reusable(remote, cached, sizes))
+          ? statSync(cached).size
+          : (await download(remote, cached, {net, sizes, ...report})).size,
+      )
     } finally {
       report?.stop()
     }
@@ -117,7 +137,9 @@ export async function downloadDataset(dataset: DownloadableDataset, dir: string,
       await forgetBad(remote, cached, sizes)
       throw new UserError(`${error.message}; it was deleted from the cache`)
     }
-    await atomicWrite(path.join(dir, MARKER), (temp) => writeFile(temp, `${JSON.stringify({unpacked: [...unpacked(dir), file.name]}, null, 2)}\n`))
+    await atomicWrite(path.join(dir, MARKER), (temp) =>
+      writeFile(temp, `${JSON.stringify({unpacked: [...unpacked(dir), file.name]}, null, 2)}\n`),
+    )
     await rm(cached, {force: true})
     results.push({file: file.name, action: 'downloaded', bytes})
   }
@@ -131,7 +153,11 @@ async function forgetBad(file: DatasetFile, cached: string, sizes: KnownSizes): 
 }
 
 /** Whether the cache holds FILE already; a cached file that is not what it should be (an HTML page) is dropped. */
-async function reusable(file: DatasetFile & {content: ContentKind}, cached: string, sizes: KnownSizes): Promise<boolean> {
+async function reusable(
+  file: DatasetFile & {content: ContentKind},
+  cached: string,
+  sizes: KnownSizes,
+): Promise<boolean> {
   if (!isFile(cached)) return false
   if (!(await contentProblem(cached, file.content))) return true
   await forgetBad(file, cached, sizes)

@@ -56,6 +56,8 @@ export async function* withDownloadOutcomes(rows: AsyncIterable<IndexRow>, dir: 
   const log = new ClipLog(dir)
   for await (const row of rows) {
     const known = row.status === 'missing' ? log.get(row.id) : undefined
-    yield known ? {...row, status: known.status === 'unavailable' ? 'unavailable' : row.status, reason: known.reason} : row
+    yield known
+      ? {...row, status: known.status === 'unavailable' ? 'unavailable' : row.status, reason: known.reason}
+      : row
   }
 }

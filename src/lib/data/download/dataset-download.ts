@@ -2,7 +2,14 @@ import {mkdir} from 'node:fs/promises'
 import {UserError} from '../../util/errors.js'
 import type {DatasetName} from '../index-row.js'
 import {detectDataset} from '../ingest.js'
-import {DATASET_FILES, downloadDataset, isDownloadable, type DatasetDownloadOptions, type DatasetDownloadResult, type DownloadableDataset} from './archives.js'
+import {
+  DATASET_FILES,
+  downloadDataset,
+  isDownloadable,
+  type DatasetDownloadOptions,
+  type DatasetDownloadResult,
+  type DownloadableDataset,
+} from './archives.js'
 import {downloadYoutubeSet, type YoutubeSetOptions, type YoutubeSetSummary} from './youtube-set.js'
 
 /** Clips fetched at once when --jobs is not given. */
@@ -32,16 +39,29 @@ export interface DownloadReporter {
  * Gets into DIR what indexing DATASET needs: the published files (archives unpacked in the official layout, or a
  * YouTube-based set's metadata unless DIR or --csv has its own), then a YouTube-based set's clips.
  */
-export async function downloadForIndex(dataset: DatasetName, dir: string, options: DownloadForIndexOptions = {}, reporter: DownloadReporter = {}): Promise<DownloadSummary> {
-  if (!isDownloadable(dataset)) throw new UserError(`${dataset} has nothing to download (${Object.keys(DATASET_FILES).join(', ')} have)`)
+export async function downloadForIndex(
+  dataset: DatasetName,
+  dir: string,
+  options: DownloadForIndexOptions = {},
+  reporter: DownloadReporter = {},
+): Promise<DownloadSummary> {
+  if (!isDownloadable(dataset))
+    throw new UserError(`${dataset} has nothing to download (${Object.keys(DATASET_FILES).join(', ')} have)`)
   const youtube = dataset === 'audioset' || dataset === 'audiocaps'
-  const files = youtube && (options.csv !== undefined || detectDataset(dir) === dataset) ? [] : await downloadDataset(dataset, dir, {net: options.net, report: reporter.file})
+  const files =
+    youtube && (options.csv !== undefined || detectDataset(dir) === dataset)
+      ? []
+      : await downloadDataset(dataset, dir, {net: options.net, report: reporter.file})
   for (const file of files) reporter.placed?.(file)
   if (!youtube) return {dataset, dir, files}
   await mkdir(dir, {recursive: true})
   const listener = reporter.clips?.()
   try {
-    const clips = await downloadYoutubeSet(dataset, dir, {...options, jobs: options.jobs ?? DEFAULT_JOBS, onClip: listener?.onClip})
+    const clips = await downloadYoutubeSet(dataset, dir, {
+      ...options,
+      jobs: options.jobs ?? DEFAULT_JOBS,
+      onClip: listener?.onClip,
+    })
     return {dataset, dir, files, clips}
   } finally {
     listener?.stop()
@@ -55,7 +75,12 @@ export function placedLine(result: DatasetDownloadResult): string {
 
 /** The clips of a YouTube-based set as `fetch --download` reports them on stderr. */
 export function clipSummaryLine(s: YoutubeSetSummary): string {
-  const parts = [`${s.done} downloaded`, `${s.present} already on disk`, `${s.unavailable} unavailable`, `${s.failed} failed`]
+  const parts = [
+    `${s.done} downloaded`,
+    `${s.present} already on disk`,
+    `${s.unavailable} unavailable`,
+    `${s.failed} failed`,
+  ]
   if (s.left > 0) parts.push(`${s.left} left for a later run (--limit)`)
   const rerun = s.failed > 0 ? '; rerun to retry the failed' : ''
   return `${parts.join(', ')} (log: ${s.log}${rerun})`

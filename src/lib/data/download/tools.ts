@@ -9,15 +9,20 @@ export function ytdlpBinary(): string {
 
 const INSTALL: Record<string, string> = {
   'yt-dlp': 'apt-get install yt-dlp, or pip install yt-dlp',
-  'ffmpeg': 'apt-get install ffmpeg / brew install ffmpeg',
+  ffmpeg: 'apt-get install ffmpeg / brew install ffmpeg',
 }
 
 /** Fails at once, saying how to install them, when the programs a YouTube download needs are missing. */
 export async function requireYoutubeTools(): Promise<{ytdlp: string}> {
-  const needed: [string, string][] = [['yt-dlp', ytdlpBinary()], ['ffmpeg', ffmpegBinary()], ['ffmpeg', ffprobeBinary()]]
+  const needed: [string, string][] = [
+    ['yt-dlp', ytdlpBinary()],
+    ['ffmpeg', ffmpegBinary()],
+    ['ffmpeg', ffprobeBinary()],
+  ]
   for (const [name, binary] of needed) {
     const probe = await execa(binary, ['--version'], {reject: false, stdin: 'ignore'})
-    if (probe.code === 'ENOENT') throw new UserError(`${binary} not found: YouTube-based datasets need ${name} (${INSTALL[name]})`)
+    if (probe.code === 'ENOENT')
+      throw new UserError(`${binary} not found: YouTube-based datasets need ${name} (${INSTALL[name]})`)
   }
   return {ytdlp: ytdlpBinary()}
 }

@@ -34,7 +34,7 @@ const SEVEN_ZIP = (binary: string): Tool => ({
 
 /** The programs that can unpack each kind, in order of preference (all system tools: no archive code here). */
 const TOOLS: Record<ArchiveKind, Tool[]> = {
-  'zip': [
+  zip: [
     {
       binary: 'unzip',
       args: (archive, into) => ['-q', '-o', archive, '-d', into],
@@ -42,16 +42,20 @@ const TOOLS: Record<ArchiveKind, Tool[]> = {
       entries: matchedEntries(/^(\S)\S+\s+\S+\s+\S+\s+(\d+)\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s(.*)$/, [1, 2, 3]),
       install: 'apt-get install unzip',
     },
-    SEVEN_ZIP('7z'), SEVEN_ZIP('7za'), SEVEN_ZIP('7zz'),
+    SEVEN_ZIP('7z'),
+    SEVEN_ZIP('7za'),
+    SEVEN_ZIP('7zz'),
   ],
-  'tar.gz': [{
-    binary: 'tar',
-    args: (archive, into) => ['-xzf', archive, '-C', into],
-    list: (archive) => ['-tvzf', archive, '--numeric-owner', '--quoting-style=escape'],
-    // mode uid/gid size date time name [-> target | link to target]; a device shows "major,minor" for its size
-    entries: matchedEntries(/^(\S)\S{9}\s+\S+\s+([\d,]+)\s+\S+\s+\S+\s(.*)$/, [1, 2, 3]),
-    install: 'apt-get install tar',
-  }],
+  'tar.gz': [
+    {
+      binary: 'tar',
+      args: (archive, into) => ['-xzf', archive, '-C', into],
+      list: (archive) => ['-tvzf', archive, '--numeric-owner', '--quoting-style=escape'],
+      // mode uid/gid size date time name [-> target | link to target]; a device shows "major,minor" for its size
+      entries: matchedEntries(/^(\S)\S{9}\s+\S+\s+([\d,]+)\s+\S+\s+\S+\s(.*)$/, [1, 2, 3]),
+      install: 'apt-get install tar',
+    },
+  ],
   '7z': [SEVEN_ZIP('7z'), SEVEN_ZIP('7za'), SEVEN_ZIP('7zz')],
 }
 
@@ -87,7 +91,8 @@ async function* sevenZipEntries(lines: AsyncIterable<string>): AsyncIterable<Ent
 const present = new Map<string, boolean>()
 
 async function isInstalled(binary: string): Promise<boolean> {
-  if (!present.has(binary)) present.set(binary, (await execa(binary, ['--help'], {reject: false, stdin: 'ignore'})).code !== 'ENOENT')
+  if (!present.has(binary))
+    present.set(binary, (await execa(binary, ['--help'], {reject: false, stdin: 'ignore'})).code !== 'ENOENT')
   return present.get(binary)!
 }
 
@@ -116,7 +121,9 @@ export async function unpackArchive(archive: string, kind: ArchiveKind, into: st
   const result = await execa(tool.binary, tool.args(archive, into), {reject: false, stdin: 'ignore'})
   if (result.failed) {
     const lines = `${result.stderr}\n${result.stdout}`.split('\n').map((l) => l.trim())
-    const line = lines.find((l) => LOCAL_TROUBLE.test(l)) ?? lines.find((l) => /error|cannot|unexpected|corrupt|dangerous/i.test(l))
+    const line =
+      lines.find((l) => LOCAL_TROUBLE.test(l)) ??
+      lines.find((l) => /error|cannot|unexpected|corrupt|dangerous/i.test(l))
     const Failure = line && LOCAL_TROUBLE.test(line) ? UserError : BadArchive
     throw new Failure(`${archive}: ${tool.binary} could not unpack it (${line ?? `exit code ${result.exitCode}`})`)
   }
@@ -138,20 +145,31 @@ const MAX_UNPACKED = 64 * 2 ** 30
  */
 async function checkListing(tool: Tool, archive: string): Promise<void> {
   const cap = Math.min(MAX_UNPACKED, UNPACK_RATIO * (await stat(archive)).size + UNPACK_SLACK)
-  const lister = execa(tool.binary, tool.list(archive), {reject: false, stdin: 'ignore', buffer: false, stderr: 'ignore'})
+  const lister = execa(tool.binary, tool.list(archive), {
+    reject: false,
+    stdin: 'ignore',
+    buffer: false,
+    stderr: 'ignore',
+  })
   let total = 0
   try {
     for await (const entry of tool.entries(createInterface({input: lister.stdout!, crlfDelay: Infinity}))) {
       // tar names a link's target after its name; zip and 7z keep it in the entry's data
       const [name, target] = entry.name.split(/ (?:->|link to) /, 2)
-      if (path.isAbsolute(name) || /^[A-Za-z]:/.test(name)) throw new BadArchive(`${archive}: holds ${name}, an absolute path; refused`)
-      if (name.split(/[\\/]/).includes('..')) throw new BadArchive(`${archive}: holds ${name}, a path that climbs out with ..; refused`)
-      if (entry.type === 'l') throw new BadArchive(`${archive}: holds a symbolic link ${name}${target ? ` -> ${target}` : ''}; ${ONLY_PLAIN}`)
+      if (path.isAbsolute(name) || /^[A-Za-z]:/.test(name))
+        throw new BadArchive(`${archive}: holds ${name}, an absolute path; refused`)
+      if (name.split(/[\\/]/).includes('..'))
+        throw new BadArchive(`${archive}: holds ${name}, a path that climbs out with ..; refused`)
+      if (entry.type === 'l')
+        throw new BadArchive(`${archive}: holds a symbolic link ${name}${target ? ` -> ${target}` : ''}; ${ONLY_PLAIN}`)
       if (entry.type === 'h') throw new BadArchive(`${archive}: holds a hard link ${name}; ${ONLY_PLAIN}`)
-      if (entry.type !== '-' && entry.type !== 'd') throw new BadArchive(`${archive}: holds ${name}, a device, FIFO or socket; refused`)
+      if (entry.type !== '-' && entry.type !== 'd')
+        throw new BadArchive(`${archive}: holds ${name}, a device, FIFO or socket; refused`)
       total += entry.size
       if (total > cap) {
-        throw new BadArchive(`${archive}: would unpack to more than ${gib(cap)} (${gib(total)} declared so far; the cap is ${UNPACK_RATIO}x the archive + ${UNPACK_SLACK / 2 ** 30} GiB, at most ${MAX_UNPACKED / 2 ** 30} GiB); refused`)
+        throw new BadArchive(
+          `${archive}: would unpack to more than ${gib(cap)} (${gib(total)} declared so far; the cap is ${UNPACK_RATIO}x the archive + ${UNPACK_SLACK / 2 ** 30} GiB, at most ${MAX_UNPACKED / 2 ** 30} GiB); refused`,
+        )
       }
     }
   } finally {
@@ -173,7 +191,8 @@ async function requirePlainTree(root: string, archive: string): Promise<void> {
       if (info.isDirectory()) folders.push(entry)
       else if (info.isSymbolicLink()) {
         throw new BadArchive(`${archive}: holds a symbolic link ${relative} -> ${await readlink(entry)}; ${ONLY_PLAIN}`)
-      } else if (!info.isFile()) throw new BadArchive(`${archive}: holds ${relative}, a device, FIFO or socket; refused`)
+      } else if (!info.isFile())
+        throw new BadArchive(`${archive}: holds ${relative}, a device, FIFO or socket; refused`)
       else if (info.nlink > 1) throw new BadArchive(`${archive}: holds a hard link ${relative}; ${ONLY_PLAIN}`)
     }
   }

@@ -25,13 +25,18 @@ export const SCRATCH = '.download'
 export type ClipResult = {status: 'done'; frames: number} | {status: 'unavailable' | 'failed'; reason: string}
 
 /** yt-dlp's words for a video that is gone for good (removed, private, blocked, age-gated, not there). */
-const GONE = /video unavailable|private video|has been removed|is not available|no longer available|account .*terminated|copyright|in your country|geo.?restrict|confirm your age|members.only|HTTP Error 40[14]|HTTP Error 410|unsupported url|does not exist/i
+const GONE =
+  /video unavailable|private video|has been removed|is not available|no longer available|account .*terminated|copyright|in your country|geo.?restrict|confirm your age|members.only|HTTP Error 40[14]|HTTP Error 410|unsupported url|does not exist/i
 
 /** yt-dlp's first ERROR line, without its advice to report a bug. */
 function ytdlpReason(stderr: string, exitCode: number | undefined): string {
   const line = stderr.split('\n').find((l) => l.startsWith('ERROR:'))
   if (!line) return `yt-dlp failed with exit code ${exitCode}`
-  return line.replace(/^ERROR:\s*/, '').replace(/\s*\(caused by .*$/, '').replace(/;\s*please report this issue.*$/, '').trim()
+  return line
+    .replace(/^ERROR:\s*/, '')
+    .replace(/\s*\(caused by .*$/, '')
+    .replace(/;\s*please report this issue.*$/, '')
+    .trim()
 }
 
 export interface ClipTools {
@@ -54,12 +59,28 @@ export async function fetchClip(job: ClipJob, tools: ClipTools): Promise<ClipRes
   await mkdir(work, {recursive: true})
   const release = removeOnExit(work)
   try {
-    const fetched = await execa(tools.ytdlp, [
-      '--no-playlist', '--no-progress', '--no-part', '--quiet', '--no-warnings',
-      '-f', 'bestvideo[ext=mp4]+bestaudio[ext=m4a]/best', '--merge-output-format', 'mp4',
-      '--socket-timeout', String(tools.timeoutS), '--retries', String(tools.retries),
-      '-o', path.join(work, 'video.%(ext)s'), job.url,
-    ], {reject: false, stdin: 'ignore'})
+    const fetched = await execa(
+      tools.ytdlp,
+      [
+        '--no-playlist',
+        '--no-progress',
+        '--no-part',
+        '--quiet',
+        '--no-warnings',
+        '-f',
+        'bestvideo[ext=mp4]+bestaudio[ext=m4a]/best',
+        '--merge-output-format',
+        'mp4',
+        '--socket-timeout',
+        String(tools.timeoutS),
+        '--retries',
+        String(tools.retries),
+        '-o',
+        path.join(work, 'video.%(ext)s'),
+        job.url,
+      ],
+      {reject: false, stdin: 'ignore'},
+    )
     if (fetched.failed) {
       const reason = ytdlpReason(fetched.stderr, fetched.exitCode)
       return {status: GONE.test(reason) ? 'unavailable' : 'failed', reason}
@@ -82,19 +103,50 @@ async function cut(job: ClipJob, video: string, work: string): Promise<ClipResul
   const duration = info.duration ?? Number.POSITIVE_INFINITY
   const start = Math.max(0, job.start)
   const end = Math.min(duration, job.end)
-  if (!(end > start)) return {status: 'unavailable', reason: `the video lasts ${duration.toFixed(2)} s: nothing of the segment [${job.start}, ${job.end}]`}
+  if (!(end > start))
+    return {
+      status: 'unavailable',
+      reason: `the video lasts ${duration.toFixed(2)} s: nothing of the segment [${job.start}, ${job.end}]`,
+    }
   if (!info.streams.some((s) => s.type === 'audio')) return {status: 'unavailable', reason: 'the video has no audio'}
   const audio = path.join(work, 'clip.mp3')
-  await runTool('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', video, '-vn', '-af', `atrim=start=${start}:end=${end},asetpts=PTS-STARTPTS`, '-c:a', 'libmp3lame', audio], video)
+  await runTool(
+    'ffmpeg',
+    [
+      '-nostdin',
+      '-v',
+      'error',
+      '-y',
+      '-i',
+      video,
+      '-vn',
+      '-af',
+      `atrim=start=${start}:end=${end},asetpts=PTS-STARTPTS`,
+      '-c:a',
+      'libmp3lame',
+      audio,
+    ],
+    video,
+  )
   let frames = 0
   const hasVideo = info.streams.some((s) => s.type === 'video')
   for (const [i, time] of (hasVideo ? frameTimes(start, end, FRAME_SUFFIXES.length) : []).entries()) {
     const frame = path.join(work, `frame${i}.jpg`)
     // A frame past the last picture (t = end of the video) is simply missing, as in the original.
-    await runTool('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-ss', time.toFixed(6), '-i', video, '-frames:v', '1', '-q:v', '1', frame], video)
+    await runTool(
+      'ffmpeg',
+      ['-nostdin', '-v', 'error', '-y', '-ss', time.toFixed(6), '-i', video, '-frames:v', '1', '-q:v', '1', frame],
+      video,
+    )
     const target = framePath(job.root, job.chunk, job.id, FRAME_SUFFIXES[i])
     await mkdir(path.dirname(target), {recursive: true})
-    if (await rename(frame, target).then(() => true, () => false)) frames++
+    if (
+      await rename(frame, target).then(
+        () => true,
+        () => false,
+      )
+    )
+      frames++
   }
   const target = clipPath(job.root, job.chunk, job.id)
   await mkdir(path.dirname(target), {recursive: true})

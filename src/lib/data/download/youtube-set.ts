@@ -51,7 +51,8 @@ function youtubeId(row: IndexRow): string {
  */
 function placeOf(row: IndexRow, ordinal: number, root: string): Pick<ClipJob, 'root' | 'chunk'> {
   const aclip = path.dirname(row.path ?? '')
-  if (path.basename(aclip) === 'aclip') return {root: path.dirname(path.dirname(aclip)), chunk: path.basename(path.dirname(aclip))}
+  if (path.basename(aclip) === 'aclip')
+    return {root: path.dirname(path.dirname(aclip)), chunk: path.basename(path.dirname(aclip))}
   const from = Math.floor(ordinal / CHUNK) * CHUNK
   return {root, chunk: `${row.split ?? 'clips'}_${from}_${from + CHUNK}`}
 }
@@ -60,7 +61,11 @@ function placeOf(row: IndexRow, ordinal: number, root: string): Pick<ClipJob, 'r
  * Downloads the clips of an AudioSet or AudioCaps index that are not on disk: `jobs` at a time, each
  * clip's outcome logged as it happens; clips on disk, and clips an earlier run found gone, are skipped.
  */
-export async function downloadYoutubeSet(dataset: 'audioset' | 'audiocaps', dir: string, options: YoutubeSetOptions): Promise<YoutubeSetSummary> {
+export async function downloadYoutubeSet(
+  dataset: 'audioset' | 'audiocaps',
+  dir: string,
+  options: YoutubeSetOptions,
+): Promise<YoutubeSetSummary> {
   const {ytdlp} = await requireYoutubeTools()
   const net = options.net ?? netConfig()
   const log = new ClipLog(dir)
@@ -72,7 +77,11 @@ export async function downloadYoutubeSet(dataset: 'audioset' | 'audiocaps', dir:
   const report = (id: string, outcome: ClipOutcomeKind, reason?: string) => options.onClip?.(id, outcome, reason)
 
   async function* jobs(): AsyncGenerator<ClipJob> {
-    for await (const row of ingest(dataset, dir, {split: options.split, csv: options.csv, audioDir: options.audioDir})) {
+    for await (const row of ingest(dataset, dir, {
+      split: options.split,
+      csv: options.csv,
+      audioDir: options.audioDir,
+    })) {
       const ordinal = ordinals.get(row.split ?? '') ?? 0
       ordinals.set(row.split ?? '', ordinal + 1)
       if (options.shard && !inShard(row.id, options.shard)) continue
@@ -92,12 +101,21 @@ export async function downloadYoutubeSet(dataset: 'audioset' | 'audiocaps', dir:
         continue
       }
       attempted++
-      yield {id: row.id, url: youtubeUrl(youtubeId(row), net), start: row.start ?? 0, end: row.end ?? row.start ?? 0, ...placeOf(row, ordinal, root)}
+      yield {
+        id: row.id,
+        url: youtubeUrl(youtubeId(row), net),
+        start: row.start ?? 0,
+        end: row.end ?? row.start ?? 0,
+        ...placeOf(row, ordinal, root),
+      }
     }
   }
 
   const tools = {ytdlp, timeoutS: Math.max(1, Math.round(net.timeoutMs / 1000)), retries: net.retries}
-  const results = orderedMap(jobs(), Math.max(1, options.jobs), async (job): Promise<[ClipJob, ClipResult]> => [job, await fetchClip(job, tools)])
+  const results = orderedMap(jobs(), Math.max(1, options.jobs), async (job): Promise<[ClipJob, ClipResult]> => [
+    job,
+    await fetchClip(job, tools),
+  ])
   for await (const [job, result] of results) {
     if (result.status === 'done') {
       summary.done++

@@ -4,7 +4,8 @@
  * a word is through what the sound's pictures look like: the visual pivot the method relies on.
  */
 
-export type Shape = 'circle' | 'square' | 'triangle' | 'stripes' | 'checkerboard' | 'ring' | 'cross' | 'diamond' | 'dots' | 'waves'
+export type Shape =
+  'circle' | 'square' | 'triangle' | 'stripes' | 'checkerboard' | 'ring' | 'cross' | 'diamond' | 'dots' | 'waves'
 
 /** An acoustic signature; frequencies in Hz, rates in events per second. */
 export type Signature =
@@ -29,8 +30,14 @@ export interface Concept {
   sound: Signature
 }
 
-const concept = (name: string, rgb: Concept['rgb'], shape: Shape, sound: Signature, plural = false): Concept =>
-  ({name, words: name.replace(/_/g, ' '), plural, rgb, shape, sound})
+const concept = (name: string, rgb: Concept['rgb'], shape: Shape, sound: Signature, plural = false): Concept => ({
+  name,
+  words: name.replace(/_/g, ' '),
+  plural,
+  rgb,
+  shape,
+  sound,
+})
 
 /**
  * In order of label. Signatures differ in where their energy is (dominant frequency) and in how it moves
@@ -59,13 +66,21 @@ export function phrase(c: Concept, adjective = ''): string {
 /** The signature in words, for the world's concepts.csv (no commas: the demo prints it with cut). */
 export function describeSignature(s: Signature): string {
   switch (s.kind) {
-    case 'tone': return `steady tone at ${s.hz} Hz`
-    case 'chirp': return `${s.to > s.from ? 'rising' : 'falling'} chirp ${s.from}->${s.to} Hz`
-    case 'pips': return `${s.regular ? 'regular' : 'irregular'} ${s.hz} Hz pips at ${s.rate}/s`
-    case 'bursts': return `noise bursts ${s.low}-${s.high} Hz at ${s.rate}/s`
-    case 'am': return `${s.hz} Hz tone amplitude-modulated at ${s.rate} Hz`
-    case 'buzz': return `buzz: ${s.hz} Hz with 12 harmonics`
-    case 'siren': return `siren alternating ${s.low}/${s.high} Hz at ${s.rate} cycles/s`
-    case 'rumble': return `continuous noise ${s.low}-${s.high} Hz`
+    case 'tone':
+      return `steady tone at ${s.hz} Hz`
+    case 'chirp':
+      return `${s.to > s.from ? 'rising' : 'falling'} chirp ${s.from}->${s.to} Hz`
+    case 'pips':
+      return `${s.regular ? 'regular' : 'irregular'} ${s.hz} Hz pips at ${s.rate}/s`
+    case 'bursts':
+      return `noise bursts ${s.low}-${s.high} Hz at ${s.rate}/s`
+    case 'am':
+      return `${s.hz} Hz tone amplitude-modulated at ${s.rate} Hz`
+    case 'buzz':
+      return `buzz: ${s.hz} Hz with 12 harmonics`
+    case 'siren':
+      return `siren alternating ${s.low}/${s.high} Hz at ${s.rate} cycles/s`
+    case 'rumble':
+      return `continuous noise ${s.low}-${s.high} Hz`
   }
 }

@@ -16,11 +16,38 @@ export async function writeJpegs(items: readonly {file: string; image: RgbImage}
   try {
     const raw = path.join(scratch, 'frames.rgb')
     await writeFile(raw, Buffer.concat(items.map(({image}) => image.rgb)))
-    await runTool('ffmpeg', [
-      '-nostdin', '-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-i', raw,
-      '-c:v', 'mjpeg', '-q:v', '2', '-pix_fmt', 'yuvj444p', '-fflags', '+bitexact', '-flags:v', '+bitexact',
-      '-f', 'image2', '-start_number', '0', path.join(scratch, '%06d.jpg'),
-    ], raw)
+    await runTool(
+      'ffmpeg',
+      [
+        '-nostdin',
+        '-v',
+        'error',
+        '-f',
+        'rawvideo',
+        '-pix_fmt',
+        'rgb24',
+        '-s',
+        `${width}x${height}`,
+        '-i',
+        raw,
+        '-c:v',
+        'mjpeg',
+        '-q:v',
+        '2',
+        '-pix_fmt',
+        'yuvj444p',
+        '-fflags',
+        '+bitexact',
+        '-flags:v',
+        '+bitexact',
+        '-f',
+        'image2',
+        '-start_number',
+        '0',
+        path.join(scratch, '%06d.jpg'),
+      ],
+      raw,
+    )
     await Promise.all(items.map(({file}, i) => rename(path.join(scratch, `${String(i).padStart(6, '0')}.jpg`), file)))
   } finally {
     await rm(scratch, {recursive: true, force: true})

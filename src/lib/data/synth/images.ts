@@ -82,16 +82,26 @@ export function inShape(shape: Shape, look: Look, u: number, v: number): boolean
   const inPatch = Math.abs(du) < EXTENT * r && Math.abs(dv) < EXTENT * r
   const period = r / 2
   switch (shape) {
-    case 'circle': return d < r
-    case 'square': return Math.abs(du) < 0.85 * r && Math.abs(dv) < 0.85 * r
-    case 'triangle': return dv > -r && dv < r && Math.abs(du) < (dv + r) / 2 // apex up, base 2r wide
-    case 'ring': return d < r && d > 0.6 * r
-    case 'cross': return (Math.abs(du) < r && Math.abs(dv) < 0.3 * r) || (Math.abs(dv) < r && Math.abs(du) < 0.3 * r)
-    case 'diamond': return Math.abs(du) + Math.abs(dv) < r
-    case 'stripes': return inPatch && frac(du / period + phase) < 0.5
-    case 'checkerboard': return inPatch && (Math.floor(du / period + phase) + Math.floor(dv / period + phase)) % 2 === 0
-    case 'dots': return inPatch && (frac(du / period + phase) - 0.5) ** 2 + (frac(dv / period + phase) - 0.5) ** 2 < 0.09
-    case 'waves': return inPatch && frac((dv + 0.06 * Math.sin((2 * Math.PI * du) / r)) / period + phase) < 0.5
+    case 'circle':
+      return d < r
+    case 'square':
+      return Math.abs(du) < 0.85 * r && Math.abs(dv) < 0.85 * r
+    case 'triangle':
+      return dv > -r && dv < r && Math.abs(du) < (dv + r) / 2 // apex up, base 2r wide
+    case 'ring':
+      return d < r && d > 0.6 * r
+    case 'cross':
+      return (Math.abs(du) < r && Math.abs(dv) < 0.3 * r) || (Math.abs(dv) < r && Math.abs(du) < 0.3 * r)
+    case 'diamond':
+      return Math.abs(du) + Math.abs(dv) < r
+    case 'stripes':
+      return inPatch && frac(du / period + phase) < 0.5
+    case 'checkerboard':
+      return inPatch && (Math.floor(du / period + phase) + Math.floor(dv / period + phase)) % 2 === 0
+    case 'dots':
+      return inPatch && (frac(du / period + phase) - 0.5) ** 2 + (frac(dv / period + phase) - 0.5) ** 2 < 0.09
+    case 'waves':
+      return inPatch && frac((dv + 0.06 * Math.sin((2 * Math.PI * du) / r)) / period + phase) < 0.5
   }
 }
 

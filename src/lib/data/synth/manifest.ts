@@ -34,13 +34,28 @@ function csvField(value: string | number): string {
 const csvLine = (fields: (string | number)[]) => fields.map(csvField).join(',') + '\n'
 
 export function manifestCsv(rows: readonly ManifestRow[]): string {
-  return csvLine(MANIFEST_COLUMNS) + rows.map((r) =>
-    csvLine([r.id, r.label, r.class, r.audio, r.frames.join(FRAME_SEPARATOR), ...(r.captions ?? CAPTION_COLUMNS.map(() => ''))]),
-  ).join('')
+  return (
+    csvLine(MANIFEST_COLUMNS) +
+    rows
+      .map((r) =>
+        csvLine([
+          r.id,
+          r.label,
+          r.class,
+          r.audio,
+          r.frames.join(FRAME_SEPARATOR),
+          ...(r.captions ?? CAPTION_COLUMNS.map(() => '')),
+        ]),
+      )
+      .join('')
+  )
 }
 
 export function conceptsCsv(concepts: readonly Concept[]): string {
-  return csvLine(['label', 'class', 'phrase', 'rgb', 'shape', 'sound']) + concepts.map((c, label) =>
-    csvLine([label, c.name, phrase(c), c.rgb.join(' '), c.shape, describeSignature(c.sound)]),
-  ).join('')
+  return (
+    csvLine(['label', 'class', 'phrase', 'rgb', 'shape', 'sound']) +
+    concepts
+      .map((c, label) => csvLine([label, c.name, phrase(c), c.rgb.join(' '), c.shape, describeSignature(c.sound)]))
+      .join('')
+  )
 }

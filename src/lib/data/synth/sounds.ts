@@ -27,7 +27,10 @@ function bandNoise(n: number, low: number, high: number, sampleRate: number, rng
   const [b0, a0, a1, a2] = [alpha, 1 + alpha, -2 * Math.cos(w), 1 - alpha]
   const x = Float32Array.from({length: n}, () => white(rng))
   for (let pass = 0; pass < 2; pass++) {
-    let x1 = 0, x2 = 0, y1 = 0, y2 = 0
+    let x1 = 0,
+      x2 = 0,
+      y1 = 0,
+      y2 = 0
     for (let i = 0; i < n; i++) {
       const y = (b0 * x[i] - b0 * x2 - a1 * y1 - a2 * y2) / a0
       x2 = x1
@@ -90,7 +93,7 @@ function pips(n: number, sampleRate: number, hz: number, times: number[]): Float
 /** Event times in [0, seconds): every 1/rate from a random phase, or, irregular, exponential gaps of mean 1/rate. */
 function eventTimes(seconds: number, rate: number, regular: boolean, rng: Rng): number[] {
   const times: number[] = []
-  for (let t = rng() / rate; t < seconds - PIP_SECONDS; ) {
+  for (let t = rng() / rate; t < seconds - PIP_SECONDS;) {
     times.push(t)
     t += regular ? 1 / rate : Math.max(PIP_SECONDS * 2, -Math.log(1 - rng()) / rate)
   }
@@ -112,12 +115,14 @@ function signal(s: Signature, n: number, sampleRate: number, pitch: number, pace
       const noise = bandNoise(n, s.low * pitch, s.high * pitch, sampleRate, rng)
       const rate = s.rate * pace
       const offset = rng()
-      return noise.map((x, i) => (((time(i) * rate + offset) % 1) < BURST_DUTY ? x : 0))
+      return noise.map((x, i) => ((time(i) * rate + offset) % 1 < BURST_DUTY ? x : 0))
     }
     case 'am': {
       const rate = s.rate * pace
       const offset = rng() * 2 * Math.PI
-      return sweep(n, sampleRate, () => s.hz * pitch, rng).map((x, i) => x * (1 + 0.8 * Math.sin(2 * Math.PI * rate * time(i) + offset)))
+      return sweep(n, sampleRate, () => s.hz * pitch, rng).map(
+        (x, i) => x * (1 + 0.8 * Math.sin(2 * Math.PI * rate * time(i) + offset)),
+      )
     }
     case 'buzz':
       return buzz(n, (2 * Math.PI * s.hz * pitch) / sampleRate, rng() * 2 * Math.PI)

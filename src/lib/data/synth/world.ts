@@ -37,7 +37,15 @@ export interface WorldConfig {
   imageSize: number
 }
 
-export const DEFAULT_WORLD: WorldConfig = {seed: 0, clips: 16, concepts: 8, frames: 4, sampleRate: 16000, duration: 3, imageSize: CLIP_IMAGE_SIZE}
+export const DEFAULT_WORLD: WorldConfig = {
+  seed: 0,
+  clips: 16,
+  concepts: 8,
+  frames: 4,
+  sampleRate: 16000,
+  duration: 3,
+  imageSize: CLIP_IMAGE_SIZE,
+}
 
 export interface Scene {
   /** `<split>/<class>-<nnn>`, unique across splits; its files are named after it. */
@@ -60,7 +68,8 @@ function sceneFiles(id: string, pictures: number): {audio: string; frames: strin
 
 export function checkConfig(config: WorldConfig): void {
   const bad = (problem: string) => new UserError(`synth: ${problem}`)
-  if (config.concepts < 2 || config.concepts > CONCEPTS.length) throw bad(`--concepts must be 2 to ${CONCEPTS.length}, got ${config.concepts}`)
+  if (config.concepts < 2 || config.concepts > CONCEPTS.length)
+    throw bad(`--concepts must be 2 to ${CONCEPTS.length}, got ${config.concepts}`)
   if (config.clips < 1 || config.clips > 999) throw bad(`--clips must be 1 to 999, got ${config.clips}`)
   if (config.frames < 1) throw bad(`--frames must be at least 1, got ${config.frames}`)
 }
@@ -74,7 +83,11 @@ export function planWorld(config: WorldConfig): Scene[] {
         const id = `${split}/${concept.name}-${String(i + 1).padStart(3, '0')}`
         const look = randomLook(rngFor(config.seed, `${id}/look`))
         return {
-          id, split, label, concept, look,
+          id,
+          split,
+          label,
+          concept,
+          look,
           ...sceneFiles(id, split === 'va' ? config.frames : 1),
           captions: split === 'va' ? null : captions(concept, look),
         }
@@ -85,7 +98,10 @@ export function planWorld(config: WorldConfig): Scene[] {
 
 /** A scene's pictures: video frames move the shape along; each picture has its own pixel noise. */
 function scenePictures(scene: Scene, config: WorldConfig): {file: string; image: RgbImage}[] {
-  return scene.frames.map((file, k) => ({file, image: renderImage(scene.concept, lookAtFrame(scene.look, k), config.imageSize, rngFor(config.seed, file))}))
+  return scene.frames.map((file, k) => ({
+    file,
+    image: renderImage(scene.concept, lookAtFrame(scene.look, k), config.imageSize, rngFor(config.seed, file)),
+  }))
 }
 
 function sceneSound(scene: Scene, config: WorldConfig): Uint8Array {
@@ -97,11 +113,25 @@ function sceneSound(scene: Scene, config: WorldConfig): Uint8Array {
 function worldJson(config: WorldConfig, scenes: readonly Scene[]): string {
   const splits = Object.fromEntries(SPLITS.map((s) => [s, scenes.filter((x) => x.split === s).length]))
   const {seed, clips, concepts, frames, sampleRate, duration, imageSize} = config
-  return JSON.stringify({
-    format: 'vipant-synth', version: 1, seed, clips_per_concept: clips, concepts, frames_per_va_clip: frames,
-    sample_rate: sampleRate, duration, image_size: imageSize, splits,
-    classes: CONCEPTS.slice(0, concepts).map((c) => c.name),
-  }, null, 2) + '\n'
+  return (
+    JSON.stringify(
+      {
+        format: 'vipant-synth',
+        version: 1,
+        seed,
+        clips_per_concept: clips,
+        concepts,
+        frames_per_va_clip: frames,
+        sample_rate: sampleRate,
+        duration,
+        image_size: imageSize,
+        splits,
+        classes: CONCEPTS.slice(0, concepts).map((c) => c.name),
+      },
+      null,
+      2,
+    ) + '\n'
+  )
 }
 
 /** Pictures encoded per ffmpeg run: bounds the raw pixels held at once (~150 kB each at 224 px). */
@@ -118,7 +148,8 @@ export async function writeWorld(dir: string, config: WorldConfig, onScene?: (sc
     if (error.code === 'ENOENT') return null
     throw new UserError(`${dir}: ${error.code === 'ENOTDIR' ? 'not a directory' : error.message}`)
   })
-  if (existing && existing.length > 0) throw new UserError(`${dir}: exists and is not empty (synth writes a new world; remove it or name another)`)
+  if (existing && existing.length > 0)
+    throw new UserError(`${dir}: exists and is not empty (synth writes a new world; remove it or name another)`)
   const {path: work, release} = claimTemp(target)
   try {
     await mkdir(work, {recursive: true})
