@@ -8,6 +8,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
@@ -21,6 +22,7 @@ import {encodeWav16} from '../src/lib/audio/wav.js'
 import {BadArchive, unpackArchive} from '../src/lib/data/download/unpack.js'
 import {download} from '../src/lib/net/download.js'
 import {TestServer, vipantAsync} from './download-server.js'
+import {zerosStream, zipArchive} from './hostile-checkpoints.js'
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'vipant-hostile-'))
 const wav = (hz: number, rate = 8000) =>
@@ -459,3 +461,25 @@ test('ffmpeg reads a file named like a protocol (concat:a.flac|b.flac) as that f
     process.chdir(cwd)
   }
 })
+
+test(
+  'a zip entry that declares 40 bytes and inflates to 1 GiB is stopped once the folder passes the cap',
+  {skip: has('unzip', '-v') ? false : 'needs unzip (7-Zip stops at the declared size by itself)'},
+  async () => {
+    const {bytes} = zipArchive([
+      {name: 'ESC-50-master/a.wav', data: new Uint8Array(), deflate: {stream: zerosStream(1024), size: 40}},
+    ])
+    const archive = path.join(tmp(), 'lie.zip')
+    writeFileSync(archive, bytes)
+    const into = path.join(tmp(), 'x')
+    const cap = 16 * 2 ** 20
+    await assert.rejects(
+      unpackArchive(archive, 'zip', into, cap),
+      (error) =>
+        error instanceof BadArchive &&
+        /unpacked past its cap of 0\.0 GiB although it declared less/.test(error.message),
+    )
+    const left = statSync(path.join(into, 'ESC-50-master', 'a.wav')).size
+    assert.ok(left > cap && left < 2 ** 30, `stopped at ${left} bytes, of 1 GiB`)
+  },
+)

@@ -1,4 +1,4 @@
-import {lstat, mkdir, readdir, readlink, rename, rm, stat} from 'node:fs/promises'
+import {lstat, mkdir, readdir, readlink, rename, rm, stat, statfs} from 'node:fs/promises'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {execa} from 'execa'
@@ -114,11 +114,19 @@ const LOCAL_TROUBLE = /no space|quota|read-only file system|permission denied/i
  * only folders and plain files, no links (symbolic or hard) and no devices, FIFOs or sockets, so nothing moved out
  * of INTO can reach elsewhere.
  */
-export async function unpackArchive(archive: string, kind: ArchiveKind, into: string): Promise<void> {
+export async function unpackArchive(archive: string, kind: ArchiveKind, into: string, cap?: number): Promise<void> {
   const tool = await requireUnpacker(kind, archive)
-  await checkListing(tool, archive)
+  const limit = cap ?? (await unpackCap(archive))
+  await checkListing(tool, archive, limit)
   await mkdir(into, {recursive: true})
-  const result = await execa(tool.binary, tool.args(archive, into), {reject: false, stdin: 'ignore'})
+  const unpacker = execa(tool.binary, tool.args(archive, into), {reject: false, stdin: 'ignore'})
+  const overrun = await watchSize(into, limit, unpacker)
+  const result = await unpacker
+  if (overrun) {
+    throw new BadArchive(
+      `${archive}: unpacked past its cap of ${gib(limit)} although it declared less (an entry lies about its size); refused`,
+    )
+  }
   if (result.failed) {
     const lines = `${result.stderr}\n${result.stdout}`.split('\n').map((l) => l.trim())
     const line =
@@ -143,8 +151,7 @@ const MAX_UNPACKED = 64 * 2 ** 30
  * an entry that is a link or a special file, has an absolute name or a `..` step, or brings the declared total
  * past the cap: a bomb is refused on its first headers, before anything is written.
  */
-async function checkListing(tool: Tool, archive: string): Promise<void> {
-  const cap = Math.min(MAX_UNPACKED, UNPACK_RATIO * (await stat(archive)).size + UNPACK_SLACK)
+async function checkListing(tool: Tool, archive: string, cap: number): Promise<void> {
   const lister = execa(tool.binary, tool.list(archive), {
     reject: false,
     stdin: 'ignore',
@@ -179,6 +186,39 @@ async function checkListing(tool: Tool, archive: string): Promise<void> {
 }
 
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`
+
+const unpackCap = async (archive: string) =>
+  Math.min(MAX_UNPACKED, UNPACK_RATIO * (await stat(archive)).size + UNPACK_SLACK)
+
+/**
+ * Stops the unpacker once INTO holds more than CAP bytes: a zip entry may inflate past the size its headers declare,
+ * which the listing cannot see. The file system's free space, read every quarter second, is the cheap sign; the
+ * folder's own size confirms it (other writers on the same disk must not stop an honest archive). True if stopped.
+ */
+async function watchSize(into: string, cap: number, unpacker: {kill(): boolean} & Promise<unknown>): Promise<boolean> {
+  const free = async () => {
+    const fs = await statfs(into)
+    return fs.bavail * fs.bsize
+  }
+  const start = await free()
+  let running = true
+  void unpacker.finally(() => (running = false))
+  while (running) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    if (running && start - (await free()) > cap && (await treeSize(into)) > cap) {
+      unpacker.kill()
+      return true
+    }
+  }
+  return false
+}
+
+async function treeSize(root: string): Promise<number> {
+  let total = 0
+  for (const entry of await readdir(root, {recursive: true, withFileTypes: true}))
+    if (entry.isFile()) total += (await lstat(path.join(entry.parentPath ?? entry.path, entry.name))).size
+  return total
+}
 
 /** Walks ROOT without following links and refuses anything but folders and files with a single name. */
 async function requirePlainTree(root: string, archive: string): Promise<void> {
