@@ -4,15 +4,13 @@ import os from 'node:os'
 import path from 'node:path'
 import {test} from 'node:test'
 import {Precision, tableFromIPC, Type} from '@uwdata/flechette'
-import {columnData, utf8} from '../src/lib/arrow/columns.js'
 import {fromHalf, halfBits, toHalf} from '../src/lib/arrow/half.js'
 import {openTableInput} from '../src/lib/arrow/input.js'
-import {openTableOutput, writeAll} from '../src/lib/arrow/output.js'
 import {RowReader} from '../src/lib/arrow/row-reader.js'
-import {sourceBatch, sourceSchema} from '../src/lib/arrow/stage.js'
 import {tensorRow} from '../src/lib/arrow/tensor.js'
 import {vipant} from './cli.js'
 import {fixture, readF32, sharedData, skipWithoutShared} from './helpers.js'
+import {writeIndexTable} from './index-table.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-float16-'))
 
@@ -31,28 +29,13 @@ test('halves: every finite half widens and narrows back to itself; float32s roun
 })
 
 /** An index table of the shared ESC-50 clips. */
-async function indexTable(): Promise<string> {
+function indexTable(): Promise<string> {
   const files = readdirSync(sharedData('esc50', 'audio')).sort()
-  const schema = sourceSchema([utf8('id'), utf8('path'), utf8('class')], {command: 'fetch', version: '0', params: {}})
-  const batch = sourceBatch(schema, [
-    columnData(schema.fields[0], files),
-    columnData(
-      schema.fields[1],
-      files.map((f) => sharedData('esc50', 'audio', f)),
-    ),
-    columnData(
-      schema.fields[2],
-      files.map((_, i) => ['dog', 'rain', 'siren'][i % 3]),
-    ),
-  ])
-  const file = path.join(dir, 'index.arrow')
-  await writeAll(
-    openTableOutput(schema, file),
-    (async function* () {
-      yield batch
-    })(),
-  )
-  return file
+  return writeIndexTable(path.join(dir, 'index.arrow'), {
+    id: files,
+    path: files.map((f) => sharedData('esc50', 'audio', f)),
+    class: files.map((_, i) => ['dog', 'rain', 'siren'][i % 3]),
+  })
 }
 
 test(

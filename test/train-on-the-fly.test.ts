@@ -3,45 +3,27 @@ import {mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {test} from 'node:test'
-import {columnData, utf8} from '../src/lib/arrow/columns.js'
-import {openTableOutput, writeAll} from '../src/lib/arrow/output.js'
 import {RowReader} from '../src/lib/arrow/row-reader.js'
-import {sourceBatch, sourceSchema} from '../src/lib/arrow/stage.js'
 import {readSafetensors} from '../src/lib/checkpoint/safetensors.js'
 import {MelFeeder} from '../src/lib/train/mel-feeder.js'
 import {readPairTable} from '../src/lib/train/pair-table.js'
 import {vipant} from './cli.js'
 import {maxAbsDiff, sharedData, skipWithoutShared} from './helpers.js'
+import {writeIndexTable} from './index-table.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-on-the-fly-'))
 const FRAMES = 200
 
 /** An index table, as vipant fetch writes it (no mel column), of the shared ESC-50 clips, one row without a file. */
-async function indexTable(): Promise<string> {
+function indexTable(): Promise<string> {
   const files = readdirSync(sharedData('esc50', 'audio')).sort()
-  const schema = sourceSchema([utf8('id'), utf8('path'), utf8('class'), utf8('status')], {
-    command: 'fetch',
-    version: '0',
-    params: {},
-  })
   const ids = [...files.map((f) => f.replace('.wav', '')), 'gone']
-  const batch = sourceBatch(schema, [
-    columnData(schema.fields[0], ids),
-    columnData(schema.fields[1], [...files.map((f) => sharedData('esc50', 'audio', f)), null]),
-    columnData(
-      schema.fields[2],
-      ids.map((_, i) => ['dog', 'rain', 'siren'][i % 3]),
-    ),
-    columnData(schema.fields[3], [...files.map(() => 'ok'), 'missing']),
-  ])
-  const file = path.join(dir, 'index.arrow')
-  await writeAll(
-    openTableOutput(schema, file),
-    (async function* () {
-      yield batch
-    })(),
-  )
-  return file
+  return writeIndexTable(path.join(dir, 'index.arrow'), {
+    id: ids,
+    path: [...files.map((f) => sharedData('esc50', 'audio', f)), null],
+    class: ids.map((_, i) => ['dog', 'rain', 'siren'][i % 3]),
+    status: [...files.map(() => 'ok'), 'missing'],
+  })
 }
 
 test(
