@@ -9,7 +9,7 @@ export default class Pretrain extends VipantCommand {
     "VA pre-training: an audio tower learns CLIP's image space from video (or train a small image-text CLIP)"
   static override description = `Contrastive training: the audio tower starts from CLIP's image tower (renamed, positional embedding resized to the audio grid), CLIP's image tower stays frozen, loss = the sum of both cross-entropy directions with a learned, unclamped logit scale. LARS with the Barlow Twins schedule by default.
 
-DATA is a table from "vipant mel --frames K" (the frozen image tower runs once over its frames), one whose "frames" column lists frame files (an AudioSet index: "vipant mel audioset/" passes it through, and the files are decoded when the frozen tower embeds them), or one that also has "image_emb" ("vipant embed --tower image", used when present). An index table without a "mel" column ("vipant fetch": audio paths, frame files) is read as is: log-mels are computed on the fly in worker threads while the step before runs, exactly as "vipant mel" computes them, with a fresh random crop each step (seeded, so --resume stays exact), and no features on disk; train.yaml says which (features: precomputed | on-the-fly). A run that fails before its first checkpoint leaves no run directory behind. Each step takes one random frame per clip, SpecAugment on the log-mel, and a random crop when --frames is shorter than the table's log-mels.
+DATA is a table from "vipant mel --frames K" (the frozen image tower runs once over its frames), one whose "frames" column lists frame files (an AudioSet index: "vipant mel audioset/" passes it through, and the files are decoded when the frozen tower embeds them), or one that also has "image_emb" ("vipant embed --tower image", used when present). An index table without a "mel" column ("vipant fetch": audio paths, frame files) is read as is: log-mels are computed on the fly in worker threads while the step before runs, exactly as "vipant mel" computes them, with a fresh random crop each step (seeded, so --resume stays exact), and no features on disk; train.yaml says which (features: precomputed | on-the-fly). A row of such an index that lists no frame files (a folder of videos: "vipant fetch DIR") has --video-frames frames cut from its video, exactly as "vipant mel --frames K" cuts them, in worker threads; the frozen image tower embeds them once before training and only the embeddings are kept (train.yaml: frameSource: video). A run that fails before its first checkpoint leaves no run directory behind. Each step takes one random frame per clip, SpecAugment on the log-mel, and a random crop when --frames is shorter than the table's log-mels.
 
 --pair image-text trains both towers of a CLIP on images and their captions (a "captions" column, or a "class" column whose names become captions with --prompt, "a picture of red circle") with the same trainer: the demo world's small CLIP (examples/demo.sh). Its evaluation on --val is retrieval R@1/5/10 when every row has 5 captions, else zero-shot top-1/top-5 of the pictures over the class prompts.
 
@@ -41,6 +41,11 @@ ${WORKERS_HELP}`
     prompt: Flags.string({
       description:
         'image-text: prefix of class names used as captions and in zero-shot evaluation [default: "a picture of"]',
+    }),
+    'video-frames': Flags.integer({
+      description:
+        'frames cut from each bare video of an index table (no frame files listed), as vipant mel --frames K [default: 4]',
+      min: 1,
     }),
     ...trainFlags,
   }

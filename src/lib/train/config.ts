@@ -11,6 +11,10 @@ import {UserError} from '../util/errors.js'
 export const PAIRS = ['audio-image', 'audio-text', 'image-text'] as const
 export type Pair = (typeof PAIRS)[number]
 
+/** Where a VA run's frozen image tower gets its frames (train.yaml's `frameSource`; frame-source.ts). */
+export const FRAME_SOURCES = ['image_emb', 'images', 'frame-files', 'video'] as const
+export type FrameSource = (typeof FRAME_SOURCES)[number]
+
 export interface TrainConfig {
   pair: Pair
   /** The training table (vipant mel / embed output). */
@@ -72,6 +76,13 @@ export interface TrainConfig {
    * training runs (on-the-fly). Recorded by the trainer from the table; null: whichever the table holds.
    */
   features: 'precomputed' | 'on-the-fly' | null
+  /**
+   * Where the frozen image tower's frames come from (frame-source.ts): image_emb, images (pixels), frame-files, or
+   * video (cut from an index table's videos), "+"-joined when rows differ. Recorded by the trainer; null: any.
+   */
+  frameSource: string | null
+  /** Frames cut from each bare video of an index table, at the original's times (VIP-ANT: 4, §2.1). */
+  videoFrames: number
 }
 
 export const DEFAULTS: Omit<TrainConfig, 'pair' | 'data' | 'out'> = {
@@ -105,6 +116,8 @@ export const DEFAULTS: Omit<TrainConfig, 'pair' | 'data' | 'out'> = {
   checkpointBlocks: null,
   workers: null,
   features: null,
+  frameSource: null,
+  videoFrames: 4,
 }
 
 /** The class prompt of pictures (CLIP's "a photo of" for the demo world's drawings). */
@@ -168,6 +181,13 @@ export function resolveConfig(...layers: Partial<TrainConfig>[]): TrainConfig {
     throw new UserError(`workers must be a positive integer, got ${config.workers}`)
   if (![null, 'precomputed', 'on-the-fly'].includes(config.features))
     throw new UserError(`features must be precomputed or on-the-fly, got ${config.features}`)
+  if (!(Number.isInteger(config.videoFrames) && config.videoFrames >= 1))
+    throw new UserError(`videoFrames must be a positive integer, got ${config.videoFrames}`)
+  if (
+    config.frameSource !== null &&
+    !config.frameSource.split('+').every((s) => (FRAME_SOURCES as readonly string[]).includes(s))
+  )
+    throw new UserError(`frameSource must be one of ${FRAME_SOURCES.join(', ')} (or several joined by +), got ${config.frameSource}`)
   if (config.checkpointBlocks !== null && typeof config.checkpointBlocks !== 'boolean')
     throw new UserError(`checkpointBlocks must be true, false or null (auto)`)
   return config

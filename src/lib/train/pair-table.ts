@@ -28,6 +28,11 @@ export interface Clip {
   frames?: Float32Array[]
   /** Frame files (an AudioSet index's `frames`), decoded only when the frozen image tower embeds them. */
   framePaths?: string[]
+  /**
+   * A bare video of an index table (no frame files listed): the frozen image tower embeds the frames that
+   * `vipant mel --frames K` would cut from it (frame-source.ts).
+   */
+  videoPath?: string
   frameEmb?: Float32Array[]
   captions?: string[]
   captionEmb?: Float32Array[]
@@ -50,7 +55,7 @@ export interface PairTable {
 const SOURCE_HINT: Record<TowerName, string> = {
   audio: 'log-mels: vipant mel',
   image:
-    'frames: vipant mel --frames K on videos, frame files listed by an AudioSet index, or vipant embed --tower image',
+    'frames: vipant mel --frames K on videos, frame files listed by an AudioSet index, videos named by an index table, or vipant embed --tower image',
   text: 'captions: a captions or class column',
 }
 
@@ -71,6 +76,9 @@ export async function readPairTable(
   const reader = await RowReader.open(file)
   const fields = new Map(reader.schema.fields.map((f) => [f.name, f]))
   const needs = towersOf(pair)
+  // An index table (no log-mels): a row that lists no frame files has its frames cut from its video (`video`, its path).
+  const index = fields.has('path') && !fields.has('mel')
+  const has = (name: string) => fields.has(name === 'video' ? 'path' : name)
   const column = (tower: TowerName): string => {
     const embedded = `${tower}_emb`
     if (tower !== 'audio' && precomputed.includes(tower) && fields.has(embedded)) return embedded
@@ -80,10 +88,10 @@ export async function readPairTable(
         ? ['mel', 'path']
         : tower === 'image'
           ? precomputed.includes('image')
-            ? ['images', 'frames']
+            ? ['images', 'frames', ...(index ? ['video'] : [])]
             : ['images']
           : ['captions', 'class']
-    const found = raw.find((c) => fields.has(c))
+    const found = raw.find(has)
     if (!found) {
       throw new UserError(
         `${file}: the ${pair} pair needs the column ${[...raw, ...(tower === 'audio' ? [] : [embedded])].map((c) => `"${c}"`).join(' or ')} (${SOURCE_HINT[tower]})`,
@@ -122,9 +130,12 @@ export async function readPairTable(
         } else if (name === 'images') {
           usable &&= (get('images')!.get(i)?.length ?? 0) > 0
           onDemand(clip, 'frames', () => split(reader.row('images', row), frameSize))
-        } else if (name === 'frames') {
-          clip.framePaths = [...((get('frames')!.get(i) as Iterable<string> | null) ?? [])]
-          usable &&= clip.framePaths.length > 0
+        } else if (name === 'frames' || name === 'video') {
+          const listed = [...((get('frames')?.get(i) as Iterable<string> | null) ?? [])]
+          const video = index ? (get('path')!.get(i) as string | null) : null
+          if (listed.length > 0) clip.framePaths = listed
+          else if (video !== null) clip.videoPath = video
+          else usable = false
         } else if (name === 'image_emb') {
           clip.frameEmb = split(held(get('image_emb')!, i), embSize('image_emb'))
         } else if (name === 'text_emb') {

@@ -18,13 +18,12 @@ import {TextTransformer} from '../model/clip-text.js'
 import {VisionTransformer} from '../model/clip-vision.js'
 import {DEFAULT_MEL} from '../audio/mel-config.js'
 import {UserError} from '../util/errors.js'
-import {clipPreprocess} from '../image/clip-preprocess.js'
-import {decodeImage} from '../image/frames.js'
 import {rngFor} from '../util/rng.js'
 import {audioForFrames, audioFromClip} from './audio-init.js'
 import {configYaml, type TrainConfig} from './config.js'
 import {dataParallelStep} from './data-parallel.js'
 import {evaluatePair, tfjsEngine, type EvalEngine} from './evaluate.js'
+import {ClipFrames, frameSourceOf} from './frame-source.js'
 import {localStep, type GradientStep} from './gradient-step.js'
 import {registerGradients} from './gradients.js'
 import {METRICS_FILE} from './metrics-log.js'
@@ -106,6 +105,12 @@ export async function train(
     )
   }
   if (left === 'audio') config.features = features
+  if (left === 'audio' && right === 'image') {
+    const source = frameSourceOf([...clips, ...val])
+    if (config.frameSource !== null && config.frameSource !== source)
+      throw new UserError(`${config.data}: frameSource: ${config.frameSource} was asked, but the frames come from ${source}`)
+    config.frameSource = source
+  }
   // On the fly, log-mels are computed at the tower's length, as vipant mel --max-len would (its default without --frames).
   const frames = config.frames ?? table.melLength ?? (table.onTheFly ? DEFAULT_MEL.maxLen : 0)
   if (left === 'audio' && !table.onTheFly && (table.melLength === undefined || frames > table.melLength)) {
@@ -129,7 +134,7 @@ export async function train(
   for (const tower of Object.values(model.trainable))
     tower.transformer.checkpointBlocks = config.checkpointBlocks ?? 'auto'
   const options: ItemOptions = {frames, freqMask: config.freqMask, timeMask: config.timeMask}
-  await precomputeFrozen(model, right, [...clips, ...val], hooks)
+  await precomputeFrozen(model, right, [...clips, ...val], hooks, config.videoFrames)
   const captionsOf = config.randomCaptions
     ? permutation(clips.length, rngFor(config.seed, 'random-captions'))
     : undefined
@@ -345,26 +350,29 @@ function needsFrozen(tower: TowerName, clips: readonly Clip[]): boolean {
 /** Clips whose frames or captions one pass embeds: frames are read from disk on demand, so only a pass's are in memory. */
 const CLIPS_PER_PASS = 64
 
-/** Runs the frozen tower once over every frame or caption that has no precomputed embedding. */
+/**
+ * Runs the frozen tower once over every frame or caption that has no precomputed embedding; the next clips' frames
+ * are read, or cut from their videos, while a pass embeds.
+ */
 async function precomputeFrozen(
   model: PairModel,
   tower: TowerName,
   clips: readonly Clip[],
   hooks: TrainHooks,
+  videoFrames: number,
 ): Promise<void> {
   if (model.trainable[tower] || !model.frozen[tower]) return
   const missing = clips.filter((c) => (tower === 'image' ? c.frameEmb : c.captionEmb) === undefined)
   if (missing.length === 0) return
+  const videos = missing.filter((c) => c.videoPath !== undefined).length
   hooks.log(
-    `embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${plural(missing.length, 'clip')} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}`,
+    `embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${plural(missing.length, 'clip')} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}${videos ? `; ${videos} cut from their videos, ${videoFrames} frames each, as vipant mel --frames ${videoFrames}` : ''}`,
   )
-  for (let start = 0; start < missing.length; start += CLIPS_PER_PASS) {
-    const pass = missing.slice(start, start + CLIPS_PER_PASS)
-    const inputs = await Promise.all(
-      pass.map(async (c): Promise<Item[]> =>
-        tower === 'image' ? (c.frames ?? (await framesFromFiles(c, hooks))) : c.captions!,
-      ),
-    )
+  const frames = new ClipFrames(videoFrames, hooks.log)
+  let pass: Clip[] = []
+  let inputs: Item[][] = []
+  let next = 0
+  const embed = async () => {
     const vectors = await embedAll((chunk) => tensorValues(model.embedFrozen(tower, chunk)), inputs.flat())
     let at = 0
     pass.forEach((clip, k) => {
@@ -374,25 +382,19 @@ async function precomputeFrozen(
         clip.frames = undefined
       } else clip.captionEmb = embedded
     })
+    pass = []
+    inputs = []
   }
-}
-
-/**
- * A clip's frame files, each decoded and CLIP-preprocessed. A file that fails is left out with a warning, as the
- * original goes on past a bad frame; a clip left with none is an error naming it.
- */
-async function framesFromFiles(clip: Clip, hooks: TrainHooks): Promise<Float32Array[]> {
-  const frames: Float32Array[] = []
-  for (const file of clip.framePaths!) {
-    try {
-      frames.push(clipPreprocess(await decodeImage(file)))
-    } catch (error) {
-      hooks.log(`warning: clip ${clip.id}: frame left out: ${(error as Error).message}`)
+  try {
+    for await (const items of tower === 'image' ? frames.each(missing) : missing.map((c) => c.captions!)) {
+      pass.push(missing[next++])
+      inputs.push(items)
+      if (pass.length === CLIPS_PER_PASS) await embed()
     }
+    if (pass.length > 0) await embed()
+  } finally {
+    await frames.close()
   }
-  if (frames.length === 0)
-    throw new UserError(`clip ${clip.id}: none of its ${clip.framePaths!.length} frame files could be read`)
-  return frames
 }
 
 /**
