@@ -24,6 +24,9 @@ export function frameSourceOf(clips: readonly Clip[]): string {
   return FRAME_SOURCES.filter((source) => used.has(source)).join('+')
 }
 
+/** What to do about a video whose frames cannot be cut: the run stops before training, as for an audio file. */
+const FIX = 'fix the file, list frame files in its row, or remove the row'
+
 export class ClipFrames {
   private pool: WorkerPool<VideoFramesTask, Float32Array | null> | undefined
   /** Clips whose frames are read or cut at once: each video costs one ffmpeg per frame while it is cut. */
@@ -66,14 +69,12 @@ export class ClipFrames {
 
   private async fromVideo(clip: Clip, file: string): Promise<Float32Array[]> {
     this.pool ??= new WorkerPool(new URL('./video-frames-worker.js', import.meta.url), this.workers)
+    const failed = (problem: string) =>
+      new UserError(`clip ${clip.id}: ${problem.startsWith(file) ? '' : `${file}: `}${problem} (${FIX})`)
     const pixels = await this.pool.run({path: file, count: this.count}).catch((error: Error) => {
-      throw new UserError(`clip ${clip.id}: ${error.message.startsWith(file) ? '' : `${file}: `}${error.message}`)
+      throw failed(error.message)
     })
-    if (!pixels) {
-      throw new UserError(
-        `clip ${clip.id}: ${file}: no video stream to cut frames from for the image tower (give the row frame files, or remove it)`,
-      )
-    }
+    if (!pixels) throw failed('no video stream to cut frames from for the frozen image tower')
     return Array.from({length: pixels.length / CLIP_IMAGE_FLOATS}, (_, k) =>
       pixels.subarray(k * CLIP_IMAGE_FLOATS, (k + 1) * CLIP_IMAGE_FLOATS),
     )
