@@ -12,6 +12,7 @@ import {mel} from './mel.js'
 import {onthefly} from './onthefly.js'
 import {towers} from './towers.js'
 import {train} from './train.js'
+import {videoframes} from './videoframes.js'
 import {zeroshot} from './zeroshot.js'
 
 /** One contender timed on the benchmark's workload. */
@@ -47,7 +48,7 @@ export interface Benchmark {
   run(): Promise<BenchResult>
 }
 
-const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train, html, onthefly]
+const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train, html, onthefly, videoframes]
 
 const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results')
 
