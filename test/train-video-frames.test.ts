@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
+import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {test} from 'node:test'
@@ -17,7 +17,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-video-frames-'))
 /** Real videos of at most 10.05 s: the audio tower's 1000 frames take them whole, so every crop is the same. */
 const VIDEOS = ['bbb_prog_10s.mp4', 'chaplin_9.6s_h264_mp3.mp4', 'synthetic_smpte_10s_aac.mp4']
 const K = 4
-const TRAIN = ['--model', 'tiny', '--batch-size', '3', '--steps', '1', '--optimizer', 'adam', '--lr', '1e-3']
+const TRAIN = ['--model', 'tiny', '--batch-size', '3', '--optimizer', 'adam', '--lr', '1e-3']
 
 /** `vipant fetch folder` over a folder of FILES (links to them): an index of bare videos, no frame files. */
 function videoIndex(name: string, files: Record<string, string>): string {
@@ -34,13 +34,13 @@ const firstLoss = (run: string) =>
   JSON.parse(readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').split('\n')[0]).loss as number
 const yaml = (run: string) => readFileSync(path.join(run, 'train.yaml'), 'utf8')
 
-function pretrain(data: string, run: string): void {
-  const r = vipant(['pretrain', data, '-o', path.join(dir, run), ...TRAIN])
+function pretrain(data: string, run: string, steps = 1): void {
+  const r = vipant(['pretrain', data, '-o', path.join(dir, run), ...TRAIN, '--steps', String(steps)])
   assert.equal(r.status, 0, r.stderr.toString())
 }
 
 test(
-  'pretrain from an index of bare videos: the frames and image embeddings of mel --frames K + embed, the same first step',
+  'pretrain from an index of bare videos: the frames and image embeddings of mel --frames K + embed, the same first step; resumed, the embeddings are read back',
   {skip: skipWithoutShared, timeout: 300_000},
   async (t) => {
     const index = videoIndex('videos', Object.fromEntries(VIDEOS.map((v) => [v, sharedData('video', v)])))
@@ -98,6 +98,34 @@ test(
     assert.match(yaml(videos), /^features: on-the-fly$/m)
     assert.match(yaml(fromPixels), /^frameSource: images$/m)
     assert.match(yaml(fromEmbeddings), /^frameSource: image_emb$/m)
+
+    // Resumed, the run reads its frame embeddings back instead of cutting the videos again, and goes on exactly.
+    assert.equal(existsSync(path.join(videos, 'frame-embeddings.arrow')), true)
+    const resumed = vipant(['pretrain', '-o', videos, '--resume', '--steps', '2'])
+    assert.equal(resumed.status, 0, resumed.stderr.toString())
+    assert.match(resumed.stderr.toString(), /frame embeddings of 3 clips read from frame-embeddings\.arrow/)
+    assert.doesNotMatch(resumed.stderr.toString(), /embedding the frames/)
+    pretrain(index, 'uninterrupted', 2)
+    const losses = (run: string) =>
+      readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).loss as number)
+    assert.deepEqual(losses(videos), losses(path.join(dir, 'uninterrupted')))
+    // A new run in a directory that holds them (a failed start) takes them with the same frozen tower and frames.
+    for (const [name, more, reused] of [
+      ['same-tower', [], true],
+      ['two-frames', ['--video-frames', '2'], false],
+    ] as const) {
+      const run = path.join(dir, name)
+      mkdirSync(run)
+      copyFileSync(path.join(videos, 'frame-embeddings.arrow'), path.join(run, 'frame-embeddings.arrow'))
+      const r = vipant(['pretrain', index, '-o', run, ...TRAIN, '--steps', '1', '--clip', clip, ...more])
+      assert.equal(r.status, 0, r.stderr.toString())
+      const note = /frame embeddings of 3 clips read from frame-embeddings\.arrow/
+      if (reused) assert.match(r.stderr.toString(), note)
+      else assert.match(r.stderr.toString(), /3 cut from their videos, 2 frames each/)
+    }
   },
 )
 
@@ -114,7 +142,7 @@ test(
     for (const [name, [link, target, problem]] of Object.entries(cases)) {
       const index = videoIndex(name, {'good.mp4': sharedData('video', VIDEOS[0]), [link]: target})
       const run = path.join(dir, `run-${name}`)
-      const r = vipant(['pretrain', index, '-o', run, ...TRAIN])
+      const r = vipant(['pretrain', index, '-o', run, ...TRAIN, '--steps', '1'])
       assert.equal(r.status, 2, r.stderr.toString())
       const lines = r.stderr.toString().trim().split('\n')
       const last = lines.at(-1)!

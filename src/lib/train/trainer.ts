@@ -23,6 +23,7 @@ import {audioForFrames, audioFromClip} from './audio-init.js'
 import {configYaml, type TrainConfig} from './config.js'
 import {dataParallelStep} from './data-parallel.js'
 import {evaluatePair, tfjsEngine, type EvalEngine} from './evaluate.js'
+import {FRAME_EMBEDDINGS_FILE, keepFrameEmbeddings, reuseFrameEmbeddings} from './frame-embeddings.js'
 import {ClipFrames, frameSourceOf} from './frame-source.js'
 import {localStep, type GradientStep} from './gradient-step.js'
 import {registerGradients} from './gradients.js'
@@ -134,7 +135,7 @@ export async function train(
   for (const tower of Object.values(model.trainable))
     tower.transformer.checkpointBlocks = config.checkpointBlocks ?? 'auto'
   const options: ItemOptions = {frames, freqMask: config.freqMask, timeMask: config.timeMask}
-  await precomputeFrozen(model, right, [...clips, ...val], hooks, config.videoFrames)
+  await precomputeFrozen(model, right, [...clips, ...val], hooks, config)
   const captionsOf = config.randomCaptions
     ? permutation(clips.length, rngFor(config.seed, 'random-captions'))
     : undefined
@@ -352,18 +353,24 @@ const CLIPS_PER_PASS = 64
 
 /**
  * Runs the frozen tower once over every frame or caption that has no precomputed embedding; the next clips' frames
- * are read, or cut from their videos, while a pass embeds.
+ * are read, or cut from their videos, while a pass embeds. The embeddings of frame files and videos are kept in the
+ * run directory, so a resumed run does not compute them again.
  */
 async function precomputeFrozen(
   model: PairModel,
   tower: TowerName,
   clips: readonly Clip[],
   hooks: TrainHooks,
-  videoFrames: number,
+  config: TrainConfig,
 ): Promise<void> {
   if (model.trainable[tower] || !model.frozen[tower]) return
+  if (tower === 'image') {
+    const reused = await reuseFrameEmbeddings(config, clips)
+    if (reused > 0) hooks.log(`frame embeddings of ${plural(reused, 'clip')} read from ${FRAME_EMBEDDINGS_FILE}`)
+  }
   const missing = clips.filter((c) => (tower === 'image' ? c.frameEmb : c.captionEmb) === undefined)
   if (missing.length === 0) return
+  const {videoFrames} = config
   const videos = missing.filter((c) => c.videoPath !== undefined).length
   hooks.log(
     `embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${plural(missing.length, 'clip')} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}${videos ? `; ${videos} cut from their videos, ${videoFrames} frames each, as vipant mel --frames ${videoFrames}` : ''}`,
@@ -395,6 +402,7 @@ async function precomputeFrozen(
   } finally {
     await frames.close()
   }
+  if (tower === 'image') await keepFrameEmbeddings(config, clips)
 }
 
 /**
