@@ -73,7 +73,9 @@ export const videoframes: Benchmark = {
     }
     return {
       unit: 'clips per CPU s',
-      workload: `"median s" is CPU seconds per pass: ${CUT_CLIPS} clips cut (one worker thread), or ${EMBED_CLIPS.tiny} (tiny) / ${EMBED_CLIPS['vit-b32']} (ViT-B/32) clips' 4 frames embedded on ${backend.description}; ${RUNS} runs each`,
+      workload:
+        `"median s" is CPU seconds per pass: ${CUT_CLIPS} clips cut (one worker thread), or ${EMBED_CLIPS.tiny} (tiny) / ` +
+        `${EMBED_CLIPS['vit-b32']} (ViT-B/32) clips' 4 frames embedded on ${backend.description}; ${RUNS} runs each`,
       measurements,
       unavailable: [],
       details: {

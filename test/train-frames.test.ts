@@ -87,7 +87,7 @@ test(
     assert.equal(result.code, 2)
     assert.match(
       result.stderr,
-      /\n[^\n]*input\.arrow: no usable rows for the audio-image pair: 1 without log-mel, frames or captions \(log-mels: vipant mel; frames: vipant mel --frames K on videos, frame files listed by an AudioSet index, videos named by an index table, or vipant embed --tower image\)\n$/,
+      /\n[^\n]*input\.arrow: no usable rows for the audio-image pair: 1 without log-mel, frames or captions \(log-mels: vipant mel; frames: vipant mel --frames K on videos, an index table's frame files or videos, or vipant embed --tower image\)\n$/,
     )
     assert.equal(existsSync(out), false)
   },

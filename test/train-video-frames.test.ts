@@ -40,7 +40,8 @@ function pretrain(data: string, run: string, steps = 1): void {
 }
 
 test(
-  'pretrain from an index of bare videos: the frames and image embeddings of mel --frames K + embed, the same first step; resumed, the embeddings are read back',
+  'pretrain from bare videos: the frames and image embeddings of mel --frames K + embed, the same first step; ' +
+    'resumed, the embeddings are read back',
   {skip: skipWithoutShared, timeout: 300_000},
   async (t) => {
     const index = videoIndex('videos', Object.fromEntries(VIDEOS.map((v) => [v, sharedData('video', v)])))

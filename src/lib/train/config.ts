@@ -187,7 +187,9 @@ export function resolveConfig(...layers: Partial<TrainConfig>[]): TrainConfig {
     config.frameSource !== null &&
     !config.frameSource.split('+').every((s) => (FRAME_SOURCES as readonly string[]).includes(s))
   )
-    throw new UserError(`frameSource must be one of ${FRAME_SOURCES.join(', ')} (or several joined by +), got ${config.frameSource}`)
+    throw new UserError(
+      `frameSource must be one of ${FRAME_SOURCES.join(', ')} (or several joined by +), got ${config.frameSource}`,
+    )
   if (config.checkpointBlocks !== null && typeof config.checkpointBlocks !== 'boolean')
     throw new UserError(`checkpointBlocks must be true, false or null (auto)`)
   return config

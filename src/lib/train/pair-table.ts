@@ -55,7 +55,7 @@ export interface PairTable {
 const SOURCE_HINT: Record<TowerName, string> = {
   audio: 'log-mels: vipant mel',
   image:
-    'frames: vipant mel --frames K on videos, frame files listed by an AudioSet index, videos named by an index table, or vipant embed --tower image',
+    "frames: vipant mel --frames K on videos, an index table's frame files or videos, or vipant embed --tower image",
   text: 'captions: a captions or class column',
 }
 

@@ -109,7 +109,9 @@ export async function train(
   if (left === 'audio' && right === 'image') {
     const source = frameSourceOf([...clips, ...val])
     if (config.frameSource !== null && config.frameSource !== source)
-      throw new UserError(`${config.data}: frameSource: ${config.frameSource} was asked, but the frames come from ${source}`)
+      throw new UserError(
+        `${config.data}: frameSource: ${config.frameSource} was asked, but the frames come from ${source}`,
+      )
     config.frameSource = source
   }
   // On the fly, log-mels are computed at the tower's length, as vipant mel --max-len would (its default without --frames).
@@ -372,10 +374,11 @@ async function precomputeFrozen(
   if (missing.length === 0) return
   const {videoFrames} = config
   const videos = missing.filter((c) => c.videoPath !== undefined).length
+  const cut = videos ? `; ${videos} cut from their videos, ${videoFrames} frames each, as vipant mel --frames ${videoFrames}` : ''
   hooks.log(
-    `embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${plural(missing.length, 'clip')} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}${videos ? `; ${videos} cut from their videos, ${videoFrames} frames each, as vipant mel --frames ${videoFrames}` : ''}`,
+    `embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${plural(missing.length, 'clip')} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}${cut}`,
   )
-  const frames = new ClipFrames(videoFrames, hooks.log)
+  const frames = tower === 'image' ? new ClipFrames(videoFrames, hooks.log) : undefined
   let pass: Clip[] = []
   let inputs: Item[][] = []
   let next = 0
@@ -393,16 +396,16 @@ async function precomputeFrozen(
     inputs = []
   }
   try {
-    for await (const items of tower === 'image' ? frames.each(missing) : missing.map((c) => c.captions!)) {
+    for await (const items of frames ? frames.each(missing) : missing.map((c) => c.captions!)) {
       pass.push(missing[next++])
       inputs.push(items)
       if (pass.length === CLIPS_PER_PASS) await embed()
     }
     if (pass.length > 0) await embed()
   } finally {
-    await frames.close()
+    await frames?.close()
   }
-  if (tower === 'image') await keepFrameEmbeddings(config, clips)
+  if (frames) await keepFrameEmbeddings(config, clips)
 }
 
 /**
