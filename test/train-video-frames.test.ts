@@ -3,15 +3,20 @@ import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileS
 import os from 'node:os'
 import path from 'node:path'
 import {test} from 'node:test'
+import {openTableOutput, writeAll} from '../src/lib/arrow/output.js'
 import {RowReader} from '../src/lib/arrow/row-reader.js'
 import {selectBackend} from '../src/lib/backend/index.js'
 import {loadModelFile} from '../src/lib/checkpoint/load.js'
+import {indexRow} from '../src/lib/data/index-row.js'
+import {indexBatch, indexSchema} from '../src/lib/data/index-table.js'
 import {VisionTransformer} from '../src/lib/model/clip-vision.js'
+import {resolveConfig} from '../src/lib/train/config.js'
 import {ClipFrames, frameSourceOf} from '../src/lib/train/frame-source.js'
 import {PairModel, tensorValues} from '../src/lib/train/pair-model.js'
 import {readPairTable} from '../src/lib/train/pair-table.js'
 import {vipant} from './cli.js'
 import {maxAbsDiff, sharedData, skipWithoutShared} from './helpers.js'
+import {UserError} from '../src/lib/util/errors.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-video-frames-'))
 /** Real videos of at most 10.05 s: the audio tower's 1000 frames take them whole, so every crop is the same. */
@@ -154,3 +159,41 @@ test(
     }
   },
 )
+
+test('an index row lists frame files or, without them, is a bare video; frameSource names the mix; bad settings', async () => {
+  const schema = indexSchema({}, '0')
+  const row = (id: string, frames: string[] | null, status: 'ok' | 'missing' = 'ok') =>
+    indexRow({id, dataset: 'folder', path: `/videos/${id}.mp4`, status, frames})
+  const index = path.join(dir, 'mixed.arrow')
+  const rows = [
+    row('listed', ['/frames/a.jpg', '/frames/b.jpg']),
+    row('bare', null),
+    row('empty', []),
+    row('gone', null, 'missing'),
+  ]
+  await writeAll(
+    openTableOutput(schema, index),
+    (async function* () {
+      yield indexBatch(schema, rows)
+    })(),
+  )
+  const table = await readPairTable(index, 'audio-image', ['image'], 'the sound of')
+  assert.deepEqual(
+    table.clips.map((c) => [c.id, c.framePaths ?? null, c.videoPath ?? null]),
+    [
+      ['listed', ['/frames/a.jpg', '/frames/b.jpg'], null],
+      ['bare', null, '/videos/bare.mp4'],
+      ['empty', null, '/videos/empty.mp4'],
+    ],
+  )
+  assert.equal(table.skipped, 1)
+  assert.equal(frameSourceOf(table.clips), 'frame-files+video')
+  // Not asked for the image tower's frames (image-text trains it on pixels): no video is read as frames.
+  await assert.rejects(readPairTable(index, 'audio-image', [], 'the sound of'), /needs the column "images"/)
+
+  const base = {pair: 'audio-image', data: 'd.arrow', out: 'o'} as const
+  assert.equal(resolveConfig(base).videoFrames, 4)
+  assert.equal(resolveConfig(base, {frameSource: 'frame-files+video'}).frameSource, 'frame-files+video')
+  assert.throws(() => resolveConfig(base, {videoFrames: 0}), UserError)
+  assert.throws(() => resolveConfig(base, {frameSource: 'pixels'}), /frameSource must be one of/)
+})
