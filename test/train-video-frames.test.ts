@@ -47,7 +47,7 @@ function pretrain(data: string, run: string, steps = 1): void {
 test(
   'pretrain from bare videos: the frames and image embeddings of mel --frames K + embed, the same first step; ' +
     'resumed, the embeddings are read back',
-  {skip: skipWithoutShared, timeout: 300_000},
+  {skip: skipWithoutShared, timeout: 600_000},
   async (t) => {
     const index = videoIndex('videos', Object.fromEntries(VIDEOS.map((v) => [v, sharedData('video', v)])))
     const table = await readPairTable(index, 'audio-image', ['image'], 'the sound of')
@@ -137,7 +137,7 @@ test(
 
 test(
   'an index row whose file has no video stream, or is truncated: the run stops before training, one line naming it',
-  {skip: skipWithoutShared, timeout: 180_000},
+  {skip: skipWithoutShared, timeout: 300_000},
   async () => {
     const truncated = path.join(dir, 'truncated.mp4')
     writeFileSync(truncated, readFileSync(sharedData('video', 'synthetic_smpte_10s_aac.mp4')).subarray(0, 200_000))
