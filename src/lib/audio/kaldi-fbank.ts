@@ -61,7 +61,8 @@ const plans = new Map<string, FbankPlan>()
 /**
  * torchaudio.compliance.kaldi.fbank on one channel at its native rate. Returns (frames, numMelBins) row-major: in
  * `out` when given, whose length then bounds the frames computed (a caller that keeps the first N frames need not
- * compute the rest), else in a new array.
+ * compute the rest), else in a new array. `offset` is subtracted from every sample first, in float32 (VIP-ANT
+ * removes the waveform's mean before the fbank).
  *
  * Per frame: the mean removed, pre-emphasis with replicate padding (the sample before the frame's first is the first
  * itself), the window, zero padding to the FFT size, the power spectrum, the mel filterbank as one sweep over the
@@ -73,6 +74,7 @@ export function kaldiFbank(
   sampleFrequency: number,
   options?: Partial<FbankOptions>,
   out?: Float32Array,
+  offset = 0,
 ): {data: Float32Array; frames: number; numMelBins: number} {
   const opts = resolveOptions(options)
   const plan = getPlan(sampleFrequency, opts)
@@ -88,6 +90,7 @@ export function kaldiFbank(
   const wave = heap.scratch(4 * samples + 4 * frames * numMelBins)
   const result = wave + 4 * samples
   heap.f32(wave, samples).set(waveform.subarray(0, samples))
+  if (offset !== 0) heap.exports.subtract(wave, samples, offset)
   heap.exports.fbank(plan.address, wave, frames, result)
   const values = heap.f32(result, frames * numMelBins)
   const data = out ? out.subarray(0, values.length) : new Float32Array(values.length)

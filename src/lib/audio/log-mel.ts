@@ -28,10 +28,11 @@ export function logMel(
     config.crop === 'none'
       ? channels
       : randomCrop(channels, cropLen, config.crop === 'random' ? rngFor(config.seed, key) : null)
-  const channel0 = config.zeroMean ? subtractMean(cropped)[0] : cropped[0]
   const mel = out.subarray(0, config.maxLen * NUM_MEL_BINS)
-  // The fbank writes the frames it computes (at most maxLen) at the head of `mel`; the rest is padding.
-  const {frames} = kaldiFbank(channel0, sampleRate, {...VIPANT_FBANK, numMelBins: NUM_MEL_BINS}, mel)
+  // The fbank writes the frames it computes (at most maxLen) at the head of `mel`; the rest is padding. It removes
+  // the mean (over all channels) from channel 0, the only one it reads.
+  const mean = config.zeroMean ? meanOf(cropped) : 0
+  const {frames} = kaldiFbank(cropped[0], sampleRate, {...VIPANT_FBANK, numMelBins: NUM_MEL_BINS}, mel, mean)
   const used = frames * NUM_MEL_BINS
   if (config.norms) {
     // Most clips are shorter than maxLen: the padding is one value, normalised once rather than per element.
@@ -42,16 +43,13 @@ export function logMel(
   return {mel, frames}
 }
 
-/** The scalar mean over all channels and samples, removed from channel 0 (the only one fbank reads). */
-function subtractMean(channels: Float32Array[]): Float32Array[] {
+/** The scalar mean over all channels and samples, rounded to float32 as torch's mean of a float32 waveform is. */
+function meanOf(channels: Float32Array[]): number {
   let sum = 0
   let count = 0
   for (const c of channels) {
     for (let i = 0; i < c.length; i++) sum += c[i]
     count += c.length
   }
-  const mean = Math.fround(sum / count)
-  const first = new Float32Array(channels[0].length)
-  for (let i = 0; i < first.length; i++) first[i] = channels[0][i] - mean
-  return [first, ...channels.slice(1)]
+  return Math.fround(sum / count)
 }

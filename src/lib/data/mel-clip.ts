@@ -59,7 +59,7 @@ export async function melClip(task: MelTask): Promise<MelResult> {
       `${task.path}: ${samples} samples at ${audio.sampleRate} Hz is shorter than one 25 ms fbank frame`,
     )
   // The padding repeats one value: the frames from audio and one row of padding are checked.
-  requireFinite(mel.subarray(0, (frames + 1) * NUM_MEL_BINS), () => `${task.path}: the mel`)
+  requireFinite(mel.subarray(0, (frames + 1) * NUM_MEL_BINS), () => `${task.path}: the mel`, mel.length)
   const {sampleRate, duration, mp3Decoder} = audio
   return {mel, frames, sampleRate, channels: audio.channels.length, duration, images, mp3Decoder}
 }

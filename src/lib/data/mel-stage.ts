@@ -161,6 +161,7 @@ export async function* melStage(
       const {config, frames} = options
       outcome = await decoded
         .then((images) => pool.run({key: id, path, config, frames, frameFiles, pictures: images, into}))
+        .then((result) => ({...result, mel: new Float32Array(into.buffer, into.offset, config.maxLen * NUM_MEL_BINS)}))
         .then(
           (result): Outcome => {
             noteMp3Fallback(result)

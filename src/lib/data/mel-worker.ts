@@ -8,8 +8,10 @@ parentPort!.on('message', (message: {id: number; task: MelTask}) => void reply(m
 async function reply({id, task}: {id: number; task: MelTask}): Promise<void> {
   try {
     const result = await melClip(task)
-    const transfer = [result.mel.buffer, result.images?.buffer].filter((b) => b instanceof ArrayBuffer)
-    parentPort!.postMessage({id, result}, transfer)
+    const transfer = [result.images?.buffer].filter((b) => b instanceof ArrayBuffer)
+    // A view of shared memory is not sent back: cloning it costs more than the caller rebuilding it from `into`.
+    if (task.into) parentPort!.postMessage({id, result: {...result, mel: undefined}}, transfer)
+    else parentPort!.postMessage({id, result}, [result.mel.buffer as ArrayBuffer, ...transfer])
   } catch (error) {
     parentPort!.postMessage({id, error: error instanceof Error ? error.message : String(error)})
   }

@@ -6,6 +6,7 @@ interface FbankExports {
   __heap_base: WebAssembly.Global
   fbank(plan: number, wave: number, frames: number, out: number): void
   power_spectrum(fft: number, frame: number, out: number): void
+  subtract(wave: number, length: number, value: number): void
 }
 
 const PAGE = 65536

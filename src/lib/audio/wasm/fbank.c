@@ -197,6 +197,11 @@ static void store(const Plan *p, int lane, float *row) {
   }
 }
 
+/* wave[i] -= value in float32, as torch subtracts a float32 waveform's mean (four samples per instruction). */
+__attribute__((export_name("subtract"))) void subtract(float *wave, int length, float value) {
+  for (int i = 0; i < length; i++) wave[i] -= value;
+}
+
 /* frames × bins log-mel energies of `wave` (float32 samples) into `out`, row-major. */
 __attribute__((export_name("fbank"))) void fbank(const Plan *p, const float *wave, int frames, float *out) {
   for (int m = 0; m < frames; m += 2) {
