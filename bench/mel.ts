@@ -14,6 +14,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {decodeWav} from '../src/lib/audio/wav.js'
 import {kaldiFbank} from '../src/lib/audio/kaldi-fbank.js'
+import {median} from './median.js'
 import {PYTHON, pythonProcess} from './python-process.js'
 import type {Benchmark, Measurement} from './run.js'
 
@@ -92,10 +93,13 @@ function wholeProcess(
   argv: [string, string[]],
   audioS: () => number,
   options: SpawnSyncOptions = {},
-): Contender {
+): Contender & {cpuS: number[]} {
+  const cpuS: number[] = []
   const onePass = () => {
     const start = process.hrtime.bigint()
+    const cpuBefore = childrenCpuS()
     const r = spawnSync(argv[0], argv[1], {encoding: 'utf8', ...options})
+    cpuS.push(childrenCpuS() - cpuBefore)
     if (r.status !== 0)
       throw new Error(
         String(r.stderr ?? r.error)
@@ -107,8 +111,10 @@ function wholeProcess(
   }
   return {
     label,
+    cpuS,
     warmUp: async () => {
       onePass()
+      cpuS.length = 0
       return {name, work: audioS()}
     },
     pass: async () => onePass(),
@@ -116,7 +122,19 @@ function wholeProcess(
   }
 }
 
-function vipantCli(dir: string, workers: number, cores: string, audioS: () => number): Contender {
+/**
+ * CPU seconds (user + system) of the children this process has waited for: fields cutime and cstime of
+ * /proc/self/stat, in clock ticks (100 per second on Linux). A whole process's CPU time depends less on other jobs
+ * than its wall-clock time does, so the benchmark reports both; 0 where /proc is missing.
+ */
+function childrenCpuS(): number {
+  if (!existsSync('/proc/self/stat')) return 0
+  const stat = readFileSync('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[13]) + Number(fields[14])) / 100
+}
+
+function vipantCli(dir: string, workers: number, cores: string, audioS: () => number) {
   const argv = pinned(cores, process.execPath, [VIPANT, 'mel', dir, '--workers', String(workers), '-o', '/dev/null'])
   const where = argv[0] === 'taskset' ? `pinned to core${cores.includes(',') ? 's' : ''} ${cores}` : 'not pinned'
   return wholeProcess(
@@ -127,7 +145,7 @@ function vipantCli(dir: string, workers: number, cores: string, audioS: () => nu
   )
 }
 
-function torchaudioCli(dir: string, cores: string, audioS: () => number): Contender {
+function torchaudioCli(dir: string, cores: string, audioS: () => number) {
   const argv = pinned(cores, PYTHON, [TORCHAUDIO_MEL_SCRIPT, dir, '/dev/null'])
   const where = argv[0] === 'taskset' ? `pinned to core ${cores}` : 'not pinned'
   const name = `torchaudio_mel.py (torchaudio.load + kaldi.fbank + crop/pad/normalise, ${BLAS}), whole process, ${where}`
@@ -170,14 +188,9 @@ export const mel: Benchmark = {
 
     const inProcess = vipantInProcess(paths)
     const audioS = () => measurements[0].work
+    const whole = [vipantCli(FOLD, 1, '0', audioS), vipantCli(FOLD, 2, '0,1', audioS), torchaudioCli(FOLD, '0', audioS)]
     // The reference (the table's last row, ratio 1) is the whole torchaudio process on one core.
-    const contenders = [
-      inProcess,
-      torchaudioProcess(paths),
-      vipantCli(FOLD, 1, '0', audioS),
-      vipantCli(FOLD, 2, '0,1', audioS),
-      torchaudioCli(FOLD, '0', audioS),
-    ]
+    const contenders: Contender[] = [inProcess, torchaudioProcess(paths), ...whole]
     const loadBefore = os.loadavg()
     const measurements: Measurement[] = []
     const unavailable: {name: string; reason: string}[] = []
@@ -199,15 +212,24 @@ export const mel: Benchmark = {
     for (const {contender} of running) contender.close()
 
     const loadAfter = os.loadavg()
+    const cpu = whole.filter((c) => c.cpuS.length > 0).map((c) => `${c.label} ${median(c.cpuS).toFixed(2)}`)
 
     return {
       unit: 'audio s/s',
       workload:
         `${paths.length} clips of us8k/audio/fold10, ${measurements[0].work.toFixed(0)} s of audio per pass; ` +
-        `load average ${loadBefore[0].toFixed(1)} before, ${loadAfter[0].toFixed(1)} after`,
+        `load average ${loadBefore[0].toFixed(1)} before, ${loadAfter[0].toFixed(1)} after; ` +
+        `CPU s per whole-process pass (median, all threads): ${cpu.join(', ')}`,
       measurements,
       unavailable,
-      details: {loadAverage: {before: loadBefore, after: loadAfter}, blas: BLAS, pinned: TASKSET, python: PYTHON},
+      details: {
+        loadAverage: {before: loadBefore, after: loadAfter},
+        blas: BLAS,
+        pinned: TASKSET,
+        python: PYTHON,
+        // CPU seconds (user + system, every thread) of each whole-process pass, by contender.
+        wholeProcessCpuS: Object.fromEntries(whole.map((c) => [c.label, c.cpuS])),
+      },
     }
   },
 }

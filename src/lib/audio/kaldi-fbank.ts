@@ -1,5 +1,6 @@
 import {UserError} from '../util/errors.js'
-import {realFft, type RealFft} from './fft.js'
+import {realFft} from './fft.js'
+import {fbankHeap} from './wasm/fbank-heap.js'
 
 /** Options of torchaudio.compliance.kaldi.fbank that VIP-ANT's path can reach (energy and VTLN options are not). */
 export interface FbankOptions {
@@ -40,146 +41,86 @@ export const VIPANT_FBANK: FbankOptions = Object.freeze({
   dither: 0,
 })
 
-/** torch.finfo(torch.float32).eps: torchaudio floors the mel energies here before the log. */
-const EPSILON = 1.1920928955078125e-7
 /** torchaudio's blackman_coeff default; not an option because VIP-ANT uses Hann. */
 const BLACKMAN_COEFF = 0.42
 const MILLISECONDS_TO_SECONDS = 0.001
 const WINDOW_TYPES: ReadonlySet<string> = new Set(['hanning', 'hamming', 'povey', 'rectangular', 'blackman'])
 
-/** Everything that depends only on (sample rate, options), built once and reused for every clip. */
+/**
+ * Everything that depends only on (sample rate, options), built once per thread and kept in the fbank module's
+ * memory: `address` is its C `Plan` struct (wasm/fbank.c).
+ */
 interface FbankPlan {
+  address: number
   windowShift: number
   windowSize: number
-  paddedWindowSize: number
-  window: Float64Array
-  fft: RealFft
-  /** One frame, zero beyond windowSize: the FFT's zero padding. */
-  frame: Float64Array
-  spectrum: Float64Array
-  /** Mel filterbank as triangle segments (see melBanks): segment s covers spectrum[segmentStart[s] .. segmentStart[s+1]). */
-  segmentStart: Int32Array
-  /** Weight of each FFT bin in the mel bin whose rising edge it lies on, and in the bin below (its falling edge). */
-  upWeight: Float64Array
-  downWeight: Float64Array
-  /** One frame's mel energies, before the log, and the same memory as 32-bit words (for logFloored). */
-  energies: Float64Array
-  energyBits: Uint32Array
 }
 
 const plans = new Map<string, FbankPlan>()
 
-/** torchaudio.compliance.kaldi.fbank on one channel at its native rate. Returns (frames, numMelBins) row-major. */
+/**
+ * torchaudio.compliance.kaldi.fbank on one channel at its native rate. Returns (frames, numMelBins) row-major: in
+ * `out` when given, whose length then bounds the frames computed (a caller that keeps the first N frames need not
+ * compute the rest), else in a new array. `offset` is subtracted from every sample first, in float32 (VIP-ANT
+ * removes the waveform's mean before the fbank).
+ *
+ * Per frame: the mean removed, pre-emphasis with replicate padding (the sample before the frame's first is the first
+ * itself), the window, zero padding to the FFT size, the power spectrum, the mel filterbank as one sweep over the
+ * spectrum, and ln(max(energy, torch.finfo(torch.float32).eps)), torchaudio's floor. That loop runs in wasm/fbank.c,
+ * two frames at a time in float64.
+ */
 export function kaldiFbank(
   waveform: Float32Array,
   sampleFrequency: number,
   options?: Partial<FbankOptions>,
+  out?: Float32Array,
+  offset = 0,
 ): {data: Float32Array; frames: number; numMelBins: number} {
   const opts = resolveOptions(options)
   const plan = getPlan(sampleFrequency, opts)
   const {numMelBins} = opts
   // snip_edges: only frames that fit entirely. torchaudio asserts instead when the clip is shorter than one
   // window; returning no frames lets a caller pad such a clip like any other short one.
-  const frames =
+  const fit =
     waveform.length < plan.windowSize ? 0 : 1 + Math.floor((waveform.length - plan.windowSize) / plan.windowShift)
-  const data = new Float32Array(frames * numMelBins)
-  const {
-    windowShift,
-    windowSize,
-    window,
-    fft,
-    frame,
-    spectrum,
-    segmentStart,
-    upWeight,
-    downWeight,
-    energies,
-    energyBits,
-  } = plan
-  const useLog = opts.useLogFbank
-  const preemphasis = opts.preemphasisCoefficient
-  const spectrumBins = plan.paddedWindowSize / 2 + 1
-
-  for (let m = 0; m < frames; m++) {
-    const start = m * windowShift
-    const mean = opts.removeDcOffset ? frameMean(waveform, start, windowSize) : 0
-    // Pre-emphasis with replicate padding: the sample before the frame's first is the first itself.
-    let previous = waveform[start] - mean
-    for (let j = 0; j < windowSize; j++) {
-      const current = waveform[start + j] - mean
-      frame[j] = (current - preemphasis * previous) * window[j]
-      previous = current
-    }
-    fft.powerSpectrum(frame, spectrum)
-    if (!opts.usePower) for (let k = 0; k < spectrumBins; k++) spectrum[k] = Math.sqrt(spectrum[k])
-
-    // One sweep over the spectrum: segment s feeds the falling edge of bin s−1 and the rising edge of bin s, so each
-    // bin is finished at the end of the segment above it.
-    let rising = 0
-    for (let s = 0; s <= numMelBins; s++) {
-      let up = 0
-      let down = 0
-      const end = segmentStart[s + 1]
-      for (let k = segmentStart[s]; k < end; k++) {
-        const p = spectrum[k]
-        up += upWeight[k] * p
-        down += downWeight[k] * p
-      }
-      if (s > 0) energies[s - 1] = rising + down
-      rising = up
-    }
-    const row = m * numMelBins
-    if (useLog) logFloored(energies, energyBits, data, row)
-    else data.set(energies, row)
-  }
+  const frames = out ? Math.min(fit, Math.floor(out.length / numMelBins)) : fit
+  // Only the samples the computed frames read are copied into the module's memory.
+  const samples = frames === 0 ? 0 : (frames - 1) * plan.windowShift + plan.windowSize
+  const heap = fbankHeap()
+  const wave = heap.scratch(4 * samples + 4 * frames * numMelBins)
+  const result = wave + 4 * samples
+  heap.f32(wave, samples).set(waveform.subarray(0, samples))
+  if (offset !== 0) heap.exports.subtract(wave, samples, offset)
+  heap.exports.fbank(plan.address, wave, frames, result)
+  const values = heap.f32(result, frames * numMelBins)
+  const data = out ? out.subarray(0, values.length) : new Float32Array(values.length)
+  data.set(values)
   return {data, frames, numMelBins}
 }
 
 /**
- * out[offset + i] = ln(max(energies[i], EPSILON)). Math.log is an out-of-line call in V8 and was the largest single cost
- * of the fbank, so this reads the exponent e and the top 7 mantissa bits j from the float's own bits and uses a table:
+ * The log's tables (wasm/fbank.c logFloored): Math.log is an out-of-line call, and the module has no libm, so the
+ * log reads the exponent e and the top 7 mantissa bits j from the float's own bits and uses a table:
  * ln(x) = e·ln 2 + ln(c_j) + ln(1 + r), |r| <= 1/256, where 5 terms of the series are exact to ~1e-15.
+ * POW2_NEG[b] = 2^-(b-1023) scales a double with biased exponent b into [1, 2); c_j = 1 + (j + 1/2)/128 is the
+ * centre of the j-th of 128 slices of the mantissa range [1, 2).
  */
-function logFloored(energies: Float64Array, bits: Uint32Array, out: Float32Array, offset: number): void {
-  for (let i = 0; i < energies.length; i++) {
-    const x = energies[i]
-    const high = bits[2 * i + HIGH_WORD]
-    const biased = high >>> 20
-    if (x < EPSILON) out[offset + i] = LOG_EPSILON
-    else if (biased === 2047) out[offset + i] = Math.log(x)
-    else {
-      const j = (high >>> 13) & 127
-      const r = x * POW2_NEG[biased] * INV_C[j] - 1
-      out[offset + i] = (biased - 1023) * Math.LN2 + LN_C[j] + r * (1 - r * (0.5 - r * (1 / 3 - r * (0.25 - r * 0.2))))
-    }
-  }
-}
-
-/** Index of a double's high (sign, exponent) word among its two 32-bit words, in this machine's byte order. */
-const HIGH_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0
-/** POW2_NEG[b] = 2^-(b-1023): scales a double with biased exponent b into [1, 2). */
 const POW2_NEG = Float64Array.from({length: 2047}, (_, b) => Math.pow(2, 1023 - b))
-/** c_j = 1 + (j + 1/2)/128, the centre of the j-th of 128 slices of the mantissa range [1, 2). */
 const INV_C = Float64Array.from({length: 128}, (_, j) => 1 / (1 + (j + 0.5) / 128))
 const LN_C = Float64Array.from({length: 128}, (_, j) => Math.log(1 + (j + 0.5) / 128))
-const LOG_EPSILON = Math.log(EPSILON)
+let logTables: number[] | undefined
 
-/** Four partial sums break the add-latency chain, which otherwise bounds this loop in V8. */
-function frameMean(waveform: Float32Array, start: number, size: number): number {
-  let s0 = 0
-  let s1 = 0
-  let s2 = 0
-  let s3 = 0
-  let j = start
-  const end = start + size
-  for (; j + 3 < end; j += 4) {
-    s0 += waveform[j]
-    s1 += waveform[j + 1]
-    s2 += waveform[j + 2]
-    s3 += waveform[j + 3]
+/** Addresses of the log's tables in this thread's fbank module, written once. */
+function logTableAddresses(): number[] {
+  if (logTables === undefined) {
+    const heap = fbankHeap()
+    logTables = [POW2_NEG, INV_C, LN_C].map((table) => {
+      const at = heap.allocate(8 * table.length)
+      heap.f64(at, table.length).set(table)
+      return at
+    })
   }
-  for (; j < end; j++) s0 += waveform[j]
-  return (s0 + s1 + s2 + s3) / size
+  return logTables
 }
 
 function resolveOptions(options: Partial<FbankOptions> | undefined): FbankOptions {
@@ -249,21 +190,41 @@ function buildPlan(sampleFrequency: number, opts: FbankOptions): FbankPlan {
     )
   }
 
-  const spectrumBins = paddedWindowSize / 2 + 1
-  const energies = new Float64Array(opts.numMelBins)
-  const bank = melBanks(opts.numMelBins, paddedWindowSize, sampleFrequency, opts.lowFreq, opts.highFreq)
-  return {
-    windowShift,
-    windowSize,
+  const half = paddedWindowSize / 2
+  const {segmentStart, upWeight, downWeight} = melBanks(
+    opts.numMelBins,
     paddedWindowSize,
-    window: featureWindowFunction(opts.windowType, windowSize),
-    fft: realFft(paddedWindowSize),
-    frame: new Float64Array(paddedWindowSize),
-    spectrum: new Float64Array(spectrumBins),
-    energies,
-    energyBits: new Uint32Array(energies.buffer),
-    ...bank,
+    sampleFrequency,
+    opts.lowFreq,
+    opts.highFreq,
+  )
+  const heap = fbankHeap()
+  const store = (values: Float64Array | Int32Array) => {
+    const at = heap.allocate(values.BYTES_PER_ELEMENT * values.length)
+    if (values instanceof Int32Array) heap.i32(at, values.length).set(values)
+    else heap.f64(at, values.length).set(values)
+    return at
   }
+  const pointers = [
+    realFft(paddedWindowSize).address,
+    store(featureWindowFunction(opts.windowType, windowSize)),
+    store(segmentStart),
+    store(upWeight),
+    store(downWeight),
+    ...logTableAddresses(),
+    heap.allocate(16 * paddedWindowSize), // frame: two lanes, zero beyond windowSize
+    heap.allocate(16 * (half + 1)), // spectrum
+    heap.allocate(16 * opts.numMelBins), // energies
+  ]
+  const flags = [opts.removeDcOffset, opts.usePower, opts.useLogFbank].map(Number)
+  const address = heap.allocate(8 + 4 * (6 + pointers.length))
+  // struct Plan: preemphasis; windowSize, windowShift, bins, removeDcOffset, usePower, useLog; then the pointers.
+  heap.writeStruct(
+    address,
+    [opts.preemphasisCoefficient],
+    [windowSize, windowShift, opts.numMelBins, ...flags, ...pointers],
+  )
+  return {address, windowShift, windowSize}
 }
 
 /** torchaudio's _next_power_of_2: the smallest power of two >= x. */
@@ -320,7 +281,7 @@ function melBanks(
   sampleFrequency: number,
   lowFreq: number,
   highFreq: number,
-): Pick<FbankPlan, 'segmentStart' | 'upWeight' | 'downWeight'> {
+): {segmentStart: Int32Array; upWeight: Float64Array; downWeight: Float64Array} {
   const numFftBins = paddedWindowSize / 2
   const nyquist = 0.5 * sampleFrequency
   const high = highFreq <= 0 ? highFreq + nyquist : highFreq

@@ -5,7 +5,7 @@ import {UserError} from '../util/errors.js'
 import {requireFinite} from '../util/finite.js'
 import {decodeAudio, type Mp3Decoder} from '../audio/decode.js'
 import {logMel} from '../audio/log-mel.js'
-import type {MelConfig} from '../audio/mel-config.js'
+import {NUM_MEL_BINS, type MelConfig} from '../audio/mel-config.js'
 
 export interface MelTask {
   /** Stable key for the clip's random choices (its id). */
@@ -17,9 +17,12 @@ export interface MelTask {
   frameFiles: string[] | null
   /** The listed frames already decoded (the mel stage decodes many rows' pictures at once). */
   pictures?: RgbImage[]
+  /** Where to write the log-mel (maxLen × 128 float32 at a byte offset), shared with the thread that reads it. */
+  into?: {buffer: SharedArrayBuffer; offset: number}
 }
 
 export interface MelResult {
+  /** The task's `into` when it named one, else its own buffer. */
   mel: Float32Array
   frames: number
   sampleRate: number
@@ -46,13 +49,17 @@ export async function melClip(task: MelTask): Promise<MelResult> {
         ? clipImages(task.path, task.frameFiles, task.frames)
         : null,
   ])
-  const {mel, frames} = fileError(task.path, () => logMel(audio.channels, audio.sampleRate, task.config, task.key))
+  const into = task.into && new Float32Array(task.into.buffer, task.into.offset, task.config.maxLen * NUM_MEL_BINS)
+  const {mel, frames} = fileError(task.path, () =>
+    logMel(audio.channels, audio.sampleRate, task.config, task.key, into),
+  )
   const samples = audio.channels[0].length
   if (frames === 0)
     throw new UserError(
       `${task.path}: ${samples} samples at ${audio.sampleRate} Hz is shorter than one 25 ms fbank frame`,
     )
-  requireFinite(mel, () => `${task.path}: the mel`)
+  // The padding repeats one value: the frames from audio and one row of padding are checked.
+  requireFinite(mel.subarray(0, (frames + 1) * NUM_MEL_BINS), () => `${task.path}: the mel`, mel.length)
   const {sampleRate, duration, mp3Decoder} = audio
   return {mel, frames, sampleRate, channels: audio.channels.length, duration, images, mp3Decoder}
 }

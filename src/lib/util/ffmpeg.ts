@@ -1,5 +1,4 @@
 import path from 'node:path'
-import {execa} from 'execa'
 import {UserError} from './errors.js'
 import {SOX_ENV, soxBinary} from './sox.js'
 
@@ -68,6 +67,9 @@ export async function runTool(
   maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<Uint8Array> {
   const binary = BINARIES[tool]()
+  // Imported on first use: execa's hundred-odd modules took 0.1 s of every start-up, and of every mel worker's,
+  // where most clips are WAV files read without any tool.
+  const {execa} = await import('execa')
   const result = await execa(binary, localInputs(args), {
     ...(tool === 'sox' && {env: SOX_ENV}),
     encoding: 'buffer',

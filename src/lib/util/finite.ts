@@ -1,9 +1,9 @@
 import {UserError} from './errors.js'
 
 /** "NaN at value i of n" for the first value that is NaN or ±Infinity, else undefined. */
-function nonFinite(values: ArrayLike<number>): string | undefined {
+function nonFinite(values: ArrayLike<number>, total: number): string | undefined {
   for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) return `${values[i]} at value ${i} of ${values.length}`
+    if (!Number.isFinite(values[i])) return `${values[i]} at value ${i} of ${total}`
   }
   return undefined
 }
@@ -12,10 +12,11 @@ function nonFinite(values: ArrayLike<number>): string | undefined {
  * NaN and ±Infinity never become scores: one NaN in a log-mel makes every number after the audio tower
  * NaN, and NaN compares false, so a ranking built on it looks like a perfect one. Each boundary (decoded
  * samples, log-mels, embeddings, evaluation inputs) calls this, which throws "<where> holds NaN at value i
- * of n"; WHERE names the file, and the row and column where there are some.
+ * of n"; WHERE names the file, and the row and column where there are some. A caller that knows the rest of its
+ * values repeat ones checked passes only the head, and the whole length as TOTAL.
  */
-export function requireFinite(values: ArrayLike<number>, where: () => string): void {
-  const problem = nonFinite(values)
+export function requireFinite(values: ArrayLike<number>, where: () => string, total = values.length): void {
+  const problem = nonFinite(values, total)
   if (problem) throw new UserError(`${where()} holds ${problem}`)
 }
 
