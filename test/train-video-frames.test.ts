@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict'
-import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {test} from 'node:test'
@@ -83,7 +92,9 @@ test(
         const ours = tensorValues(model.embedFrozen('image', cut))
         const theirs = embeddings.row('image_emb', row)!
         assert.ok(maxAbsDiff(ours, theirs) < 1e-5, `${VIDEOS[row]}: ${maxAbsDiff(ours, theirs)}`)
-        t.diagnostic(`${VIDEOS[row]}: image embeddings within ${maxAbsDiff(ours, theirs).toExponential(2)} of vipant embed's`)
+        t.diagnostic(
+          `${VIDEOS[row]}: image embeddings within ${maxAbsDiff(ours, theirs).toExponential(2)} of vipant embed's`,
+        )
         row++
       }
       assert.equal(row, VIDEOS.length)
@@ -142,7 +153,11 @@ test(
     const truncated = path.join(dir, 'truncated.mp4')
     writeFileSync(truncated, readFileSync(sharedData('video', 'synthetic_smpte_10s_aac.mp4')).subarray(0, 200_000))
     const cases = {
-      'no-video': ['audio.wav', sharedData('esc50', 'audio', readdirSync(sharedData('esc50', 'audio'))[0]), /no video stream/],
+      'no-video': [
+        'audio.wav',
+        sharedData('esc50', 'audio', readdirSync(sharedData('esc50', 'audio'))[0]),
+        /no video stream/,
+      ],
       truncated: ['cut.mp4', truncated, /no video frame at/],
     } as const
     for (const [name, [link, target, problem]] of Object.entries(cases)) {

@@ -374,7 +374,9 @@ async function precomputeFrozen(
   if (missing.length === 0) return
   const {videoFrames} = config
   const videos = missing.filter((c) => c.videoPath !== undefined).length
-  const cut = videos ? `; ${videos} cut from their videos, ${videoFrames} frames each, as vipant mel --frames ${videoFrames}` : ''
+  const cut = videos
+    ? `; ${videos} cut from their videos, ${videoFrames} frames each, as vipant mel --frames ${videoFrames}`
+    : ''
   hooks.log(
     `embedding the ${tower === 'image' ? 'frames' : 'captions'} of ${plural(missing.length, 'clip')} with the frozen ${tower} tower${tower === 'image' ? ' (vipant embed --tower image does it once for every run)' : ''}${cut}`,
   )
