@@ -20,6 +20,7 @@
  *   do not depend on the other columns).
  */
 import * as tf from '@tensorflow/tfjs-core'
+import {nativeMatMul} from './native-gemm.js'
 
 /** The parts of tfjs-backend-wasm's BackendWasm used here. */
 interface WasmBackend {
@@ -89,6 +90,8 @@ export function patchWasmKernels(): void {
   replace(tf.BatchMatMul, (args) => {
     const [a, b] = [args.inputs.a as tf.TensorInfo, args.inputs.b as tf.TensorInfo]
     const {transposeA, transposeB} = args.attrs as unknown as tf.BatchMatMulAttrs
+    const native = nativeProduct(a, b, transposeA, transposeB, args.backend as unknown as WasmBackend)
+    if (native) return native
     const [K, N] = b.shape.slice(-2)
     const single = a.shape.slice(0, -2).every((d) => d === 1) && b.shape.slice(0, -2).every((d) => d === 1)
     if (transposeA || transposeB || !single || K * N <= BLOCK_FLOATS || a.dtype !== 'float32')
@@ -106,6 +109,45 @@ export function patchWasmKernels(): void {
       shape: [...Array(Math.max(a.shape.length, b.shape.length) - 2).fill(1), a.shape[a.shape.length - 2], N],
     }
   })
+}
+
+/** Products from this many multiply-adds run on MLAS; below it, ORT's per-call cost outweighs its faster kernel. */
+const NATIVE_MULTIPLY_ADDS = 1e6
+
+/**
+ * op(a) @ op(b) on MLAS (native-gemm.ts), straight from and into the wasm heap; undefined where the product is
+ * small, its batch dimensions broadcast other than by a batch of 1, or MLAS is not available.
+ */
+function nativeProduct(
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  backend: WasmBackend,
+): tf.TensorInfo | undefined {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return undefined
+  const [[rowsA, columnsA], [rowsB, columnsB]] = [a.shape.slice(-2), b.shape.slice(-2)]
+  const [M, K, N] = [transposeA ? columnsA : rowsA, transposeA ? rowsA : columnsA, transposeB ? rowsB : columnsB]
+  const [batchA, batchB] = [tf.util.sizeFromShape(a.shape.slice(0, -2)), tf.util.sizeFromShape(b.shape.slice(0, -2))]
+  const batch = Math.max(batchA, batchB)
+  if (batch * M * K * N < NATIVE_MULTIPLY_ADDS || (batchA !== batchB && Math.min(batchA, batchB) !== 1)) return undefined
+  if (K !== (transposeB ? columnsB : rowsB)) return undefined // the packaged kernel says what is wrong
+  const matMul = nativeMatMul()
+  if (!matMul) return undefined
+  const outShape = [...tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)), M, N]
+  const out = backend.makeOutput(outShape, 'float32') // may grow the heap: views are taken after it
+  const view = (t: tf.TensorInfo, dims: [number, number, number]) => ({
+    data: backend.typedArrayFromHeap(t) as Float32Array,
+    dims,
+  })
+  matMul(
+    view(a, [batchA, rowsA, columnsA]),
+    view(b, [batchB, rowsB, columnsB]),
+    transposeA,
+    transposeB,
+    view(out, [batch, M, N]),
+  )
+  return out
 }
 
 /** The largest right-hand block of a product, in floats: 768x768 runs at full speed. */
