@@ -86,7 +86,10 @@ describe('matrix products on MLAS (onnxruntime-node) in the wasm BatchMatMul ker
       nativeMatMul()!(view(a, [2, 40, 300]), view(b, [1, 300, 200]), false, false, out)
       assert.deepEqual(tf.matMul(a, b).dataSync(), out.data, 'bit for bit the native product')
       const [c, d] = [random([10, 20], 5), random([20, 30], 6)]
-      assert.deepEqual(product('mlas', c, d, false, false).dataSync(), product('xnnpack', c, d, false, false).dataSync())
+      assert.deepEqual(
+        product('mlas', c, d, false, false).dataSync(),
+        product('xnnpack', c, d, false, false).dataSync(),
+      )
     }))
 
   it('rejects an unknown VIPANT_GEMM in one line', () => {

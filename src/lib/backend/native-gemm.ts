@@ -22,8 +22,8 @@
  *   machine with idle cores.
  */
 import {createRequire} from 'node:module'
+import onnxProto from 'onnx-proto'
 import type * as Ort from 'onnxruntime-node'
-import {Graph} from '../onnx/graph.js'
 import {UserError} from '../util/errors.js'
 import {note} from '../util/notes.js'
 
@@ -48,6 +48,7 @@ export interface Operand {
 export type MatMul = (a: Operand, b: Operand, transposeA: boolean, transposeB: boolean, out: Operand) => void
 
 const require = createRequire(import.meta.url)
+const {onnx} = onnxProto
 let mlas: MatMul | null | undefined
 
 /** The native product, or null where it is turned off or cannot load here (said once, in a note). */
@@ -110,18 +111,44 @@ function load(threads: number): MatMul {
 
 /**
  * MatMul of [batch, M, K] by [batch, K, N], each operand transposed first where asked: ORT fuses such a Transpose
- * into the product (FusedMatMul, transA/transB handed to MLAS), so no transposed copy is made.
+ * into the product (FusedMatMul, transA/transB handed to MLAS), so no transposed copy is made. Written with
+ * onnx-proto directly: lib/onnx's graph builder sits above this layer (it runs towers, and looks up GPUs here).
  */
 function productGraph(transposeA: boolean, transposeB: boolean): Uint8Array {
-  const g = new Graph(`matmul${+transposeA}${+transposeB}`)
-  const operand = (name: string, transposed: boolean, dims: string[]) => {
-    const x = g.input(name, 'float32', dims)
-    return transposed ? g.op('Transpose', [x], {perm: [0, 2, 1]}) : x
+  const {DataType} = onnx.TensorProto
+  const nodes: InstanceType<typeof onnx.NodeProto>[] = []
+  const value = (name: string, dims: string[]) =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: {tensorType: {elemType: DataType.FLOAT, shape: {dim: dims.map((dimParam) => ({dimParam}))}}},
+    })
+  const operand = (name: string, transposed: boolean) => {
+    if (!transposed) return name
+    const perm = onnx.AttributeProto.create({
+      name: 'perm',
+      type: onnx.AttributeProto.AttributeType.INTS,
+      ints: [0, 2, 1],
+    })
+    nodes.push(onnx.NodeProto.create({opType: 'Transpose', input: [name], output: [`${name}T`], attribute: [perm]}))
+    return `${name}T`
   }
-  const a = operand('a', transposeA, ['batch_a', 'rows_a', 'columns_a'])
-  const b = operand('b', transposeB, ['batch_b', 'rows_b', 'columns_b'])
-  g.output(g.op('MatMul', [a, b]), 'float32', ['batch', 'M', 'N'])
-  return g.serialise()
+  nodes.push(
+    onnx.NodeProto.create({
+      opType: 'MatMul',
+      input: [operand('a', transposeA), operand('b', transposeB)],
+      output: ['out'],
+    }),
+  )
+  const graph = onnx.GraphProto.create({
+    name: 'matmul',
+    node: nodes,
+    input: [value('a', ['batch_a', 'rows_a', 'columns_a']), value('b', ['batch_b', 'rows_b', 'columns_b'])],
+    output: [value('out', ['batch', 'M', 'N'])],
+  })
+  const opsetImport = [onnx.OperatorSetIdProto.create({domain: '', version: 17})]
+  return onnx.ModelProto.encode(
+    onnx.ModelProto.create({irVersion: 8, producerName: 'vipant', graph, opsetImport}),
+  ).finish()
 }
 
 /** One small product with both transposes, compared with its known result: the binding works as assumed. */

@@ -130,7 +130,8 @@ function nativeProduct(
   const [M, K, N] = [transposeA ? columnsA : rowsA, transposeA ? rowsA : columnsA, transposeB ? rowsB : columnsB]
   const [batchA, batchB] = [tf.util.sizeFromShape(a.shape.slice(0, -2)), tf.util.sizeFromShape(b.shape.slice(0, -2))]
   const batch = Math.max(batchA, batchB)
-  if (batch * M * K * N < NATIVE_MULTIPLY_ADDS || (batchA !== batchB && Math.min(batchA, batchB) !== 1)) return undefined
+  if (batch * M * K * N < NATIVE_MULTIPLY_ADDS || (batchA !== batchB && Math.min(batchA, batchB) !== 1))
+    return undefined
   if (K !== (transposeB ? columnsB : rowsB)) return undefined // the packaged kernel says what is wrong
   const matMul = nativeMatMul()
   if (!matMul) return undefined
