@@ -1,7 +1,7 @@
 /**
  * Matrix products on ONNX Runtime's MLAS (onnxruntime-node, an optional dependency) for the wasm backend's
- * BatchMatMul kernel (wasm-kernels.ts): AVX2/AVX-512 FMA kernels at about 50 GFLOP/s per core where XNNPACK in wasm
- * (128-bit SIMD) reaches 12-20.
+ * BatchMatMul kernel (wasm-kernels.ts): FMA kernels with AVX2's 256-bit vectors (or wider), 50-63 GFLOP/s per core on
+ * a ViT-B block's products where XNNPACK in wasm (128-bit SIMD) reaches 19-25 (docs/performance.md).
  *
  * tfjs kernels are synchronous. onnxruntime-node's public `session.run` returns a promise, but only defers, with
  * setImmediate, a synchronous call into its native binding (dist/binding.js, `InferenceSession.run`), which runs

@@ -17,7 +17,8 @@
  *   (2448x768 by 768x3072) ran at 12 GFLOP/s per core where 768x768 ones run at 20. A large right-hand matrix is
  *   cut into column blocks of at most BLOCK_FLOATS, each multiplied by the packaged kernel and written into its
  *   columns of the output: 1.3-1.7x faster on those products, bit for bit the same values (a column's dot products
- *   do not depend on the other columns).
+ *   do not depend on the other columns). Products from NATIVE_MULTIPLY_ADDS run on ONNX Runtime's MLAS instead
+ *   (native-gemm.ts), 2-3x faster again; the column blocks serve where onnxruntime-node is missing.
  */
 import * as tf from '@tensorflow/tfjs-core'
 import {nativeMatMul} from './native-gemm.js'
