@@ -92,6 +92,16 @@ describe('matrix products on MLAS (onnxruntime-node) in the wasm BatchMatMul ker
       )
     }))
 
+  it("without MLAS, a large transposed product runs on a transposed copy (XNNPACK's transposed path is slow)", () =>
+    tf.tidy(() => {
+      for (const [aShape, bShape, ta, tb] of SHAPES.filter(([a, , ta, tb]) => (ta || tb) && a.length === 2)) {
+        const [a, b] = [random(aShape, 7), random(bShape, 8)]
+        const flagged = product('xnnpack', a, b, ta, tb)
+        const copied = product('xnnpack', ta ? tf.transpose(a) : a, tb ? tf.transpose(b) : b, false, false)
+        assert.deepEqual(flagged.dataSync(), copied.dataSync(), `${aShape} @ ${bShape}`)
+      }
+    }))
+
   it('rejects an unknown VIPANT_GEMM in one line', () => {
     process.env.VIPANT_GEMM = 'blas'
     try {

@@ -88,11 +88,9 @@ export function patchWasmKernels(): void {
     return gather(x, indices, tf.util.parseAxisParam(axis, x.shape)[0], batchDims, backend as unknown as WasmBackend)
   })
   const packagedMatMul = tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc
-  replace(tf.BatchMatMul, (args) => {
+  const onXnnpack = (args: Parameters<tf.KernelFunc>[0]) => {
     const [a, b] = [args.inputs.a as tf.TensorInfo, args.inputs.b as tf.TensorInfo]
     const {transposeA, transposeB} = args.attrs as unknown as tf.BatchMatMulAttrs
-    const native = nativeProduct(a, b, transposeA, transposeB, args.backend as unknown as WasmBackend)
-    if (native) return native
     const [K, N] = b.shape.slice(-2)
     const single = a.shape.slice(0, -2).every((d) => d === 1) && b.shape.slice(0, -2).every((d) => d === 1)
     if (transposeA || transposeB || !single || K * N <= BLOCK_FLOATS || a.dtype !== 'float32')
@@ -109,7 +107,35 @@ export function patchWasmKernels(): void {
       ...out,
       shape: [...Array(Math.max(a.shape.length, b.shape.length) - 2).fill(1), a.shape[a.shape.length - 2], N],
     }
+  }
+  const packagedTranspose = tf.getKernel(tf.Transpose, 'wasm')!.kernelFunc
+  replace(tf.BatchMatMul, (args) => {
+    const [a, b] = [args.inputs.a as tf.TensorInfo, args.inputs.b as tf.TensorInfo]
+    const {transposeA, transposeB} = args.attrs as unknown as tf.BatchMatMulAttrs
+    const backend = args.backend as unknown as WasmBackend
+    const native = nativeProduct(a, b, transposeA, transposeB, backend)
+    if (native) return native
+    if (!(transposeA || transposeB) || a.dtype !== 'float32' || multiplyAdds(a, b, transposeB) < NATIVE_MULTIPLY_ADDS)
+      return onXnnpack(args)
+    // XNNPACK's own transposed products run at 1-2 GFLOP/s on large operands: a transposed copy first is faster.
+    const flip = (x: tf.TensorInfo) => {
+      const perm = [...x.shape.keys()]
+      perm.push(...perm.splice(-2).reverse())
+      return packagedTranspose({inputs: {x}, attrs: {perm}, backend: args.backend}) as tf.TensorInfo
+    }
+    const [left, right] = [transposeA ? flip(a) : a, transposeB ? flip(b) : b]
+    const attrs = {...args.attrs, transposeA: false, transposeB: false}
+    const out = onXnnpack({...args, inputs: {a: left, b: right}, attrs})
+    for (const copy of [left, right]) if (copy !== a && copy !== b) backend.disposeData(copy.dataId)
+    return out
   })
+}
+
+/** The multiply-adds of a batched product op(a) @ op(b): batch x M x K x N. */
+function multiplyAdds(a: tf.TensorInfo, b: tf.TensorInfo, transposeB: boolean): number {
+  const [[rowsA, columnsA], [rowsB, columnsB]] = [a.shape.slice(-2), b.shape.slice(-2)]
+  const batch = Math.max(tf.util.sizeFromShape(a.shape.slice(0, -2)), tf.util.sizeFromShape(b.shape.slice(0, -2)))
+  return batch * rowsA * columnsA * (transposeB ? rowsB : columnsB)
 }
 
 /** Products from this many multiply-adds run on MLAS; below it, ORT's per-call cost outweighs its faster kernel. */
