@@ -6,6 +6,7 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {gemm} from './gemm.js'
 import {html} from './html.js'
 import {median} from './median.js'
 import {mel} from './mel.js'
@@ -48,7 +49,7 @@ export interface Benchmark {
   run(): Promise<BenchResult>
 }
 
-const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train, html, onthefly, videoframes]
+const BENCHMARKS: Benchmark[] = [mel, towers, zeroshot, train, gemm, html, onthefly, videoframes]
 
 const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results')
 

@@ -70,9 +70,13 @@ async function gradients(build: () => {model: PairModel; inputs: StepInputs}, wo
 
 function assertClose(a: {loss: number; values: Float32Array[]}, b: {loss: number; values: Float32Array[]}): number {
   assert.ok(Math.abs(a.loss - b.loss) <= 1e-6, `loss ${a.loss} vs ${b.loss}`)
+  // Attention's key bias has a gradient of zero in exact arithmetic (softmax ignores q.b_k, the same for every key):
+  // computed, it is rounding noise (1e-8 where other parts reach 1), measured against a hundredth of the largest part.
+  const largest = a.values.map((g) => maxAbsDiff(g, new Float32Array(g.length)))
+  const floor = Math.max(1e-3, 1e-2 * Math.max(...largest))
   let worst = 0
   a.values.forEach((g, i) => {
-    const scale = Math.max(1e-3, maxAbsDiff(g, new Float32Array(g.length)))
+    const scale = Math.max(floor, largest[i])
     worst = Math.max(worst, maxAbsDiff(g, b.values[i]) / scale)
   })
   assert.ok(worst <= 1e-5, `worst gradient difference, relative to the part's largest: ${worst}`)
