@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core'
 import type {Grid} from '../checkpoint/audio-config.js'
 import type {Patches, TowerOps} from '../towers/ops.js'
-import {gatherRows, matMulFast} from './parameters.js'
+import {gatherRows, inputMatMul, matMulFast} from './parameters.js'
 
 /** LayerNorm, Linear, MultiheadAttention and Transformer of src/lib/model/transformer.ts, as this file calls them. */
 interface Module {
@@ -51,7 +51,7 @@ export class TfjsOps implements TowerOps<tf.Tensor> {
   /**
    * 'hwc' (non-overlapping): patches cut by reshapes, the filter stored [P*P*3, W] in (kh, kw, channel) order.
    * 'mono' (overlapping, stride < patch): patches gathered, the filter stored [C, P*P, W] and averaged over C here
-   * unless it was at load (C = 1).
+   * unless it was at load (C = 1). x is the tower's input (pixels, log-mels): only the filter takes a gradient.
    */
   patchEmbedding(name: string, x: tf.Tensor, {layout, patchSize: P, stride, grid: [rows, cols]}: Patches): tf.Tensor {
     const conv1 = this.tensor(name)
@@ -69,7 +69,7 @@ export class TfjsOps implements TowerOps<tf.Tensor> {
       patches = tf.reshape(tf.gather(tf.reshape(x, [B, T * F]), index, 1), [B * rows * cols, P * P]) // shape = [B*rows*cols, P*P]
       kernel = (conv1.shape[0] === 1 ? tf.reshape(conv1, [P * P, W]) : tf.mean(conv1, 0)) as tf.Tensor2D // shape = [P*P, W]
     }
-    return tf.reshape(matMulFast(patches, kernel), [B, rows * cols, W]) // shape = [B, rows*cols, W], row-major grid
+    return tf.reshape(inputMatMul(patches, kernel), [B, rows * cols, W]) // shape = [B, rows*cols, W], row-major grid
   }
 
   withClassToken(name: string, x: tf.Tensor): tf.Tensor {

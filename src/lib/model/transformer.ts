@@ -11,7 +11,8 @@
  * it ends, ~15 GB for the 12-layer ViT-B audio tower at batch 8, far beyond wasm's 4 GB heap. With
  * `checkpointBlocks` each block is one tape node that keeps only its input (the residual stream) and recomputes its
  * own forward pass inside its gradient (gradient checkpointing): one block's intermediates live at a time, for one
- * more forward pass of the trunk per step (measured: 2.7 GB of wasm heap for that step).
+ * more forward pass of the trunk per step (measured: 2.7 GB of wasm heap for that step). Only as many blocks as the
+ * heap needs are checkpointed: the others keep their tapes and are not run twice.
  */
 import * as tf from '@tensorflow/tfjs-core'
 import type {StateDict} from '../checkpoint/tensor.js'
@@ -241,14 +242,22 @@ export class ResidualAttentionBlock {
   }
 }
 
-/** Whether a trainable trunk recomputes each block in the backward pass: always, never, or when the tape would be large. */
-export type Checkpointing = boolean | 'auto'
+/**
+ * Which blocks of a trainable trunk recompute their forward pass in the backward pass: all, none, that many (the
+ * first ones), or 'auto': as few as the wasm heap needs.
+ */
+export type Checkpointing = boolean | number | 'auto'
 
-/** 'auto' checkpoints when the tape of the blocks would exceed this: a quarter of wasm's 4 GB heap. */
-const AUTO_CHECKPOINT_BYTES = 2 ** 30
+/**
+ * What 'auto' plans a training step's peak for: wasm's 4 GiB heap less 0.5 GiB for what lies outside the trunk (the
+ * patch embedding and its input, the loss) and the allocator's slack.
+ */
+const AUTO_BUDGET_BYTES = 2 ** 32 - 2 ** 29
 
 export class Transformer {
   checkpointBlocks: Checkpointing = 'auto'
+  /** The part of the heap 'auto' plans this trunk's training in: a step that trains two towers tapes both. */
+  heapShare = 1
 
   constructor(readonly resblocks: ResidualAttentionBlock[]) {}
 
@@ -272,27 +281,44 @@ export class Transformer {
   }
 
   /**
-   * Bytes a training step holds for the blocks without checkpointing: the tape, and the backward pass's gradients,
-   * which tfjs frees only once the pass ends. Fitted to the wasm heap's growth (within ~1.5x over widths 128-512):
-   * ~160 tensors of [B*L, W] and ~5 attention maps of [B*H, L, L] per block.
+   * Bytes a training step holds for one block that is not checkpointed: its tape, and the backward pass's gradients,
+   * which tfjs frees only once the pass ends (a checkpointed block holds as much while it is recomputed). Fitted to
+   * the wasm heap's growth: ~160 tensors of [B*L, W] and ~5 attention maps of [B*H, L, L]; measured at ViT-B size
+   * (L = 306, W = 768), the heap grows ~1.1x less than this per block at batch 4 and 8.
    */
-  tapeBytes([B, L, W]: number[]): number {
-    return 4 * this.layers * B * L * (160 * W + 5 * this.heads * L)
+  blockTapeBytes([B, L, W]: number[]): number {
+    return 4 * B * L * (160 * W + 5 * this.heads * L)
   }
 
-  /** Whether forward(x) checkpoints: only a trainable trunk (an inference one keeps no tape). */
+  /**
+   * How many blocks forward(x) checkpoints (the first ones): none in an inference trunk (it keeps no tape). 'auto'
+   * keeps as many blocks' tapes as fit in the trunk's share of the heap beside the parameters, their gradients, LARS's
+   * momentum and the update's temporaries (4x the weights), and the tape of the block being recomputed.
+   */
+  checkpointedBlocks(shape: number[]): number {
+    const n = this.layers
+    if (!(this.resblocks[0].ln_1.weight instanceof tf.Variable) || this.checkpointBlocks === false) return 0
+    if (this.checkpointBlocks === true) return n
+    if (typeof this.checkpointBlocks === 'number') return Math.min(n, Math.max(0, Math.round(this.checkpointBlocks)))
+    const weights = this.parameters().reduce((sum, p) => sum + p.parts.reduce((s, t) => s + 4 * t.size, 0), 0)
+    const budget = AUTO_BUDGET_BYTES * this.heapShare - 4 * weights
+    const block = this.blockTapeBytes(shape)
+    if (n * block <= budget) return 0
+    return n - Math.min(n - 1, Math.max(0, Math.floor((budget - block) / block)))
+  }
+
+  /** Whether forward(x) checkpoints any block. */
   checkpoints(shape: number[]): boolean {
-    if (!(this.resblocks[0].ln_1.weight instanceof tf.Variable) || this.checkpointBlocks === false) return false
-    return this.checkpointBlocks === true || this.tapeBytes(shape) > AUTO_CHECKPOINT_BYTES
+    return this.checkpointedBlocks(shape) > 0
   }
 
   forward(x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
     // Block by block under its own tidy: only the residual stream outlives a block, which keeps peak memory at
     // one block's intermediates.
-    const checkpoint = this.checkpoints(x.shape)
+    const recomputed = this.checkpointedBlocks(x.shape)
     let h = x
-    for (const block of this.resblocks) {
-      const next = tf.tidy(() => (checkpoint ? checkpointed(block, h, mask) : block.forward(h, mask)))
+    for (const [i, block] of this.resblocks.entries()) {
+      const next = tf.tidy(() => (i < recomputed ? checkpointed(block, h, mask) : block.forward(h, mask)))
       if (h !== x) h.dispose()
       h = next
     }
