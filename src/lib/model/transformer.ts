@@ -58,12 +58,29 @@ export class LayerNorm {
     return [asIs('weight', this.weight), asIs('bias', this.bias)]
   }
 
-  /** x: (N, W), normalised over W. */
+  /**
+   * x: (N, W), normalised over W. The gradient is written out: derived op by op, it takes three times the kernels
+   * (each a pass over (N, W)), copies of x and tensors of ones, and a tape of every intermediate.
+   */
   forward(x: tf.Tensor): tf.Tensor2D {
-    return tf.tidy(() => {
-      const {mean, variance} = tf.moments(x, -1, true)
-      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias)
-    })
+    const eps = this.eps
+    const layerNorm = tf.customGrad(((input: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, save: tf.GradSaveFunc) => {
+      const {mean, variance} = tf.moments(input, -1, true)
+      const rstd = tf.rsqrt(tf.add(variance, eps)) // shape = [N, 1]
+      const normalized = tf.mul(tf.sub(input, mean), rstd)
+      save([normalized, rstd, weight])
+      return {
+        value: tf.add(tf.mul(normalized, weight), bias),
+        gradFunc: (dy: tf.Tensor, [xhat, r, w]: tf.Tensor[]) => {
+          // dx = (g - mean(g) - xhat * mean(g * xhat)) / std over each row, g = dy * weight.
+          const g = tf.mul(dy, w)
+          const centred = tf.sub(g, tf.mean(g, -1, true))
+          const dx = tf.mul(tf.sub(centred, tf.mul(xhat, tf.mean(tf.mul(g, xhat), -1, true))), r)
+          return [dx, tf.sum(tf.mul(dy, xhat), 0), tf.sum(dy, 0)]
+        },
+      }
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D
+    return layerNorm(x, this.weight, this.bias)
   }
 
   dispose(): void {
