@@ -46,7 +46,11 @@ const ALL_WORKLOADS = [
 ] as const
 type Size = (typeof ALL_WORKLOADS)[number]['size']
 /** The towers timed: ViT-B/32's first block alone stands for its twelve where a full step takes too long. */
-const SIZES: Record<Size, ClipSize> = {...CLIP_SIZES, 'vit-b32-1block': {...CLIP_SIZES['vit-b32'], layers: 1}}
+const SIZES: Record<Size, ClipSize> = {
+  tiny: CLIP_SIZES.tiny,
+  'vit-b32': CLIP_SIZES['vit-b32'],
+  'vit-b32-1block': {...CLIP_SIZES['vit-b32'], layers: 1},
+}
 /**
  * VIPANT_BENCH_TRAIN_SIZES=tiny times one size only: ViT-B's steps take minutes on a busy machine. vit-b32-1block
  * runs only when named there.

@@ -11,7 +11,8 @@ Threads: 2, or VIPANT_BENCH_TORCH_THREADS.
 
 Protocol, one JSON object per output line, so that the caller can interleave its steps with these:
   start: prints {"torch": version, "blas": BLAS_INFO of torch.__config__, "blas_library": the libblas mapped, "threads": n}
-  stdin "SIZE B" (SIZE: vit-b32 or tiny, as vipant's --model, or vit-b32-1block: its first block alone): one step at batch B, printed as
+  stdin "SIZE B" (SIZE: vit-b32 or tiny, as vipant's --model, or vit-b32-1block, its first block alone): one step at
+  batch B, printed as
   {"run_s": wall-clock s, "cpu_s": CPU s of the process (all threads), "loss": x}.
   The model of a size is built on its first request, before the clock starts. End of input ends the script.
 """
