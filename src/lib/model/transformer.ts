@@ -59,8 +59,8 @@ export class LayerNorm {
   }
 
   /**
-   * x: (N, W), normalised over W. The gradient is written out: derived op by op, it takes three times the kernels
-   * (each a pass over (N, W)), copies of x and tensors of ones, and a tape of every intermediate.
+   * x: (N, W), normalised over W. The gradient is written out: derived op by op it takes 2.5x the kernels (each a
+   * pass over (N, W)), copies of x and tensors of ones, and a tape of every intermediate.
    */
   forward(x: tf.Tensor): tf.Tensor2D {
     const eps = this.eps
