@@ -153,6 +153,9 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     const checkpointed = await step(audioModel, true)
     const diff = assertSame(plain, checkpointed)
     t.diagnostic(`max abs diff ${diff}; peak bytes ${plain.peakBytes} -> ${checkpointed.peakBytes}`)
+    // The recomputation replays the blocks' Linear outputs: of its products, only attention's run again, 2 per clip
+    // (4) and head (1) in each of the 2 blocks.
+    assert.equal(checkpointed.products.length - plain.products.length, 2 * 4 * 2)
     assert.ok(
       checkpointed.peakBytes < plain.peakBytes,
       `peak ${checkpointed.peakBytes} vs ${plain.peakBytes} without checkpointing`,
@@ -346,12 +349,13 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     frozen.dispose()
   })
 
-  it("'auto' checkpoints as many blocks as the heap needs: ViT-B/32 audio at batch 1, 2, 4, 8; the tiny tower never", () => {
+  it("'auto' checkpoints as many blocks as the heap needs, keeping their products: ViT-B/32 audio; the tiny tower never", () => {
     // A ViT-B block: 7,087,872 weights; twelve hold 340 MB, 1.36 GB with their gradients, momentum and the update's
-    // temporaries, leaving 2.40 GB of the 3.76 GB budget for tapes. A block's tape at 306 tokens (61x5 patches and
-    // the class token): 4 * B * 306 * (160 * 768 + 5 * 12 * 306) bytes, 173 MB per clip. Batch 1: all twelve fit
-    // (2.07 GB). Batch 2 (346 MB): one recomputed block's tape and 5 kept tapes fit, 7 are checkpointed. Batch 4
-    // (692 MB): 2 kept, 10 checkpointed. Batch 8 (1.38 GB): none kept.
+    // temporaries, leaving 2.40 GB of the 3.76 GB budget. A block's tape at 306 tokens (61x5 patches and the class
+    // token): 4 * B * 306 * (160 * 768 + 5 * 12 * 306) bytes, 173 MB per clip; a checkpointed block's products
+    // 4 * B * 306 * 9 * 768 bytes, 8.5 MB per clip. Batch 1: all twelve tapes fit (2.07 GB). Batch 2 (346 MB and
+    // 17 MB): one recomputed block's tape, 5 kept tapes and 7 blocks' products fit. Batch 4 (692 and 34 MB): 1 kept,
+    // 11 checkpointed. Batch 8 (1.38 GB and 68 MB): none kept; the recomputed tape and 12 blocks' products, 2.20 GB.
     const block = (width: number) => {
       const zeros = (shape: number[]) => tf.variable(tf.zeros(shape)) as never
       const linear = (from: number, to: number) => new Linear(zeros([from, to]), zeros([to]))
@@ -367,12 +371,19 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     }
     const vitB = new Transformer(Array(12).fill(block(768)))
     assert.deepEqual(
-      [1, 2, 4, 8].map((batch) => vitB.checkpointedBlocks([batch, 306, 768])),
-      [0, 7, 10, 12],
+      [1, 2, 4, 8].map((batch) => vitB.checkpointing([batch, 306, 768])),
+      [
+        {blocks: 0, products: false},
+        {blocks: 7, products: true},
+        {blocks: 11, products: true},
+        {blocks: 12, products: true},
+      ],
     )
-    // Training two towers (image-text), it plans in half the heap: 0.52 GB for tapes, less than one at batch 4.
+    // Batch 12 (2.07 GB and 102 MB): the recomputed tape fits, not beside 12 blocks' products.
+    assert.deepEqual(vitB.checkpointing([12, 306, 768]), {blocks: 12, products: false})
+    // Training two towers (image-text), it plans in half the heap: 0.52 GB, less than one tape at batch 4.
     vitB.heapShare = 1 / 2
-    assert.equal(vitB.checkpointedBlocks([4, 306, 768]), 12)
+    assert.deepEqual(vitB.checkpointing([4, 306, 768]), {blocks: 12, products: false})
     assert.equal(vitB.checkpoints([4, 306, 768]), true)
     vitB.resblocks[0].dispose()
     const tiny = new Transformer([block(64)])

@@ -107,7 +107,10 @@ export class Linear {
 
   /** x: (N, in). */
   forward(x: tf.Tensor): tf.Tensor2D {
-    return tf.tidy(() => tf.add(matMulFast(x as tf.Tensor2D, this.weight), this.bias))
+    if (products?.replay) return replayedLinear(x, this.weight, this.bias, products.outputs[products.next++])
+    const y = tf.tidy(() => tf.add(matMulFast(x as tf.Tensor2D, this.weight), this.bias)) as tf.Tensor2D
+    products?.outputs.push(tf.keep(y))
+    return y
   }
 
   parameters(): Parameter[] {
@@ -117,6 +120,28 @@ export class Linear {
   dispose(): void {
     tf.dispose([this.weight, this.bias])
   }
+}
+
+/**
+ * The Linear outputs of a checkpointed block: recorded by its forward pass, handed back in the same order when its
+ * gradient recomputes the block, which then runs its element-wise kernels and attention but not its six products.
+ */
+let products: {replay: boolean; outputs: tf.Tensor[]; next: number} | undefined
+
+/** x @ w + b valued `y`, computed before: the gradients of the product and the bias, not the product again. */
+function replayedLinear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, y: tf.Tensor): tf.Tensor2D {
+  const linear = tf.customGrad(((input: tf.Tensor, w: tf.Tensor, _bias: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([input, w])
+    return {
+      value: tf.clone(y),
+      gradFunc: (dy: tf.Tensor, [savedInput, savedWeight]: tf.Tensor[]) => [
+        tf.matMul(dy as tf.Tensor2D, tf.transpose(savedWeight)),
+        tf.matMul(tf.transpose(savedInput), dy as tf.Tensor2D),
+        tf.sum(dy, 0),
+      ],
+    }
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D
+  return linear(x, weight, bias)
 }
 
 /** nn.MultiheadAttention(d, d/64) as CLIP calls it: self-attention, heads in contiguous 64-wide slices. */
@@ -307,21 +332,36 @@ export class Transformer {
     return 4 * B * L * (160 * W + 5 * this.heads * L)
   }
 
+  /** Bytes a checkpointed block keeps for its recomputation: its six Linear outputs, 9 W floats per token. */
+  blockProductBytes([B, L, W]: number[]): number {
+    return 4 * B * L * 9 * W
+  }
+
   /**
-   * How many blocks forward(x) checkpoints (the first ones): none in an inference trunk (it keeps no tape). 'auto'
-   * keeps as many blocks' tapes as fit in the trunk's share of the heap beside the parameters, their gradients, LARS's
-   * momentum and the update's temporaries (4x the weights), and the tape of the block being recomputed.
+   * How forward(x) trains: how many blocks it checkpoints (the first ones), and whether those keep their Linear
+   * outputs, so that their recomputation runs no products. None in an inference trunk (it keeps no tape). 'auto' keeps
+   * as many blocks' tapes as fit in the trunk's share of the heap beside the parameters, their gradients, LARS's
+   * momentum and the update's temporaries (4x the weights), the tape of the block being recomputed and the checkpointed
+   * blocks' products. Products are kept wherever they fit.
    */
-  checkpointedBlocks(shape: number[]): number {
+  checkpointing(shape: number[]): {blocks: number; products: boolean} {
     const n = this.layers
-    if (!(this.resblocks[0].ln_1.weight instanceof tf.Variable) || this.checkpointBlocks === false) return 0
-    if (this.checkpointBlocks === true) return n
-    if (typeof this.checkpointBlocks === 'number') return Math.min(n, Math.max(0, Math.round(this.checkpointBlocks)))
+    if (!(this.resblocks[0].ln_1.weight instanceof tf.Variable) || this.checkpointBlocks === false)
+      return {blocks: 0, products: false}
     const weights = this.parameters().reduce((sum, p) => sum + p.parts.reduce((s, t) => s + 4 * t.size, 0), 0)
     const budget = AUTO_BUDGET_BYTES * this.heapShare - 4 * weights
-    const block = this.blockTapeBytes(shape)
-    if (n * block <= budget) return 0
-    return n - Math.min(n - 1, Math.max(0, Math.floor((budget - block) / block)))
+    const [tape, kept] = [this.blockTapeBytes(shape), this.blockProductBytes(shape)]
+    let blocks = n
+    if (typeof this.checkpointBlocks === 'number') blocks = Math.min(n, Math.max(0, Math.round(this.checkpointBlocks)))
+    else if (this.checkpointBlocks === 'auto' && n * tape <= budget) blocks = 0
+    else if (this.checkpointBlocks === 'auto')
+      blocks = n - Math.min(n - 1, Math.max(0, Math.floor((budget - tape - n * kept) / (tape - kept))))
+    return {blocks, products: blocks > 0 && (n - blocks + 1) * tape + blocks * kept <= budget}
+  }
+
+  /** How many blocks forward(x) checkpoints. */
+  checkpointedBlocks(shape: number[]): number {
+    return this.checkpointing(shape).blocks
   }
 
   /** Whether forward(x) checkpoints any block. */
@@ -332,10 +372,10 @@ export class Transformer {
   forward(x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
     // Block by block under its own tidy: only the residual stream outlives a block, which keeps peak memory at
     // one block's intermediates.
-    const recomputed = this.checkpointedBlocks(x.shape)
+    const {blocks, products} = this.checkpointing(x.shape)
     let h = x
     for (const [i, block] of this.resblocks.entries()) {
-      const next = tf.tidy(() => (i < recomputed ? checkpointed(block, h, mask) : block.forward(h, mask)))
+      const next = tf.tidy(() => (i < blocks ? checkpointed(block, h, products, mask) : block.forward(h, mask)))
       if (h !== x) h.dispose()
       h = next
     }
@@ -348,23 +388,47 @@ export class Transformer {
 }
 
 /**
- * block.forward(x, mask) as a single tape node over x and the block's weights that saves only x (and the mask): its
- * gradient runs the block's forward again under a tape of its own and backpropagates dy through it.
+ * block.forward(x, mask) as a single tape node over x and the block's weights that saves only x, the mask and, with
+ * `keepProducts`, the block's Linear outputs: its gradient runs the block's forward again (the products replayed)
+ * under a tape of its own and backpropagates dy through it.
  */
-function checkpointed(block: ResidualAttentionBlock, x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
+function checkpointed(
+  block: ResidualAttentionBlock,
+  x: tf.Tensor3D,
+  keepProducts: boolean,
+  mask?: tf.Tensor2D,
+): tf.Tensor3D {
   const weights = block.parameters().flatMap((p) => p.parts)
   const run = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args.pop() as tf.GradSaveFunc
     const input = args[0] as tf.Tensor3D
-    save(mask ? [input, mask] : [input])
+    products = keepProducts ? {replay: false, outputs: [], next: 0} : undefined
+    let value: tf.Tensor3D
+    let outputs: tf.Tensor[]
+    try {
+      value = block.forward(input, mask)
+    } finally {
+      outputs = products?.outputs ?? []
+      products = undefined
+    }
+    save([input, ...outputs, ...(mask ? [mask] : [])]) // nothing is saved when no gradient is recorded
+    tf.dispose(outputs)
     return {
-      value: block.forward(input, mask),
-      gradFunc: (dy: tf.Tensor, [savedInput, savedMask]: tf.Tensor[]) =>
-        recomputedGradients(
-          () => block.forward(savedInput as tf.Tensor3D, savedMask as tf.Tensor2D | undefined),
-          [savedInput, ...weights],
-          dy,
-        ),
+      value,
+      gradFunc: (dy: tf.Tensor, [savedInput, ...saved]: tf.Tensor[]) => {
+        const [recorded, savedMask] = [saved.slice(0, outputs.length), saved[outputs.length]]
+        products = keepProducts ? {replay: true, outputs: recorded, next: 0} : undefined
+        try {
+          return recomputedGradients(
+            () => block.forward(savedInput as tf.Tensor3D, savedMask as tf.Tensor2D | undefined),
+            [savedInput, ...weights],
+            dy,
+          )
+        } finally {
+          products = undefined
+          tf.dispose(recorded) // the tape would free them only once the whole backward pass ends
+        }
+      },
     }
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (...inputs: tf.Tensor[]) => tf.Tensor3D
   return run(x, ...weights)
