@@ -12,7 +12,8 @@
  * `checkpointBlocks` each block is one tape node that keeps only its input (the residual stream) and recomputes its
  * own forward pass inside its gradient (gradient checkpointing): one block's intermediates live at a time, for one
  * more forward pass of the trunk per step (measured: 2.7 GB of wasm heap for that step). Only as many blocks as the
- * heap needs are checkpointed: the others keep their tapes and are not run twice.
+ * heap needs are checkpointed: the others keep their tapes and are not run twice. A checkpointed block also keeps its
+ * Linear outputs where they fit, so that its second forward pass runs the attention and element-wise kernels only.
  */
 import * as tf from '@tensorflow/tfjs-core'
 import type {StateDict} from '../checkpoint/tensor.js'
