@@ -89,9 +89,7 @@ function wasmHeapBytes(): number {
  */
 async function tfjsContender(
   workers: number,
-): Promise<
-  Contender & {checkpointing: Record<string, string>; evaluate(size: Size): Promise<Record<string, number>>}
-> {
+): Promise<Contender & {checkpointing: Record<string, string>; evaluate(size: Size): Promise<Record<string, number>>}> {
   const description = (await selectBackend('wasm')).description.replace(/^backend: /, '')
   await registerGradients()
   const runs = new Map<Size, Awaited<ReturnType<typeof tfjsRun>>>()
@@ -104,7 +102,11 @@ async function tfjsContender(
       const run = runs.get(size)!
       const audio = run.model.trainable.audio as AudioEncoder
       const [rows, columns] = audio.grid(FRAMES)
-      const recomputed = audio.transformer.checkpointedBlocks([Math.ceil(BATCH / workers), 1 + rows * columns, audio.width])
+      const recomputed = audio.transformer.checkpointedBlocks([
+        Math.ceil(BATCH / workers),
+        1 + rows * columns,
+        audio.width,
+      ])
       checkpointing[size] = recomputed > 0 ? `${recomputed} of ${audio.transformer.layers} blocks checkpointed` : ''
       return run.step()
     },

@@ -167,7 +167,9 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     const all = await step(audioModel, true)
     const some = await step(audioModel, 1)
     const none = await step(audioModel, false)
-    t.diagnostic(`max abs diff ${assertSame(all, some)}; peak bytes ${all.peakBytes} < ${some.peakBytes} < ${none.peakBytes}`)
+    t.diagnostic(
+      `max abs diff ${assertSame(all, some)}; peak bytes ${all.peakBytes} < ${some.peakBytes} < ${none.peakBytes}`,
+    )
     assert.ok(all.peakBytes < some.peakBytes && some.peakBytes < none.peakBytes)
     assert.equal(some.leakedTensors, 0, 'tensors left behind by a step')
   })
@@ -193,7 +195,10 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
       let grad: Float32Array | undefined
       let value = 0
       const profile = await tf.profile(() => {
-        const result = tf.variableGrads(() => tf.sum(tf.square(product(x as tf.Tensor2D, w as tf.Tensor as tf.Tensor2D))), [w])
+        const result = tf.variableGrads(
+          () => tf.sum(tf.square(product(x as tf.Tensor2D, w as tf.Tensor as tf.Tensor2D))),
+          [w],
+        )
         grad = result.grads[w.name].dataSync() as Float32Array
         value = result.value.dataSync()[0]
         tf.dispose([result.value, ...Object.values(result.grads)])
@@ -400,7 +405,10 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     const audio = AudioEncoder.fromStateDict(audioState, undefined, true)
     const pair = new PairModel({image, text}, {}, 0)
     const single = new PairModel({audio}, {}, 0)
-    assert.deepEqual([image.transformer.heapShare, text.transformer.heapShare, audio.transformer.heapShare], [0.5, 0.5, 1])
+    assert.deepEqual(
+      [image.transformer.heapShare, text.transformer.heapShare, audio.transformer.heapShare],
+      [0.5, 0.5, 1],
+    )
     pair.dispose()
     single.dispose()
   })
