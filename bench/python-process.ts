@@ -34,8 +34,11 @@ export function pythonProcess(script: string, env: NodeJS.ProcessEnv = process.e
 }
 
 /** A PyTorch reference script (bench/*_torch.py, started by `start_torch`) and the contender name its first line gives. */
-export async function torchProcess(script: string): Promise<{python: ReturnType<typeof pythonProcess>; name: string}> {
-  const python = pythonProcess(script)
+export async function torchProcess(
+  script: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{python: ReturnType<typeof pythonProcess>; name: string}> {
+  const python = pythonProcess(script, env)
   const hello = await python.reply()
   return {python, name: `PyTorch ${hello.torch} (BLAS ${hello.blas}: ${hello.blas_library}, ${hello.threads} threads)`}
 }

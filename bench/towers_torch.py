@@ -24,10 +24,10 @@ def blas_library():
     return found[0] if found else "unknown"
 
 
-def start_torch():
+def start_torch(threads=2):
     """Seeds and threads as every benchmark runs PyTorch, then says which torch and BLAS run (the first reply line)."""
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
     print(json.dumps({"torch": torch.__version__, "blas": blas.group(1) if blas else "unknown", "blas_library": blas_library(),
                       "threads": torch.get_num_threads()}), flush=True)

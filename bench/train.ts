@@ -3,8 +3,8 @@
  * against precomputed frozen image embeddings, the sum of both cross-entropy directions with a learned logit scale,
  * then a LARS update; at ViT-B/32 size (width 768, 12 layers, 61x5 patch grid, batch 8) and at `--model tiny` size
  * (width 64, 1 layer), both from `randomClip` as `vipant pretrain` starts without --init. TensorFlow.js on wasm
- * (the trainer's engine: blocks checkpointed at ViT-B size, see src/lib/model/transformer.ts), on one thread and
- * split over one data-parallel worker per core, against the same step in PyTorch (bench/train_torch.py, 2 threads)
+ * (the trainer's engine: as many blocks checkpointed as the heap needs, see src/lib/model/transformer.ts), on one thread and
+ * split over one data-parallel worker per core, against the same step in PyTorch (bench/train_torch.py, 2 threads and 1)
  * in the same run, taking turns step by step. Then one in-training evaluation per size (16 held-out clips through
  * the trainable audio tower, graph building included), on tfjs and on ONNX Runtime as the trainer runs it.
  * Besides wall-clock time, each step's CPU seconds (the whole process: every thread and worker): on a machine that
@@ -24,7 +24,7 @@ import {registerGradients} from '../src/lib/train/gradients.js'
 import {onnxEngine} from '../src/lib/train/onnx-evaluation.js'
 import {lars} from '../src/lib/train/optimizer.js'
 import {PairModel, trainableTowers} from '../src/lib/train/pair-model.js'
-import {CLIP_SIZES, randomClip} from '../src/lib/train/random-clip.js'
+import {CLIP_SIZES, randomClip, type ClipSize} from '../src/lib/train/random-clip.js'
 import {mulberry32} from '../src/lib/util/rng.js'
 import {torchProcess} from './python-process.js'
 import {median} from './median.js'
@@ -42,9 +42,19 @@ const EVAL_CLIPS = 16
 const ALL_WORKLOADS = [
   {size: 'tiny', warmup: 1, runs: 5},
   {size: 'vit-b32', warmup: 1, runs: 2},
+  {size: 'vit-b32-1block', warmup: 1, runs: 2},
 ] as const
 type Size = (typeof ALL_WORKLOADS)[number]['size']
-/** VIPANT_BENCH_TRAIN_SIZES=tiny times one size only: ViT-B's steps take minutes on a busy machine. */
+/** The towers timed: ViT-B/32's first block alone stands for its twelve where a full step takes too long. */
+const SIZES: Record<Size, ClipSize> = {
+  tiny: CLIP_SIZES.tiny,
+  'vit-b32': CLIP_SIZES['vit-b32'],
+  'vit-b32-1block': {...CLIP_SIZES['vit-b32'], layers: 1},
+}
+/**
+ * VIPANT_BENCH_TRAIN_SIZES=tiny times one size only: ViT-B's steps take minutes on a busy machine. vit-b32-1block
+ * runs only when named there.
+ */
 const WORKLOADS = ALL_WORKLOADS.filter((w) =>
   (process.env.VIPANT_BENCH_TRAIN_SIZES ?? 'tiny,vit-b32').split(',').includes(w.size),
 )
@@ -79,13 +89,11 @@ function wasmHeapBytes(): number {
  */
 async function tfjsContender(
   workers: number,
-): Promise<
-  Contender & {checkpointing: Record<string, boolean>; evaluate(size: Size): Promise<Record<string, number>>}
-> {
+): Promise<Contender & {checkpointing: Record<string, string>; evaluate(size: Size): Promise<Record<string, number>>}> {
   const description = (await selectBackend('wasm')).description.replace(/^backend: /, '')
   await registerGradients()
   const runs = new Map<Size, Awaited<ReturnType<typeof tfjsRun>>>()
-  const checkpointing: Record<string, boolean> = {}
+  const checkpointing: Record<string, string> = {}
   return {
     name: `tfjs ${description}${workers > 1 ? `, ${workers} data-parallel workers` : ''}`,
     checkpointing,
@@ -94,7 +102,12 @@ async function tfjsContender(
       const run = runs.get(size)!
       const audio = run.model.trainable.audio as AudioEncoder
       const [rows, columns] = audio.grid(FRAMES)
-      checkpointing[size] = audio.transformer.checkpoints([Math.ceil(BATCH / workers), 1 + rows * columns, audio.width])
+      const recomputed = audio.transformer.checkpointedBlocks([
+        Math.ceil(BATCH / workers),
+        1 + rows * columns,
+        audio.width,
+      ])
+      checkpointing[size] = recomputed > 0 ? `${recomputed} of ${audio.transformer.layers} blocks checkpointed` : ''
       return run.step()
     },
     evaluate: (size: Size) => runs.get(size)!.evaluate(),
@@ -105,7 +118,7 @@ async function tfjsContender(
 }
 
 async function tfjsRun(size: Size, workers: number) {
-  const audio = audioFromClip(randomClip(CLIP_SIZES[size], 1213), FRAMES)
+  const audio = audioFromClip(randomClip(SIZES[size], 1213), FRAMES)
   const model = new PairModel(trainableTowers({audio}), {}, Math.log(1 / 0.07), audio.config)
   const params = model.parameters()
   const variables = params.flatMap((p) => p.parts) as tf.Variable[]
@@ -154,8 +167,10 @@ async function tfjsRun(size: Size, workers: number) {
   }
 }
 
-async function torchContender(): Promise<Contender> {
-  const {python, name} = await torchProcess(TORCH_SCRIPT)
+/** PyTorch on its 2 threads, or on one (OpenBLAS held to it too): the per-core comparison. */
+async function torchContender(threads: 1 | 2): Promise<Contender> {
+  const env = threads === 1 ? {OPENBLAS_NUM_THREADS: '1', VIPANT_BENCH_TORCH_THREADS: '1'} : {}
+  const {python, name} = await torchProcess(TORCH_SCRIPT, {...process.env, ...env})
   return {
     name,
     step: async (size) => {
@@ -185,8 +200,10 @@ export const train: Benchmark = {
     const single = await tfjsContender(1)
     const parallel = await tfjsContender(workers)
     const contenders: Contender[] = [single, parallel]
+    const torch: Partial<Record<1 | 2, Contender>> = {}
     try {
-      contenders.push(await torchContender())
+      ;[torch[2], torch[1]] = [await torchContender(2), await torchContender(1)]
+      contenders.push(torch[2], torch[1])
     } catch (e) {
       unavailable.push({name: 'PyTorch', reason: (e as Error).message.split('\n')[0]})
     }
@@ -201,7 +218,7 @@ export const train: Benchmark = {
           if (r < w.warmup) continue
           const checkpointed =
             c === single ? single.checkpointing[w.size] : c === parallel && parallel.checkpointing[w.size]
-          const name = `${w.size} ${checkpointed ? `${c.name}, blocks checkpointed` : c.name}`
+          const name = `${w.size} ${checkpointed ? `${c.name}, ${checkpointed}` : c.name}`
           if (!rows.has(name)) rows.set(name, {name, runsS: [], work: 3600})
           rows.get(name)!.runsS.push(s)
           cpu.set(name, [...(cpu.get(name) ?? []), cpuS])
@@ -215,28 +232,32 @@ export const train: Benchmark = {
     // Seconds per step per size: one thread, data-parallel, PyTorch, and the ratios between them.
     const perSize = Object.fromEntries(
       WORKLOADS.map(({size}) => {
-        const timeOf = (prefix: string) => {
-          const m = measurements.find((m) => m.name.startsWith(`${size} ${prefix}`))
+        const row = (c?: Contender) => c && measurements.find((m) => m.name.startsWith(`${size} ${c.name}`))
+        const timeOf = (c?: Contender) => {
+          const m = row(c)
           return m && median(m.runsS)
         }
-        const cpuOf = (prefix: string) => {
-          const m = measurements.find((m) => m.name.startsWith(`${size} ${prefix}`))
+        const cpuOf = (c?: Contender) => {
+          const m = row(c)
           return m && median(cpu.get(m.name)!)
         }
-        const [one, dp, torch] = [timeOf(single.name), timeOf(parallel.name), timeOf('PyTorch')]
-        const [oneCpu, dpCpu, torchCpu] = [cpuOf(single.name), cpuOf(parallel.name), cpuOf('PyTorch')]
+        const [one, dp, torch2] = [timeOf(single), timeOf(parallel), timeOf(torch[2])]
+        const [oneCpu, dpCpu, torchCpu, torch1Cpu] = [single, parallel, torch[2], torch[1]].map(cpuOf)
         return [
           size,
           {
             tfjs_s_per_step: one,
             tfjs_data_parallel_s_per_step: dp,
-            pytorch_s_per_step: torch,
+            pytorch_s_per_step: torch2,
+            pytorch_1thread_s_per_step: timeOf(torch[1]),
             data_parallel_speedup: one && dp ? one / dp : undefined,
-            data_parallel_over_pytorch: dp && torch ? dp / torch : undefined,
+            data_parallel_over_pytorch: dp && torch2 ? dp / torch2 : undefined,
             tfjs_cpu_s_per_step: oneCpu,
             tfjs_data_parallel_cpu_s_per_step: dpCpu,
             pytorch_cpu_s_per_step: torchCpu,
             cpu_tfjs_over_pytorch: oneCpu && torchCpu ? oneCpu / torchCpu : undefined,
+            pytorch_1thread_cpu_s_per_step: torch1Cpu,
+            cpu_tfjs_over_pytorch_1thread: oneCpu && torch1Cpu ? oneCpu / torch1Cpu : undefined,
             wasm_heap_mb_after: heap[size] / 2 ** 20,
             evaluation_s: evaluation[size],
           },
@@ -249,7 +270,9 @@ export const train: Benchmark = {
         `(${r.data_parallel_speedup?.toFixed(2)}x), PyTorch ${r.pytorch_s_per_step?.toFixed(2) ?? '-'} s/step` +
         `${r.data_parallel_over_pytorch ? `: data-parallel tfjs takes ${r.data_parallel_over_pytorch.toFixed(2)}x PyTorch's time` : ''}; ` +
         `CPU s/step: tfjs ${r.tfjs_cpu_s_per_step?.toFixed(2)} one thread, ${r.tfjs_data_parallel_cpu_s_per_step?.toFixed(2)} data-parallel, ` +
-        `PyTorch ${r.pytorch_cpu_s_per_step?.toFixed(2) ?? '-'}${r.cpu_tfjs_over_pytorch ? ` (one-thread tfjs ${r.cpu_tfjs_over_pytorch.toFixed(2)}x PyTorch's CPU time)` : ''}; ` +
+        `PyTorch ${r.pytorch_cpu_s_per_step?.toFixed(2) ?? '-'}${r.cpu_tfjs_over_pytorch ? ` (one-thread tfjs ${r.cpu_tfjs_over_pytorch.toFixed(2)}x PyTorch's CPU time)` : ''}, ` +
+        `PyTorch on one thread ${r.pytorch_1thread_cpu_s_per_step?.toFixed(3) ?? '-'}` +
+        `${r.cpu_tfjs_over_pytorch_1thread ? ` (one-thread tfjs ${r.cpu_tfjs_over_pytorch_1thread.toFixed(2)}x: per core)` : ''}; ` +
         `one-thread wasm heap ${r.wasm_heap_mb_after.toFixed(0)} MiB; evaluation of ${EVAL_CLIPS} clips: ` +
         Object.entries(r.evaluation_s)
           .map(([engine, s]) => `${engine} ${s.toFixed(2)} s`)

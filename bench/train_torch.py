@@ -7,13 +7,17 @@ similarities, s a learned, unclamped logit scale (docs/method.md §6); backward;
 (test/reference/train_lars.py, Barlow Twins': parameters of rank >= 2 get weight decay 1e-6 and the trust ratio
 0.001 * |p| / |g|, the rest neither; momentum 0.9; group learning rates 0.2 and 0.0048 times a fixed 8 / 256).
 
+Threads: 2, or VIPANT_BENCH_TORCH_THREADS.
+
 Protocol, one JSON object per output line, so that the caller can interleave its steps with these:
   start: prints {"torch": version, "blas": BLAS_INFO of torch.__config__, "blas_library": the libblas mapped, "threads": n}
-  stdin "SIZE B" (SIZE: vit-b32 or tiny, as vipant's --model): one step at batch B, printed as
+  stdin "SIZE B" (SIZE: vit-b32 or tiny, as vipant's --model, or vit-b32-1block, its first block alone): one step at
+  batch B, printed as
   {"run_s": wall-clock s, "cpu_s": CPU s of the process (all threads), "loss": x}.
   The model of a size is built on its first request, before the clock starts. End of input ends the script.
 """
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,7 +30,8 @@ from towers import AudioHead  # noqa: E402
 from towers_torch import start_torch  # noqa: E402
 from train_lars import LARS  # noqa: E402
 
-SIZES = {"vit-b32": dict(width=768, layers=12, output_dim=512), "tiny": dict(width=64, layers=1, output_dim=32)}
+SIZES = {"vit-b32": dict(width=768, layers=12, output_dim=512), "tiny": dict(width=64, layers=1, output_dim=32),
+         "vit-b32-1block": dict(width=768, layers=1, output_dim=512)}
 FRAMES = 1000
 
 
@@ -56,7 +61,7 @@ class Run:
 
 
 def main():
-    start_torch()
+    start_torch(int(os.environ.get("VIPANT_BENCH_TORCH_THREADS", "2")))
     runs = {}
     for line in sys.stdin:
         size, batch = line.split()

@@ -7,12 +7,20 @@ import type {StateDict} from '../src/lib/checkpoint/tensor.js'
 import {AudioEncoder} from '../src/lib/model/audio-encoder.js'
 import {TextTransformer} from '../src/lib/model/clip-text.js'
 import {VisionTransformer} from '../src/lib/model/clip-vision.js'
-import {asIs, type Parameter} from '../src/lib/model/parameters.js'
-import type {Checkpointing, Transformer} from '../src/lib/model/transformer.js'
+import {asIs, inputMatMul, matMulFast, type Parameter} from '../src/lib/model/parameters.js'
+import {
+  LayerNorm,
+  Linear,
+  MultiheadAttention,
+  ResidualAttentionBlock,
+  Transformer,
+  type Checkpointing,
+} from '../src/lib/model/transformer.js'
 import {parseConfigYaml, resolveConfig} from '../src/lib/train/config.js'
 import {registerGradients} from '../src/lib/train/gradients.js'
 import {contrastiveLoss} from '../src/lib/train/loss.js'
 import {lars, type Gradients} from '../src/lib/train/optimizer.js'
+import {PairModel} from '../src/lib/train/pair-model.js'
 import {UserError} from '../src/lib/util/errors.js'
 import {mulberry32} from '../src/lib/util/rng.js'
 import {fixture, maxAbsDiff} from './helpers.js'
@@ -39,6 +47,8 @@ interface StepResult {
   weights: Map<string, Float32Array>
   peakBytes: number
   leakedTensors: number
+  /** The output shape of every matrix product the step ran. */
+  products: number[][]
 }
 
 /** One LARS step of `build()`'s model with its trunks set to `checkpoint`: the loss, gradients, new weights, memory. */
@@ -65,7 +75,8 @@ async function step(build: () => Model, checkpoint: Checkpointing): Promise<Step
   const leakedTensors = tf.memory().numTensors - tensorsBefore
   const weights = new Map(model.params.map((p) => [p.name, p.toTorch().data]))
   model.dispose()
-  return {loss, grads: named, weights, peakBytes: profile.peakBytes, leakedTensors}
+  const products = profile.kernels.filter((k) => k.name === 'BatchMatMul').map((k) => k.outputShapes[0] as number[])
+  return {loss, grads: named, weights, peakBytes: profile.peakBytes, leakedTensors, products}
 }
 
 function assertSame(a: StepResult, b: StepResult): number {
@@ -142,11 +153,64 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     const checkpointed = await step(audioModel, true)
     const diff = assertSame(plain, checkpointed)
     t.diagnostic(`max abs diff ${diff}; peak bytes ${plain.peakBytes} -> ${checkpointed.peakBytes}`)
+    // The recomputation replays the blocks' Linear outputs: of its products, only attention's run again, 2 per clip
+    // (4) and head (1) in each of the 2 blocks.
+    assert.equal(checkpointed.products.length - plain.products.length, 2 * 4 * 2)
     assert.ok(
       checkpointed.peakBytes < plain.peakBytes,
       `peak ${checkpointed.peakBytes} vs ${plain.peakBytes} without checkpointing`,
     )
     assert.deepEqual([plain.leakedTensors, checkpointed.leakedTensors], [0, 0], 'tensors left behind by a step')
+  })
+
+  it('audio tower: checkpointing 1 of its 2 blocks gives the step of checkpointing both (<= 1e-6), with a peak in between', async (t) => {
+    const all = await step(audioModel, true)
+    const some = await step(audioModel, 1)
+    const none = await step(audioModel, false)
+    t.diagnostic(
+      `max abs diff ${assertSame(all, some)}; peak bytes ${all.peakBytes} < ${some.peakBytes} < ${none.peakBytes}`,
+    )
+    assert.ok(all.peakBytes < some.peakBytes && some.peakBytes < none.peakBytes)
+    assert.equal(some.leakedTensors, 0, 'tensors left behind by a step')
+  })
+
+  it("the patch embedding computes no gradient for its input (pixels, log-mels): its filter's alone", async () => {
+    const audio = await step(audioModel, false)
+    const clip = await step(clipModel, false)
+    // Audio: 4 clips of 200 frames, 11x5 patches of 32x32; image: 3 pictures of 7x7 patches of 32x32x3.
+    const patches = [
+      [4 * 11 * 5, 32 * 32],
+      [3 * 7 * 7, 32 * 32 * 3],
+    ]
+    for (const [{products}, shape] of [audio, clip].map((r, i) => [r, patches[i]] as const)) {
+      assert.ok(products.length > 0)
+      assert.ok(!products.some((s) => s.join() === shape.join()), `a product of the patches' shape ${shape}`)
+    }
+  })
+
+  it("inputMatMul: matMulFast's product and weight gradient (<= 1e-6 relative), one product fewer", async () => {
+    const x = random([40, 48], 7)
+    const w = tf.variable(random([48, 16], 8))
+    const run = async (product: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D) => {
+      let grad: Float32Array | undefined
+      let value = 0
+      const profile = await tf.profile(() => {
+        const result = tf.variableGrads(
+          () => tf.sum(tf.square(product(x as tf.Tensor2D, w as tf.Tensor as tf.Tensor2D))),
+          [w],
+        )
+        grad = result.grads[w.name].dataSync() as Float32Array
+        value = result.value.dataSync()[0]
+        tf.dispose([result.value, ...Object.values(result.grads)])
+      })
+      return {value, grad: grad!, products: profile.kernels.filter((k) => k.name === 'BatchMatMul').length}
+    }
+    const [both, weightOnly] = [await run(matMulFast), await run(inputMatMul)]
+    assert.equal(weightOnly.value, both.value)
+    const scale = Math.max(...both.grad.map(Math.abs))
+    assert.ok(maxAbsDiff(weightOnly.grad, both.grad) <= 1e-6 * scale)
+    assert.deepEqual([both.products, weightOnly.products], [3, 2])
+    tf.dispose([x, w])
   })
 
   it('image and text towers (causal mask): gradients and a LARS step equal', async (t) => {
@@ -288,6 +352,65 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     assert.equal(trainable.transformer.checkpoints([1, 56, 64]), true)
     trainable.dispose()
     frozen.dispose()
+  })
+
+  it("'auto' checkpoints as many blocks as the heap needs, keeping their products: ViT-B/32 audio; the tiny tower never", () => {
+    // A ViT-B block: 7,087,872 weights; twelve hold 340 MB, 1.36 GB with their gradients, momentum and the update's
+    // temporaries, leaving 2.40 GB of the 3.76 GB budget. A block's tape at 306 tokens (61x5 patches and the class
+    // token): 4 * B * 306 * (160 * 768 + 5 * 12 * 306) bytes, 173 MB per clip; a checkpointed block's products
+    // 4 * B * 306 * 9 * 768 bytes, 8.5 MB per clip. Batch 1: all twelve tapes fit (2.07 GB). Batch 2 (346 MB and
+    // 17 MB): one recomputed block's tape, 5 kept tapes and 7 blocks' products fit. Batch 4 (692 and 34 MB): 1 kept,
+    // 11 checkpointed. Batch 8 (1.38 GB and 68 MB): none kept; the recomputed tape and 12 blocks' products, 2.20 GB.
+    const block = (width: number) => {
+      const zeros = (shape: number[]) => tf.variable(tf.zeros(shape)) as never
+      const linear = (from: number, to: number) => new Linear(zeros([from, to]), zeros([to]))
+      const norm = () => new LayerNorm(zeros([width]), zeros([width]))
+      const attn = new MultiheadAttention(
+        linear(width, width),
+        linear(width, width),
+        linear(width, width),
+        linear(width, width),
+        width / 64,
+      )
+      return new ResidualAttentionBlock(attn, norm(), linear(width, 4 * width), linear(4 * width, width), norm())
+    }
+    const vitB = new Transformer(Array(12).fill(block(768)))
+    assert.deepEqual(
+      [1, 2, 4, 8].map((batch) => vitB.checkpointing([batch, 306, 768])),
+      [
+        {blocks: 0, products: false},
+        {blocks: 7, products: true},
+        {blocks: 11, products: true},
+        {blocks: 12, products: true},
+      ],
+    )
+    // Batch 12 (2.07 GB and 102 MB): the recomputed tape fits, not beside 12 blocks' products.
+    assert.deepEqual(vitB.checkpointing([12, 306, 768]), {blocks: 12, products: false})
+    // Training two towers (image-text), it plans in half the heap: 0.52 GB, less than one tape at batch 4.
+    vitB.heapShare = 1 / 2
+    assert.deepEqual(vitB.checkpointing([4, 306, 768]), {blocks: 12, products: false})
+    assert.equal(vitB.checkpoints([4, 306, 768]), true)
+    vitB.resblocks[0].dispose()
+    const tiny = new Transformer([block(64)])
+    assert.deepEqual(
+      [8, 64].map((batch) => tiny.checkpointedBlocks([batch, 306, 64])),
+      [0, 0],
+    )
+    tiny.dispose()
+  })
+
+  it('a pair model plans each trainable trunk in its share of the heap', () => {
+    const image = VisionTransformer.fromStateDict(clipState, 'visual', true)
+    const text = TextTransformer.fromStateDict(clipState, true)
+    const audio = AudioEncoder.fromStateDict(audioState, undefined, true)
+    const pair = new PairModel({image, text}, {}, 0)
+    const single = new PairModel({audio}, {}, 0)
+    assert.deepEqual(
+      [image.transformer.heapShare, text.transformer.heapShare, audio.transformer.heapShare],
+      [0.5, 0.5, 1],
+    )
+    pair.dispose()
+    single.dispose()
   })
 
   it('the training config turns it on or off (checkpointBlocks), null meaning auto', () => {

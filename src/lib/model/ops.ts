@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core'
 import type {Grid} from '../checkpoint/audio-config.js'
 import type {Patches, TowerOps} from '../towers/ops.js'
-import {gatherRows, matMulFast} from './parameters.js'
+import {gatherRows, inputMatMul, matMulFast} from './parameters.js'
 
 /** LayerNorm, Linear, MultiheadAttention and Transformer of src/lib/model/transformer.ts, as this file calls them. */
 interface Module {
@@ -25,7 +25,7 @@ export class TfjsOps implements TowerOps<tf.Tensor> {
   }
 
   quickGelu(x: tf.Tensor): tf.Tensor {
-    return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)))
+    return quickGelu(x)
   }
 
   layerNorm(name: string, x: tf.Tensor): tf.Tensor {
@@ -51,7 +51,7 @@ export class TfjsOps implements TowerOps<tf.Tensor> {
   /**
    * 'hwc' (non-overlapping): patches cut by reshapes, the filter stored [P*P*3, W] in (kh, kw, channel) order.
    * 'mono' (overlapping, stride < patch): patches gathered, the filter stored [C, P*P, W] and averaged over C here
-   * unless it was at load (C = 1).
+   * unless it was at load (C = 1). x is the tower's input (pixels, log-mels): only the filter takes a gradient.
    */
   patchEmbedding(name: string, x: tf.Tensor, {layout, patchSize: P, stride, grid: [rows, cols]}: Patches): tf.Tensor {
     const conv1 = this.tensor(name)
@@ -69,7 +69,7 @@ export class TfjsOps implements TowerOps<tf.Tensor> {
       patches = tf.reshape(tf.gather(tf.reshape(x, [B, T * F]), index, 1), [B * rows * cols, P * P]) // shape = [B*rows*cols, P*P]
       kernel = (conv1.shape[0] === 1 ? tf.reshape(conv1, [P * P, W]) : tf.mean(conv1, 0)) as tf.Tensor2D // shape = [P*P, W]
     }
-    return tf.reshape(matMulFast(patches, kernel), [B, rows * cols, W]) // shape = [B, rows*cols, W], row-major grid
+    return tf.reshape(inputMatMul(patches, kernel), [B, rows * cols, W]) // shape = [B, rows*cols, W], row-major grid
   }
 
   withClassToken(name: string, x: tf.Tensor): tf.Tensor {
@@ -149,3 +149,17 @@ function patchIndex([rows, cols]: Grid, P: number, stride: [number, number], bin
   }
   return tf.tensor1d(index, 'int32')
 }
+
+/**
+ * x * sigmoid(1.702 x), with its gradient dy * s * (1 + 1.702 x (1 - s)) written out, s = sigmoid(1.702 x): derived
+ * op by op it takes more passes over the MLP's widest activations, and a copy of x.
+ */
+const quickGelu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const s = tf.sigmoid(tf.mul(x, 1.702))
+  save([x, s])
+  return {
+    value: tf.mul(x, s),
+    gradFunc: (dy: tf.Tensor, [input, sig]: tf.Tensor[]) =>
+      tf.mul(tf.mul(dy, sig), tf.add(tf.mul(tf.mul(input, 1.702), tf.sub(1, sig)), 1)),
+  }
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor

@@ -11,7 +11,9 @@
  * it ends, ~15 GB for the 12-layer ViT-B audio tower at batch 8, far beyond wasm's 4 GB heap. With
  * `checkpointBlocks` each block is one tape node that keeps only its input (the residual stream) and recomputes its
  * own forward pass inside its gradient (gradient checkpointing): one block's intermediates live at a time, for one
- * more forward pass of the trunk per step (measured: 2.7 GB of wasm heap for that step).
+ * more forward pass of the trunk per step (measured: 2.7 GB of wasm heap for that step). Only as many blocks as the
+ * heap needs are checkpointed: the others keep their tapes and are not run twice. A checkpointed block also keeps its
+ * Linear outputs where they fit, so that its second forward pass runs the attention and element-wise kernels only.
  */
 import * as tf from '@tensorflow/tfjs-core'
 import type {StateDict} from '../checkpoint/tensor.js'
@@ -57,12 +59,29 @@ export class LayerNorm {
     return [asIs('weight', this.weight), asIs('bias', this.bias)]
   }
 
-  /** x: (N, W), normalised over W. */
+  /**
+   * x: (N, W), normalised over W. The gradient is written out: derived op by op it takes 2.5x the kernels (each a
+   * pass over (N, W)), copies of x and tensors of ones, and a tape of every intermediate.
+   */
   forward(x: tf.Tensor): tf.Tensor2D {
-    return tf.tidy(() => {
-      const {mean, variance} = tf.moments(x, -1, true)
-      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias)
-    })
+    const eps = this.eps
+    const layerNorm = tf.customGrad(((input: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, save: tf.GradSaveFunc) => {
+      const {mean, variance} = tf.moments(input, -1, true)
+      const rstd = tf.rsqrt(tf.add(variance, eps)) // shape = [N, 1]
+      const normalized = tf.mul(tf.sub(input, mean), rstd)
+      save([normalized, rstd, weight])
+      return {
+        value: tf.add(tf.mul(normalized, weight), bias),
+        gradFunc: (dy: tf.Tensor, [xhat, r, w]: tf.Tensor[]) => {
+          // dx = (g - mean(g) - xhat * mean(g * xhat)) / std over each row, g = dy * weight.
+          const g = tf.mul(dy, w)
+          const centred = tf.sub(g, tf.mean(g, -1, true))
+          const dx = tf.mul(tf.sub(centred, tf.mul(xhat, tf.mean(tf.mul(g, xhat), -1, true))), r)
+          return [dx, tf.sum(tf.mul(dy, xhat), 0), tf.sum(dy, 0)]
+        },
+      }
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D
+    return layerNorm(x, this.weight, this.bias)
   }
 
   dispose(): void {
@@ -89,7 +108,10 @@ export class Linear {
 
   /** x: (N, in). */
   forward(x: tf.Tensor): tf.Tensor2D {
-    return tf.tidy(() => tf.add(matMulFast(x as tf.Tensor2D, this.weight), this.bias))
+    if (products?.replay) return replayedLinear(x, this.weight, this.bias, products.outputs[products.next++])
+    const y = tf.tidy(() => tf.add(matMulFast(x as tf.Tensor2D, this.weight), this.bias)) as tf.Tensor2D
+    products?.outputs.push(tf.keep(y))
+    return y
   }
 
   parameters(): Parameter[] {
@@ -99,6 +121,28 @@ export class Linear {
   dispose(): void {
     tf.dispose([this.weight, this.bias])
   }
+}
+
+/**
+ * The Linear outputs of a checkpointed block: recorded by its forward pass, handed back in the same order when its
+ * gradient recomputes the block, which then runs its element-wise kernels and attention but not its six products.
+ */
+let products: {replay: boolean; outputs: tf.Tensor[]; next: number} | undefined
+
+/** x @ w + b valued `y`, computed before: the gradients of the product and the bias, not the product again. */
+function replayedLinear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, y: tf.Tensor): tf.Tensor2D {
+  const linear = tf.customGrad(((input: tf.Tensor, w: tf.Tensor, _bias: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([input, w])
+    return {
+      value: tf.clone(y),
+      gradFunc: (dy: tf.Tensor, [savedInput, savedWeight]: tf.Tensor[]) => [
+        tf.matMul(dy as tf.Tensor2D, tf.transpose(savedWeight)),
+        tf.matMul(tf.transpose(savedInput), dy as tf.Tensor2D),
+        tf.sum(dy, 0),
+      ],
+    }
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D
+  return linear(x, weight, bias)
 }
 
 /** nn.MultiheadAttention(d, d/64) as CLIP calls it: self-attention, heads in contiguous 64-wide slices. */
@@ -241,14 +285,22 @@ export class ResidualAttentionBlock {
   }
 }
 
-/** Whether a trainable trunk recomputes each block in the backward pass: always, never, or when the tape would be large. */
-export type Checkpointing = boolean | 'auto'
+/**
+ * Which blocks of a trainable trunk recompute their forward pass in the backward pass: all, none, that many (the
+ * first ones), or 'auto': as few as the wasm heap needs.
+ */
+export type Checkpointing = boolean | number | 'auto'
 
-/** 'auto' checkpoints when the tape of the blocks would exceed this: a quarter of wasm's 4 GB heap. */
-const AUTO_CHECKPOINT_BYTES = 2 ** 30
+/**
+ * What 'auto' plans a training step's peak for: wasm's 4 GiB heap less 0.5 GiB for what lies outside the trunk (the
+ * patch embedding and its input, the loss) and the allocator's slack.
+ */
+const AUTO_BUDGET_BYTES = 2 ** 32 - 2 ** 29
 
 export class Transformer {
   checkpointBlocks: Checkpointing = 'auto'
+  /** The part of the heap 'auto' plans this trunk's training in: a step that trains two towers tapes both. */
+  heapShare = 1
 
   constructor(readonly resblocks: ResidualAttentionBlock[]) {}
 
@@ -272,27 +324,59 @@ export class Transformer {
   }
 
   /**
-   * Bytes a training step holds for the blocks without checkpointing: the tape, and the backward pass's gradients,
-   * which tfjs frees only once the pass ends. Fitted to the wasm heap's growth (within ~1.5x over widths 128-512):
-   * ~160 tensors of [B*L, W] and ~5 attention maps of [B*H, L, L] per block.
+   * Bytes a training step holds for one block that is not checkpointed: its tape, and the backward pass's gradients,
+   * which tfjs frees only once the pass ends (a checkpointed block holds as much while it is recomputed). Fitted to
+   * the wasm heap's growth: ~160 tensors of [B*L, W] and ~5 attention maps of [B*H, L, L]; measured at ViT-B size
+   * (L = 306, W = 768), the heap grows ~1.1x less than this per block at batch 4 and 8.
    */
-  tapeBytes([B, L, W]: number[]): number {
-    return 4 * this.layers * B * L * (160 * W + 5 * this.heads * L)
+  blockTapeBytes([B, L, W]: number[]): number {
+    return 4 * B * L * (160 * W + 5 * this.heads * L)
   }
 
-  /** Whether forward(x) checkpoints: only a trainable trunk (an inference one keeps no tape). */
+  /** Bytes a checkpointed block keeps for its recomputation: its six Linear outputs, 9 W floats per token. */
+  blockProductBytes([B, L, W]: number[]): number {
+    return 4 * B * L * 9 * W
+  }
+
+  /**
+   * How forward(x) trains: how many blocks it checkpoints (the first ones), and whether those keep their Linear
+   * outputs, so that their recomputation runs no products. None in an inference trunk (it keeps no tape). 'auto' keeps
+   * as many blocks' tapes as fit in the trunk's share of the heap beside the parameters, their gradients, LARS's
+   * momentum and the update's temporaries (4x the weights), the tape of the block being recomputed and the checkpointed
+   * blocks' products. Products are kept wherever they fit.
+   */
+  checkpointing(shape: number[]): {blocks: number; products: boolean} {
+    const n = this.layers
+    if (!(this.resblocks[0].ln_1.weight instanceof tf.Variable) || this.checkpointBlocks === false)
+      return {blocks: 0, products: false}
+    const weights = this.parameters().reduce((sum, p) => sum + p.parts.reduce((s, t) => s + 4 * t.size, 0), 0)
+    const budget = AUTO_BUDGET_BYTES * this.heapShare - 4 * weights
+    const [tape, kept] = [this.blockTapeBytes(shape), this.blockProductBytes(shape)]
+    let blocks = n
+    if (typeof this.checkpointBlocks === 'number') blocks = Math.min(n, Math.max(0, Math.round(this.checkpointBlocks)))
+    else if (this.checkpointBlocks === 'auto' && n * tape <= budget) blocks = 0
+    else if (this.checkpointBlocks === 'auto')
+      blocks = n - Math.min(n - 1, Math.max(0, Math.floor((budget - tape - n * kept) / (tape - kept))))
+    return {blocks, products: blocks > 0 && (n - blocks + 1) * tape + blocks * kept <= budget}
+  }
+
+  /** How many blocks forward(x) checkpoints. */
+  checkpointedBlocks(shape: number[]): number {
+    return this.checkpointing(shape).blocks
+  }
+
+  /** Whether forward(x) checkpoints any block. */
   checkpoints(shape: number[]): boolean {
-    if (!(this.resblocks[0].ln_1.weight instanceof tf.Variable) || this.checkpointBlocks === false) return false
-    return this.checkpointBlocks === true || this.tapeBytes(shape) > AUTO_CHECKPOINT_BYTES
+    return this.checkpointedBlocks(shape) > 0
   }
 
   forward(x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
     // Block by block under its own tidy: only the residual stream outlives a block, which keeps peak memory at
     // one block's intermediates.
-    const checkpoint = this.checkpoints(x.shape)
+    const {blocks, products} = this.checkpointing(x.shape)
     let h = x
-    for (const block of this.resblocks) {
-      const next = tf.tidy(() => (checkpoint ? checkpointed(block, h, mask) : block.forward(h, mask)))
+    for (const [i, block] of this.resblocks.entries()) {
+      const next = tf.tidy(() => (i < blocks ? checkpointed(block, h, products, mask) : block.forward(h, mask)))
       if (h !== x) h.dispose()
       h = next
     }
@@ -305,23 +389,47 @@ export class Transformer {
 }
 
 /**
- * block.forward(x, mask) as a single tape node over x and the block's weights that saves only x (and the mask): its
- * gradient runs the block's forward again under a tape of its own and backpropagates dy through it.
+ * block.forward(x, mask) as a single tape node over x and the block's weights that saves only x, the mask and, with
+ * `keepProducts`, the block's Linear outputs: its gradient runs the block's forward again (the products replayed)
+ * under a tape of its own and backpropagates dy through it.
  */
-function checkpointed(block: ResidualAttentionBlock, x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
+function checkpointed(
+  block: ResidualAttentionBlock,
+  x: tf.Tensor3D,
+  keepProducts: boolean,
+  mask?: tf.Tensor2D,
+): tf.Tensor3D {
   const weights = block.parameters().flatMap((p) => p.parts)
   const run = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args.pop() as tf.GradSaveFunc
     const input = args[0] as tf.Tensor3D
-    save(mask ? [input, mask] : [input])
+    products = keepProducts ? {replay: false, outputs: [], next: 0} : undefined
+    let value: tf.Tensor3D
+    let outputs: tf.Tensor[]
+    try {
+      value = block.forward(input, mask)
+    } finally {
+      outputs = products?.outputs ?? []
+      products = undefined
+    }
+    save([input, ...outputs, ...(mask ? [mask] : [])]) // nothing is saved when no gradient is recorded
+    tf.dispose(outputs)
     return {
-      value: block.forward(input, mask),
-      gradFunc: (dy: tf.Tensor, [savedInput, savedMask]: tf.Tensor[]) =>
-        recomputedGradients(
-          () => block.forward(savedInput as tf.Tensor3D, savedMask as tf.Tensor2D | undefined),
-          [savedInput, ...weights],
-          dy,
-        ),
+      value,
+      gradFunc: (dy: tf.Tensor, [savedInput, ...saved]: tf.Tensor[]) => {
+        const [recorded, savedMask] = [saved.slice(0, outputs.length), saved[outputs.length]]
+        products = keepProducts ? {replay: true, outputs: recorded, next: 0} : undefined
+        try {
+          return recomputedGradients(
+            () => block.forward(savedInput as tf.Tensor3D, savedMask as tf.Tensor2D | undefined),
+            [savedInput, ...weights],
+            dy,
+          )
+        } finally {
+          products = undefined
+          tf.dispose(recorded) // the tape would free them only once the whole backward pass ends
+        }
+      },
     }
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (...inputs: tf.Tensor[]) => tf.Tensor3D
   return run(x, ...weights)

@@ -29,6 +29,9 @@ export class PairModel {
     readonly audioConfig?: AudioConfig,
   ) {
     this.logitScale = tf.variable(tf.scalar(logitScale, 'float32'), true) as tf.Variable<tf.Rank.R0>
+    // One step tapes every trainable tower in the same heap.
+    const towers = Object.values(trainable)
+    for (const tower of towers) tower.transformer.heapShare = 1 / towers.length
   }
 
   /** Every trainable parameter under its checkpoint name (`audio.*`/`clip.*` as in vipant's format), the logit scale last. */
