@@ -1,7 +1,7 @@
 /**
  * Matrix products of a ViT-B/32 audio-tower block at batch 8 (2448 tokens: 8 clips of 306), forward and gradients,
  * on one thread: tfjs wasm's BatchMatMul kernel with products on XNNPACK (VIPANT_GEMM=xnnpack; operands transposed
- * explicitly first, as the trainer's matMulFast does, since XNNPACK's own transposed path runs at about 1 GFLOP/s)
+ * explicitly first, as the BatchMatMul kernel does for XNNPACK, since XNNPACK's own transposed path runs at about 1 GFLOP/s)
  * and on ONNX Runtime's MLAS (the default, src/lib/backend/native-gemm.ts; transposes handed to MLAS), against
  * PyTorch on one thread (bench/gemm_torch.py), in the same run. Then one VA pre-training step of a ViT-B/32-width
  * audio tower with VIPANT_BENCH_GEMM_LAYERS blocks (default 1; 12 is the whole tower) at batch 8, on one tfjs thread

@@ -115,9 +115,9 @@ export function patchWasmKernels(): void {
     const backend = args.backend as unknown as WasmBackend
     const native = nativeProduct(a, b, transposeA, transposeB, backend)
     if (native) return native
-    if (!(transposeA || transposeB) || a.dtype !== 'float32' || multiplyAdds(a, b, transposeB) < NATIVE_MULTIPLY_ADDS)
-      return onXnnpack(args)
-    // XNNPACK's own transposed products run at 1-2 GFLOP/s on large operands: a transposed copy first is faster.
+    if (!(transposeA || transposeB) || a.dtype !== 'float32') return onXnnpack(args)
+    // XNNPACK's own transposed products run at 1-2 GFLOP/s: a transposed copy first is faster, so the model code
+    // passes transpose flags (free on MLAS) and never transposes an operand itself.
     const flip = (x: tf.TensorInfo) => {
       const perm = [...x.shape.keys()]
       perm.push(...perm.splice(-2).reverse())
@@ -129,13 +129,6 @@ export function patchWasmKernels(): void {
     for (const copy of [left, right]) if (copy !== a && copy !== b) backend.disposeData(copy.dataId)
     return out
   })
-}
-
-/** The multiply-adds of a batched product op(a) @ op(b): batch x M x K x N. */
-function multiplyAdds(a: tf.TensorInfo, b: tf.TensorInfo, transposeB: boolean): number {
-  const [[rowsA, columnsA], [rowsB, columnsB]] = [a.shape.slice(-2), b.shape.slice(-2)]
-  const batch = Math.max(tf.util.sizeFromShape(a.shape.slice(0, -2)), tf.util.sizeFromShape(b.shape.slice(0, -2)))
-  return batch * rowsA * columnsA * (transposeB ? rowsB : columnsB)
 }
 
 /** Products from this many multiply-adds run on MLAS; below it, ORT's per-call cost outweighs its faster kernel. */

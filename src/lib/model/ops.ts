@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core'
 import type {Grid} from '../checkpoint/audio-config.js'
 import type {Patches, TowerOps} from '../towers/ops.js'
-import {gatherRows, inputMatMul, matMulFast} from './parameters.js'
+import {gatherRows} from './parameters.js'
 
 /** LayerNorm, Linear, MultiheadAttention and Transformer of src/lib/model/transformer.ts, as this file calls them. */
 interface Module {
@@ -45,7 +45,7 @@ export class TfjsOps implements TowerOps<tf.Tensor> {
   }
 
   project(name: string, x: tf.Tensor): tf.Tensor {
-    return matMulFast(x as tf.Tensor2D, this.tensor(name) as tf.Tensor2D)
+    return tf.matMul(x as tf.Tensor2D, this.tensor(name) as tf.Tensor2D)
   }
 
   /**
@@ -69,7 +69,8 @@ export class TfjsOps implements TowerOps<tf.Tensor> {
       patches = tf.reshape(tf.gather(tf.reshape(x, [B, T * F]), index, 1), [B * rows * cols, P * P]) // shape = [B*rows*cols, P*P]
       kernel = (conv1.shape[0] === 1 ? tf.reshape(conv1, [P * P, W]) : tf.mean(conv1, 0)) as tf.Tensor2D // shape = [P*P, W]
     }
-    return tf.reshape(inputMatMul(patches, kernel), [B, rows * cols, W]) // shape = [B, rows*cols, W], row-major grid
+    // The patches take no gradient (they are input): tfjs's backward pass computes the kernel's alone.
+    return tf.reshape(tf.matMul(patches, kernel), [B, rows * cols, W]) // shape = [B, rows*cols, W], row-major grid
   }
 
   withClassToken(name: string, x: tf.Tensor): tf.Tensor {

@@ -68,37 +68,6 @@ export function stateDictOf(params: readonly Parameter[]): StateDict {
 }
 
 /**
- * a @ b. wasm runs one matMul fast (XNNPACK): a single 2-D product without transpose flags. tfjs's own matMul
- * gradient uses the flags, which run ~10x slower there; this one transposes explicitly (same values).
- */
-export const matMulFast = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([a, b])
-  return {
-    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor, [x, y]: tf.Tensor[]) => [
-      tf.matMul(dy as tf.Tensor2D, tf.transpose(y)),
-      tf.matMul(tf.transpose(x), dy as tf.Tensor2D),
-    ],
-  }
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D
-
-/**
- * input @ w as matMulFast, for an input that takes no gradient (a tower's pixels or log-mels cut into patches): the
- * backward pass computes w's gradient only. customGrad computes the gradient of every input it is given, needed or
- * not, so `input` is no input of the tape node here, only saved by it.
- */
-export function inputMatMul(input: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-  const product = tf.customGrad(((weight: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([input])
-    return {
-      value: tf.matMul(input, weight as tf.Tensor2D),
-      gradFunc: (dy: tf.Tensor, [x]: tf.Tensor[]) => [tf.matMul(tf.transpose(x), dy as tf.Tensor2D)],
-    }
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (w: tf.Tensor) => tf.Tensor2D
-  return product(w)
-}
-
-/**
  * tf.gather(table, rows) along axis 0 with a gradient that wasm can run: its own needs UnsortedSegmentSum, which
  * the wasm backend lacks, and a one-hot product (or wasm's ScatterNd) costs seconds per step for CLIP's
  * 49408-row token table, so the few gathered rows' gradients are summed into the table's shape here, in order.

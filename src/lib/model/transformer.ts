@@ -2,10 +2,10 @@
  * The tfjs modules of CLIP's transformer trunk (its topology: src/lib/towers/transformer.ts), holding the weights
  * of the image, text and audio towers.
  *
- * wasm runs one kind of matMul fast (XNNPACK): a single 2-D product without transpose flags. Everything here is
- * written in those terms: activations are reshaped to 2-D for each Linear, weights are stored pre-transposed
- * ([in, out]), and attention is one 2-D product per (sample, head) with explicitly transposed keys. Built with
- * `trainable`, the weights are tf.Variables and every product's gradient keeps to that fast path (matMulFast).
+ * Products are 2-D: activations are reshaped to 2-D for each Linear, weights are stored pre-transposed ([in, out]),
+ * and attention is one 2-D product per (sample, head). A transposed operand is a transpose flag, never a transpose
+ * here: on wasm, ONNX Runtime's MLAS runs the flags at no cost and XNNPACK gets a transposed copy from the kernel
+ * (src/lib/backend/wasm-kernels.ts). Built with `trainable`, the weights are tf.Variables.
  *
  * Training memory: the tape keeps every intermediate of the forward pass and the backward pass every gradient until
  * it ends, ~15 GB for the 12-layer ViT-B audio tower at batch 8, far beyond wasm's 4 GB heap. With
@@ -21,7 +21,7 @@ import {join} from '../towers/ops.js'
 import {BLOCK, blockNames, residualAttentionBlock} from '../towers/transformer.js'
 import {UserError} from '../util/errors.js'
 import {TfjsOps} from './ops.js'
-import {asIs, laidOut, matMulFast, own, prefixed, transposed, type Parameter} from './parameters.js'
+import {asIs, laidOut, own, prefixed, transposed, type Parameter} from './parameters.js'
 
 /** `state[name]` as a tf tensor of its stored (PyTorch) shape. */
 export function param(state: StateDict, name: string): tf.Tensor {
@@ -109,7 +109,7 @@ export class Linear {
   /** x: (N, in). */
   forward(x: tf.Tensor): tf.Tensor2D {
     if (products?.replay) return replayedLinear(x, this.weight, this.bias, products.outputs[products.next++])
-    const y = tf.tidy(() => tf.add(matMulFast(x as tf.Tensor2D, this.weight), this.bias)) as tf.Tensor2D
+    const y = tf.tidy(() => tf.add(tf.matMul(x as tf.Tensor2D, this.weight), this.bias)) as tf.Tensor2D
     products?.outputs.push(tf.keep(y))
     return y
   }
@@ -136,8 +136,8 @@ function replayedLinear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, y: tf.
     return {
       value: tf.clone(y),
       gradFunc: (dy: tf.Tensor, [savedInput, savedWeight]: tf.Tensor[]) => [
-        tf.matMul(dy as tf.Tensor2D, tf.transpose(savedWeight)),
-        tf.matMul(tf.transpose(savedInput), dy as tf.Tensor2D),
+        tf.matMul(dy as tf.Tensor2D, savedWeight as tf.Tensor2D, false, true),
+        tf.matMul(savedInput as tf.Tensor2D, dy as tf.Tensor2D, true, false),
         tf.sum(dy, 0),
       ],
     }
@@ -213,8 +213,8 @@ export class MultiheadAttention {
       const samples = qs.map((qb, b) => {
         const [qh, kh, vh] = [qb, ks[b], vs[b]].map((t) => split(t, H, 1)) // shape = H x [L, D]
         const heads = qh.map((qi, h) => {
-          const scores = matMulFast(qi, tf.transpose(kh[h])) // shape = [L, L]
-          return matMulFast(tf.softmax(mask ? tf.add(scores, mask) : scores), vh[h]) // shape = [L, D]
+          const scores = tf.matMul(qi, kh[h], false, true) // shape = [L, L]
+          return tf.matMul(tf.softmax(mask ? tf.add(scores, mask) : scores), vh[h]) // shape = [L, D]
         })
         return tf.concat(heads, 1) // shape = [L, W], heads concatenated
       })

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core'
-import {matMulFast} from '../model/parameters.js'
 import {l2normalize} from '../model/transformer.js'
 
 /**
@@ -8,7 +7,7 @@ import {l2normalize} from '../model/transformer.js'
  */
 export function contrastiveLoss(a: tf.Tensor2D, b: tf.Tensor2D, logitScale: tf.Scalar): tf.Scalar {
   return tf.tidy(() => {
-    const logits = tf.mul(tf.exp(logitScale), matMulFast(l2normalize(a), tf.transpose(l2normalize(b)))) as tf.Tensor2D // shape = [B, B]
+    const logits = tf.mul(tf.exp(logitScale), tf.matMul(l2normalize(a), l2normalize(b), false, true)) as tf.Tensor2D // shape = [B, B]
     const diagonal = tf.eye(a.shape[0])
     const ce = (l: tf.Tensor2D) => tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(l), diagonal), 1)))
     return tf.add(ce(logits), ce(tf.transpose(logits))) as tf.Scalar
