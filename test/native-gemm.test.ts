@@ -5,16 +5,7 @@ import * as tf from '@tensorflow/tfjs-core'
 import {selectBackend} from '../src/lib/backend/index.js'
 import {nativeMatMul, type Operand} from '../src/lib/backend/native-gemm.js'
 import {UserError} from '../src/lib/util/errors.js'
-import {mulberry32} from '../src/lib/util/rng.js'
-
-const random = (shape: number[], seed: number) => {
-  const rng = mulberry32(seed)
-  return tf.tensor(
-    Float32Array.from({length: shape.reduce((a, b) => a * b, 1)}, () => 2 * rng() - 1),
-    shape,
-    'float32',
-  )
-}
+import {randomTensor} from './random-tensor.js'
 
 /** tf.matMul with products on XNNPACK or on MLAS (VIPANT_GEMM is read at every product). */
 function product(gemm: 'xnnpack' | 'mlas', a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean) {
@@ -70,7 +61,7 @@ describe('matrix products on MLAS (onnxruntime-node) in the wasm BatchMatMul ker
   for (const [aShape, bShape, ta, tb] of SHAPES) {
     it(`${aShape.join('x')}${ta ? 'ᵀ' : ''} @ ${bShape.join('x')}${tb ? 'ᵀ' : ''} matches XNNPACK`, () =>
       tf.tidy(() => {
-        const [a, b] = [random(aShape, 1), random(bShape, 2)]
+        const [a, b] = [randomTensor(aShape, 1), randomTensor(bShape, 2)]
         const [x, m] = [product('xnnpack', a, b, ta, tb), product('mlas', a, b, ta, tb)]
         assert.deepEqual(m.shape, x.shape)
         const worst = worstError(a, b, ta, tb, x, m)
@@ -80,12 +71,12 @@ describe('matrix products on MLAS (onnxruntime-node) in the wasm BatchMatMul ker
 
   it('runs a large product on MLAS and a small one on XNNPACK', () =>
     tf.tidy(() => {
-      const [a, b] = [random([2, 40, 300], 3), random([300, 200], 4)]
+      const [a, b] = [randomTensor([2, 40, 300], 3), randomTensor([300, 200], 4)]
       const out = {data: new Float32Array(2 * 40 * 200), dims: [2, 40, 200]} as Operand
       const view = (t: tf.Tensor, dims: number[]) => ({data: t.dataSync() as Float32Array, dims}) as Operand
       nativeMatMul()!(view(a, [2, 40, 300]), view(b, [1, 300, 200]), false, false, out)
       assert.deepEqual(tf.matMul(a, b).dataSync(), out.data, 'bit for bit the native product')
-      const [c, d] = [random([10, 20], 5), random([20, 30], 6)]
+      const [c, d] = [randomTensor([10, 20], 5), randomTensor([20, 30], 6)]
       assert.deepEqual(
         product('mlas', c, d, false, false).dataSync(),
         product('xnnpack', c, d, false, false).dataSync(),
@@ -95,7 +86,7 @@ describe('matrix products on MLAS (onnxruntime-node) in the wasm BatchMatMul ker
   it("without MLAS, a large transposed product runs on a transposed copy (XNNPACK's transposed path is slow)", () =>
     tf.tidy(() => {
       for (const [aShape, bShape, ta, tb] of SHAPES.filter(([a, , ta, tb]) => (ta || tb) && a.length === 2)) {
-        const [a, b] = [random(aShape, 7), random(bShape, 8)]
+        const [a, b] = [randomTensor(aShape, 7), randomTensor(bShape, 8)]
         const flagged = product('xnnpack', a, b, ta, tb)
         const copied = product('xnnpack', ta ? tf.transpose(a) : a, tb ? tf.transpose(b) : b, false, false)
         assert.deepEqual(flagged.dataSync(), copied.dataSync(), `${aShape} @ ${bShape}`)
@@ -106,7 +97,7 @@ describe('matrix products on MLAS (onnxruntime-node) in the wasm BatchMatMul ker
     process.env.VIPANT_GEMM = 'blas'
     try {
       assert.throws(
-        () => tf.tidy(() => tf.matMul(random([200, 200], 1), random([200, 200], 2))),
+        () => tf.tidy(() => tf.matMul(randomTensor([200, 200], 1), randomTensor([200, 200], 2))),
         (e: Error) =>
           e instanceof UserError &&
           e.message === 'VIPANT_GEMM=blas: choose mlas (ONNX Runtime, the default) or xnnpack (wasm)',

@@ -22,17 +22,8 @@ import {contrastiveLoss} from '../src/lib/train/loss.js'
 import {lars, type Gradients} from '../src/lib/train/optimizer.js'
 import {PairModel} from '../src/lib/train/pair-model.js'
 import {UserError} from '../src/lib/util/errors.js'
-import {mulberry32} from '../src/lib/util/rng.js'
 import {fixture, maxAbsDiff} from './helpers.js'
-
-const random = (shape: number[], seed: number) => {
-  const rng = mulberry32(seed)
-  return tf.tensor(
-    Float32Array.from({length: shape.reduce((a, b) => a * b, 1)}, () => 2 * rng() - 1),
-    shape,
-    'float32',
-  )
-}
+import {randomTensor} from './random-tensor.js'
 
 interface Model {
   params: Parameter[]
@@ -109,7 +100,7 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
       true,
     )
     const scale = tf.variable(tf.scalar(Math.log(1 / 0.07)))
-    const [x, images] = [random([4, 200, 128], 1), random([4, audio.outputDim], 2)]
+    const [x, images] = [randomTensor([4, 200, 128], 1), randomTensor([4, audio.outputDim], 2)]
     return {
       params: [...audio.parameters(), asIs('logit_scale', scale)],
       trunks: [audio.transformer],
@@ -126,7 +117,7 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
     const image = VisionTransformer.fromStateDict(clipState, 'visual', true)
     const text = TextTransformer.fromStateDict(clipState, true)
     const scale = tf.variable(tf.scalar(Math.log(1 / 0.07)))
-    const pixels = random([3, image.inputResolution, image.inputResolution, 3], 3)
+    const pixels = randomTensor([3, image.inputResolution, image.inputResolution, 3], 3)
     const ids = tf.tensor2d(
       [
         [254, 5, 9, 255, 0, 0],
@@ -300,7 +291,7 @@ describe('gradient checkpointing per transformer block (tiny towers, wasm)', () 
   it('wasm BatchMatMul cuts a large right-hand matrix into column blocks (replaced) and gives the product', () =>
     tf.tidy(() => {
       const [M, K, N] = [6, 1000, 700] // K * N over 768 * 768: two column blocks of 350
-      const [a, b] = [random([M, K], 5), random([K, N], 6)]
+      const [a, b] = [randomTensor([M, K], 5), randomTensor([K, N], 6)]
       const [av, bv] = [a.dataSync(), b.dataSync()]
       const expected = new Float64Array(M * N)
       for (let i = 0; i < M; i++)
