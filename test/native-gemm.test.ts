@@ -134,11 +134,13 @@ describe('matrix products on MLAS (onnxruntime-node) in the wasm BatchMatMul ker
     })
     let stderr = ''
     worker.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    // Listened for from the start: the thread may end before the message's handler runs.
+    const exited = new Promise((resolve) => worker.on('exit', resolve))
     const reply = await new Promise((resolve, reject) => {
       worker.on('message', resolve)
       worker.on('error', reject)
     })
-    await new Promise((resolve) => worker.on('exit', resolve))
+    await exited
     assert.deepEqual(reply, {first: 300, second: 200, size: 200 * 100 + 300 * 400})
     assert.equal(
       stderr,
