@@ -19,7 +19,7 @@ import {capWorkers} from '../src/cli/workers.js'
 import {UserError} from '../src/lib/util/errors.js'
 import {vipant, VIPANT} from './cli.js'
 import {sharedData, skipWithoutShared} from './helpers.js'
-import {TINY, writeTinyVipant} from './tiny-models.js'
+import {TINY, writeTinyVipant, tinyFlags} from './tiny-models.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-outputs-'))
 const at = (...parts: string[]) => path.join(dir, ...parts)
@@ -262,12 +262,7 @@ test(
       '--data',
       'esc50',
       empty,
-      '--model',
-      model,
-      '--clip',
-      model,
-      '--max-len',
-      String(TINY.audioMaxLen),
+      ...tinyFlags(model),
       '--classes',
       at('classes.txt'),
       '--predictions',
@@ -295,12 +290,7 @@ test('zeroshot names the files it wrote', {skip: skipWithoutShared, timeout: 120
     '--data',
     'esc50',
     esc,
-    '--model',
-    model,
-    '--clip',
-    model,
-    '--max-len',
-    String(TINY.audioMaxLen),
+    ...tinyFlags(model),
     '--classes',
     at('classes50.txt'),
     '--predictions',

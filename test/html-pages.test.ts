@@ -19,7 +19,7 @@ import {vipant} from './cli.js'
 import {sharedData, skipWithoutShared} from './helpers.js'
 import {Browser, skipWithoutChromium, type Tab} from './html-browser.js'
 import {facts} from './html-checks.js'
-import {TINY, writeTinyVipant} from './tiny-models.js'
+import {TINY, writeTinyVipant, tinyFlags} from './tiny-models.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-html-'))
 const tinyModel = writeTinyVipant(dir)
@@ -66,12 +66,7 @@ test(
       '--data',
       'esc50',
       sharedData('esc50'),
-      '--model',
-      model,
-      '--clip',
-      model,
-      '--max-len',
-      String(TINY.audioMaxLen),
+      ...tinyFlags(model),
       '--predictions',
       predictions,
       '--html',

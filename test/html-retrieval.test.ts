@@ -18,7 +18,7 @@ import {vipant} from './cli.js'
 import {sharedData, skipWithoutShared} from './helpers.js'
 import {Browser, skipWithoutChromium, type Tab} from './html-browser.js'
 import {facts} from './html-checks.js'
-import {TINY, writeTinyVipant} from './tiny-models.js'
+import {TINY, writeTinyVipant, tinyFlags} from './tiny-models.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-html-retrieval-'))
 const tinyModel = writeTinyVipant(dir)
@@ -54,12 +54,7 @@ test(
       '--data',
       'clotho',
       sharedData('clotho'),
-      '--model',
-      model,
-      '--clip',
-      model,
-      '--max-len',
-      String(TINY.audioMaxLen),
+      ...tinyFlags(model),
       '--predictions',
       predictions,
       '--html',

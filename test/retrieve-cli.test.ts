@@ -13,7 +13,7 @@ import type {Embedder} from '../src/lib/towers/embedder.js'
 import {UserError} from '../src/lib/util/errors.js'
 import {pipeline, vipant} from './cli.js'
 import {sharedData, skipWithoutShared} from './helpers.js'
-import {TINY, writeTinyVipant} from './tiny-models.js'
+import {TINY, writeTinyVipant, tinyFlags} from './tiny-models.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-retrieve-'))
 const tinyModel = writeTinyVipant(dir)
@@ -94,12 +94,7 @@ test(
       '--data',
       'clotho',
       clotho,
-      '--model',
-      model,
-      '--clip',
-      model,
-      '--max-len',
-      String(TINY.audioMaxLen),
+      ...tinyFlags(model),
       '--predictions',
       predictions,
       '--json',
@@ -270,21 +265,7 @@ test(
       .slice(0, 3)
     // The table with text_emb (used as it is) and the one without (captions embedded here) give one answer.
     for (const input of [withText, audioFile]) {
-      const heard = vipant([
-        'retrieve',
-        input,
-        '--audio',
-        clipPath,
-        '--model',
-        model,
-        '--clip',
-        model,
-        '--max-len',
-        String(TINY.audioMaxLen),
-        '-k',
-        '3',
-        '--json',
-      ])
+      const heard = vipant(['retrieve', input, '--audio', clipPath, ...tinyFlags(model), '-k', '3', '--json'])
       assert.equal(heard.status, 0, heard.stderr.toString())
       const result = JSON.parse(heard.stdout.toString()) as {
         audio: string

@@ -11,6 +11,11 @@ import {mulberry32} from '../src/lib/util/rng.js'
  */
 export const TINY = {width: 64, embed: 32, audioMaxLen: 200}
 
+/** The flags of a command that embeds with tiny towers: the VIP-ANT model, the CLIP model and the log-mel length. */
+export function tinyFlags(model: string): string[] {
+  return ['--model', model, '--clip', model, '--max-len', String(TINY.audioMaxLen)]
+}
+
 function randomState(shapes: Record<string, number[]>, seed: number): StateDict {
   const rng = mulberry32(seed)
   const state: StateDict = new Map()

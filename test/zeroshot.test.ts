@@ -17,7 +17,7 @@ import {UserError} from '../src/lib/util/errors.js'
 import {vipant} from './cli.js'
 import {parseXml} from './xml.js'
 import {sharedData, skipWithoutShared} from './helpers.js'
-import {TINY, writeTinyVipant} from './tiny-models.js'
+import {TINY, writeTinyVipant, tinyFlags} from './tiny-models.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-zeroshot-'))
 const tinyModel = writeTinyVipant(dir)
@@ -169,12 +169,7 @@ test(
       '--data',
       'us8k',
       sharedData('us8k'),
-      '--model',
-      model,
-      '--clip',
-      model,
-      '--max-len',
-      String(TINY.audioMaxLen),
+      ...tinyFlags(model),
       '--predictions',
       predictions,
       '--plot',
