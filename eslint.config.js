@@ -27,6 +27,21 @@ export default tseslint.config(
     },
   },
   {
+    // Arrow comes from one module, bundled by the build into one file (fast to load, one copy of its classes).
+    files: ['**/*.ts'],
+    ignores: ['src/lib/arrow/apache-arrow.ts', 'test/internals.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {group: ['apache-arrow', 'apache-arrow/*'], message: 'import it from src/lib/arrow/apache-arrow.ts'},
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests read JSON reports and browser pages whose shape is what they assert.
     files: ['test/**/*.ts'],
     rules: {'@typescript-eslint/no-explicit-any': 'off'},

@@ -24,6 +24,8 @@ const TORCHAUDIO_SCRIPT = path.join(repoRoot, 'bench', 'torchaudio_fbank.py')
 const TORCHAUDIO_MEL_SCRIPT = path.join(repoRoot, 'bench', 'torchaudio_mel.py')
 const VIPANT = path.join(repoRoot, 'bin', 'vipant.js')
 const RUNS = 5
+/** How many times the longer whole-process job lists the fold. */
+const LONGER = 4
 /**
  * Debian's torch links the reference BLAS, whose sgemm makes kaldi.fbank's mel product ~15x slower than any BLAS a
  * pip install of torch brings (MKL). Where Debian's OpenBLAS is installed, the Python processes load it instead, so that
@@ -134,14 +136,25 @@ function childrenCpuS(): number {
   return (Number(fields[13]) + Number(fields[14])) / 100
 }
 
-function vipantCli(dir: string, workers: number, cores: string, audioS: () => number) {
-  const argv = pinned(cores, process.execPath, [VIPANT, 'mel', dir, '--workers', String(workers), '-o', '/dev/null'])
+/** `vipant mel` over the fold, listed `times` over (start-up weighs less in a longer job). */
+function vipantCli(dir: string, workers: number, cores: string, audioS: () => number, times = 1) {
+  const dirs = Array<string>(times).fill(dir)
+  const argv = pinned(cores, process.execPath, [
+    VIPANT,
+    'mel',
+    ...dirs,
+    '--workers',
+    String(workers),
+    '-o',
+    '/dev/null',
+  ])
   const where = argv[0] === 'taskset' ? `pinned to core${cores.includes(',') ? 's' : ''} ${cores}` : 'not pinned'
+  const over = times > 1 ? `, the fold listed ${times} times` : ''
   return wholeProcess(
-    `vipant mel --workers ${workers}`,
-    `vipant mel --workers ${workers}, whole process, ${where}`,
+    `vipant mel --workers ${workers}${over}`,
+    `vipant mel --workers ${workers}${over}, whole process, ${where}`,
     argv,
-    audioS,
+    () => times * audioS(),
   )
 }
 
@@ -177,7 +190,8 @@ export const mel: Benchmark = {
   name: 'mel',
   description:
     'WAV decode + Kaldi log-mel fbank (128 bins) in-process against torchaudio, then whole processes pinned to the same cores: ' +
-    '`vipant mel DIR --workers N -o /dev/null` against a torchaudio script doing the same job; ' +
+    '`vipant mel DIR --workers N -o /dev/null` against a torchaudio script doing the same job, and one to two workers ' +
+    `over the fold listed ${LONGER} times; ` +
     `seconds of audio per second, median of ${RUNS} after a warm-up, contenders interleaved pass by pass`,
   async run() {
     if (!existsSync(FOLD)) throw new Error(`the mel benchmark needs the UrbanSound8K clips in ${FOLD}`)
@@ -188,7 +202,13 @@ export const mel: Benchmark = {
 
     const inProcess = vipantInProcess(paths)
     const audioS = () => measurements[0].work
-    const whole = [vipantCli(FOLD, 1, '0', audioS), vipantCli(FOLD, 2, '0,1', audioS), torchaudioCli(FOLD, '0', audioS)]
+    const whole = [
+      vipantCli(FOLD, 1, '0', audioS),
+      vipantCli(FOLD, 2, '0,1', audioS),
+      vipantCli(FOLD, 1, '0', audioS, LONGER),
+      vipantCli(FOLD, 2, '0,1', audioS, LONGER),
+      torchaudioCli(FOLD, '0', audioS),
+    ]
     // The reference (the table's last row, ratio 1) is the whole torchaudio process on one core.
     const contenders: Contender[] = [inProcess, torchaudioProcess(paths), ...whole]
     const loadBefore = os.loadavg()
@@ -213,13 +233,19 @@ export const mel: Benchmark = {
 
     const loadAfter = os.loadavg()
     const cpu = whole.filter((c) => c.cpuS.length > 0).map((c) => `${c.label} ${median(c.cpuS).toFixed(2)}`)
+    // One worker to two, whole processes: the fold once, then listed LONGER times.
+    const seconds = (label: string) => median(measurements.find((m) => m.name.startsWith(label))?.runsS ?? [NaN])
+    const scaling = ['', `, the fold listed ${LONGER} times`].map(
+      (over) => seconds(`vipant mel --workers 1${over},`) / seconds(`vipant mel --workers 2${over},`),
+    )
 
     return {
       unit: 'audio s/s',
       workload:
         `${paths.length} clips of us8k/audio/fold10, ${measurements[0].work.toFixed(0)} s of audio per pass; ` +
         `load average ${loadBefore[0].toFixed(1)} before, ${loadAfter[0].toFixed(1)} after; ` +
-        `CPU s per whole-process pass (median, all threads): ${cpu.join(', ')}`,
+        `CPU s per whole-process pass (median, all threads): ${cpu.join(', ')}; ` +
+        `1 -> 2 workers: ${scaling[0].toFixed(2)}x (${paths.length} clips), ${scaling[1].toFixed(2)}x (${LONGER * paths.length})`,
       measurements,
       unavailable,
       details: {
@@ -227,6 +253,13 @@ export const mel: Benchmark = {
         blas: BLAS,
         pinned: TASKSET,
         python: PYTHON,
+        // Wall-clock speed-up of `vipant mel` from one worker on one core to two on two: the fold, then the longer job.
+        workerScaling: {
+          clips: paths.length,
+          speedup: scaling[0],
+          longerClips: LONGER * paths.length,
+          longerSpeedup: scaling[1],
+        },
         // CPU seconds (user + system, every thread) of each whole-process pass, by contender.
         wholeProcessCpuS: Object.fromEntries(whole.map((c) => [c.label, c.cpuS])),
       },

@@ -5,14 +5,14 @@ import {Readable} from 'node:stream'
 import os from 'node:os'
 import path from 'node:path'
 import {tableFromIPC} from '@uwdata/flechette'
-import {Schema, type RecordBatch} from 'apache-arrow'
+import {Schema, type RecordBatch} from '../src/lib/arrow/apache-arrow.js'
 import {columnData, utf8, utf8List} from '../src/lib/arrow/columns.js'
 import {isArrowPath, openTableInput} from '../src/lib/arrow/input.js'
 import {openTableOutput} from '../src/lib/arrow/output.js'
 import {readStages, requireParams} from '../src/lib/arrow/provenance.js'
 import {sourceBatch, sourceSchema, stageBatch, stageSchema} from '../src/lib/arrow/stage.js'
 import {tensorData, tensorField, tensorRow, tensorShape, type TensorType} from '../src/lib/arrow/tensor.js'
-import type {Field} from 'apache-arrow'
+import type {Field} from '../src/lib/arrow/apache-arrow.js'
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'vipant-arrow-'))
 const ramp = (n: number, from: number) => Float32Array.from({length: n}, (_, i) => from + i * 0.5)

@@ -13,7 +13,7 @@ import {
 } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {Table, tableFromArrays, tableToIPC} from 'apache-arrow'
+import {Table, tableFromArrays, tableToIPC} from '../src/lib/arrow/apache-arrow.js'
 import {RowReader} from '../src/lib/arrow/row-reader.js'
 import {capWorkers} from '../src/cli/workers.js'
 import {UserError} from '../src/lib/util/errors.js'

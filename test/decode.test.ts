@@ -4,7 +4,7 @@ import {mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'nod
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {execa} from 'execa'
-import {tableFromIPC} from 'apache-arrow'
+import {tableFromIPC} from '../src/lib/arrow/apache-arrow.js'
 import {decodeAudio, type DecodedAudio} from '../src/lib/audio/decode.js'
 import {probeMedia} from '../src/lib/util/ffmpeg.js'
 import {readStages} from '../src/lib/arrow/provenance.js'

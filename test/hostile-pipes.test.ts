@@ -4,7 +4,7 @@ import {spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {tableFromIPC} from 'apache-arrow'
+import {tableFromIPC} from '../src/lib/arrow/apache-arrow.js'
 import {encodeWav16} from '../src/lib/audio/wav.js'
 import {pipeline, vipant} from './cli.js'
 

@@ -14,7 +14,7 @@ import {
   vectorFromArray,
   type RecordBatch,
   type Schema,
-} from 'apache-arrow'
+} from '../src/lib/arrow/apache-arrow.js'
 import {columnData, int32, utf8} from '../src/lib/arrow/columns.js'
 import {openTableOutput} from '../src/lib/arrow/output.js'
 import {RowReader} from '../src/lib/arrow/row-reader.js'

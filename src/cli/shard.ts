@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import type {RecordBatch} from 'apache-arrow'
+import type {RecordBatch} from '../lib/arrow/apache-arrow.js'
 import type {TableInput} from '../lib/arrow/input.js'
 import {shardTable} from '../lib/arrow/shard-table.js'
 import {resolveShard} from '../lib/arrow/shard.js'

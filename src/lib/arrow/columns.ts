@@ -1,4 +1,4 @@
-import {Field, Float64, Int32, List, Utf8, vectorFromArray, type Data, type DataType} from 'apache-arrow'
+import {Field, Float64, Int32, List, Utf8, vectorFromArray, type Data, type DataType} from './apache-arrow.js'
 
 /** Plain (non-tensor) column types used across vipant tables; see docs/arrow.md. */
 export const utf8 = (name: string) => new Field(name, new Utf8(), true)

@@ -1,4 +1,4 @@
-import {RecordBatch, type Schema} from 'apache-arrow'
+import {RecordBatch, type Schema} from './apache-arrow.js'
 import {UserError} from '../util/errors.js'
 import type {TableInput} from './input.js'
 

@@ -1,4 +1,4 @@
-import type {RecordBatch} from 'apache-arrow'
+import type {RecordBatch} from './apache-arrow.js'
 import type {TableInput} from './input.js'
 
 /** The first `n` rows; stops reading the input as soon as they are out. */

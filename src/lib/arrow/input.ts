@@ -1,7 +1,7 @@
 import {createReadStream} from 'node:fs'
 import {open, stat, type FileHandle} from 'node:fs/promises'
 import {Readable} from 'node:stream'
-import {RecordBatchReader, type RecordBatch, type Schema} from 'apache-arrow'
+import {RecordBatchReader, type RecordBatch, type Schema} from './apache-arrow.js'
 import {isSpecialFile} from '../util/atomic-write.js'
 import {UserError} from '../util/errors.js'
 import {openSpooled} from './spool.js'

@@ -1,4 +1,4 @@
-import type {Field, RecordBatch, Vector} from 'apache-arrow'
+import type {Field, RecordBatch, Vector} from './apache-arrow.js'
 import type {TableInput} from './input.js'
 import {readStages, type StageRecord} from './provenance.js'
 import {tensorRow} from './tensor.js'

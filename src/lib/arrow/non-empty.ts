@@ -1,4 +1,4 @@
-import type {RecordBatch} from 'apache-arrow'
+import type {RecordBatch} from './apache-arrow.js'
 import {UserError} from '../util/errors.js'
 import type {TableInput} from './input.js'
 

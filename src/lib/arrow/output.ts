@@ -3,12 +3,13 @@ import {claimTemp, isSpecialFile} from '../util/atomic-write.js'
 import {rename, rm} from 'node:fs/promises'
 import {checkOutputPath} from '../util/output-path.js'
 import {once} from 'node:events'
-import {RecordBatch, RecordBatchFileWriter, RecordBatchStreamWriter, type Schema} from 'apache-arrow'
+import {RecordBatch, RecordBatchFileWriter, RecordBatchStreamWriter, type Schema} from './apache-arrow.js'
 import {UserError} from '../util/errors.js'
 
 export interface TableOutput {
   /** Where rows go, for messages: the path, or "stdout". */
   target: string
+  /** Resolves once the batch's bytes are with the operating system: the caller may then reuse its memory. */
   write(batch: RecordBatch): Promise<void>
   /** Completes the table; a file appears under its name only now. */
   close(): Promise<void>
@@ -71,12 +72,20 @@ function sinkOutput(
   // Settles when the sink fails: a wait for 'drain' that began after the 'error' event would otherwise never end.
   const failing = new Promise<void>((resolve) => (failed = resolve))
   const drained = () => Promise.race([once(sink, 'drain').catch(() => {}), failing])
+  let idle = true // waiting for the writer's next chunk: every chunk so far was handed to the sink
+  let unwritten = 0 // chunks handed to the sink that it has not called back for
+  const waiting: (() => void)[] = []
+  const caughtUp = () => (idle && unwritten === 0) || failure !== undefined
+  const wake = () => {
+    if (caughtUp()) for (const resolve of waiting.splice(0)) resolve()
+  }
   sink.on('error', (error: NodeJS.ErrnoException) => {
     failure =
       error.code === 'EPIPE'
         ? new UserError(`${target}: the reading side closed the pipe`, 141)
         : new UserError(`${target}: ${error.message}`)
     failed()
+    wake()
     // Ends the pump's wait for the writer's next chunk: nothing more will be written.
     try {
       writer.abort()
@@ -86,14 +95,30 @@ function sinkOutput(
   })
   // apache-arrow's writer queues bytes without backpressure; this pump hands them to the sink at its pace.
   const pump = (async () => {
-    for await (const chunk of writer) {
-      if (failure) break
-      if (!sink.write(chunk)) await drained()
+    const chunks = writer[Symbol.asyncIterator]()
+    for (;;) {
+      idle = true
+      wake()
+      const next = await chunks.next()
+      idle = false
+      if (next.done || failure) break
+      unwritten++
+      const accepted = sink.write(next.value, () => {
+        unwritten--
+        wake()
+      })
+      if (!accepted) await drained()
     }
   })()
+  // Resolves once every byte so far is with the operating system, so that a caller may reuse the memory of the
+  // batches it wrote. The pump is idle only if it finds the writer's queue empty, which it does in the microtasks
+  // after the writer queued chunks: caughtUp() is looked at after setImmediate.
   const settle = async () => {
-    await new Promise((resolve) => setImmediate(resolve))
-    while (sink.writableNeedDrain && !failure) await drained()
+    for (;;) {
+      await new Promise((resolve) => setImmediate(resolve))
+      if (caughtUp()) break
+      await new Promise<void>((resolve) => waiting.push(resolve))
+    }
     if (failure) throw failure
   }
   return {

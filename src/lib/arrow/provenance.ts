@@ -1,4 +1,4 @@
-import type {Schema} from 'apache-arrow'
+import type {Schema} from './apache-arrow.js'
 import {UserError} from '../util/errors.js'
 
 /**

@@ -8,16 +8,17 @@
 import {closeSync, createReadStream, fstatSync, openSync, readSync} from 'node:fs'
 import {stat} from 'node:fs/promises'
 import {
+  Footer,
   Message,
   MessageHeader,
   RecordBatchReader,
   Type,
   type DataType,
+  type FileBlock,
   type FixedSizeList,
   type RecordBatch,
   type Schema,
-} from 'apache-arrow'
-import {Footer, type FileBlock} from 'apache-arrow/ipc/metadata/file'
+} from './apache-arrow.js'
 import {UserError} from '../util/errors.js'
 import {cutShort, EOS, MAGIC, NO_INPUT, notArrow} from './input.js'
 import {openSpooled} from './spool.js'

@@ -1,4 +1,4 @@
-import {Field, makeData, RecordBatch, Schema, Struct, type Data} from 'apache-arrow'
+import {Field, makeData, RecordBatch, Schema, Struct, type Data} from './apache-arrow.js'
 import {withStage, type StageRecord} from './provenance.js'
 
 /**

@@ -8,7 +8,7 @@ import {
   type DataType,
   type Field,
   type RecordBatch,
-} from 'apache-arrow'
+} from './apache-arrow.js'
 import {sourceBatch} from './stage.js'
 import {tensorData, tensorRow, type TensorType} from './tensor.js'
 

@@ -12,7 +12,7 @@ import {
   type Schema,
   type Vector,
   makeVector,
-} from 'apache-arrow'
+} from './apache-arrow.js'
 import {UserError} from '../util/errors.js'
 import {fromHalf, toHalf} from './half.js'
 
@@ -88,15 +88,11 @@ export function tensorData(field: Field<TensorType>, rows: readonly (Float32Arra
   const shape = tensorShape(field)
   const inner = rowSize(shape)
   const total = rows.reduce((n, r) => n + (r?.length ?? (shape[0] === -1 ? 0 : inner)), 0)
-  const half = tensorDtype(field) === 'float16'
   const values = new Float32Array(total)
-  const nullBitmap = new Uint8Array((rows.length + 7) >> 3)
   const offsets = new Int32Array(rows.length + 1)
-  let nullCount = 0
   let at = 0
   rows.forEach((row, i) => {
     if (row === null) {
-      nullCount++
       if (shape[0] !== -1) at += inner
     } else {
       if (row.length % inner !== 0 || (shape[0] !== -1 && row.length !== inner)) {
@@ -104,15 +100,50 @@ export function tensorData(field: Field<TensorType>, rows: readonly (Float32Arra
       }
       values.set(row, at)
       at += row.length
-      nullBitmap[i >> 3] |= 1 << (i & 7)
     }
     offsets[i + 1] = at
   })
-  const child = half
-    ? makeData({type: new Float16(), length: total, data: toHalf(values)})
-    : makeData({type: new Float32(), length: total, data: values})
+  return listData(
+    field,
+    values,
+    rows.map((row) => row !== null),
+    offsets,
+  )
+}
+
+/**
+ * A fixed-shape tensor column over values already laid out row after row, without copying them (a float16 column
+ * still converts); a row not `valid` is null, whatever its values hold.
+ */
+export function fixedTensorData(
+  field: Field<TensorType>,
+  values: Float32Array,
+  valid: readonly boolean[],
+): Data<TensorType> {
+  const inner = rowSize(tensorShape(field))
+  if (!(field.type instanceof FixedSizeList) || values.length !== valid.length * inner)
+    throw new Error(`tensor ${field.name}: ${values.length} values are not ${valid.length} rows of ${inner}`)
+  return listData(field, values, valid)
+}
+
+function listData(
+  field: Field<TensorType>,
+  values: Float32Array,
+  valid: readonly boolean[],
+  offsets?: Int32Array,
+): Data<TensorType> {
+  const nullBitmap = new Uint8Array((valid.length + 7) >> 3)
+  let nullCount = 0
+  valid.forEach((ok, i) => {
+    if (ok) nullBitmap[i >> 3] |= 1 << (i & 7)
+    else nullCount++
+  })
+  const child =
+    tensorDtype(field) === 'float16'
+      ? makeData({type: new Float16(), length: values.length, data: toHalf(values)})
+      : makeData({type: new Float32(), length: values.length, data: values})
   const common = {
-    length: rows.length,
+    length: valid.length,
     nullCount,
     nullBitmap: nullCount > 0 ? nullBitmap : undefined,
     child: child as Data<Float32>,

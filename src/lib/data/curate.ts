@@ -1,4 +1,4 @@
-import {Schema, type Data, type Field, type RecordBatch} from 'apache-arrow'
+import {Schema, type Data, type Field, type RecordBatch} from '../arrow/apache-arrow.js'
 import {columnData, utf8List} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
 import {stageOf} from '../arrow/provenance.js'

@@ -1,4 +1,4 @@
-import type {Field, RecordBatch, Schema} from 'apache-arrow'
+import type {Field, RecordBatch, Schema} from '../arrow/apache-arrow.js'
 import {columnData, float64, int32, utf8, utf8List} from '../arrow/columns.js'
 import {sourceBatch, sourceSchema} from '../arrow/stage.js'
 import type {TableInput} from '../arrow/input.js'

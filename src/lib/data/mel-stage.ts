@@ -1,8 +1,9 @@
-import type {Field, RecordBatch, Schema} from 'apache-arrow'
+import os from 'node:os'
+import type {Data, Field, RecordBatch, Schema} from '../arrow/apache-arrow.js'
 import {columnData, float64, int32, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
 import {stageBatch, stageSchema} from '../arrow/stage.js'
-import {tensorData, tensorField, type TensorDtype, type TensorType} from '../arrow/tensor.js'
+import {fixedTensorData, tensorData, tensorField, type TensorDtype, type TensorType} from '../arrow/tensor.js'
 import {UserError} from '../util/errors.js'
 import {orderedMap, WorkerPool} from '../util/worker-pool.js'
 import {pickFrames} from '../image/clip-images.js'
@@ -17,6 +18,13 @@ export interface MelStageOptions {
   config: MelConfig
   /** Worker threads decoding and computing fbanks. */
   workers: number
+  /** Those threads, started by the caller (melWorkers) before its input was open; it closes them. */
+  pool?: MelWorkers
+  /**
+   * The consumer is done with a batch once it asks for the next (writeAll, whose writes complete first): the `mel`
+   * column is then a view of memory the stage reuses, not a copy.
+   */
+  reuse?: boolean
   /** Stop at the first clip that fails instead of recording it as an error row. */
   strict: boolean
   /** Rows per output batch: small enough that a pipe starts flowing at once. */
@@ -39,33 +47,68 @@ export interface ClipEvent {
 }
 
 type Outcome = {status: 'ok'; result: MelResult} | {status: 'missing' | 'error'; error: string | null}
-type Done = {batch: RecordBatch; index: number; outcome: Outcome; slot?: MelSlot}
-type MelSlot = NonNullable<MelTask['into']>
+type Done = {batch: RecordBatch; index: number; outcome: Outcome; out?: OutBatch}
+export type MelWorkers = WorkerPool<MelTask, MelResult>
 
 /**
- * Shared memory the workers write log-mels into, one row per clip in flight or waiting for its batch, each row
- * reused once its batch is built: a clip's 512 KB is neither allocated nor moved between threads, which left the
- * main thread collecting garbage for a third of its time.
+ * The mel stage's threads, one a core started now (more as work arrives): a caller starts them before it reads its
+ * input, which their start-up then overlaps. Threads beyond the cores would only hold memory for a short job.
  */
-class MelSlots {
-  private readonly buffer: SharedArrayBuffer
-  private readonly free: number[]
+export function melWorkers(count: number): MelWorkers {
+  // Three clips a thread: one computing, one ready, one decoding in a child process (sox, ffmpeg).
+  const url = new URL('./mel-worker.js', import.meta.url)
+  return new WorkerPool<MelTask, MelResult>(url, count, undefined, 3).startNow(os.availableParallelism())
+}
 
-  constructor(rowBytes: number, count: number) {
-    this.buffer = new SharedArrayBuffer(rowBytes * count)
-    this.free = Array.from({length: count}, (_, i) => (count - 1 - i) * rowBytes)
+/**
+ * An output batch in the making: consecutive rows of one input batch, whose log-mels the workers write straight
+ * into one shared buffer, row after row, which becomes the `mel` column as it is when the consumer lets the stage
+ * reuse it (`reuse`), else a copy of it. Buffers go back to `free` for later batches: a buffer a batch, allocated and
+ * left to the garbage collector, had kept the main thread collecting for a third of its time, and let hundreds of
+ * MB of them wait for the worker threads to drop theirs.
+ */
+class OutBatch {
+  readonly buffer: SharedArrayBuffer
+  rows = 0
+
+  constructor(
+    readonly input: RecordBatch,
+    readonly start: number,
+    private readonly rowFloats: number,
+    capacity: number,
+    private readonly free: SharedArrayBuffer[],
+  ) {
+    this.buffer = free.pop() ?? new SharedArrayBuffer(4 * rowFloats * capacity)
   }
 
-  acquire(): MelSlot {
-    const offset = this.free.pop()
-    if (offset === undefined) throw new Error('mel stage: more rows in flight than slots')
-    return {buffer: this.buffer, offset}
+  /** Whether input row `index` of `input` may join this batch, which holds at most `capacity` rows. */
+  extends(input: RecordBatch, index: number, capacity: number): boolean {
+    return input === this.input && index === this.start + this.rows && this.rows < capacity
   }
 
-  release(slot: MelSlot): void {
-    this.free.push(slot.offset)
+  /** The next row's place in the buffer. */
+  add(): MelSlot {
+    return {buffer: this.buffer, offset: 4 * this.rowFloats * this.rows++}
+  }
+
+  /**
+   * The `mel` column of its rows (those not valid are null, their values zeroed): a view of the buffer, or a copy
+   * of it with the buffer released at once.
+   */
+  column(field: Field<TensorType>, valid: readonly boolean[], view: boolean): Data<TensorType> {
+    const values = new Float32Array(this.buffer, 0, this.rowFloats * valid.length)
+    valid.forEach((ok, row) => ok || values.subarray(row * this.rowFloats, (row + 1) * this.rowFloats).fill(0))
+    if (view) return fixedTensorData(field, values, valid)
+    const column = fixedTensorData(field, values.slice(), valid)
+    this.release()
+    return column
+  }
+
+  release(): void {
+    this.free.push(this.buffer)
   }
 }
+type MelSlot = NonNullable<MelTask['into']>
 
 export function melStageSchema(input: Schema, options: MelStageOptions, version: string): Schema {
   checkMaxLen(options.config.maxLen)
@@ -133,85 +176,97 @@ export async function* melStage(
   if (!pathColumn) throw new UserError(`${input.source}: no 'path' column; expected an index table (vipant fetch ...)`)
   // Workers decode the frames they cut from videos: the JPEG decoder's libraries are loaded here first (see image/jpeg.ts).
   if (options.frames > 0) await loadJpegDecoder()
-  const pool = new WorkerPool<MelTask, MelResult>(new URL('./mel-worker.js', import.meta.url), options.workers)
+  const pool = options.pool ?? melWorkers(options.workers)
   // Listed pictures (frame files) are decoded here, many rows per run; a wider window makes the runs larger.
   const pictures = new PictureBatcher()
-  const window = options.frames > 0 ? Math.max(32, pool.size * 4) : pool.size * 4
-  // Rows in flight (window) and rows waiting for their batch (batchSize) each hold a slot.
-  const slots = new MelSlots(4 * options.config.maxLen * NUM_MEL_BINS, window + options.batchSize)
+  // Each worker holds several clips, so that it keeps busy while the main thread builds and writes a batch.
+  const window = options.frames > 0 ? Math.max(32, pool.size * 8) : pool.size * 8
+  const rowFloats = options.config.maxLen * NUM_MEL_BINS
   const own = melFields(options)
 
   type Row = {batch: RecordBatch; index: number}
   async function* rows(): AsyncIterable<Row> {
     for await (const batch of input.batches) for (let index = 0; index < batch.numRows; index++) yield {batch, index}
   }
+  // Rows are given their place in an output batch as they are dispatched, in input order (process runs its
+  // synchronous part row by row): a batch is a zero-copy slice of the input, so consecutive rows of one input batch.
+  let filling: OutBatch | undefined
+  const free: SharedArrayBuffer[] = []
+  const place = (batch: RecordBatch, index: number): {out: OutBatch; into: MelSlot} => {
+    if (!filling?.extends(batch, index, options.batchSize))
+      filling = new OutBatch(batch, index, rowFloats, options.batchSize, free)
+    return {out: filling, into: filling.add()}
+  }
   const process = async ({batch, index}: Row): Promise<Done> => {
     const id = String(batch.getChild('id')?.get(index) ?? index)
     const path = batch.getChild('path')!.get(index) as string | null
     const status = (batch.getChild('status')?.get(index) as string | null) ?? 'ok'
-    let outcome: Outcome
-    let slot: MelSlot | undefined
-    if (path === null || status === 'missing') outcome = {status: 'missing', error: null}
-    else if (status !== 'ok') outcome = {status: status as 'error', error: batch.getChild('error')?.get(index) ?? null}
-    else {
-      const frameFiles = (batch.getChild('frames')?.get(index)?.toArray() as string[] | undefined) ?? null
-      const listed = options.frames > 0 && frameFiles !== null && frameFiles.length > 0
-      const decoded = listed ? pictures.decode(pickFrames(frameFiles, options.frames)) : Promise.resolve(undefined)
-      const into = (slot = slots.acquire())
-      const {config, frames} = options
-      outcome = await decoded
-        .then((images) => pool.run({key: id, path, config, frames, frameFiles, pictures: images, into}))
-        .then((result) => ({...result, mel: new Float32Array(into.buffer, into.offset, config.maxLen * NUM_MEL_BINS)}))
-        .then(
-          (result): Outcome => {
-            noteMp3Fallback(result)
-            return {status: 'ok', result}
-          },
-          (error: Error): Outcome => ({status: 'error', error: error.message}),
-        )
+    if (path === null || status === 'missing') return report({batch, index, outcome: {status: 'missing', error: null}})
+    const {out, into} = place(batch, index)
+    if (status !== 'ok') {
+      const error = (batch.getChild('error')?.get(index) as string | null) ?? null
+      return report({batch, index, out, outcome: {status: status as 'error', error}})
     }
+    const frameFiles = (batch.getChild('frames')?.get(index)?.toArray() as string[] | undefined) ?? null
+    const listed = options.frames > 0 && frameFiles !== null && frameFiles.length > 0
+    const decoded = listed ? pictures.decode(pickFrames(frameFiles, options.frames)) : Promise.resolve(undefined)
+    const {config, frames} = options
+    const outcome = await decoded
+      .then((images) => pool.run({key: id, path, config, frames, frameFiles, pictures: images, into}))
+      .then(
+        (result): Outcome => {
+          noteMp3Fallback(result)
+          return {status: 'ok', result}
+        },
+        (error: Error): Outcome => ({status: 'error', error: error.message}),
+      )
+    return report({batch, index, out, outcome})
+  }
+  const report = (done: Done): Done => {
+    const {batch, index, outcome} = done
+    const path = batch.getChild('path')!.get(index) as string | null
     if (outcome.status === 'error' && options.strict) throw new UserError(outcome.error ?? `${path}: failed`)
     options.onClip?.({
-      id,
+      id: String(batch.getChild('id')?.get(index) ?? index),
       path,
       status: outcome.status,
       duration: outcome.status === 'ok' ? outcome.result.duration : 0,
       error: outcome.status === 'ok' ? undefined : (outcome.error ?? undefined),
     })
-    return {batch, index, outcome, slot}
+    return done
   }
 
   let pending: Done[] = []
-  const flush = () => {
+  // The pending rows as a batch; with `reuse`, its buffer is taken back once the consumer asks for the next.
+  async function* flush() {
     const first = pending[0]
+    const out = first.out!
     const slice = first.batch.slice(first.index, first.index + pending.length)
-    const outcomes = pending.map((p) => p.outcome)
-    const columns = ownColumns(own, outcomes) // copies the log-mels out of their slots
-    for (const {slot} of pending) if (slot) slots.release(slot)
+    const columns = ownColumns(
+      own,
+      out,
+      pending.map((p) => p.outcome),
+      options.reuse === true,
+    )
     pending = []
-    return stageBatch(schema, slice, columns)
+    yield stageBatch(schema, slice, columns)
+    if (options.reuse) out.release()
   }
   try {
     for await (const done of orderedMap(rows(), window, process)) {
       if (done.outcome.status === 'missing') continue
-      // A batch is a zero-copy slice of the input: consecutive rows of one input batch.
-      const last = pending.at(-1)
-      if (last && (last.batch !== done.batch || last.index + 1 !== done.index || pending.length >= options.batchSize))
-        yield flush()
+      if (pending.length > 0 && pending[0].out !== done.out) yield* flush()
       pending.push(done)
     }
-    if (pending.length > 0) yield flush()
+    if (pending.length > 0) yield* flush()
   } finally {
-    await pool.close()
+    if (!options.pool) await pool.close()
   }
 }
 
-function ownColumns(fields: Field[], outcomes: Outcome[]) {
+function ownColumns(fields: Field[], out: OutBatch, outcomes: Outcome[], view: boolean) {
   const ok = (o: Outcome) => (o.status === 'ok' ? o.result : null)
-  const tensors: Record<string, (Float32Array | null)[]> = {
-    mel: outcomes.map((o) => ok(o)?.mel ?? null),
-    images: outcomes.map((o) => ok(o)?.images ?? null),
-  }
+  const images = outcomes.map((o) => ok(o)?.images ?? null)
   const values: Record<string, unknown[]> = {
     mel_frames: outcomes.map((o) => ok(o)?.frames ?? null),
     sample_rate: outcomes.map((o) => ok(o)?.sampleRate ?? null),
@@ -220,7 +275,14 @@ function ownColumns(fields: Field[], outcomes: Outcome[]) {
     status: outcomes.map((o) => o.status),
     error: outcomes.map((o) => (o.status === 'ok' ? null : o.error)),
   }
-  return fields.map((f) =>
-    f.name in tensors ? tensorData(f as Field<TensorType>, tensors[f.name]) : columnData(f, values[f.name]),
-  )
+  return fields.map((f) => {
+    if (f.name === 'mel')
+      return out.column(
+        f as Field<TensorType>,
+        outcomes.map((o) => o.status === 'ok'),
+        view,
+      )
+    if (f.name === 'images') return tensorData(f as Field<TensorType>, images)
+    return columnData(f, values[f.name])
+  })
 }

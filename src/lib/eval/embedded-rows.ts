@@ -1,4 +1,4 @@
-import type {RecordBatch} from 'apache-arrow'
+import type {RecordBatch} from '../arrow/apache-arrow.js'
 import type {TableInput} from '../arrow/input.js'
 import {tensorRow} from '../arrow/tensor.js'
 import {UserError} from '../util/errors.js'

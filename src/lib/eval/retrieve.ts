@@ -1,4 +1,4 @@
-import type {RecordBatch} from 'apache-arrow'
+import type {RecordBatch} from '../arrow/apache-arrow.js'
 import {columnData, int32, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
 import {stageOf} from '../arrow/provenance.js'

@@ -1,5 +1,5 @@
 import {readFile} from 'node:fs/promises'
-import type {Field, RecordBatch} from 'apache-arrow'
+import type {Field, RecordBatch} from '../arrow/apache-arrow.js'
 import {columnData, int32, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
 import {sourceBatch, sourceSchema} from '../arrow/stage.js'

@@ -1,4 +1,4 @@
-import type {Data, Field, RecordBatch, Schema} from 'apache-arrow'
+import type {Data, Field, RecordBatch, Schema} from '../arrow/apache-arrow.js'
 import {columnData, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
 import {requireParams} from '../arrow/provenance.js'

@@ -7,13 +7,13 @@
  */
 import {existsSync} from 'node:fs'
 import path from 'node:path'
-import {Schema, type RecordBatch} from 'apache-arrow'
+import {Schema, type RecordBatch} from '../arrow/apache-arrow.js'
 import {columnData, utf8} from '../arrow/columns.js'
 import {openTableOutput, writeAll} from '../arrow/output.js'
 import {RowReader} from '../arrow/row-reader.js'
 import {sourceBatch} from '../arrow/stage.js'
 import {rowSize, tensorData, tensorField, tensorRow, tensorShape, type TensorType} from '../arrow/tensor.js'
-import type {Field} from 'apache-arrow'
+import type {Field} from '../arrow/apache-arrow.js'
 import type {TrainConfig} from './config.js'
 import type {Clip} from './pair-table.js'
 

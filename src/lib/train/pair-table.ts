@@ -5,7 +5,7 @@
  * the rest is held in memory. Random access keeps the data order a pure function of (seed, step), which is what
  * makes resuming exact.
  */
-import type {Field, Vector} from 'apache-arrow'
+import type {Field, Vector} from '../arrow/apache-arrow.js'
 import {requireParams} from '../arrow/provenance.js'
 import {RowReader} from '../arrow/row-reader.js'
 import {rowSize, tensorRow, tensorShape} from '../arrow/tensor.js'

@@ -1,31 +1,52 @@
 import {Worker, type TransferListItem} from 'node:worker_threads'
 import {forwardStderr, PIPED_STDERR} from './notes.js'
 
+interface Thread {
+  worker: Worker
+  /** Tasks sent to it and not yet answered. */
+  busy: number
+}
+
 interface Pending {
   resolve: (value: unknown) => void
   reject: (error: Error) => void
+  /** The thread it was sent to (none while it waits in the queue). */
+  thread?: Thread
+}
+
+interface Queued {
+  id: number
+  task: unknown
+  transfer: TransferListItem[]
 }
 
 /**
- * A set of at most `size` worker threads running one script, started as work arrives: a new one only when every
- * started one is busy, so a pool never holds more threads than it had tasks at once (--workers 1000 over two
- * clips starts two). Tasks go to the least busy worker; each worker may hold a few tasks at once so that time
- * spent waiting on a child process (ffmpeg) is not idle. The script answers every `{id, task}` message with
- * `{id, result}` or `{id, error}`.
+ * A set of at most `size` worker threads running one script, started as work arrives (or at once: startNow): a new
+ * one only when every started one is busy, so a pool never holds more threads than it had tasks at once
+ * (--workers 1000 over two clips starts two). Tasks go to the least busy worker; each worker may hold a few tasks
+ * at once (at most `depth`, the rest wait here) so that time spent waiting on a child process (ffmpeg) is not idle.
+ * The script answers every `{id, task}` message with `{id, result}` or `{id, error}`.
  */
 export class WorkerPool<Task, Result> {
-  private readonly workers: {worker: Worker; busy: number}[] = []
+  private readonly workers: Thread[] = []
   private readonly pending = new Map<number, Pending>()
+  /** Tasks no thread has room for yet, in order. */
+  private readonly queue: Queued[] = []
   private readonly limit: number
   private nextId = 0
   /** Who waits for every task in flight to be answered. */
   private idle: (() => void)[] = []
   private broken: Error | undefined
 
+  /**
+   * @param depth the most tasks a thread holds at once: two keep it busy between answers; more let tasks wait behind
+   * a long one on one thread while another thread idles at the end of a run
+   */
   constructor(
     private readonly script: URL,
     size: number,
     private readonly workerData?: unknown,
+    private readonly depth = Infinity,
   ) {
     this.limit = Math.max(1, size)
   }
@@ -35,6 +56,15 @@ export class WorkerPool<Task, Result> {
     return this.limit
   }
 
+  /**
+   * Starts `count` threads now (at most `size`), not as work arrives: for a caller that will keep them busy and has
+   * something else to do first (reading its input), which their start-up then overlaps.
+   */
+  startNow(count: number): this {
+    while (this.workers.length < Math.min(count, this.limit)) this.start()
+    return this
+  }
+
   /** Threads started so far. */
   get started(): number {
     return this.workers.length
@@ -42,26 +72,25 @@ export class WorkerPool<Task, Result> {
 
   run(task: Task, transfer: TransferListItem[] = []): Promise<Result> {
     if (this.broken) return Promise.reject(this.broken)
-    let slot = this.workers.reduce<{worker: Worker; busy: number} | undefined>(
-      (a, b) => (a && a.busy <= b.busy ? a : b),
-      undefined,
-    )
-    if (!slot || (slot.busy > 0 && this.workers.length < this.limit)) slot = this.start()
     const id = this.nextId++
-    slot.busy++
     return new Promise<Result>((resolve, reject) => {
-      this.pending.set(id, {
-        resolve: (value) => {
-          slot.busy--
-          resolve(value as Result)
-        },
-        reject: (error) => {
-          slot.busy--
-          reject(error)
-        },
-      })
-      slot.worker.postMessage({id, task}, transfer)
+      this.pending.set(id, {resolve: (value) => resolve(value as Result), reject})
+      this.queue.push({id, task, transfer})
+      this.dispatch()
     })
+  }
+
+  /** Sends queued tasks to the least busy threads with room, starting threads while every started one is busy. */
+  private dispatch() {
+    while (this.queue.length > 0) {
+      let thread = this.workers.reduce<Thread | undefined>((a, b) => (a && a.busy <= b.busy ? a : b), undefined)
+      if (!thread || (thread.busy > 0 && this.workers.length < this.limit)) thread = this.start()
+      if (thread.busy >= this.depth) return
+      const {id, task, transfer} = this.queue.shift()!
+      thread.busy++
+      this.pending.get(id)!.thread = thread
+      thread.worker.postMessage({id, task}, transfer)
+    }
   }
 
   /**
@@ -73,22 +102,24 @@ export class WorkerPool<Task, Result> {
     await Promise.all(this.workers.map((w) => w.worker.terminate()))
   }
 
-  private start(): {worker: Worker; busy: number} {
+  private start(): Thread {
     const worker = new Worker(this.script, {workerData: this.workerData, ...PIPED_STDERR})
     forwardStderr(worker)
     worker.on('message', (msg: {id: number; result?: unknown; error?: string}) => this.settle(msg))
     worker.on('error', (error) => this.fail(error))
-    const slot = {worker, busy: 0}
-    this.workers.push(slot)
-    return slot
+    const thread = {worker, busy: 0}
+    this.workers.push(thread)
+    return thread
   }
 
   private settle(msg: {id: number; result?: unknown; error?: string}) {
     const pending = this.pending.get(msg.id)
     if (!pending) return
     this.pending.delete(msg.id)
+    pending.thread!.busy--
     if (msg.error !== undefined) pending.reject(new Error(msg.error))
     else pending.resolve(msg.result)
+    this.dispatch()
     if (this.pending.size === 0) this.wake()
   }
 
@@ -100,6 +131,7 @@ export class WorkerPool<Task, Result> {
     this.broken = error
     for (const p of this.pending.values()) p.reject(error)
     this.pending.clear()
+    this.queue.length = 0
     this.wake()
   }
 }
