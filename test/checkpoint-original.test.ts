@@ -406,14 +406,12 @@ describe('a VIP-ANT cfg that cannot say what the head needs is one clear line', 
       ]),
     )
     const lib = (name: string) => JSON.stringify(new URL(`../src/lib/${name}`, import.meta.url).href)
-    // The worker answers once its line has reached this thread: a thread's stderr is written asynchronously, and
-    // what it still holds when the pool terminates it is lost.
     const worker = path.join(tmp, 'load-worker.mjs')
     writeFileSync(
       worker,
-      `import {parentPort} from 'node:worker_threads'
+      `import {serveTasks} from ${lib('util/worker-pool.js')}
       import {loadModelFile} from ${lib('checkpoint/load.js')}
-      parentPort.on('message', async ({id}) => { await loadModelFile(${JSON.stringify(file)}); process.stderr.write('loaded\\n', () => parentPort.postMessage({id, result: 0})) })`,
+      serveTasks(async () => { await loadModelFile(${JSON.stringify(file)}); process.stderr.write('loaded\\n'); return {result: 0} })`,
     )
     const main = `import {WorkerPool} from ${lib('util/worker-pool.js')}
       const pool = new WorkerPool(new URL(${JSON.stringify(`file://${worker}`)}), 3)

@@ -6,28 +6,34 @@ import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {WorkerPool} from '../src/lib/util/worker-pool.js'
 
+const poolModule = JSON.stringify(new URL('../src/lib/util/worker-pool.js', import.meta.url).href)
+
+function workerScript(name: string, source: string): URL {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'vipant-pool-')), name)
+  writeFileSync(file, source)
+  return pathToFileURL(file)
+}
+
 /**
  * A worker that doubles its task after a delay (long for multiples of 3), reporting the most tasks it ever held at
- * once, and which fails as a thread on the task -1.
+ * once, and whose thread fails on the task -1.
  */
 function doublingWorker(): URL {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'vipant-pool-')), 'double.mjs')
-  writeFileSync(
-    file,
-    `import {parentPort, threadId} from 'node:worker_threads'
+  return workerScript(
+    'double.mjs',
+    `import {threadId} from 'node:worker_threads'
+    import {serveTasks} from ${poolModule}
     let held = 0
     let most = 0
-    parentPort.on('message', ({id, task}) => {
-      if (task === -1) throw new Error('thread failed')
+    serveTasks(async (task) => {
+      if (task === -1) setImmediate(() => { throw new Error('thread failed') })
       held++
       most = Math.max(most, held)
-      setTimeout(() => {
-        held--
-        parentPort.postMessage({id, result: {value: 2 * task, most, threadId}})
-      }, task % 3 === 0 ? 30 : 2)
+      await new Promise((resolve) => setTimeout(resolve, task % 3 === 0 ? 30 : 2))
+      held--
+      return {result: {value: 2 * task, most, threadId}}
     })`,
   )
-  return pathToFileURL(file)
 }
 
 type Reply = {value: number; most: number; threadId: number}
@@ -61,4 +67,43 @@ test('a thread that fails rejects the tasks sent to it and those still waiting, 
   for (const task of tasks) await assert.rejects(task, /thread failed/)
   await assert.rejects(pool.run(5), /thread failed/)
   await pool.close()
+})
+
+test('closing lets a thread end by itself: every line it wrote to stderr before its last answer comes through', async () => {
+  const script = workerScript(
+    'chatty.mjs',
+    `import {serveTasks} from ${poolModule}
+    serveTasks(async (task) => {
+      for (let line = 0; line < 50; line++) process.stderr.write(\`task \${task} line \${line}\\n\`)
+      return {result: task}
+    })`,
+  )
+  const lines: string[] = []
+  const write = process.stderr.write
+  process.stderr.write = ((s: string) => lines.push(s) > 0) as unknown as typeof write
+  try {
+    for (let round = 0; round < 5; round++) {
+      const pool = new WorkerPool<number, number>(script, 2)
+      assert.deepEqual(await Promise.all([pool.run(0), pool.run(1)]), [0, 1])
+      await pool.close()
+    }
+  } finally {
+    process.stderr.write = write
+  }
+  // Terminated instead, threads lost all but the first line or two of each task's fifty.
+  assert.equal(lines.length, 5 * 2 * 50)
+})
+
+test('a thread that does not end when asked is terminated after a grace period', async () => {
+  const script = workerScript(
+    'deaf.mjs',
+    `import {parentPort} from 'node:worker_threads'
+    parentPort.on('message', ({id, task}) => parentPort.postMessage({id, result: task}))`,
+  )
+  const pool = new WorkerPool<number, number>(script, 1)
+  assert.equal(await pool.run(7), 7)
+  const started = performance.now()
+  await pool.close()
+  const waited = performance.now() - started
+  assert.ok(waited >= 1900 && waited < 10_000, `closed after ${waited.toFixed(0)} ms`)
 })

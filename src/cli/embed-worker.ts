@@ -1,10 +1,11 @@
-import {parentPort, workerData} from 'node:worker_threads'
+import {workerData} from 'node:worker_threads'
 import {selectBackend} from '../lib/backend/index.js'
 import {localEmbedder} from '../lib/model/embedder.js'
 import {loadTowers} from '../lib/model/towers.js'
 import {onnxEmbedder} from '../lib/onnx/embedder.js'
 import type {Provider} from '../lib/onnx/runtime.js'
 import type {Embedder} from '../lib/towers/embedder.js'
+import {serveTasks} from '../lib/util/worker-pool.js'
 import type {EmbedTask, EmbedderSpec} from './embed-workers.js'
 
 // Worker-thread entry of the embedders: its own towers, one chunk of rows per message.
@@ -17,20 +18,9 @@ async function workerTowers(spec: EmbedderSpec): Promise<Embedder> {
   return localEmbedder(await loadTowers(spec.run, spec.model, spec.clip), spec.normalize)
 }
 
-// eslint-disable-next-line @typescript-eslint/no-misused-promises -- the try/catch answers every message, even on failure
-parentPort!.on('message', async ({id, task}: {id: number; task: EmbedTask}) => {
-  try {
-    const towers = await embedder
-    if (task.kind === 'describe') {
-      parentPort!.postMessage({id, result: {dims: towers.dims, sources: towers.sources}})
-      return
-    }
-    const embeddings = await towers.embed(task.tower, task.rows)
-    parentPort!.postMessage(
-      {id, result: {embeddings}},
-      embeddings.flatMap((e) => (e ? [e.buffer as ArrayBuffer] : [])),
-    )
-  } catch (error) {
-    parentPort!.postMessage({id, error: error instanceof Error ? error.message : String(error)})
-  }
+serveTasks<EmbedTask, unknown>(async (task) => {
+  const towers = await embedder
+  if (task.kind === 'describe') return {result: {dims: towers.dims, sources: towers.sources}}
+  const embeddings = await towers.embed(task.tower, task.rows)
+  return {result: {embeddings}, transfer: embeddings.flatMap((e) => (e ? [e.buffer as ArrayBuffer] : []))}
 })

@@ -21,8 +21,11 @@ export interface MelTask {
   into?: {buffer: SharedArrayBuffer; offset: number}
 }
 
+/** A worker's answer (mel-worker.ts): without the log-mel when the task named `into`, where it is already. */
+export type MelAnswer = Omit<MelResult, 'mel'> & {mel?: Float32Array}
+
 export interface MelResult {
-  /** The task's `into` when it named one, else its own buffer. */
+  /** The log-mel: the task's `into` when it named one, else its own buffer. */
   mel: Float32Array
   frames: number
   sampleRate: number

@@ -12,7 +12,7 @@ import {loadJpegDecoder} from '../image/jpeg.js'
 import {PictureBatcher} from '../image/picture-batcher.js'
 import {mp3Decoder} from '../audio/decode.js'
 import {checkMaxLen, NUM_MEL_BINS, type MelConfig} from '../audio/mel-config.js'
-import type {MelResult, MelTask} from './mel-clip.js'
+import type {MelAnswer, MelTask} from './mel-clip.js'
 
 export interface MelStageOptions {
   config: MelConfig
@@ -46,9 +46,9 @@ export interface ClipEvent {
   error?: string
 }
 
-type Outcome = {status: 'ok'; result: MelResult} | {status: 'missing' | 'error'; error: string | null}
+type Outcome = {status: 'ok'; result: MelAnswer} | {status: 'missing' | 'error'; error: string | null}
 type Done = {batch: RecordBatch; index: number; outcome: Outcome; out?: OutBatch}
-export type MelWorkers = WorkerPool<MelTask, MelResult>
+export type MelWorkers = WorkerPool<MelTask, MelAnswer>
 
 /**
  * The mel stage's threads, one a core started now (more as work arrives): a caller starts them before it reads its
@@ -57,7 +57,7 @@ export type MelWorkers = WorkerPool<MelTask, MelResult>
 export function melWorkers(count: number): MelWorkers {
   // Three clips a thread: one computing, one ready, one decoding in a child process (sox, ffmpeg).
   const url = new URL('./mel-worker.js', import.meta.url)
-  return new WorkerPool<MelTask, MelResult>(url, count, undefined, 3).startNow(os.availableParallelism())
+  return new WorkerPool<MelTask, MelAnswer>(url, count, undefined, 3).startNow(os.availableParallelism())
 }
 
 /**
@@ -139,7 +139,7 @@ export function melParams(config: MelConfig): Record<string, unknown> {
 let fallbackNoted = false
 
 /** Once per process, at the first MP3 that did not go through sox: its log-mel is close to the original's, not equal. */
-function noteMp3Fallback(result: MelResult): void {
+function noteMp3Fallback(result: MelAnswer): void {
   if (fallbackNoted || result.mp3Decoder !== 'ffmpeg, sox layout') return
   fallbackNoted = true
   process.stderr.write(

@@ -6,7 +6,7 @@
  * The crop is keyed by (run seed, step, clip), so a resumed run crops exactly as an uninterrupted one.
  */
 import {DEFAULT_MEL, type MelConfig} from '../audio/mel-config.js'
-import type {MelResult, MelTask} from '../data/mel-clip.js'
+import type {MelAnswer, MelTask} from '../data/mel-clip.js'
 import {UserError} from '../util/errors.js'
 import {WorkerPool} from '../util/worker-pool.js'
 import type {Clip} from './pair-table.js'
@@ -22,7 +22,7 @@ export function cropKey(clip: Clip, step: number): string {
 }
 
 export class MelFeeder {
-  private readonly pool: WorkerPool<MelTask, MelResult>
+  private readonly pool: WorkerPool<MelTask, MelAnswer>
 
   constructor(
     private readonly frames: number,
@@ -61,6 +61,6 @@ export class MelFeeder {
     const result = await this.pool.run({key, path, config, frames: 0, frameFiles: null}).catch((error: Error) => {
       throw new UserError(`clip ${clip.id}: ${error.message.startsWith(path) ? '' : `${path}: `}${error.message}`)
     })
-    return result.mel
+    return result.mel!
   }
 }

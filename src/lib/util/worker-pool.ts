@@ -1,10 +1,16 @@
-import {Worker, type TransferListItem} from 'node:worker_threads'
+import {parentPort, Worker, type TransferListItem} from 'node:worker_threads'
 import {forwardStderr, PIPED_STDERR} from './notes.js'
+
+/** What the pool sends a thread to end it, once every task sent to it is answered. */
+const CLOSE = 'close'
+/** How long a thread asked to end may take before it is terminated (a script that keeps a handle open). */
+const CLOSE_GRACE_MS = 2000
 
 interface Thread {
   worker: Worker
   /** Tasks sent to it and not yet answered. */
   busy: number
+  exited: boolean
 }
 
 interface Pending {
@@ -95,11 +101,13 @@ export class WorkerPool<Task, Result> {
 
   /**
    * Ends the threads once their tasks in flight are answered: terminating a thread inside a native call (an ONNX
-   * Runtime session run) aborts the whole process, which hides the error that made the command stop early.
+   * Runtime session run) aborts the whole process, which hides the error that made the command stop early. Each is
+   * asked to end by itself (serveTasks), which passes on everything it wrote to stderr: a terminated thread loses
+   * what it still buffered, lines written just before its last answer.
    */
   async close(): Promise<void> {
     if (this.pending.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve))
-    await Promise.all(this.workers.map((w) => w.worker.terminate()))
+    await Promise.all(this.workers.map(end))
   }
 
   private start(): Thread {
@@ -107,7 +115,8 @@ export class WorkerPool<Task, Result> {
     forwardStderr(worker)
     worker.on('message', (msg: {id: number; result?: unknown; error?: string}) => this.settle(msg))
     worker.on('error', (error) => this.fail(error))
-    const thread = {worker, busy: 0}
+    const thread = {worker, busy: 0, exited: false}
+    worker.once('exit', () => (thread.exited = true))
     this.workers.push(thread)
     return thread
   }
@@ -133,6 +142,44 @@ export class WorkerPool<Task, Result> {
     this.pending.clear()
     this.queue.length = 0
     this.wake()
+  }
+}
+
+function end(thread: Thread): Promise<void> {
+  if (thread.exited) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => void thread.worker.terminate(), CLOSE_GRACE_MS)
+    thread.worker.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    thread.worker.postMessage(CLOSE)
+  })
+}
+
+/** A thread's answer to one task, with the buffers to move rather than copy. */
+export interface Answer<Result> {
+  result: Result
+  transfer?: TransferListItem[]
+}
+
+/**
+ * The thread's side of a WorkerPool, for its script to call once: answers every `{id, task}` with `{id, result}`
+ * or `{id, error}`, and on the pool's close stops listening, so that the thread ends by itself.
+ */
+export function serveTasks<Task, Result>(answer: (task: Task) => Promise<Answer<Result>>): void {
+  const port = parentPort!
+  port.on('message', (message: {id: number; task: Task} | typeof CLOSE) => {
+    if (message === CLOSE) port.close()
+    else void reply(message.id, message.task)
+  })
+  async function reply(id: number, task: Task): Promise<void> {
+    try {
+      const {result, transfer = []} = await answer(task)
+      port.postMessage({id, result}, transfer)
+    } catch (error) {
+      port.postMessage({id, error: error instanceof Error ? error.message : String(error)})
+    }
   }
 }
 
