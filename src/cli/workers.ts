@@ -2,8 +2,8 @@ import os from 'node:os'
 
 /**
  * Worker threads as many as asked, but no more than half the free memory holds at `bytesPerWorker` each: a
- * request memory cannot hold is lowered, and said once on stderr. (A pool starts threads only as work
- * arrives, or one a core at first, so a large request over a few clips costs a few threads.)
+ * request memory cannot hold is lowered, and said once on stderr. (The pool also starts threads only as work
+ * arrives, so a large request over a few clips costs a few threads.)
  */
 export function capWorkers(command: string, requested: number, bytesPerWorker: number, free = os.freemem()): number {
   const fits = Math.max(1, Math.floor(free / 2 / bytesPerWorker))

@@ -12,7 +12,7 @@ import {isArrowPath, openTableInput, type TableInput} from '../lib/arrow/input.j
 import {openTableOutput, writeAll} from '../lib/arrow/output.js'
 import {DEFAULT_MEL, type MelConfig} from '../lib/audio/mel-config.js'
 import type {TensorDtype} from '../lib/arrow/tensor.js'
-import {melStage, melStageSchema, melWorkers, type ClipEvent} from '../lib/data/mel-stage.js'
+import {melStage, melStageSchema, type ClipEvent} from '../lib/data/mel-stage.js'
 import {readIndex} from '../lib/data/index-table.js'
 import type {DatasetName} from '../lib/data/index-row.js'
 import {DATASETS, detectDataset} from '../lib/data/ingest.js'
@@ -93,42 +93,37 @@ INPUT is an index table (a file, "-", or stdin when piped), or directly a datase
       zeroMean: flags['zero-mean'],
       norms: flags.normalize ? parseNorms(flags.norms) : null,
     }
+    const opened = await this.openInput(argv as string[], flags.dataset as DatasetName | undefined)
+    const input = shardInput('mel', opened.input, flags.shard)
     // A worker holds a decoded clip and its fbank: tens of MB for a long clip.
     const workers = capWorkers('mel', flags.workers ?? os.availableParallelism(), 64 * 2 ** 20)
-    // Started first: their start-up overlaps the indexing of the input.
-    const pool = melWorkers(workers)
+    const options = {
+      config,
+      workers,
+      // `writeAll` asks for the next batch only once the last is written: the stage may reuse its memory.
+      reuse: true,
+      strict: flags.strict,
+      batchSize: flags['batch-size'],
+      frames: flags.frames,
+      dtype: flags.dtype as TensorDtype,
+    }
+    const schema = melStageSchema(input.schema, options, this.version)
+
     const counts = {ok: 0, missing: 0, error: 0, seconds: 0}
     const failures = new Failures()
+    // A listed folder or dataset has a known clip count (a shard's share is not known before it is read).
+    const bar = progress('mel', input === opened.input ? opened.rows : undefined)
     const started = performance.now()
     try {
-      const opened = await this.openInput(argv as string[], flags.dataset as DatasetName | undefined)
-      const input = shardInput('mel', opened.input, flags.shard)
-      const options = {
-        config,
-        workers,
-        pool,
-        reuse: true,
-        strict: flags.strict,
-        batchSize: flags['batch-size'],
-        frames: flags.frames,
-        dtype: flags.dtype as TensorDtype,
+      const onClip = (e: ClipEvent) => {
+        counts[e.status]++
+        counts.seconds += e.duration
+        failures.note(e)
+        bar.tick({detail: `${counts.seconds.toFixed(0)} s of audio, ${plural(counts.error, 'error')}`})
       }
-      const schema = melStageSchema(input.schema, options, this.version)
-      // A listed folder or dataset has a known clip count (a shard's share is not known before it is read).
-      const bar = progress('mel', input === opened.input ? opened.rows : undefined)
-      try {
-        const onClip = (e: ClipEvent) => {
-          counts[e.status]++
-          counts.seconds += e.duration
-          failures.note(e)
-          bar.tick({detail: `${counts.seconds.toFixed(0)} s of audio, ${plural(counts.error, 'error')}`})
-        }
-        await writeAll(openTableOutput(schema, flags.output), melStage(input, schema, {...options, onClip}))
-      } finally {
-        bar.stop()
-      }
+      await writeAll(openTableOutput(schema, flags.output), melStage(input, schema, {...options, onClip}))
     } finally {
-      await pool.close()
+      bar.stop()
     }
     const wall = (performance.now() - started) / 1000
     const total = counts.ok + counts.missing + counts.error

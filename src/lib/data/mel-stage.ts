@@ -1,4 +1,3 @@
-import os from 'node:os'
 import type {Data, Field, RecordBatch, Schema} from '../arrow/apache-arrow.js'
 import {columnData, float64, int32, utf8} from '../arrow/columns.js'
 import type {TableInput} from '../arrow/input.js'
@@ -18,8 +17,6 @@ export interface MelStageOptions {
   config: MelConfig
   /** Worker threads decoding and computing fbanks. */
   workers: number
-  /** Those threads, started by the caller (melWorkers) before its input was open; it closes them. */
-  pool?: MelWorkers
   /**
    * The consumer is done with a batch once it asks for the next (writeAll, whose writes complete first): the `mel`
    * column is then a view of memory the stage reuses, not a copy.
@@ -48,17 +45,6 @@ export interface ClipEvent {
 
 type Outcome = {status: 'ok'; result: MelAnswer} | {status: 'missing' | 'error'; error: string | null}
 type Done = {batch: RecordBatch; index: number; outcome: Outcome; out?: OutBatch}
-export type MelWorkers = WorkerPool<MelTask, MelAnswer>
-
-/**
- * The mel stage's threads, one a core started now (more as work arrives): a caller starts them before it reads its
- * input, which their start-up then overlaps. Threads beyond the cores would only hold memory for a short job.
- */
-export function melWorkers(count: number): MelWorkers {
-  // Three clips a thread: one computing, one ready, one decoding in a child process (sox, ffmpeg).
-  const url = new URL('./mel-worker.js', import.meta.url)
-  return new WorkerPool<MelTask, MelAnswer>(url, count, undefined, 3).startNow(os.availableParallelism())
-}
 
 /**
  * An output batch in the making: consecutive rows of one input batch, whose log-mels the workers write straight
@@ -176,7 +162,14 @@ export async function* melStage(
   if (!pathColumn) throw new UserError(`${input.source}: no 'path' column; expected an index table (vipant fetch ...)`)
   // Workers decode the frames they cut from videos: the JPEG decoder's libraries are loaded here first (see image/jpeg.ts).
   if (options.frames > 0) await loadJpegDecoder()
-  const pool = options.pool ?? melWorkers(options.workers)
+  // Three clips a thread: one computing, one ready, one decoding in a child process (sox, ffmpeg). The threads start
+  // as the first clips are sent: started before the input was listed, they slowed the listing more than they gained.
+  const pool = new WorkerPool<MelTask, MelAnswer>(
+    new URL('./mel-worker.js', import.meta.url),
+    options.workers,
+    undefined,
+    3,
+  )
   // Listed pictures (frame files) are decoded here, many rows per run; a wider window makes the runs larger.
   const pictures = new PictureBatcher()
   // Each worker holds several clips, so that it keeps busy while the main thread builds and writes a batch.
@@ -260,7 +253,7 @@ export async function* melStage(
     }
     if (pending.length > 0) yield* flush()
   } finally {
-    if (!options.pool) await pool.close()
+    await pool.close()
   }
 }
 

@@ -27,11 +27,11 @@ interface Queued {
 }
 
 /**
- * A set of at most `size` worker threads running one script, started as work arrives (or at once: startNow): a new
- * one only when every started one is busy, so a pool never holds more threads than it had tasks at once
+ * A set of at most `size` worker threads running one script, started as work arrives: a new one only
+ * when every started one is busy, so a pool never holds more threads than it had tasks at once
  * (--workers 1000 over two clips starts two). Tasks go to the least busy worker; each worker may hold a few tasks
  * at once (at most `depth`, the rest wait here) so that time spent waiting on a child process (ffmpeg) is not idle.
- * The script answers every `{id, task}` message with `{id, result}` or `{id, error}`.
+ * The script serves its tasks with serveTasks.
  */
 export class WorkerPool<Task, Result> {
   private readonly workers: Thread[] = []
@@ -60,15 +60,6 @@ export class WorkerPool<Task, Result> {
   /** The most threads the pool will start. */
   get size(): number {
     return this.limit
-  }
-
-  /**
-   * Starts `count` threads now (at most `size`), not as work arrives: for a caller that will keep them busy and has
-   * something else to do first (reading its input), which their start-up then overlaps.
-   */
-  startNow(count: number): this {
-    while (this.workers.length < Math.min(count, this.limit)) this.start()
-    return this
   }
 
   /** Threads started so far. */
