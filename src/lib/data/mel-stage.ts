@@ -162,7 +162,8 @@ export async function* melStage(
   if (!pathColumn) throw new UserError(`${input.source}: no 'path' column; expected an index table (vipant fetch ...)`)
   // Workers decode the frames they cut from videos: the JPEG decoder's libraries are loaded here first (see image/jpeg.ts).
   if (options.frames > 0) await loadJpegDecoder()
-  // Three clips a thread: one computing, one ready, one decoding in a child process (sox, ffmpeg). The threads start
+  // Up to eight clips a thread: 25 ms of work on short clips, which keeps it busy while the main thread waits its
+  // turn on a core the workers share with it (three at a time left each worker idle 2 % of the run). The threads start
   // as the first clips are sent: started before the input was listed, they slowed the listing more than they gained.
   const pool = new WorkerPool<MelTask, MelAnswer>(
     new URL('./mel-worker.js', import.meta.url),
