@@ -61,15 +61,17 @@ class OutBatch {
     readonly input: RecordBatch,
     readonly start: number,
     private readonly rowFloats: number,
-    capacity: number,
+    private readonly capacity: number,
     private readonly free: SharedArrayBuffer[],
   ) {
-    this.buffer = free.pop() ?? new SharedArrayBuffer(4 * rowFloats * capacity)
+    const bytes = 4 * rowFloats * capacity
+    const fits = free.findIndex((buffer) => buffer.byteLength >= bytes)
+    this.buffer = fits >= 0 ? free.splice(fits, 1)[0] : new SharedArrayBuffer(bytes)
   }
 
-  /** Whether input row `index` of `input` may join this batch, which holds at most `capacity` rows. */
-  extends(input: RecordBatch, index: number, capacity: number): boolean {
-    return input === this.input && index === this.start + this.rows && this.rows < capacity
+  /** Whether input row `index` of `input` may join this batch. */
+  extends(input: RecordBatch, index: number): boolean {
+    return input === this.input && index === this.start + this.rows && this.rows < this.capacity
   }
 
   /** The next row's place in the buffer. */
@@ -187,8 +189,9 @@ export async function* melStage(
   let filling: OutBatch | undefined
   const free: SharedArrayBuffer[] = []
   const place = (batch: RecordBatch, index: number): {out: OutBatch; into: MelSlot} => {
-    if (!filling?.extends(batch, index, options.batchSize))
-      filling = new OutBatch(batch, index, rowFloats, options.batchSize, free)
+    // Sized for the rows the input batch has left: a large --batch-size over small input batches allocates no more.
+    if (!filling?.extends(batch, index))
+      filling = new OutBatch(batch, index, rowFloats, Math.min(options.batchSize, batch.numRows - index), free)
     return {out: filling, into: filling.add()}
   }
   const process = async ({batch, index}: Row): Promise<Done> => {
