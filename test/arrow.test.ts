@@ -5,8 +5,8 @@ import {Readable} from 'node:stream'
 import os from 'node:os'
 import path from 'node:path'
 import {tableFromIPC} from '@uwdata/flechette'
-import {Schema, type RecordBatch} from '../src/lib/arrow/apache-arrow.js'
-import {columnData, utf8, utf8List} from '../src/lib/arrow/columns.js'
+import {makeVector, Schema, vectorFromArray, type RecordBatch, type Vector} from '../src/lib/arrow/apache-arrow.js'
+import {columnData, float64, int32, utf8, utf8List} from '../src/lib/arrow/columns.js'
 import {isArrowPath, openTableInput} from '../src/lib/arrow/input.js'
 import {openTableOutput} from '../src/lib/arrow/output.js'
 import {readStages, requireParams} from '../src/lib/arrow/provenance.js'
@@ -190,5 +190,25 @@ test('an independent Arrow implementation (flechette) reads vipant files with th
     const melField = table.schema.fields.find((f) => f.name === 'mel')!
     assert.equal(melField.metadata!.get('shape'), '[3,4]')
     assert.ok(table.schema.metadata!.get('vipant.stages')!.includes('"command":"test"'))
+  }
+})
+
+test("columnData lays out vipant's four plain types as apache-arrow's builders do, value for value", () => {
+  const columns: [Field, unknown[]][] = [
+    [utf8('s'), ['a', null, '', 'héllo', '日本語', '🎵 x', undefined, 'z'.repeat(100)]],
+    [int32('i'), [1, null, -7, 2 ** 31 - 1, undefined, 0]],
+    [float64('f'), [0.5, null, -1e300, Number.NaN, undefined, 3]],
+    [utf8List('l'), [['a', 'bé'], null, [], ['🎵'], undefined, ['', 'x', 'y']]],
+  ]
+  for (const [field, values] of columns) {
+    const ours = makeVector(columnData(field, values))
+    const builders = vectorFromArray(
+      values.map((v) => v ?? null),
+      field.type,
+    )
+    const read = (v: Vector) =>
+      Array.from({length: v.length}, (_, i) => JSON.stringify(v.get(i)?.toArray?.() ?? v.get(i)))
+    assert.deepEqual(read(ours), read(builders), field.name)
+    assert.equal(ours.nullCount, builders.nullCount, field.name)
   }
 })

@@ -8,10 +8,8 @@ import {uniqueIds} from '../unique-ids.js'
 /** A relative path with `/` whatever the platform, so ids are the same everywhere. */
 const portable = (relative: string) => relative.split(path.sep).join('/')
 
-const withoutExtension = (relative: string) => {
-  const {dir, name} = path.parse(relative)
-  return portable(path.join(dir, name))
-}
+const withoutExtension = (relative: string) =>
+  portable(relative.slice(0, relative.length - path.extname(relative).length))
 
 function folderRow(id: string, file: string): IndexRow {
   return indexRow({id, dataset: 'folder', path: file, status: 'ok'})
@@ -28,9 +26,10 @@ export const folder: DatasetSource = {
       yield folderRow(path.parse(dir).name, dir)
       return
     }
-    const relatives = [...walkMedia(dir)].map((file) => path.relative(dir, file)).sort(compareNames)
+    const files = [...walkMedia(dir)].sort((a, b) => compareNames(a.relative, b.relative))
+    const relatives = files.map((f) => f.relative)
     // Files differing only in extension (a.wav, a.mp3) keep it, so ids stay unique.
     const ids = uniqueIds(relatives.map(withoutExtension), relatives.map(portable))
-    for (const [i, relative] of relatives.entries()) yield folderRow(ids[i], path.join(dir, relative))
+    for (const [i, {file}] of files.entries()) yield folderRow(ids[i], file)
   },
 }
