@@ -18,7 +18,7 @@ import {RowReader} from '../src/lib/arrow/row-reader.js'
 import {capWorkers} from '../src/cli/workers.js'
 import {UserError} from '../src/lib/util/errors.js'
 import {vipant, VIPANT} from './cli.js'
-import {sharedData, skipWithoutShared} from './helpers.js'
+import {esc50Clips, sharedData, skipWithoutShared} from './helpers.js'
 import {TINY, writeTinyVipant, tinyFlags} from './tiny-models.js'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipant-outputs-'))
@@ -222,9 +222,7 @@ test(
   '--workers 1000 over two clips starts two threads; a request free memory cannot hold is lowered and said',
   {skip: skipWithoutShared, timeout: 30_000},
   () => {
-    const clips = readdirSync(sharedData('esc50', 'audio'))
-      .slice(0, 2)
-      .map((f) => sharedData('esc50', 'audio', f))
+    const clips = esc50Clips(2)
     const result = vipant(['mel', ...clips, '--workers', '1000', '-o', at('two.arrow')])
     assert.equal(result.status, 0, result.stderr.toString())
     const peak = Number(/peak memory (\d+) MB/.exec(result.stderr.toString())![1])
@@ -324,9 +322,7 @@ test(
   {skip: skipWithoutShared, timeout: 60_000},
   async () => {
     const model = await writeTinyVipant(at())
-    const clips = readdirSync(sharedData('esc50', 'audio'))
-      .slice(0, 3)
-      .map((f) => sharedData('esc50', 'audio', f))
+    const clips = esc50Clips(3)
     const mel = vipant(['mel', ...clips, '--max-len', String(TINY.audioMaxLen)])
     assert.equal(mel.status, 0, mel.stderr.toString())
     const d = mkdtempSync(at('pipe-cut-'))

@@ -1,4 +1,4 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 import path from 'node:path'
 
@@ -9,6 +9,13 @@ export const fixture = (...parts: string[]) => path.join(repoRoot, 'test', 'fixt
 export const sharedData = (...parts: string[]) => path.join(repoRoot, '..', 'shared', 'data', ...parts)
 export const hasSharedData = existsSync(sharedData('SOURCES.md'))
 export const skipWithoutShared = hasSharedData ? false : 'needs ../shared/data'
+
+/** The first `count` ESC-50 clips of ../shared/data, by name. */
+export const esc50Clips = (count: number) =>
+  readdirSync(sharedData('esc50', 'audio'))
+    .sort()
+    .slice(0, count)
+    .map((f) => sharedData('esc50', 'audio', f))
 
 /** Little-endian float32 fixture written by test/reference/*.py. */
 export function readF32(file: string): Float32Array {

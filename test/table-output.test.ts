@@ -1,5 +1,4 @@
 import {test} from 'node:test'
-import {readdirSync} from 'node:fs'
 import assert from 'node:assert/strict'
 import {Writable} from 'node:stream'
 import {tableFromIPC} from '@uwdata/flechette'
@@ -13,7 +12,7 @@ import {logMel} from '../src/lib/audio/log-mel.js'
 import {DEFAULT_MEL} from '../src/lib/audio/mel-config.js'
 import type {Field, RecordBatch} from '../src/lib/arrow/apache-arrow.js'
 import {vipant} from './cli.js'
-import {sharedData, skipWithoutShared} from './helpers.js'
+import {esc50Clips, sharedData, skipWithoutShared} from './helpers.js'
 
 const field = tensorField('x', [4]) as Field<TensorType>
 const schema = sourceSchema([field], {command: 'test', version: '0', params: {}})
@@ -113,9 +112,7 @@ test(
   'a --batch-size far above the input size allocates for the rows there are, not for the batch size',
   {skip: skipWithoutShared, timeout: 60_000},
   () => {
-    const clips = readdirSync(sharedData('esc50', 'audio'))
-      .slice(0, 3)
-      .map((f) => sharedData('esc50', 'audio', f))
+    const clips = esc50Clips(3)
     // A million rows of 3000 frames would be 1.5 TB of shared memory.
     const r = vipant(['mel', ...clips, '--batch-size', '1000000', '--max-len', '3000'])
     assert.equal(r.status, 0, r.stderr.toString())
