@@ -198,11 +198,12 @@ export async function* melStage(
     const id = String(batch.getChild('id')?.get(index) ?? index)
     const path = batch.getChild('path')!.get(index) as string | null
     const status = (batch.getChild('status')?.get(index) as string | null) ?? 'ok'
-    if (path === null || status === 'missing') return report({batch, index, outcome: {status: 'missing', error: null}})
+    if (path === null || status === 'missing')
+      return report({batch, index, outcome: {status: 'missing', error: null}}, id, path)
     const {out, into} = place(batch, index)
     if (status !== 'ok') {
       const error = (batch.getChild('error')?.get(index) as string | null) ?? null
-      return report({batch, index, out, outcome: {status: status as 'error', error}})
+      return report({batch, index, out, outcome: {status: status as 'error', error}}, id, path)
     }
     const frameFiles = (batch.getChild('frames')?.get(index)?.toArray() as string[] | undefined) ?? null
     const listed = options.frames > 0 && frameFiles !== null && frameFiles.length > 0
@@ -217,14 +218,13 @@ export async function* melStage(
         },
         (error: Error): Outcome => ({status: 'error', error: error.message}),
       )
-    return report({batch, index, out, outcome})
+    return report({batch, index, out, outcome}, id, path)
   }
-  const report = (done: Done): Done => {
-    const {batch, index, outcome} = done
-    const path = batch.getChild('path')!.get(index) as string | null
+  const report = (done: Done, id: string, path: string | null): Done => {
+    const {outcome} = done
     if (outcome.status === 'error' && options.strict) throw new UserError(outcome.error ?? `${path}: failed`)
     options.onClip?.({
-      id: String(batch.getChild('id')?.get(index) ?? index),
+      id,
       path,
       status: outcome.status,
       duration: outcome.status === 'ok' ? outcome.result.duration : 0,
