@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import {existsSync, readdirSync, rmSync, statSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
-import {execute} from '@oclif/core'
 
 const commands = new URL('../dist/src/commands/', import.meta.url)
 // A fresh clone has no compiled commands until `npm run build`; oclif would then list none, silently.
@@ -27,4 +26,6 @@ if (existsSync(manifest)) {
     }
   }
 }
+// oclif as vipant's modules import it (bundled into one file by the build, see src/cli/oclif.ts).
+const {execute} = await import('../dist/src/cli/oclif.js')
 await execute({dir: import.meta.url})

@@ -13,7 +13,7 @@ import {
 } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {Config} from '@oclif/core'
+import {Config} from '../src/cli/oclif.js'
 import {repoRoot} from './helpers.js'
 
 const manifestPath = path.join(repoRoot, 'oclif.manifest.json')

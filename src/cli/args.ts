@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import {Args} from './oclif.js'
 
 /*
  * Positional arguments that are never taken from stdin. oclif otherwise fills a missing argument with

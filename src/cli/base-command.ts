@@ -1,4 +1,4 @@
-import {Command} from '@oclif/core'
+import {Command} from './oclif.js'
 import {UserError} from '../lib/util/errors.js'
 import {usageError} from './usage-errors.js'
 

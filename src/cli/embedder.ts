@@ -1,5 +1,5 @@
 import os from 'node:os'
-import {Flags} from '@oclif/core'
+import {Flags} from './oclif.js'
 import {BACKENDS, selectBackend} from '../lib/backend/index.js'
 import {localEmbedder} from '../lib/model/embedder.js'
 import {loadTowers} from '../lib/model/towers.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Flags} from './oclif.js'
 
 // Flags that several commands declare with the same meaning and help text; each command keeps its own key and order.
 

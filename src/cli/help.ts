@@ -1,4 +1,4 @@
-import {CommandHelp, Help} from '@oclif/core'
+import {CommandHelp, Help} from './oclif.js'
 
 /** The main pipeline, shown at the end of `vipant --help` as git and cargo show their common workflows. */
 const ROOT_EXAMPLES = [

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Flags} from './oclif.js'
 
 /** The flags of every command that writes its results as a web page (src/lib/html). */
 export const htmlFlags = {

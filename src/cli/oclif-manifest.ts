@@ -7,7 +7,7 @@
 import {renameSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {Plugin} from '@oclif/core'
+import {Plugin} from './oclif.js'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
 const plugin = new Plugin({root, type: 'core', isRoot: true, ignoreManifest: true, errorOnManifestCreate: true})

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Flags} from './oclif.js'
 
 /** --offline for commands that take --model NAME: known names must be in the cache already. */
 export const offlineFlag = Flags.boolean({

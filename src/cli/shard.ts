@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Flags} from './oclif.js'
 import type {RecordBatch} from '../lib/arrow/apache-arrow.js'
 import type {TableInput} from '../lib/arrow/input.js'
 import {shardTable} from '../lib/arrow/shard-table.js'

@@ -1,4 +1,4 @@
-import type {Interfaces} from '@oclif/core'
+import type {Interfaces} from './oclif.js'
 import {alternatives, suggest} from './suggest.js'
 
 /**

@@ -1,4 +1,4 @@
-import type {Command} from '@oclif/core'
+import type {Command} from './oclif.js'
 import {alternatives, suggest} from './suggest.js'
 
 type ParseError = Error & {flags?: string[]}

@@ -1,5 +1,5 @@
 import {existsSync} from 'node:fs'
-import {Flags} from '@oclif/core'
+import {Flags} from '../cli/oclif.js'
 import {requiredArg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {loadModelFile} from '../lib/checkpoint/load.js'

@@ -1,6 +1,6 @@
 import {mkdir} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
-import {Flags} from '@oclif/core'
+import {Flags} from '../cli/oclif.js'
 import {arg, requiredArg} from '../cli/args.js'
 import {checkOutputs} from '../cli/outputs.js'
 import {VipantCommand} from '../cli/base-command.js'

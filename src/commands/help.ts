@@ -1,4 +1,4 @@
-import {Args, loadHelpClass} from '@oclif/core'
+import {Args, loadHelpClass} from '../cli/oclif.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {unknownCommand} from '../cli/unknown-command.js'
 

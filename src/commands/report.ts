@@ -1,5 +1,5 @@
 import path from 'node:path'
-import {Flags} from '@oclif/core'
+import {Flags} from '../cli/oclif.js'
 import {requiredArg} from '../cli/args.js'
 import {VipantCommand} from '../cli/base-command.js'
 import {htmlFlags} from '../cli/html.js'

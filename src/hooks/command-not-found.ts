@@ -1,4 +1,4 @@
-import type {Hook} from '@oclif/core'
+import type {Hook} from '../cli/oclif.js'
 import {unknownCommand} from '../cli/unknown-command.js'
 
 /** An unknown command: one line with suggestions, exit 2 (a usage error), instead of oclif's "command x:y not found". */

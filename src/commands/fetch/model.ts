@@ -1,5 +1,5 @@
 import {statSync} from 'node:fs'
-import {Flags} from '@oclif/core'
+import {Flags} from '../../cli/oclif.js'
 import {arg} from '../../cli/args.js'
 import {VipantCommand} from '../../cli/base-command.js'
 import {fetchModel, listModels, modelsDir, ZOO, zooEntry, type ModelListing} from '../../lib/checkpoint/zoo.js'

@@ -1,5 +1,3 @@
-import {CLIP_IMAGE_FLOATS, clipImages} from '../image/clip-images.js'
-import {clipPreprocess} from '../image/clip-preprocess.js'
 import type {RgbImage} from '../image/rgb.js'
 import {UserError} from '../util/errors.js'
 import {requireFinite} from '../util/finite.js'
@@ -46,11 +44,7 @@ export interface MelResult {
 export async function melClip(task: MelTask): Promise<MelResult> {
   const [audio, images] = await Promise.all([
     decodeAudio(task.path),
-    task.pictures
-      ? preprocessed(task.pictures)
-      : task.frames > 0
-        ? clipImages(task.path, task.frameFiles, task.frames)
-        : null,
+    task.pictures || task.frames > 0 ? clipFrames(task) : null,
   ])
   const into = task.into && new Float32Array(task.into.buffer, task.into.offset, task.config.maxLen * NUM_MEL_BINS)
   const {mel, frames} = fileError(task.path, () =>
@@ -76,7 +70,13 @@ function fileError<T>(file: string, compute: () => T): T {
   }
 }
 
-function preprocessed(pictures: readonly RgbImage[]): Float32Array {
+/** The image modules load only in a thread asked for frames: a tenth of the start-up of one that computes log-mels. */
+async function clipFrames({path, pictures, frameFiles, frames}: MelTask): Promise<Float32Array | null> {
+  const [{CLIP_IMAGE_FLOATS, clipImages}, {clipPreprocess}] = await Promise.all([
+    import('../image/clip-images.js'),
+    import('../image/clip-preprocess.js'),
+  ])
+  if (!pictures) return clipImages(path, frameFiles, frames)
   const out = new Float32Array(pictures.length * CLIP_IMAGE_FLOATS)
   pictures.forEach((picture, i) => out.set(clipPreprocess(picture), i * CLIP_IMAGE_FLOATS))
   return out

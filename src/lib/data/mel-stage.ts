@@ -171,7 +171,7 @@ export async function* melStage(
     new URL('./mel-worker.js', import.meta.url),
     options.workers,
     undefined,
-    3,
+    8,
   )
   // Listed pictures (frame files) are decoded here, many rows per run; a wider window makes the runs larger.
   const pictures = new PictureBatcher()
