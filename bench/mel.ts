@@ -41,6 +41,13 @@ const PYTHON_ENV: NodeJS.ProcessEnv = {
     : {}),
 }
 const BLAS = existsSync(OPENBLAS_DIR) ? 'OpenBLAS' : 'reference BLAS'
+/**
+ * Node 20 loads the certificates NODE_EXTRA_CA_CERTS names before it runs any script: 50-60 ms of every start where
+ * the variable is set (the machine of the committed figures sets it for its network proxy), none where it is not, as
+ * on most machines. `vipant mel` opens no connection: its whole-process runs go without the variable, and the
+ * workload line says whether it was set.
+ */
+const {NODE_EXTRA_CA_CERTS, ...NODE_ENV} = process.env
 /** taskset from util-linux pins a process and its threads; without it the whole-process runs are not pinned. */
 const TASKSET = spawnSync('taskset', ['-V']).status === 0
 
@@ -155,6 +162,7 @@ function vipantCli(dir: string, workers: number, cores: string, audioS: () => nu
     `vipant mel --workers ${workers}${over}, whole process, ${where}`,
     argv,
     () => times * audioS(),
+    {env: NODE_ENV},
   )
 }
 
@@ -244,6 +252,7 @@ export const mel: Benchmark = {
       workload:
         `${paths.length} clips of us8k/audio/fold10, ${measurements[0].work.toFixed(0)} s of audio per pass; ` +
         `load average ${loadBefore[0].toFixed(1)} before, ${loadAfter[0].toFixed(1)} after; ` +
+        `vipant run without NODE_EXTRA_CA_CERTS (${NODE_EXTRA_CA_CERTS === undefined ? 'not set here' : 'set here'}); ` +
         `CPU s per whole-process pass (median, all threads): ${cpu.join(', ')}; ` +
         `1 -> 2 workers: ${scaling[0].toFixed(2)}x (${paths.length} clips), ${scaling[1].toFixed(2)}x (${LONGER * paths.length})`,
       measurements,
@@ -252,6 +261,7 @@ export const mel: Benchmark = {
         loadAverage: {before: loadBefore, after: loadAfter},
         blas: BLAS,
         pinned: TASKSET,
+        nodeExtraCaCertsSet: NODE_EXTRA_CA_CERTS !== undefined,
         python: PYTHON,
         // Wall-clock speed-up of `vipant mel` from one worker on one core to two on two: the fold, then the longer job.
         workerScaling: {
