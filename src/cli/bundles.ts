@@ -82,6 +82,9 @@ await Promise.all([
       ].join('\n'),
     },
     external: ['typescript'],
+    // At load, oclif checks Node against the engines of its own package.json, which it looks for beside its file
+    // and so cannot find once bundled: 6 ms of loading semver to no end. npm checks vipant's engines at install.
+    define: {'process.env.OCLIF_DISABLE_ENGINE_WARNING': '"1"'},
   }),
   ...entryFiles(dist).map((file) =>
     build({
