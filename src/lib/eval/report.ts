@@ -40,9 +40,9 @@ export interface ZeroShotReport {
   unlabelled: {id: string; predicted: string; score: number}[]
 }
 
-/** One line on how much of the dataset was evaluated: never silently a subset. */
-export function coverageLine(report: ZeroShotReport): string {
-  const {listed, evaluated, missing, failed} = report.clips
+/** How many of the listed clips a report covers, in parts of a line: never silently a subset. */
+export function clipsCoverage(clips: Omit<ZeroShotReport['clips'], 'unlabelled'>): string[] {
+  const {listed, evaluated, missing, failed} = clips
   const parts = [
     listed === null
       ? `evaluated ${plural(evaluated, 'clip')}`
@@ -50,6 +50,12 @@ export function coverageLine(report: ZeroShotReport): string {
   ]
   if (missing) parts.push(`${missing} not on disk`)
   if (failed) parts.push(`${failed} failed to decode`)
+  return parts
+}
+
+/** One line on how much of the dataset was evaluated. */
+export function coverageLine(report: ZeroShotReport): string {
+  const parts = clipsCoverage(report.clips)
   if (report.clips.unlabelled) parts.push(`${report.clips.unlabelled} without a label (predicted, not scored)`)
   const folds =
     report.folds.present.length > 0

@@ -1,5 +1,5 @@
 import type {ModelDigest} from '../checkpoint/digest.js'
-import {digestLine, table} from './report.js'
+import {clipsCoverage, digestLine, table} from './report.js'
 import type {DirectionMetrics} from './retrieval.js'
 import {plural} from '../util/plural.js'
 
@@ -51,15 +51,7 @@ export interface CaptionSearchResult {
 }
 
 export function retrievalCoverageLine(report: RetrievalReport): string {
-  const {listed, evaluated, missing, failed} = report.clips
-  const parts = [
-    listed === null
-      ? `evaluated ${plural(evaluated, 'clip')}`
-      : `evaluated ${evaluated} of ${plural(listed, 'listed clip')}`,
-  ]
-  if (missing) parts.push(`${missing} not on disk`)
-  if (failed) parts.push(`${failed} failed to decode`)
-  return `${parts.join('; ')}, ${plural(report.captions, 'caption')}`
+  return `${clipsCoverage(report.clips).join('; ')}, ${plural(report.captions, 'caption')}`
 }
 
 export function searchCoverageLine(search: ClipSearch): string {
