@@ -3,7 +3,7 @@
  * runs this after tsc, replacing some of tsc's output in place; a bare tsc leaves the unbundled modules, which behave
  * the same and only start slower. Measured cold under Node 20, one core (docs/performance.md):
  * - apache-arrow, some 160 ES modules: 150 ms to load, 25 ms bundled (into src/lib/arrow/apache-arrow.ts);
- * - @oclif/core, some 150 CommonJS files: 85 ms, 35 ms bundled (into src/cli/oclif.ts);
+ * - @oclif/core, some 150 CommonJS files: 85 ms, 40 ms bundled (into src/cli/oclif.ts);
  * - each command with the vipant modules it imports (mel and its 60-odd, Arrow included): 70 ms, 30 ms bundled;
  *   each worker thread's script likewise. Packages, Arrow and oclif stay outside, one copy of each in a process.
  */
@@ -23,8 +23,16 @@ const common: BuildOptions = {
   logLevel: 'warning',
 }
 
-/** The modules every bundle leaves outside: one copy of each library in a process. */
-const SHARED = ['lib/arrow/apache-arrow.js', 'cli/oclif.js'].map((file) => path.join(dist, file))
+/** The two libraries, each bundled from its re-exporting module (under src/, as .ts) into tsc's output of it. */
+const ARROW = 'lib/arrow/apache-arrow'
+const OCLIF = 'cli/oclif'
+const library = (module: string): BuildOptions => ({
+  ...common,
+  entryPoints: [`src/${module}.ts`],
+  outfile: `dist/src/${module}.js`,
+})
+/** The modules every other bundle leaves outside: one copy of each library in a process. */
+const SHARED = [ARROW, OCLIF].map((module) => path.join(dist, `${module}.js`))
 
 /**
  * Keeps what a bundled module means by `import.meta.url`: its own file, not the bundle's. Worker scripts, assets and
@@ -64,11 +72,9 @@ function entryFiles(dir: string, commands = false): string[] {
 }
 
 await Promise.all([
-  build({...common, entryPoints: ['src/lib/arrow/apache-arrow.ts'], outfile: 'dist/src/lib/arrow/apache-arrow.js'}),
+  build(library(ARROW)),
   build({
-    ...common,
-    entryPoints: ['src/cli/oclif.ts'],
-    outfile: 'dist/src/cli/oclif.js',
+    ...library(OCLIF),
     // oclif is CommonJS: inside an ES module its `require` calls (Node's own modules, plugins' files) and its
     // `__dirname` need defining. TypeScript stays out: oclif loads it only to run uncompiled commands.
     banner: {
